@@ -1,0 +1,114 @@
+"""A training run from a TOML config: data → tokenizer → model → objective → ``Trainer``.
+
+Config layout (every table optional except ``[data]``; unknown keys are errors that list the allowed
+ones)::
+
+    output_dir = "runs/e2e"            # relative paths resolve against the config file's folder
+    backend = "embedding"
+    [data]
+    train = "${CTRLGEN_DATA}/e2e/train.csv"   # environment variables are expanded
+    min_count = 5
+    [model]       # EmbeddingLMConfig fields except vocab_size (taken from the tokenizer)
+    [diffusion]   # DiffusionConfig
+    [training]    # TrainConfig
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from .config import from_dict, to_dict
+from .diffusion.gaussian import DiffusionConfig, EmbeddingObjective, GaussianDiffusion
+from .errors import ConfigError
+from .models.embedding_lm import EmbeddingLM, EmbeddingLMConfig
+from .text import Tokenizer, encode_corpus, file_fingerprint, read_e2e_csv
+from .training import Trainer, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    train: str  # E2E-style CSV (columns mr, ref); env vars expanded, relative to the config file
+    min_count: int = 5  # keep words seen at least this often (others become UNK)
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig
+    output_dir: str = "runs/embedding"  # where checkpoints, log.jsonl and model/ go
+    backend: Literal["embedding"] = "embedding"  # which model family to train
+    model: dict[str, Any] = field(default_factory=dict)  # EmbeddingLMConfig minus vocab_size
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _resolve(path: str, base: Path, key: str) -> str:
+    expanded = os.path.expandvars(path)
+    if re.search(r"\$\{?\w+", expanded):
+        raise ConfigError(f"{key} = {path!r} uses an environment variable that is not set",
+                          "export it (e.g. CTRLGEN_DATA=/path/to/data) or override the path on the command line")
+    p = Path(expanded)
+    return str(p if p.is_absolute() else base / p)
+
+
+def load_run_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a TOML run config. ``overrides`` maps dotted keys (``"training.steps"``) to values."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist", "pass a TOML file such as recipes/configs/e2e_embedding.toml")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p} is not valid TOML: {e}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, last = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    cfg = from_dict(RunConfig, raw, where=p.name)
+    allowed = {f.name for f in dataclasses.fields(EmbeddingLMConfig)} - {"vocab_size"}
+    from_dict(EmbeddingLMConfig, {"vocab_size": 1, **cfg.model}, where=f"{p.name}:model")
+    if "vocab_size" in cfg.model:
+        raise ConfigError("model.vocab_size is set by the tokenizer", f"remove it; allowed: {sorted(allowed)}")
+    base = p.parent
+    cfg.data.train = _resolve(cfg.data.train, base, "data.train") if (overrides or {}).get("data.train") is None \
+        else str(Path(os.path.expandvars(overrides["data.train"])).resolve())
+    if (overrides or {}).get("output_dir") is None:
+        cfg.output_dir = _resolve(cfg.output_dir, base, "output_dir")
+    return cfg
+
+
+def build_run(cfg: RunConfig) -> Trainer:
+    """Everything up to the first step: deterministic given the config."""
+    examples = read_e2e_csv(cfg.data.train, parse_mrs=False)
+    texts = [e.ref for e in examples]
+    out = Path(cfg.output_dir)
+    tok = Tokenizer.train(texts, cfg.data.min_count)
+    mcfg = from_dict(EmbeddingLMConfig, {"vocab_size": len(tok), **cfg.model}, "model")
+    data = encode_corpus(texts, tok, mcfg.seq_len)
+    torch.manual_seed(cfg.training.seed)
+    model = EmbeddingLM(mcfg)
+    diffusion = GaussianDiffusion.from_config(cfg.diffusion)
+    extra = {"diffusion": to_dict(cfg.diffusion),
+             "data": {"train_file": Path(cfg.data.train).name, "fingerprint": file_fingerprint(cfg.data.train),
+                      "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count}}
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model: %.2fM parameters, vocabulary %d, %d training rows", n_params / 1e6, len(tok), data.shape[0])
+    return Trainer(model, tok, data, EmbeddingObjective(model, diffusion), cfg.training, out, extra)
+
+
+def train_from_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None, resume: bool = True) -> Path:
+    return build_run(load_run_config(path, overrides)).train(resume=resume)

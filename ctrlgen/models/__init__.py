@@ -1,0 +1,10 @@
+"""Neural networks only (no sampling, no training loop)."""
+
+from .backbone import Backbone, BackboneConfig, TimestepEmbedding
+from .embedding_lm import EmbeddingLM, EmbeddingLMConfig
+from .pretrained import load_pretrained, read_config, save_pretrained
+
+MODEL_TYPES = {EmbeddingLM.model_type: EmbeddingLM}
+
+__all__ = ["Backbone", "BackboneConfig", "EmbeddingLM", "EmbeddingLMConfig", "MODEL_TYPES", "TimestepEmbedding",
+           "load_pretrained", "read_config", "save_pretrained"]

@@ -1,0 +1,123 @@
+"""save_pretrained / from_pretrained: ``config.json`` + ``model.safetensors`` + ``tokenizer.json``.
+
+``config.json`` holds ``{"model_type", "ctrlgen_version", "model": {...}, ...extra sections}``;
+extra sections (the diffusion schedule, training data fingerprint) are returned to the caller.
+Every failure names the file or field at fault in a ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import from_dict, to_dict
+from ..errors import CheckpointError, ConfigError
+from ..text.tokenizer import Tokenizer
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: Tokenizer,
+                    extra: dict[str, Any] | None = None, dtype: torch.dtype | None = None,
+                    write_extra: Callable[[Path], None] | None = None) -> Path:
+    """Write the checkpoint atomically: into a temporary sibling directory, then rename over
+    ``directory`` (an existing checkpoint there is replaced only once the new one is complete).
+    ``dtype=torch.float16`` stores floating weights in half precision (they load back as float32).
+    ``write_extra(tmp_dir)`` may add files (e.g. a trainer's state) before the rename.
+    """
+    from safetensors.torch import save_file
+
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+                 for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        cfg = {"model_type": model.model_type, "ctrlgen_version": _version(),
+               "model": to_dict(model.config), **(extra or {})}
+        (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
+        tokenizer.save(tmp)
+        if write_extra is not None:
+            write_extra(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is corrupted: {e}") from None
+    if not isinstance(cfg, dict) or "model" not in cfg or "model_type" not in cfg:
+        raise CheckpointError(f"{path} lacks the 'model' or 'model_type' field")
+    return cfg
+
+
+def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) -> tuple[nn.Module, Tokenizer, dict]:
+    """Load ``(model, tokenizer, config dict)``; the model is in eval mode, float32."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    cfg = read_config(directory)
+    if cfg["model_type"] != model_cls.model_type:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: model_type is {cfg['model_type']!r}, "
+                              f"expected {model_cls.model_type!r}", "load it with the matching backend")
+    try:
+        mcfg = from_dict(model_cls.config_class, cfg["model"], "model")
+    except ConfigError as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {e.message}", e.hint) from None
+    tokenizer = Tokenizer.load(directory)
+    if len(tokenizer) != mcfg.vocab_size:
+        raise CheckpointError(f"field model.vocab_size = {mcfg.vocab_size} but tokenizer.json has "
+                              f"{len(tokenizer)} words", "the tokenizer belongs to another model")
+    model = model_cls(mcfg)
+    wpath = directory / WEIGHTS_FILE
+    if not wpath.is_file():
+        raise CheckpointError(f"{wpath} is missing")
+    try:
+        state = load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{wpath} is corrupted or truncated ({e})", "re-download or re-train it") from None
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise CheckpointError(f"{wpath} lacks tensor {key!r}", "config.json and weights do not match")
+        if state[key].shape != value.shape:
+            raise CheckpointError(f"{wpath}: tensor {key!r} has shape {tuple(state[key].shape)}, config "
+                                  f"implies {tuple(value.shape)}", "config.json and weights do not match")
+    extra = set(state) - set(expected)
+    if extra:
+        raise CheckpointError(f"{wpath} has unexpected tensors {sorted(extra)[:3]}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.eval()
+    return model, tokenizer, cfg
