@@ -62,32 +62,37 @@ def _resolve(path: str, base: Path, key: str) -> str:
 
 
 def load_run_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a TOML run config. ``overrides`` maps dotted keys (``"training.steps"``) to values."""
+    """Read and validate a TOML run config. ``overrides`` maps dotted keys (``"training.steps"``) to
+    values (``None`` = not given); paths in the file resolve against its folder, override paths
+    against the current directory."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist", "pass a TOML file such as recipes/configs/e2e_embedding.toml")
+        raise ConfigError(f"config file {p} does not exist",
+                          "pass a TOML file such as recipes/configs/e2e_embedding.toml")
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p} is not valid TOML: {e}") from None
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "output_dir" in raw and "output_dir" not in given:
+        raw["output_dir"] = _resolve(raw["output_dir"], p.parent, "output_dir")
+    if isinstance(raw.get("data"), dict) and "train" in raw["data"] and "data.train" not in given:
+        raw["data"]["train"] = _resolve(raw["data"]["train"], p.parent, "data.train")
+    for dotted, value in given.items():
+        if dotted in ("output_dir", "data.train"):
+            value = _resolve(str(value), Path.cwd(), dotted)
         *parents, last = dotted.split(".")
         node = raw
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"cannot set {dotted}: {part} is not a table")
         node[last] = value
     cfg = from_dict(RunConfig, raw, where=p.name)
-    allowed = {f.name for f in dataclasses.fields(EmbeddingLMConfig)} - {"vocab_size"}
-    from_dict(EmbeddingLMConfig, {"vocab_size": 1, **cfg.model}, where=f"{p.name}:model")
     if "vocab_size" in cfg.model:
-        raise ConfigError("model.vocab_size is set by the tokenizer", f"remove it; allowed: {sorted(allowed)}")
-    base = p.parent
-    cfg.data.train = _resolve(cfg.data.train, base, "data.train") if (overrides or {}).get("data.train") is None \
-        else str(Path(os.path.expandvars(overrides["data.train"])).resolve())
-    if (overrides or {}).get("output_dir") is None:
-        cfg.output_dir = _resolve(cfg.output_dir, base, "output_dir")
+        allowed = sorted({f.name for f in dataclasses.fields(EmbeddingLMConfig)} - {"vocab_size"})
+        raise ConfigError("model.vocab_size is set by the tokenizer", f"remove it; allowed: {allowed}")
+    from_dict(EmbeddingLMConfig, {"vocab_size": 1, **cfg.model}, where=f"{p.name}:model")
     return cfg
 
 

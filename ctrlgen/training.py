@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from .config import to_dict
 from .errors import CheckpointError, ConfigError, DistributedError
-from .models.pretrained import save_pretrained
+from .models.pretrained import read_config, save_pretrained
 from .text.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,16 @@ class Trainer:
         if not pointer.exists():
             return False
         ckdir = self.out / "checkpoints" / pointer.read_text().strip()
+        saved = read_config(ckdir)
+        current = {"model": to_dict(self.model.config), **{k: v for k, v in self.extra.items() if k != "training"}}
+        for section, fields in current.items():
+            for key, value in (fields or {}).items():
+                if section == "data" and key != "fingerprint":
+                    continue
+                if saved.get(section, {}).get(key) != value:
+                    raise CheckpointError(
+                        f"cannot resume from {ckdir}: {section}.{key} is {saved.get(section, {}).get(key)!r} there "
+                        f"but {value!r} now", "use the same config, or another output_dir for a new run")
         try:
             st = torch.load(ckdir / STATE_FILE, map_location=self.device, weights_only=False)
         except (FileNotFoundError, RuntimeError, EOFError) as e:
@@ -176,6 +186,8 @@ class Trainer:
         cfg = self.cfg
         if resume:
             self.resume()
+        elif (self.out / "latest").exists() or (self.out / "model").exists():
+            raise CheckpointError(f"{self.out} already holds a run", "resume it, or choose another output directory")
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
         from tqdm.auto import tqdm

@@ -1,0 +1,150 @@
+"""Command line: a thin layer over the Python API.
+
+    ctrlgen generate [-n 8] [--steps 200] [--seed 0] [--model DIR] [--json]
+    ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]
+    ctrlgen env
+
+User errors print the message and a hint and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import CtrlgenError, ConfigError
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .pipeline import load
+    from .samplers import EmbeddingSampler
+
+    gen = load(args.model)
+    sampler = EmbeddingSampler(steps=args.steps, clamp=not args.no_clamp, clamp_after=args.clamp_after,
+                               rounding=args.rounding)
+    out = gen.generate(n=args.n, seed=args.seed, sampler=sampler, batch_size=args.batch_size,
+                       progress=sys.stderr.isatty())
+    for i, text in enumerate(out.texts):
+        if args.json:
+            print(json.dumps({"index": i, "text": text, "well_formed": out.report["well_formed"][i]},
+                             ensure_ascii=False))
+        else:
+            print(text)
+    return 0
+
+
+def _parse_set(items: Sequence[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r} is not key=value", "e.g. --set training.lr=5e-4")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # a bare string
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiment import train_from_config
+
+    overrides = {"data.train": args.data, "output_dir": args.output, "training.steps": args.steps,
+                 **_parse_set(args.set or [])}
+    if args.output is not None:
+        overrides["output_dir"] = str(Path(args.output).resolve())
+    final = train_from_config(args.config, overrides, resume=not args.no_resume)
+    print(final)
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    import os
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .pipeline import MODELS, resolve_model_path
+
+    print(f"ctrlgen {__version__}")
+    print(f"python {platform.python_version()} on {platform.platform()}")
+    print(f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()}, threads: {torch.get_num_threads()})")
+    for mod in ("transformers", "spacy", "safetensors", "nltk", "numpy"):
+        try:
+            print(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            print(f"{mod} not installed")
+    for name in MODELS:
+        try:
+            print(f"model {name}: {resolve_model_path(name)}")
+        except CtrlgenError as e:
+            print(f"model {name}: MISSING ({e.message})")
+    print(f"CTRLGEN_DATA={os.environ.get('CTRLGEN_DATA', '(unset)')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ctrlgen", description="Controllable text generation with diffusion LMs")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="sample texts from a model (bundled default if --model is not given)")
+    g.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
+    g.add_argument("-n", type=_positive_int, default=8, help="number of texts (default 8)")
+    g.add_argument("--steps", type=_positive_int, default=200, help="denoising steps (default 200)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--batch-size", type=_positive_int, default=64)
+    g.add_argument("--no-clamp", action="store_true", help="disable the clamping trick")
+    g.add_argument("--clamp-after", type=float, default=0.0, help="fraction of steps before clamping starts")
+    g.add_argument("--rounding", choices=["l2", "logits"], default="l2")
+    g.add_argument("--json", action="store_true", help="one JSON object per line")
+    g.set_defaults(func=_cmd_generate)
+
+    t = sub.add_parser("train", help="train a model from a TOML config (resumes from output_dir/latest)")
+    t.add_argument("config", help="TOML run config, e.g. recipes/configs/e2e_embedding.toml")
+    t.add_argument("--data", help="training CSV (overrides data.train)")
+    t.add_argument("--output", help="output directory (overrides output_dir)")
+    t.add_argument("--steps", type=_positive_int, help="total training steps (overrides training.steps)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, repeatable")
+    t.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("env", help="print versions, bundled models and settings")
+    e.set_defaults(func=_cmd_env)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except CtrlgenError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Ancestral sampling for embedding diffusion (Diffusion-LM), with clamping.
+
+Each step, top to bottom:
+1. x̂0 = f_θ(x_t, t) (self-conditioned on the previous x̂0 when the model was trained so);
+2. optionally *clamp* x̂0 to the nearest word embeddings — it makes the model commit to real words;
+3. x_{t−1} = μ̃(x_t, x̂0) + σ̃·z (no noise at the last step);
+4. the ``hook`` (guidance, hard constraints) may change x_{t−1} — it is never called when ``None``,
+   so unguided sampling does no extra work.
+The sampler is stateless: everything that changes during a call lives in that call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+
+from ..diffusion.gaussian import GaussianDiffusion
+from ..errors import SamplingError
+
+
+@dataclass
+class StepOutput:
+    """One denoising step. ``x_prev, x0_pred, mean: Tensor[B, L, d]``, ``std: Tensor[B, 1, 1]``."""
+
+    x_prev: Tensor
+    x0_pred: Tensor
+    mean: Tensor
+    std: Tensor
+
+
+class StepHook(Protocol):
+    """Called after every step: ``hook(step_output, t, model) -> Tensor[B, L, d]`` (the new x_{t−1}).
+
+    ``t: Tensor[B]`` is the respaced step index. Guidance optimises x_{t−1} near ``mean`` here;
+    hard constraints overwrite fixed positions with clean embeddings."""
+
+    def __call__(self, out: StepOutput, t: Tensor, model: torch.nn.Module) -> Tensor: ...
+
+
+@dataclass
+class SampleOutput:
+    tokens: Tensor  # Tensor[B, L] word ids
+    x0: Tensor  # Tensor[B, L, d] final x̂0
+    trajectory: list[Tensor] = field(default_factory=list)  # per step Tensor[B, L] ids of round(x̂0)
+
+
+def round_to_words(model: torch.nn.Module, x: Tensor, mode: Literal["l2", "logits"]) -> Tensor:
+    """Nearest word per position. ``x: Tensor[B, L, d]`` → ids ``Tensor[B, L]``."""
+    if mode == "logits":
+        return model.logits(x).argmax(-1)
+    emb = model.embedding.weight  # [V, d]
+    dist = (emb * emb).sum(-1) - 2 * x @ emb.T  # ‖x‖² is constant per position
+    return dist.argmin(-1)
+
+
+@dataclass(frozen=True)
+class EmbeddingSampler:
+    """Keyword-only configuration of the sampling loop (no state)."""
+
+    steps: int = 200  # respaced number of denoising steps (≤ training T)
+    clamp: bool = True  # snap x̂0 to word embeddings (the clamping trick)
+    clamp_after: float = 0.0  # fraction of steps run before clamping starts (0: clamp every step)
+    rounding: Literal["l2", "logits"] = "l2"  # how clamping and the final words pick a word
+    temperature: float = 1.0  # scales the noise added at each step (1 = ancestral sampling)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps <= 0:
+            raise SamplingError(f"steps must be > 0, got {self.steps}")
+        if not 0.0 <= self.clamp_after <= 1.0:
+            raise SamplingError(f"clamp_after must be in [0, 1], got {self.clamp_after}")
+        if self.rounding not in ("l2", "logits"):
+            raise SamplingError(f"rounding must be 'l2' or 'logits', got {self.rounding!r}")
+
+    def step(self, model: torch.nn.Module, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
+             x0_prev: Tensor | None, generator: torch.Generator, clamp: bool) -> StepOutput:
+        """One step on a respaced ``diffusion``. ``x_t: Tensor[B, L, d]``, ``t: Tensor[B]``."""
+        x0 = model(x_t, diffusion.model_time(t), x0_prev)
+        if clamp:
+            x0 = model.embed(round_to_words(model, x0, self.rounding))
+        mean, _, logvar = diffusion.q_posterior(x0, x_t, t)
+        std = (0.5 * logvar).exp() * self.temperature
+        if int(t[0]) > 0:
+            x_prev = mean + std * torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+        else:
+            x_prev = mean
+        return StepOutput(x_prev=x_prev, x0_pred=x0, mean=mean, std=std)
+
+    @torch.no_grad()
+    def sample(self, model: torch.nn.Module, diffusion: GaussianDiffusion, n: int, generator: torch.Generator,
+               hook: StepHook | None = None, return_trajectory: bool = False,
+               progress: bool = False) -> SampleOutput:
+        """Draw ``n`` sequences. ``diffusion`` is the training process; it is respaced here."""
+        if not isinstance(n, int) or n <= 0:
+            raise SamplingError(f"n must be > 0, got {n}")
+        cfg = model.config
+        sched = diffusion.respace(self.steps)
+        device = next(model.parameters()).device
+        x = torch.randn((n, cfg.seq_len, cfg.embed_dim), generator=generator, device=device)
+        x0_prev: Tensor | None = None
+        trajectory: list[Tensor] = []
+        clamp_from = round(self.clamp_after * sched.num_steps)
+        from tqdm.auto import tqdm
+
+        for k, i in enumerate(tqdm(range(sched.num_steps - 1, -1, -1), disable=not progress, desc="sampling",
+                                   leave=False)):
+            t = torch.full((n,), i, device=device, dtype=torch.long)
+            out = self.step(model, sched, x, t, x0_prev, generator, clamp=self.clamp and k >= clamp_from)
+            x = out.x_prev if hook is None else hook(out, t, model)
+            x0_prev = out.x0_pred if getattr(cfg, "self_condition", False) else None
+            if return_trajectory:
+                trajectory.append(round_to_words(model, out.x0_pred, self.rounding))
+        tokens = round_to_words(model, out.x0_pred, self.rounding)
+        return SampleOutput(tokens=tokens, x0=out.x0_pred, trajectory=trajectory)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a hand-written 10-row E2E-style CSV and tiny models (hidden ≤ 64, ≤ 2 layers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ctrlgen.diffusion import DiffusionConfig, GaussianDiffusion
+from ctrlgen.models import EmbeddingLM, EmbeddingLMConfig
+from ctrlgen.text import Tokenizer, read_e2e_csv
+
+torch.set_num_threads(1)  # tiny models: more threads only add overhead (and contention)
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CSV = FIXTURES / "tiny_e2e.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_texts() -> list[str]:
+    return [e.ref for e in read_e2e_csv(TINY_CSV)]
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_texts: list[str]) -> Tokenizer:
+    return Tokenizer.train(tiny_texts, min_count=1)
+
+
+def tiny_config(vocab_size: int, **kw) -> EmbeddingLMConfig:
+    base = dict(seq_len=24, embed_dim=8, hidden=32, layers=2, heads=2, dropout=0.0)
+    base.update(kw)
+    return EmbeddingLMConfig(vocab_size=vocab_size, **base)
+
+
+@pytest.fixture
+def tiny_model(tokenizer: Tokenizer) -> EmbeddingLM:
+    torch.manual_seed(0)
+    return EmbeddingLM(tiny_config(len(tokenizer))).eval()
+
+
+@pytest.fixture
+def diffusion() -> GaussianDiffusion:
+    return GaussianDiffusion.from_config(DiffusionConfig(steps=100))
+
+
+TINY_TOML = """
+output_dir = "{out}"
+[data]
+train = "{csv}"
+min_count = 1
+[model]
+seq_len = 24
+embed_dim = 8
+hidden = 32
+layers = 2
+heads = 2
+dropout = 0.0
+[diffusion]
+steps = 100
+[training]
+steps = {steps}
+batch_size = 4
+lr = 1e-3
+warmup_steps = 2
+checkpoint_every = {every}
+log_every = 1
+threads = 1
+"""
+
+
+@pytest.fixture
+def tiny_toml(tmp_path: Path):
+    def make(steps: int = 6, every: int = 3, out: Path | None = None) -> Path:
+        p = tmp_path / f"run-{steps}-{every}.toml"
+        p.write_text(TINY_TOML.format(out=(out or tmp_path / "run").as_posix(), csv=TINY_CSV.as_posix(),
+                                      steps=steps, every=every))
+        return p
+
+    return make

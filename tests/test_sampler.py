@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from ctrlgen.errors import SamplingError
+from ctrlgen.pipeline import EmbeddingGenerator
+from ctrlgen.samplers import EmbeddingSampler, round_to_words
+
+
+def test_same_seed_same_tokens(tiny_model, diffusion):
+    s = EmbeddingSampler(steps=10)
+    a = s.sample(tiny_model, diffusion, 3, torch.Generator().manual_seed(5))
+    b = s.sample(tiny_model, diffusion, 3, torch.Generator().manual_seed(5))
+    c = s.sample(tiny_model, diffusion, 3, torch.Generator().manual_seed(6))
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.x0, b.x0)
+    assert not torch.equal(a.x0, c.x0)
+    assert a.tokens.shape == (3, tiny_model.config.seq_len)
+
+
+def test_identity_hook_equals_no_hook(tiny_model, diffusion):
+    """The hook seam adds nothing by itself: an identity hook reproduces unhooked sampling bit for bit."""
+    s = EmbeddingSampler(steps=8)
+    calls = []
+
+    def hook(out, t, model):
+        calls.append(int(t[0]))
+        return out.x_prev
+
+    a = s.sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(1))
+    b = s.sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(1), hook=hook)
+    assert torch.equal(a.x0, b.x0)
+    assert calls == list(range(7, -1, -1))
+
+
+def test_hook_changes_the_next_step(tiny_model, diffusion):
+    s = EmbeddingSampler(steps=5, clamp=False)
+    a = s.sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(1))
+    b = s.sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(1), hook=lambda o, t, m: o.x_prev + 1.0)
+    assert not torch.equal(a.x0, b.x0)
+
+
+def test_clamping_snaps_to_embeddings(tiny_model, diffusion):
+    out = EmbeddingSampler(steps=4, clamp=True).sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out.x0, tiny_model.embed(out.tokens))
+    free = EmbeddingSampler(steps=4, clamp=False).sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(0))
+    assert not torch.allclose(free.x0, tiny_model.embed(free.tokens))
+
+
+def test_rounding_modes(tiny_model):
+    w = tiny_model.embedding.weight[:7].detach()[None]  # exact embeddings round to themselves in L2
+    assert round_to_words(tiny_model, w, "l2").tolist() == [list(range(7))]
+    assert round_to_words(tiny_model, w, "logits").shape == (1, 7)
+
+
+def test_trajectory(tiny_model, diffusion):
+    out = EmbeddingSampler(steps=6).sample(tiny_model, diffusion, 2, torch.Generator().manual_seed(0),
+                                          return_trajectory=True)
+    assert len(out.trajectory) == 6 and torch.equal(out.trajectory[-1], out.tokens)
+
+
+@pytest.mark.parametrize("kw", [{"steps": 0}, {"steps": -1}, {"clamp_after": 1.5}, {"rounding": "cosine"}])
+def test_bad_sampler_args(kw):
+    with pytest.raises(SamplingError):
+        EmbeddingSampler(**kw)
+
+
+def test_generator_bad_input(tiny_model, tokenizer, diffusion):
+    gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion)
+    with pytest.raises(SamplingError, match="n must"):
+        gen.generate(n=0)
+    with pytest.raises(SamplingError, match="exceeds"):
+        gen.generate(n=1, steps=101)
+    out = gen.generate(n=3, steps=5, seed=2, batch_size=2, return_trajectory=True)
+    assert len(out.texts) == 3 and len(out.report["well_formed"]) == 3
+    assert len(out.trajectory) == 5 and len(out.trajectory[0]) == 3
+    assert gen.generate(n=3, steps=5, seed=2, batch_size=2).texts == out.texts
