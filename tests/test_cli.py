@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ctrlgen.cli import main
+from ctrlgen.models import save_pretrained
+
+
+@pytest.fixture
+def model_dir(tiny_model, tokenizer, tmp_path):
+    d = tmp_path / "m"
+    save_pretrained(d, tiny_model, tokenizer, {"diffusion": {"steps": 100}})
+    return d
+
+
+def test_generate_json(model_dir, capsys):
+    assert main(["generate", "--model", str(model_dir), "-n", "3", "--steps", "4", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    rows = [json.loads(line) for line in lines]
+    assert all(isinstance(r["text"], str) and isinstance(r["well_formed"], bool) for r in rows)
+
+
+def test_generate_is_seeded(model_dir, capsys):
+    main(["generate", "--model", str(model_dir), "-n", "2", "--steps", "4", "--seed", "7"])
+    a = capsys.readouterr().out
+    main(["generate", "--model", str(model_dir), "-n", "2", "--steps", "4", "--seed", "7"])
+    assert capsys.readouterr().out == a
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["generate", "--model", "/no/such/dir"], "no model named"),
+    (["generate", "--steps", "5000", "--model", "{m}"], "exceeds"),
+    (["train", "/no/such.toml"], "does not exist"),
+])
+def test_user_errors_exit_nonzero_without_traceback(argv, msg, model_dir, capsys):
+    argv = [a.replace("{m}", str(model_dir)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "hint:" in err and "Traceback" not in err
+
+
+def test_bad_n_is_rejected():
+    r = subprocess.run([sys.executable, "-m", "ctrlgen.cli", "generate", "-n", "0"], capture_output=True, text=True)
+    assert r.returncode != 0 and "must be > 0" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_cli(tiny_toml, tmp_path, capsys):
+    assert main(["train", str(tiny_toml(steps=2, every=2)), "--set", "training.lr=2e-3"]) == 0
+    assert (tmp_path / "run" / "model" / "config.json").is_file()
+    assert main(["train", str(tiny_toml(steps=2, every=2)), "--no-resume"]) == 2
+    assert main(["train", str(tiny_toml()), "--set", "training.lrr=1"]) == 2
+    assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_env(capsys):
+    assert main(["env"]) == 0
+    assert "ctrlgen" in capsys.readouterr().out
