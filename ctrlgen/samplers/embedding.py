@@ -23,12 +23,16 @@ from ..errors import SamplingError
 
 @dataclass
 class StepOutput:
-    """One denoising step. ``x_prev, x0_pred, mean: Tensor[B, L, d]``, ``std: Tensor[B, 1, 1]``."""
+    """One denoising step. ``x_prev, x0_pred, x0_raw, mean: Tensor[B, L, d]``, ``std: Tensor[B, 1, 1]``.
+
+    ``x0_pred`` is the (possibly clamped) x̂0 the posterior used; ``x0_raw`` the network's own output,
+    which is what self-conditioning feeds back (as in training)."""
 
     x_prev: Tensor
     x0_pred: Tensor
     mean: Tensor
     std: Tensor
+    x0_raw: Tensor
 
 
 class StepHook(Protocol):
@@ -65,28 +69,31 @@ class EmbeddingSampler:
     clamp_after: float = 0.0  # fraction of steps run before clamping starts (0: clamp every step)
     rounding: Literal["l2", "logits"] = "l2"  # how clamping and the final words pick a word
     temperature: float = 1.0  # scales the noise added at each step (1 = ancestral sampling)
+    self_condition_input: Literal["raw", "clamped"] = "raw"  # which x̂0 self-conditioning feeds back
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps <= 0:
             raise SamplingError(f"steps must be > 0, got {self.steps}")
         if not 0.0 <= self.clamp_after <= 1.0:
             raise SamplingError(f"clamp_after must be in [0, 1], got {self.clamp_after}")
+        if self.self_condition_input not in ("raw", "clamped"):
+            raise SamplingError(f"self_condition_input must be 'raw' or 'clamped', got {self.self_condition_input!r}")
         if self.rounding not in ("l2", "logits"):
             raise SamplingError(f"rounding must be 'l2' or 'logits', got {self.rounding!r}")
 
     def step(self, model: torch.nn.Module, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
              x0_prev: Tensor | None, generator: torch.Generator, clamp: bool) -> StepOutput:
         """One step on a respaced ``diffusion``. ``x_t: Tensor[B, L, d]``, ``t: Tensor[B]``."""
-        x0 = model(x_t, diffusion.model_time(t), x0_prev)
+        x0_raw = x0 = model(x_t, diffusion.model_time(t), x0_prev)
         if clamp:
-            x0 = model.embed(round_to_words(model, x0, self.rounding))
+            x0 = model.embed(round_to_words(model, x0_raw, self.rounding))
         mean, _, logvar = diffusion.q_posterior(x0, x_t, t)
         std = (0.5 * logvar).exp() * self.temperature
         if int(t[0]) > 0:
             x_prev = mean + std * torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
         else:
             x_prev = mean
-        return StepOutput(x_prev=x_prev, x0_pred=x0, mean=mean, std=std)
+        return StepOutput(x_prev=x_prev, x0_pred=x0, mean=mean, std=std, x0_raw=x0_raw)
 
     @torch.no_grad()
     def sample(self, model: torch.nn.Module, diffusion: GaussianDiffusion, n: int, generator: torch.Generator,
@@ -109,7 +116,8 @@ class EmbeddingSampler:
             t = torch.full((n,), i, device=device, dtype=torch.long)
             out = self.step(model, sched, x, t, x0_prev, generator, clamp=self.clamp and k >= clamp_from)
             x = out.x_prev if hook is None else hook(out, t, model)
-            x0_prev = out.x0_pred if getattr(cfg, "self_condition", False) else None
+            if getattr(cfg, "self_condition", False):
+                x0_prev = out.x0_raw if self.self_condition_input == "raw" else out.x0_pred
             if return_trajectory:
                 trajectory.append(round_to_words(model, out.x0_pred, self.rounding))
         tokens = round_to_words(model, out.x0_pred, self.rounding)
