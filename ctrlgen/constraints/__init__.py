@@ -1,0 +1,50 @@
+"""The constraint language: one object, up to three faces (hard, soft, check), any backend.
+
+```python
+from ctrlgen.constraints import Infill, Length, Prefix
+
+c = Prefix("The Vaults") & Length(12)                # or [Prefix("The Vaults"), Length(12)], or "length=12"
+prepared = c.prepare(tokenizer, seq_len=64, backend="discrete")
+prepared.hard.to_tensors()                           # (mask: Tensor[L] bool, values: Tensor[L] long)
+prepared.satisfied(["The Vaults is a pub ."])        # check face
+```
+See :mod:`.base` for faces and backend capabilities, :mod:`.composition` for composition and
+conflicts, :mod:`.infill` for templates and the out-of-vocabulary policy.
+"""
+
+from .base import (
+    BACKENDS,
+    CHECK,
+    FACES,
+    HARD,
+    SOFT_EMBEDDING,
+    SOFT_FACES,
+    SOFT_TOKEN,
+    Backend,
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    OutOfVocabularyError,
+    SoftFn,
+    UnsupportedConstraintError,
+    get_backend,
+)
+from .composition import (
+    AllOf,
+    CheckResult,
+    PreparedConstraint,
+    Term,
+    Weighted,
+    as_constraint,
+    merge_hard,
+    prepare,
+)
+from .infill import FixedTokens, Infill, Prefix, Suffix, parse_template
+from .length import Length
+from .specs import CONSTRAINTS, parse_constraint, register_constraint
+
+__all__ = ["BACKENDS", "CHECK", "CONSTRAINTS", "FACES", "HARD", "SOFT_EMBEDDING", "SOFT_FACES", "SOFT_TOKEN",
+           "AllOf", "Backend", "CheckResult", "Constraint", "ConstraintError", "FixedTokens", "HardSpec", "Infill",
+           "Length", "OutOfVocabularyError", "Prefix", "PreparedConstraint", "SoftFn", "Suffix", "Term",
+           "UnsupportedConstraintError", "Weighted", "as_constraint", "get_backend", "merge_hard",
+           "parse_constraint", "parse_template", "prepare", "register_constraint"]

@@ -1,0 +1,285 @@
+"""Composing constraints and compiling them for a backend.
+
+``a & b`` is :class:`AllOf`, ``2.0 * c`` is :class:`Weighted`, and a list (or a ``"name=value"`` spec
+string, see :mod:`ctrlgen.constraints.specs`) is accepted anywhere a constraint is, through
+:func:`as_constraint`. Compositions flatten: ``a & (b & c)`` is ``AllOf(a, b, c)`` and
+``2.0 * (a & 3.0 * b)`` has leaves ``(2.0, a), (6.0, b)``.
+
+Weights scale a leaf's soft face (its guidance loss) and its check score when scores are combined;
+they never relax a hard face — a fixed token is fixed whatever its weight.
+
+:func:`prepare` compiles a composition once for a model (tokenizer, ``seq_len``) and a backend: it
+checks that every leaf has a face the backend can use, compiles the hard and soft faces, and merges
+the hard specs, raising :class:`~ctrlgen.errors.ConstraintConflictError` that names both constraints
+when two fix one position differently (a ``Length`` shorter than an ``Infill`` template is one case).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from ..errors import ConfigError, ConstraintConflictError
+from ..text.tokenizer import Tokenizer
+from .base import (
+    BACKENDS,
+    CHECK,
+    HARD,
+    SOFT_FACES,
+    Backend,
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    SoftFn,
+    UnsupportedConstraintError,
+    as_texts,
+    get_backend,
+)
+
+ConstraintLike = Constraint | str | Sequence["ConstraintLike"] | None
+
+
+def as_constraint(x: ConstraintLike) -> Constraint:
+    """Normalise what a user may pass as constraints: a ``Constraint``; a list or tuple of them
+    (all of); a spec string such as ``"length=14"``; or ``None`` / ``[]`` (no constraint)."""
+    if isinstance(x, Constraint):
+        return x
+    if x is None:
+        return AllOf()
+    if isinstance(x, str):
+        from .specs import parse_constraint
+
+        return parse_constraint(x)
+    if isinstance(x, list | tuple):
+        return AllOf(*x)
+    raise ConfigError(f"cannot use {type(x).__name__} {x!r} as a constraint",
+                      "pass a Constraint (Length(12)), a list of them, or a spec string ('length=12')")
+
+
+class AllOf(Constraint):
+    """All of the given constraints hold (``a & b``). ``AllOf()`` is the empty constraint."""
+
+    def __init__(self, *constraints: ConstraintLike) -> None:
+        flat: list[Constraint] = []
+        for c in map(as_constraint, constraints):
+            flat.extend(c.constraints if isinstance(c, AllOf) else (c,))
+        self.constraints: tuple[Constraint, ...] = tuple(flat)
+
+    @property
+    def faces(self) -> frozenset[str]:
+        """Hard and soft faces of any child; the check face only when every child has one."""
+        faces = frozenset().union(*(c.faces for c in self.constraints)) - {CHECK}
+        return faces | ({CHECK} if all(CHECK in c.faces for c in self.constraints) else set())
+
+    def leaves(self) -> Iterator[tuple[float, Constraint]]:
+        for c in self.constraints:
+            yield from c.leaves()
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        texts = as_texts(texts)
+        out = [True] * len(texts)
+        for c in self.constraints:
+            out = [a and b for a, b in zip(out, c.satisfied(texts), strict=True)]
+        return out
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Weighted mean of the leaves' scores (plain mean when all weights are 0)."""
+        return _weighted_mean([(w, c.score(texts)) for w, c in self.leaves()], len(as_texts(texts)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AllOf) and self.constraints == other.constraints
+
+    def __hash__(self) -> int:
+        return hash(("AllOf", self.constraints))
+
+    def __repr__(self) -> str:
+        return " & ".join(map(repr, self.constraints)) if self.constraints else "AllOf()"
+
+
+class Weighted(Constraint):
+    """``weight * constraint``: scales the soft face and the check score, never the hard face."""
+
+    weight: float
+    constraint: Constraint
+
+    def __init__(self, weight: float, constraint: ConstraintLike) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"a constraint weight must be a finite number >= 0, got {weight!r}",
+                              "write e.g. 2.0 * SemanticField('food', 'Japanese'); 0 switches guidance off")
+        inner = as_constraint(constraint)
+        if isinstance(inner, Weighted):  # 2 * (3 * c) is 6 * c
+            weight, inner = weight * inner.weight, inner.constraint
+        self.weight, self.constraint = float(weight), inner
+
+    @property
+    def faces(self) -> frozenset[str]:
+        return self.constraint.faces
+
+    def leaves(self) -> Iterator[tuple[float, Constraint]]:
+        for w, c in self.constraint.leaves():
+            yield self.weight * w, c
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return self.constraint.satisfied(texts)
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return self.constraint.score(texts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Weighted) and (self.weight, self.constraint) == (other.weight, other.constraint)
+
+    def __hash__(self) -> int:
+        return hash(("Weighted", self.weight, self.constraint))
+
+    def __repr__(self) -> str:
+        inner = repr(self.constraint)
+        return f"{self.weight:g} * " + (f"({inner})" if isinstance(self.constraint, AllOf) else inner)
+
+
+def _weighted_mean(parts: list[tuple[float, list[float]]], n: int) -> list[float]:
+    if not parts:
+        return [1.0] * n
+    total = sum(w for w, _ in parts)
+    ws = [w / total for w, _ in parts] if total > 0 else [1 / len(parts)] * len(parts)
+    return [sum(w * s[k] for w, (_, s) in zip(ws, parts, strict=True)) for k in range(n)]
+
+
+# ------------------------------------------------------------------------------------ hard merging
+def merge_hard(items: Sequence[tuple[Constraint, HardSpec]], tokenizer: Tokenizer, seq_len: int) -> HardSpec | None:
+    """Merge the hard specs of several constraints; ``None`` when there are none.
+
+    Raises ``ConstraintConflictError`` naming both constraints when two fix a position differently.
+    """
+    if not items:
+        return None
+    positions: dict[int, int] = {}
+    owner: dict[int, tuple[Constraint, HardSpec]] = {}
+    unk: dict[int, str] = {}
+    for c, spec in items:
+        for p, tok in sorted(spec.positions.items()):
+            if p in positions and positions[p] != tok:
+                raise ConstraintConflictError(_conflict(p, owner[p], (c, spec), tokenizer),
+                                              "drop one of them or make them agree; positions count from "
+                                              "[START] = 0, so word k is at position k")
+            positions[p] = tok
+            owner.setdefault(p, (c, spec))
+        unk.update(spec.unk_words)
+    return HardSpec(seq_len, dict(sorted(positions.items())), unk)
+
+
+def _conflict(p: int, a: tuple[Constraint, HardSpec], b: tuple[Constraint, HardSpec], tokenizer: Tokenizer) -> str:
+    vocab = tokenizer.vocab
+
+    def end(spec: HardSpec) -> int | None:
+        return next((q for q, t in sorted(spec.positions.items()) if t == vocab.end_id), None)
+
+    (ca, sa), (cb, sb) = a, b
+    ea, eb = end(sa), end(sb)
+    ta, tb = sa.positions[p], sb.positions[p]
+    if ea is not None and eb is not None:
+        return f"{ca!r} ends the text after {ea - 1} words but {cb!r} after {eb - 1} words"
+    ending = {vocab.end_id, vocab.pad_id}
+    if (ta in ending) != (tb in ending):
+        (ce, e, te), (cw, tw) = ((ca, ea, ta), (cb, tb)) if ta in ending else ((cb, eb, tb), (ca, ta))
+        ends = f"ends the text after {e - 1} words" if e is not None else f"fixes {vocab.word(te)} at position {p}"
+        return f"{ce!r} {ends}, shorter than the fixed words of {cw!r} ({vocab.word(tw)!r} at position {p})"
+    return f"{ca!r} fixes position {p} to {vocab.word(ta)!r} but {cb!r} fixes it to {vocab.word(tb)!r}"
+
+
+# --------------------------------------------------------------------------------------- preparing
+@dataclass(frozen=True)
+class Term:
+    """One leaf of a prepared composition: its weight, the faces the backend steers with, its soft fn."""
+
+    constraint: Constraint
+    weight: float
+    faces: frozenset[str]
+    soft: SoftFn | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The check face of one leaf on a batch of texts."""
+
+    constraint: Constraint
+    weight: float
+    satisfied: list[bool]
+    scores: list[float]
+
+
+@dataclass(frozen=True)
+class PreparedConstraint:
+    """A composition compiled for one model and backend. Stateless: reuse it across calls."""
+
+    constraint: Constraint
+    backend: Backend
+    seq_len: int
+    hard: HardSpec | None  # the merged hard face, None when no leaf fixes anything
+    terms: tuple[Term, ...]
+
+    @property
+    def soft_terms(self) -> list[Term]:
+        """Leaves whose soft face this backend uses (guidance sums ``weight * soft(state, t)``)."""
+        return [t for t in self.terms if t.soft is not None]
+
+    def project(self, tokens: Tensor) -> Tensor:
+        """Overwrite the hard-fixed positions of ``tokens: Tensor[..., L]`` (identity without a hard face)."""
+        return tokens if self.hard is None else self.hard.project(tokens)
+
+    def check(self, texts: Sequence[str]) -> list[CheckResult]:
+        """Per leaf with a check face: satisfied and score for every text (for reports)."""
+        texts = as_texts(texts)
+        return [CheckResult(t.constraint, t.weight, t.constraint.satisfied(texts), t.constraint.score(texts))
+                for t in self.terms if CHECK in t.constraint.faces]
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        """Whether every checkable leaf holds, per text."""
+        texts = as_texts(texts)
+        return [all(r.satisfied[k] for r in self.check(texts)) for k in range(len(texts))]
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Weighted mean of the checkable leaves' scores, per text (1.0 without any)."""
+        return _weighted_mean([(r.weight, r.scores) for r in self.check(texts)], len(as_texts(texts)))
+
+
+def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, backend: str | Backend) -> PreparedConstraint:
+    """Compile ``constraint`` once for a model (``tokenizer``, ``seq_len``) and a backend
+    (``"embedding"``, ``"discrete"``, ``"edit"`` or a :class:`Backend`).
+
+    Raises ``UnsupportedConstraintError`` when a leaf has no face the backend uses (the hint names the
+    backends that could), ``ConstraintConflictError`` when hard faces disagree, and
+    ``ConstraintError`` when a hard face does not fit the vocabulary or ``seq_len``.
+    """
+    c = as_constraint(constraint)
+    be = get_backend(backend)
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
+        raise ConstraintError(f"seq_len must be an int >= 3, got {seq_len!r}", "use the model's config.seq_len")
+    terms, hard_items = [], []
+    for weight, leaf in c.leaves():
+        usable = leaf.faces & be.faces
+        if not usable:
+            raise UnsupportedConstraintError(*_unsupported(leaf, be))
+        soft = None
+        if usable & SOFT_FACES:
+            soft = leaf.soft(tokenizer, seq_len, be)
+            if soft is None:
+                raise ConstraintError(f"{leaf!r} declares the faces {sorted(usable & SOFT_FACES)} but soft() "
+                                      "returned None", "implement soft() or drop the soft face from `faces`")
+        if HARD in usable:
+            spec = leaf.hard(tokenizer, seq_len)
+            if spec is not None:
+                hard_items.append((leaf, spec))
+        terms.append(Term(leaf, weight, usable, soft))
+    return PreparedConstraint(c, be, seq_len, merge_hard(hard_items, tokenizer, seq_len), tuple(terms))
+
+
+def _unsupported(leaf: Constraint, be: Backend) -> tuple[str, str]:
+    others = [n for n in BACKENDS if leaf.faces & BACKENDS.get(n).faces and n != be.name]
+    msg = (f"{leaf!r} has no face the {be.name!r} backend can use (it has {', '.join(sorted(leaf.faces)) or 'none'}; "
+           f"{be.name!r} uses {', '.join(sorted(be.faces))})")
+    if others:
+        return msg, f"use the {' or '.join(repr(o) for o in others)} backend, or a constraint with a face {be.name!r} uses"
+    return msg, f"use a constraint with one of the faces {', '.join(sorted(be.faces))}"

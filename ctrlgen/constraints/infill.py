@@ -1,0 +1,180 @@
+"""Known words at known positions: ``Infill`` templates, ``Prefix``, ``Suffix`` and ``FixedTokens``.
+
+A *template* is text with holes: ``[MASK]`` is one free token, ``[MASK:k]`` is ``k`` free tokens; the
+rest is split into words with the tokenizer's rules (:func:`ctrlgen.text.split_words`). In
+``"The Vaults is a [MASK:3] pub near [MASK] ."`` the words sit at positions 1–4, 8, 9 and 11
+(``[START]`` is position 0), the holes are 5–7 and 10, and ``Infill`` puts ``[END]`` at 12.
+
+**Out-of-vocabulary words** are refused by default: the hard face raises
+:class:`~ctrlgen.constraints.OutOfVocabularyError` naming the words (and close vocabulary words), because
+a model that cannot write a word would otherwise silently produce ``[UNK]``. With ``allow_unk=True``
+they are fixed to ``[UNK]`` with a logged warning, and the :class:`HardSpec` keeps the original words
+(``unk_words``) so a pipeline can write them back into the decoded text. The check face always
+compares against the words as written in the constraint.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..text.tokenizer import Tokenizer, split_words
+from ..text.vocab import END, MASK, PAD, START
+from .base import (
+    CHECK,
+    HARD,
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    check_words,
+    compile_words,
+)
+
+_HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
+_TEMPLATE_HINT = "write holes as [MASK] (one token) or [MASK:3] (three tokens), e.g. 'The Vaults is a [MASK:3] pub .'"
+
+
+def parse_template(template: str) -> tuple[dict[int, str], int, int]:
+    """``template`` → ``(words, n_words, n_holes)``: ``words[k]`` is word ``k`` (1-based, so also its
+    sequence position), ``n_words`` counts words and hole tokens, ``n_holes`` the hole tokens."""
+    if not isinstance(template, str):
+        raise ConstraintError(f"a template must be a str, got {type(template).__name__}", _TEMPLATE_HINT)
+    words: dict[int, str] = {}
+    n = holes = start = 0
+    for m in [*_HOLE.finditer(template), None]:
+        literal = template[start:m.start() if m else len(template)]
+        if "[MASK" in literal or "MASK]" in literal:
+            raise ConstraintError(f"malformed hole in template {template!r}", _TEMPLATE_HINT)
+        for w in split_words(literal):
+            n += 1
+            words[n] = w
+        if m:
+            k = int(m.group(1) or 1)
+            if k < 1:
+                raise ConstraintError(f"a hole needs at least one token, got {m.group(0)} in {template!r}",
+                                      _TEMPLATE_HINT)
+            n, holes, start = n + k, holes + k, m.end()
+    return words, n, holes
+
+
+class _Layout(Constraint):
+    """Words at positions (and maybe the text's end): one hard face and one check face for all."""
+
+    faces: ClassVar[frozenset[str]] = frozenset({HARD, CHECK})
+    allow_unk: bool
+
+    @abstractmethod
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        """``(words by position, number of words or None when the end is free)``."""
+
+    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec:
+        words, n = self.layout()
+        return compile_words(self, tokenizer, seq_len, words, n, self.allow_unk)
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return [s == 1.0 for s in self.score(texts)]
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Share of the fixed words found at their positions (and of the length, where fixed)."""
+        return check_words(texts, *self.layout())
+
+
+@dataclass(frozen=True, repr=False)
+class Infill(_Layout):
+    """A whole text with holes: its words fixed at their positions, ``[END]`` after the last word or
+    hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole."""
+
+    template: str
+    allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
+    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_template(self.template))
+        if self._parsed[2] == 0:
+            raise ConstraintError(f"Infill template {self.template!r} has no hole", _TEMPLATE_HINT)
+
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        return self._parsed[0], self._parsed[1]
+
+
+@dataclass(frozen=True, repr=False)
+class Prefix(_Layout):
+    """The text starts with ``text`` (holes allowed); what follows, and the length, stay free."""
+
+    text: str
+    allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
+    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_template(self.text))
+        if not self._parsed[0]:
+            raise ConstraintError(f"Prefix {self.text!r} fixes no word", "pass the words the text starts with")
+
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        return self._parsed[0], None
+
+
+@dataclass(frozen=True, repr=False)
+class Suffix(_Layout):
+    """The text ends with ``text`` (holes allowed) and has ``length`` words in all, suffix included.
+
+    Positions are counted from the start, so the end must be known: the suffix's m words sit at
+    positions ``length - m + 1 … length``, ``[END]`` at ``length + 1``. ``Suffix(t, length=n)``
+    therefore implies ``Length(n)`` (composing both is harmless; another length conflicts).
+    """
+
+    text: str
+    length: int = field(kw_only=True)  # total number of words of the text, suffix included
+    allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
+    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_template(self.text))
+        words, m, _ = self._parsed
+        if not words:
+            raise ConstraintError(f"Suffix {self.text!r} fixes no word", "pass the words the text ends with")
+        if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < m:
+            raise ConstraintError(f"Suffix {self.text!r} has {m} words, so length must be an int >= {m}, "
+                                  f"got {self.length!r}", "length is the whole text's number of words")
+
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        words, m, _ = self._parsed
+        return {self.length - m + p: w for p, w in words.items()}, self.length
+
+
+@dataclass(frozen=True, repr=False)
+class FixedTokens(_Layout):
+    """The general form: ``{position: word}`` with positions from ``[START]`` = 0 (so ≥ 1).
+
+    A word may be ``"[END]"`` (the text has ``position - 1`` words; ``[PAD]`` follows, as in
+    ``Length``) or ``"[PAD]"`` (the text ended before ``position``). Stored as sorted pairs.
+    """
+
+    tokens: Mapping[int, str]
+    allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
+
+    def __post_init__(self) -> None:
+        hint = "pass {position: word} with positions >= 1 (position 0 is [START]), e.g. {3: 'pub'}"
+        if not isinstance(self.tokens, Mapping) or not self.tokens:
+            raise ConstraintError(f"FixedTokens needs a non-empty mapping, got {self.tokens!r}", hint)
+        for p, w in self.tokens.items():
+            if isinstance(p, bool) or not isinstance(p, int) or p < 1 or not isinstance(w, str) or w in (START, MASK):
+                raise ConstraintError(f"FixedTokens cannot fix position {p!r} to {w!r}", hint)
+        ends = [p for p, w in self.tokens.items() if w == END]
+        last_word = max((p for p, w in self.tokens.items() if w not in (END, PAD)), default=0)
+        first_stop = min((p for p, w in self.tokens.items() if w in (END, PAD)), default=last_word + 1)
+        if len(ends) > 1 or last_word > first_stop or (ends and first_stop < ends[0]):
+            raise ConstraintError(f"FixedTokens {dict(self.tokens)!r} is not a well-formed text",
+                                  "one [END] at most, words before it, [PAD] only after it")
+        object.__setattr__(self, "tokens", tuple(sorted(self.tokens.items())))
+
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        tokens = dict(self.tokens)
+        end = next((p for p, w in tokens.items() if w == END), None)
+        return {p: w for p, w in tokens.items() if w != END}, None if end is None else end - 1
+
+    def __repr__(self) -> str:
+        return f"FixedTokens({dict(self.tokens)!r}{', allow_unk=True' if self.allow_unk else ''})"

@@ -1,0 +1,50 @@
+"""``Length(n)``: the text has ``n`` words."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..evaluation.metrics import length_success
+from ..text.tokenizer import Tokenizer, split_words
+from .base import (
+    CHECK,
+    HARD,
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    as_texts,
+    compile_words,
+)
+
+
+@dataclass(frozen=True, repr=False)
+class Length(Constraint):
+    """The text has exactly ``n`` words (``split_words`` words; ``[START]``/``[END]`` not counted).
+
+    Hard face: ``[END]`` at position ``n + 1`` and ``[PAD]`` after it (``[START]`` is position 0), so
+    it needs ``seq_len >= n + 2``. Check face: ``|words - n| <= tolerance``; ``tolerance`` relaxes only
+    the check (Diffusion-LM reports 0 and 2), the hard face always pins exactly ``n``.
+    """
+
+    n: int
+    tolerance: int = field(default=0, kw_only=True)  # words of slack the check face accepts
+
+    faces: ClassVar[frozenset[str]] = frozenset({HARD, CHECK})
+
+    def __post_init__(self) -> None:
+        for name, v, low in (("n", self.n, 1), ("tolerance", self.tolerance, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConstraintError(f"Length: {name} must be an int >= {low}, got {v!r}",
+                                      "Length(12) asks for 12 words; Length(12, tolerance=2) checks 10..14")
+
+    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec:
+        return compile_words(self, tokenizer, seq_len, {}, self.n, allow_unk=False)
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return [length_success(t, self.n, self.tolerance) for t in as_texts(texts)]
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """1.0 within ``tolerance``, else ``1 / (1 + words beyond the tolerance)``."""
+        return [1.0 / (1 + max(0, abs(len(split_words(t)) - self.n) - self.tolerance)) for t in as_texts(texts)]

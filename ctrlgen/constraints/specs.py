@@ -1,0 +1,84 @@
+"""Constraint specs for the command line: ``"name=value"`` or ``"name=value;option=value;…"``.
+
+``length=14``, ``length=14;tolerance=2``, ``infill=The Vaults is a [MASK:3] pub .``,
+``prefix=The Vaults``, ``suffix=near the river .;length=12``, ``infill=…;allow_unk=true``.
+The value itself cannot contain ``;`` (use the Python API for such text). Plug-ins add names with
+``@register_constraint("name")`` on a factory ``(value: str, **options: str) -> Constraint``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .base import Constraint
+from .infill import Infill, Prefix, Suffix
+from .length import Length
+
+ConstraintFactory = Callable[..., Constraint]
+CONSTRAINTS: Registry[ConstraintFactory] = Registry("constraint")
+_HINT = "a spec looks like 'length=14' or 'suffix=near the river .;length=12'"
+
+
+def register_constraint(name: str, factory: ConstraintFactory | None = None, *, overwrite: bool = False):  # type: ignore[no-untyped-def]
+    """Register a spec name: ``register_constraint("name", factory)`` or as a decorator."""
+    return CONSTRAINTS.register(name, factory, overwrite=overwrite)
+
+
+def parse_constraint(spec: str) -> Constraint:
+    """``"name=value[;option=value…]"`` → a constraint, through the registry."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"cannot read constraint spec {spec!r}", _HINT)
+    value, *opts = rest.split(";")
+    options = {}
+    for opt in opts:
+        key, eq, v = opt.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ConfigError(f"cannot read option {opt!r} of constraint spec {spec!r}", _HINT)
+        options[key.strip()] = v.strip()
+    factory = CONSTRAINTS.get(name.strip())
+    try:
+        inspect.signature(factory).bind(value, **options)
+    except TypeError as e:
+        params = [p for p in inspect.signature(factory).parameters][1:]
+        raise ConfigError(f"constraint spec {spec!r}: {e}",
+                          f"options of {name.strip()!r}: {', '.join(params) or '(none)'}") from None
+    return factory(value.strip(), **options)
+
+
+def _int(name: str, v: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {v!r}", _HINT) from None
+
+
+def _bool(name: str, v: str) -> bool:
+    if v.lower() in ("1", "true", "yes"):
+        return True
+    if v.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {v!r}", _HINT)
+
+
+@register_constraint("length")
+def _length(value: str, tolerance: str = "0") -> Constraint:
+    return Length(_int("length", value), tolerance=_int("tolerance", tolerance))
+
+
+@register_constraint("infill")
+def _infill(value: str, allow_unk: str = "false") -> Constraint:
+    return Infill(value, allow_unk=_bool("allow_unk", allow_unk))
+
+
+@register_constraint("prefix")
+def _prefix(value: str, allow_unk: str = "false") -> Constraint:
+    return Prefix(value, allow_unk=_bool("allow_unk", allow_unk))
+
+
+@register_constraint("suffix")
+def _suffix(value: str, length: str, allow_unk: str = "false") -> Constraint:
+    return Suffix(value, length=_int("length", length), allow_unk=_bool("allow_unk", allow_unk))
