@@ -9,8 +9,18 @@ print(gen.generate(n=4, seed=0).texts)
 
 __version__ = "0.1.0"
 
-from .errors import CheckpointError, ConfigError, CtrlgenError, DataError, MRParseError, SamplingError  # noqa: E402
+from .constraints import FixedTokens, Infill, Length, Prefix, Suffix  # noqa: E402
+from .errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    ConstraintConflictError,
+    CtrlgenError,
+    DataError,
+    MRParseError,
+    SamplingError,
+)
 from .pipeline import EmbeddingGenerator, GenerationOutput, load  # noqa: E402
 
-__all__ = ["CheckpointError", "ConfigError", "CtrlgenError", "DataError", "EmbeddingGenerator", "GenerationOutput",
-           "MRParseError", "SamplingError", "__version__", "load"]
+__all__ = ["CheckpointError", "ConfigError", "ConstraintConflictError", "CtrlgenError", "DataError",
+           "EmbeddingGenerator", "FixedTokens", "GenerationOutput", "Infill", "Length", "MRParseError", "Prefix",
+           "SamplingError", "Suffix", "__version__", "load"]

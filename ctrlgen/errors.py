@@ -50,7 +50,7 @@ class SamplingError(CtrlgenError):
 
 
 class ConstraintConflictError(CtrlgenError):
-    """Two constraints cannot hold together (reserved for the constraint language)."""
+    """Two constraints cannot hold together (e.g. they fix one position to different words)."""
 
 
 class DistributedError(CtrlgenError):
