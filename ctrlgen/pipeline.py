@@ -20,13 +20,16 @@ from typing import Any
 import torch
 
 from .config import from_dict
+from .constraints import Infill, PreparedConstraint, prepare
+from .constraints.composition import ConstraintLike
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .errors import CheckpointError, SamplingError
 from .evaluation.fluency import well_formed
 from .models.embedding_lm import EmbeddingLM
 from .models.pretrained import load_pretrained, read_config
 from .registry import Registry
-from .samplers.embedding import EmbeddingSampler, StepHook
+from .guidance import Guidance, GuidanceConfig
+from .samplers.embedding import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput
 
 #: Bundled models: name → folder under ``ctrlgen/assets``.
 MODELS: Registry[str] = Registry("model")
@@ -73,14 +76,60 @@ class EmbeddingGenerator:
             raise CheckpointError(f"{path / 'config.json'}: {e}") from None
         return cls(model, tok, GaussianDiffusion.from_config(dcfg), path)
 
-    def generate(self, n: int = 8, steps: int = 200, seed: int | None = 0, batch_size: int = 64,
+    def prepare(self, constraints: ConstraintLike) -> PreparedConstraint | None:
+        """Compile constraints for this model (vocabulary, ``seq_len``, the embedding backend)."""
+        if constraints is None or constraints == []:
+            return None
+        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding")
+
+    def _fixed(self, prepared: PreparedConstraint | None) -> FixedEmbeddings:
+        """Hard constraints as fixed latents. Always bans MASK (never trained on this backend); with
+        an END fixed at position e, positions 1..e−1 must hold words (no START/END/PAD there)."""
+        device = next(self.model.parameters()).device
+        vocab = self.tokenizer.vocab
+        L, V = self.model.config.seq_len, len(vocab)
+        banned = torch.zeros(1, L, V, dtype=torch.bool, device=device)
+        banned[..., vocab.mask_id] = True
+        mask = torch.zeros(L, dtype=torch.bool, device=device)
+        values = torch.zeros(L, dtype=torch.long, device=device)
+        if prepared is not None and prepared.hard is not None:
+            mask, values = (v.clone() for v in prepared.hard.to_tensors(device))
+            mask[0], values[0] = True, vocab.start_id  # every sequence starts with START
+            ends = [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
+            if ends:
+                banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
+        return FixedEmbeddings.build(self.model, mask, values, banned)
+
+    def _hook(self, prepared: PreparedConstraint | None, guidance: GuidanceConfig | None,
+              hook: StepHook | None) -> StepHook | None:
+        hooks: list[StepHook] = []
+        if prepared is not None and prepared.soft_terms:
+            hooks.append(Guidance([(term.weight, term.soft) for term in prepared.soft_terms], guidance))
+        if hook is not None:
+            hooks.append(hook)
+        if not hooks:
+            return None
+        if len(hooks) == 1:
+            return hooks[0]
+
+        def chained(out: StepOutput, t: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+            for h in hooks:
+                out.x_prev = h(out, t, model)
+            return out.x_prev
+
+        return chained
+
+    def generate(self, n: int = 8, steps: int = 200, seed: int | None = 0, constraints: ConstraintLike = None,
+                 guidance: GuidanceConfig | None = None, batch_size: int = 64,
                  sampler: EmbeddingSampler | None = None, hook: StepHook | None = None,
                  return_trajectory: bool = False, progress: bool = False) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` denoising steps (≤ the training T).
 
-        Same ``seed`` and ``batch_size`` → same texts. ``sampler`` overrides clamping options;
-        ``hook`` is called after every step (see ``samplers.embedding.StepHook``)."""
-        if not isinstance(n, int) or n <= 0:
+        ``constraints``: constraint objects (``Length(12) & Infill(...)``), a list, or spec strings;
+        their hard faces are imposed exactly, soft faces steer through ``guidance``, and the check
+        face fills ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts.
+        ``sampler`` overrides clamping options; ``hook`` is called after every step."""
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
             raise SamplingError(f"n must be a positive integer, got {n!r}")
         if batch_size <= 0:
             raise SamplingError(f"batch_size must be > 0, got {batch_size}")
@@ -88,22 +137,62 @@ class EmbeddingGenerator:
         if sampler.steps > self.diffusion.num_steps:
             raise SamplingError(f"steps = {sampler.steps} exceeds the model's {self.diffusion.num_steps} training steps",
                                 f"use 1..{self.diffusion.num_steps}")
+        prepared = self.prepare(constraints)
+        fixed = self._fixed(prepared)
+        step_hook = self._hook(prepared, guidance, hook)
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**62))
         t0 = time.perf_counter()
         tokens, traj = [], []
         for start in range(0, n, batch_size):
-            out = sampler.sample(self.model, self.diffusion, min(batch_size, n - start), gen, hook=hook,
-                                 return_trajectory=return_trajectory, progress=progress)
+            out = sampler.sample(self.model, self.diffusion, min(batch_size, n - start), gen, hook=step_hook,
+                                 return_trajectory=return_trajectory, progress=progress, fixed=fixed)
             tokens.append(out.tokens)
             traj.append(out.trajectory)
         ids = torch.cat(tokens)
         texts = self.tokenizer.decode_batch(ids)
-        report = {"well_formed": well_formed(ids, self.tokenizer.vocab).tolist(), "seconds": time.perf_counter() - t0,
-                  "steps": sampler.steps, "seed": seed}
+        report: dict[str, Any] = {"well_formed": well_formed(ids, self.tokenizer.vocab).tolist(),
+                                  "seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": seed}
+        if prepared is not None:
+            report["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
+                                     for r in prepared.check(texts)}
+            report["satisfied"] = prepared.satisfied(texts)
         trajectory = None
         if return_trajectory:
             trajectory = [sum((self.tokenizer.decode_batch(b[k]) for b in traj), []) for k in range(len(traj[0]))]
         return GenerationOutput(texts=texts, tokens=ids, report=report, trajectory=trajectory)
+
+    def infill(self, template: str, n: int = 4, steps: int = 200, seed: int | None = 0,
+               constraints: ConstraintLike = None, **kw: Any) -> GenerationOutput:
+        """Fill the holes of ``template`` (``"The Vaults is a [MASK:3] pub near [MASK] ."``).
+
+        Draws ``n`` samples and orders them by minimum Bayes risk (highest mean sentence-BLEU
+        against the other samples first; ``report["mbr"]`` holds the scores), so ``texts[0]`` is
+        the MBR choice."""
+        c = Infill(template) if constraints is None else Infill(template) & constraints
+        out = self.generate(n=n, steps=steps, seed=seed, constraints=c, **kw)
+        scores = mbr_scores(out.texts)
+        order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
+        out.texts = [out.texts[i] for i in order]
+        out.tokens = out.tokens[order]
+        for key in ("well_formed", "satisfied"):
+            if key in out.report:
+                out.report[key] = [out.report[key][i] for i in order]
+        for rec in out.report.get("constraints", {}).values():
+            rec["satisfied"] = [rec["satisfied"][i] for i in order]
+            rec["scores"] = [rec["scores"][i] for i in order]
+        out.report["mbr"] = [scores[i] for i in order]
+        return out
+
+
+def mbr_scores(texts: list[str]) -> list[float]:
+    """Mean sentence-BLEU of each text against the others (1.0 for a single text)."""
+    if len(texts) < 2:
+        return [1.0] * len(texts)
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU(effective_order=True)
+    return [sum(bleu.sentence_score(h, [r]).score for j, r in enumerate(texts) if j != i) / (len(texts) - 1) / 100
+            for i, h in enumerate(texts)]
 
 
 def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:

@@ -1,0 +1,60 @@
+"""Hard constraints on the embedding backend: fixed positions never change."""
+
+import pytest
+import torch
+
+from ctrlgen import ConstraintConflictError, Infill, Length
+from ctrlgen.pipeline import EmbeddingGenerator, mbr_scores
+from ctrlgen.text.tokenizer import split_words
+
+
+@pytest.fixture
+def gen(tiny_model, tokenizer, diffusion):
+    return EmbeddingGenerator(tiny_model, tokenizer, diffusion)
+
+
+def test_infill_positions_fixed_through_trajectory(gen, tokenizer):
+    template = "The Mill is a [MASK:2] pub near [MASK] ."
+    out = gen.generate(n=5, steps=6, seed=1, constraints=Infill(template), return_trajectory=True)
+    fixed = {1: "The", 2: "Mill", 3: "is", 4: "a", 7: "pub", 8: "near", 10: "."}
+    v = tokenizer.vocab
+    for pos, word in fixed.items():
+        assert (out.tokens[:, pos] == v.id(word)).all()
+    assert (out.tokens[:, 11] == v.end_id).all() and (out.tokens[:, 12:] == v.pad_id).all()
+    for step_texts in out.trajectory:
+        for text in step_texts:
+            w = split_words(text)
+            assert w[:4] == ["The", "Mill", "is", "a"] and w[6:8] == ["pub", "near"] and w[-1] == "."
+    assert all(out.report["satisfied"])
+
+
+def test_length_gives_words_then_end(gen, tokenizer):
+    out = gen.generate(n=6, steps=5, seed=0, constraints=Length(7))
+    v = tokenizer.vocab
+    assert (out.tokens[:, 8] == v.end_id).all()
+    specials = torch.tensor([v.pad_id, v.start_id, v.end_id, v.mask_id])
+    assert not torch.isin(out.tokens[:, 1:8], specials).any()
+    assert all(len(split_words(t)) == 7 for t in out.texts) and all(out.report["satisfied"])
+    assert all(out.report["well_formed"])
+
+
+def test_mask_is_never_generated(gen, tokenizer):
+    out = gen.generate(n=8, steps=5, seed=3)
+    assert not (out.tokens == tokenizer.vocab.mask_id).any()
+
+
+def test_conflicts_raise_before_sampling(gen):
+    with pytest.raises(ConstraintConflictError):
+        gen.generate(n=1, steps=3, constraints=Length(3) & Infill("The Mill is a [MASK:4] pub ."))
+
+
+def test_infill_orders_by_mbr(gen):
+    out = gen.infill("The Mill is a [MASK:2] pub .", n=4, steps=4, seed=0)
+    assert out.report["mbr"] == sorted(out.report["mbr"], reverse=True)
+    assert all(t.startswith("The Mill is a") for t in out.texts)
+
+
+def test_mbr_scores():
+    s = mbr_scores(["a b c d", "a b c d", "x y z w"])
+    assert s[0] == s[1] > s[2]
+    assert mbr_scores(["only"]) == [1.0]
