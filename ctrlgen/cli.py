@@ -1,6 +1,7 @@
 """Command line: a thin layer over the Python API.
 
-    ctrlgen generate [-n 8] [--steps 200] [--seed 0] [--model DIR] [--json]
+    ctrlgen generate [-n 8] [--steps 200] [--seed 0] [--model DIR] [--constraint SPEC ...] [--json]
+    ctrlgen infill "The Vaults is a [MASK:3] pub near [MASK] ." [-n 4] [--json]
     ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]
     ctrlgen env
 
@@ -30,21 +31,48 @@ def _positive_int(s: str) -> int:
     return v
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from .pipeline import load
+def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .samplers import EmbeddingSampler
 
-    gen = load(args.model)
-    sampler = EmbeddingSampler(steps=args.steps, clamp=not args.no_clamp, clamp_after=args.clamp_after,
-                               rounding=args.rounding)
-    out = gen.generate(n=args.n, seed=args.seed, sampler=sampler, batch_size=args.batch_size,
-                       progress=sys.stderr.isatty())
+    return EmbeddingSampler(steps=args.steps, clamp=not args.no_clamp, clamp_after=args.clamp_after,
+                            rounding=args.rounding, temperature=args.temperature)
+
+
+def _print(out, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    per = out.report.get("constraints", {})
     for i, text in enumerate(out.texts):
-        if args.json:
-            print(json.dumps({"index": i, "text": text, "well_formed": out.report["well_formed"][i]},
-                             ensure_ascii=False))
+        if as_json:
+            rec = {"index": i, "text": text, "well_formed": out.report["well_formed"][i]}
+            if per:
+                rec["satisfied"] = {name: r["satisfied"][i] for name, r in per.items()}
+            if "mbr" in out.report:
+                rec["mbr"] = out.report["mbr"][i]
+            print(json.dumps(rec, ensure_ascii=False))
         else:
             print(text)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .constraints import parse_constraint
+    from .pipeline import load
+
+    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    gen = load(args.model)
+    out = gen.generate(n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
+                       constraints=constraints or None, progress=sys.stderr.isatty())
+    _print(out, args.json)
+    return 0
+
+
+def _cmd_infill(args: argparse.Namespace) -> int:
+    from .constraints import parse_constraint
+    from .pipeline import load
+
+    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    gen = load(args.model)
+    out = gen.infill(args.template, n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
+                     constraints=constraints or None, progress=sys.stderr.isatty())
+    _print(out, args.json)
     return 0
 
 
@@ -104,17 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def sampling_args(q: argparse.ArgumentParser, n: int) -> None:
+        q.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
+        q.add_argument("-n", type=_positive_int, default=n, help=f"number of texts (default {n})")
+        q.add_argument("--steps", type=_positive_int, default=200, help="denoising steps (default 200)")
+        q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        q.add_argument("--constraint", action="append", metavar="SPEC",
+                       help="repeatable: length=14, infill=TEMPLATE, prefix=TEXT, suffix=TEXT;length=N")
+        q.add_argument("--batch-size", type=_positive_int, default=64)
+        q.add_argument("--no-clamp", action="store_true", help="disable the clamping trick")
+        q.add_argument("--clamp-after", type=float, default=0.0, help="fraction of steps before clamping starts")
+        q.add_argument("--rounding", choices=["l2", "logits"], default="l2")
+        q.add_argument("--temperature", type=float, default=1.0, help="noise scale of each step (default 1)")
+        q.add_argument("--json", action="store_true", help="one JSON object per line")
+
     g = sub.add_parser("generate", help="sample texts from a model (bundled default if --model is not given)")
-    g.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
-    g.add_argument("-n", type=_positive_int, default=8, help="number of texts (default 8)")
-    g.add_argument("--steps", type=_positive_int, default=200, help="denoising steps (default 200)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--batch-size", type=_positive_int, default=64)
-    g.add_argument("--no-clamp", action="store_true", help="disable the clamping trick")
-    g.add_argument("--clamp-after", type=float, default=0.0, help="fraction of steps before clamping starts")
-    g.add_argument("--rounding", choices=["l2", "logits"], default="l2")
-    g.add_argument("--json", action="store_true", help="one JSON object per line")
+    sampling_args(g, 8)
     g.set_defaults(func=_cmd_generate)
+
+    f = sub.add_parser("infill", help="fill the [MASK] / [MASK:k] holes of a template (best by MBR first)")
+    f.add_argument("template", help='e.g. "The Vaults is a [MASK:3] pub near [MASK] ."')
+    sampling_args(f, 4)
+    f.set_defaults(func=_cmd_infill)
 
     t = sub.add_parser("train", help="train a model from a TOML config (resumes from output_dir/latest)")
     t.add_argument("config", help="TOML run config, e.g. recipes/configs/e2e_embedding.toml")

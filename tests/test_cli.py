@@ -58,3 +58,25 @@ def test_train_cli(tiny_toml, tmp_path, capsys):
 def test_env(capsys):
     assert main(["env"]) == 0
     assert "ctrlgen" in capsys.readouterr().out
+
+
+def test_generate_with_constraint_json(model_dir, capsys):
+    assert main(["generate", "--model", str(model_dir), "-n", "2", "--steps", "3", "--constraint", "length=5",
+                 "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["satisfied"] for r in rows] == [{"Length(5)": True}] * 2
+
+
+def test_infill_cli(model_dir, capsys):
+    assert main(["infill", "The Mill is a [MASK:2] pub .", "--model", str(model_dir), "-n", "3", "--steps", "3",
+                 "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and all(r["text"].startswith("The Mill is a") for r in rows)
+    assert all("mbr" in r and all(r["satisfied"].values()) for r in rows)
+
+
+def test_bad_constraint_spec(model_dir, capsys):
+    assert main(["generate", "--model", str(model_dir), "--constraint", "colour=red"]) == 2
+    assert "colour" in capsys.readouterr().err
+    assert main(["infill", "The Zorblax is a [MASK] .", "--model", str(model_dir), "--steps", "3"]) == 2
+    assert "Zorblax" in capsys.readouterr().err
