@@ -1,12 +1,24 @@
 """Neural networks only (no sampling, no training loop)."""
 
 from .backbone import Backbone, BackboneConfig, TimestepEmbedding
+from .edit_models import (
+    IGNORE_INDEX,
+    EditBatch,
+    EditGenerator,
+    EditGeneratorConfig,
+    EditTagger,
+    EditTaggerConfig,
+    length_targets,
+    make_edit_batch,
+    placeholder_sequence,
+)
 from .embedding_lm import EmbeddingLM, EmbeddingLMConfig
 from .pretrained import load_pretrained, read_config, save_pretrained
 from .score_model import ScoreModel, ScoreModelConfig
 
-MODEL_TYPES = {EmbeddingLM.model_type: EmbeddingLM, ScoreModel.model_type: ScoreModel}
+MODEL_TYPES = {m.model_type: m for m in (EmbeddingLM, ScoreModel, EditTagger, EditGenerator)}
 
-__all__ = ["Backbone", "BackboneConfig", "EmbeddingLM", "EmbeddingLMConfig", "MODEL_TYPES", "TimestepEmbedding",
+__all__ = ["IGNORE_INDEX", "Backbone", "BackboneConfig", "EditBatch", "EditGenerator", "EditGeneratorConfig",
+           "EditTagger", "EditTaggerConfig", "length_targets", "make_edit_batch", "placeholder_sequence", "EmbeddingLM", "EmbeddingLMConfig", "MODEL_TYPES", "TimestepEmbedding",
            "ScoreModel", "ScoreModelConfig",
            "load_pretrained", "read_config", "save_pretrained"]
