@@ -24,3 +24,40 @@ __all__ = ["EVALB_PUNCT_TAGS", "BigramReference", "BracketCounts", "bracket_coun
            "corpus_tree_f1", "distinct_n", "infill_bleu4", "infill_rouge_l", "labelled_brackets",
            "length_histogram", "length_success", "pos_match", "positions_to_word_span", "read_span_target",
            "semantic_success", "span_success", "tree_f1", "well_formed", "word_span_to_positions"]
+
+# POS oracle (spaCy en_core_web_sm) and control targets (builders, Diffusion-LM JSON-lines formats).
+from .pos import (  # noqa: E402
+    POS_MODELS,
+    UPOS_TAGS,
+    UPOS_TO_UNIVERSAL12,
+    POSModelNotFoundError,
+    POSTagger,
+    load_pos_pipeline,
+    pos_tags,
+)
+from .targets import (  # noqa: E402
+    DLM_FIELD_WORDS,
+    TARGET_KINDS,
+    InfillCase,
+    LengthTarget,
+    PosTarget,
+    SemanticTarget,
+    SpanTarget,
+    TreeTarget,
+    field_from_words,
+    field_words,
+    infill_targets,
+    length_targets,
+    pos_targets,
+    read_targets,
+    semantic_targets,
+    span_targets,
+    tree_targets,
+    write_targets,
+)
+
+__all__ += ["DLM_FIELD_WORDS", "POS_MODELS", "TARGET_KINDS", "UPOS_TAGS", "UPOS_TO_UNIVERSAL12", "InfillCase",
+            "LengthTarget", "POSModelNotFoundError", "POSTagger", "PosTarget", "SemanticTarget", "SpanTarget",
+            "TreeTarget", "field_from_words", "field_words", "infill_targets", "length_targets",
+            "load_pos_pipeline", "pos_tags", "pos_targets", "read_targets", "semantic_targets", "span_targets",
+            "tree_targets", "write_targets"]

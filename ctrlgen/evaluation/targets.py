@@ -35,12 +35,19 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, CtrlgenError, DataError
 from ..text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
 from ..text.tokenizer import split_words
-from .metrics import Span, TreeLike, _as_tree, _strip_markers, constituent_spans, read_span_target
+from .metrics import (
+    Span,
+    TreeLike,
+    _as_tree,
+    _strip_markers,
+    constituent_spans,
+    read_span_target,
+)
 
 NEWLINE = "\n"  # Diffusion-LM's end-of-text word
 #: E2E field → the words Diffusion-LM's semantic targets use for it.
@@ -207,7 +214,8 @@ class LengthTarget:
         if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < 1:
             raise DataError(f"a length target must be an int >= 1, got {self.length!r}", hint="e.g. 12")
         if self.words and len(self.words) != self.length:
-            raise DataError(f"length {self.length} but {len(self.words)} words", hint="omit the words or fix the length")
+            raise DataError(f"length {self.length} but {len(self.words)} words",
+                            hint="omit the words or fix the length")
 
     def to_record(self) -> dict[str, Any]:
         return {"length": self.length, **({"words_": _marked(self.words)} if self.words else {})}
@@ -233,7 +241,9 @@ class InfillCase:
                             hint="write holes as [MASK:k], e.g. 'The Vaults is a [MASK:3] pub .'")
 
     def _layout(self) -> tuple[dict[int, str], int, int]:
-        from ..constraints.infill import parse_template  # lazy: constraints imports this package
+        from ..constraints.infill import (
+            parse_template,  # lazy: constraints imports this package
+        )
 
         return parse_template(self.template)
 
@@ -255,8 +265,8 @@ class InfillCase:
         return cls(str(rec["template"]), str(rec["reference"]))
 
 
-Target = Union[PosTarget, SpanTarget, SemanticTarget, TreeTarget, LengthTarget, InfillCase]
-TARGET_KINDS: dict[str, type] = {c.kind: c for c in (PosTarget, SpanTarget, SemanticTarget, TreeTarget,
+Target = PosTarget | SpanTarget | SemanticTarget | TreeTarget | LengthTarget | InfillCase
+TARGET_KINDS: dict[str, Any] = {c.kind: c for c in (PosTarget, SpanTarget, SemanticTarget, TreeTarget,
                                                       LengthTarget, InfillCase)}
 
 
@@ -283,7 +293,7 @@ def read_targets(path: str | os.PathLike, kind: str) -> list[Any]:
             continue
         try:
             out.append(cls.from_record(json.loads(line)))
-        except DataError as e:
+        except CtrlgenError as e:  # a malformed value (e.g. a bad hole): name the line
             raise DataError(f"{p.name} line {n}: {e.message}", hint=e.hint) from e
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{p.name} line {n} is not a {kind} target: {line[:80]!r}",
@@ -293,7 +303,7 @@ def read_targets(path: str | os.PathLike, kind: str) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------------------ builders
-Source = Union[str, os.PathLike, Sequence[E2EExample]]
+Source = str | os.PathLike | Sequence[E2EExample]
 
 
 def _examples(source: Source) -> list[E2EExample]:

@@ -1,0 +1,205 @@
+"""Control targets: JSON-lines round trips, Diffusion-LM's semantic field names, builders on a tiny CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.evaluation import (
+    DLM_FIELD_WORDS,
+    TARGET_KINDS,
+    InfillCase,
+    LengthTarget,
+    PosTarget,
+    SemanticTarget,
+    SpanTarget,
+    TreeTarget,
+    constituent_spans,
+    field_from_words,
+    field_words,
+    infill_targets,
+    length_targets,
+    pos_targets,
+    read_targets,
+    semantic_targets,
+    span_targets,
+    tree_targets,
+    write_targets,
+)
+from ctrlgen.text import E2E_FIELDS, read_e2e_csv, split_words
+
+CSV = Path(__file__).parent / "fixtures" / "targets_e2e.csv"
+DISTINCT_REFS = 5  # the fixture has 6 rows, one reference twice
+
+# Lines as they appear in Diffusion-LM's datasets/control_target files (with the "\n" word).
+DLM_POS = ('{"pos": ["START", "PROPN", "AUX", "DET", "NOUN", "PUNCT", "PROPN", "END"], '
+           '"words_": ["START", "Zizzi", "is", "a", "pub", ".", "\\n", "END"]}')
+DLM_SPANS = ('{"words_": ["START", "The", "Vaults", "is", "a", "Chinese", "restaurant", ".", "\\n", "END"], '
+             '"spans": [[3, 5, "NP"]]}')
+DLM_SEMANTIC = '["customer", "rating", ":", "5", "out", "of", "5"]'
+
+HAND_MADE = [
+    PosTarget(("The", "Vaults", "is", "a", "pub", "."), ("DET", "PROPN", "AUX", "DET", "NOUN", "PUNCT")),
+    SpanTarget(("The", "Vaults", "is", "a", "Chinese", "restaurant", "."), ((3, 5, "NP"), (0, 1, "NP"))),
+    SemanticTarget("near", "Café Adriatic"),
+    TreeTarget("(TOP (S (NP (DT The) (NNP Vaults)) (VP (VBZ is) (NP (DT a) (NN pub))) (. .)))"),
+    LengthTarget(12),
+    LengthTarget(3, ("The", "pub", ".")),
+    InfillCase("The Vaults is a [MASK:2] near Café Adriatic .", "The Vaults is a cheap pub near Café Adriatic ."),
+]
+
+
+@pytest.mark.parametrize("target", HAND_MADE, ids=lambda t: t.kind)
+def test_round_trip_each_format(tmp_path: Path, target) -> None:
+    path = tmp_path / f"{target.kind}.jsonl"
+    assert write_targets(path, [target, target]) == 2
+    assert read_targets(path, target.kind) == [target, target]
+    line = path.read_text(encoding="utf-8").splitlines()[0]
+    assert TARGET_KINDS[target.kind].from_record(json.loads(line)) == target
+
+
+def test_records_use_diffusion_lm_layout() -> None:
+    pos = HAND_MADE[0].to_record()
+    assert pos["pos"][0] == pos["words_"][0] == "START" and pos["pos"][-1] == pos["words_"][-1] == "END"
+    assert pos["words_"][2] == "Vaults"  # words_[p] is the word at sequence position p
+    assert HAND_MADE[1].to_record()["spans"] == [[3, 5, "NP"], [0, 1, "NP"]]
+    assert HAND_MADE[2].to_record() == ["near", ":", "Café", "Adriatic"]
+    assert LengthTarget(12).to_record() == {"length": 12}
+
+
+def test_reads_diffusion_lm_lines_and_drops_newline_word(tmp_path: Path) -> None:
+    (tmp_path / "pos.json").write_text(DLM_POS + "\n\n", encoding="utf-8")  # blank lines are skipped
+    [pos] = read_targets(tmp_path / "pos.json", "pos")
+    assert pos.words == ("Zizzi", "is", "a", "pub", ".") and pos.tags == ("PROPN", "AUX", "DET", "NOUN", "PUNCT")
+    (tmp_path / "spans.json").write_text(DLM_SPANS + "\n", encoding="utf-8")
+    [spans] = read_targets(tmp_path / "spans.json", "spans")
+    assert spans.spans == ((3, 5, "NP"),) and spans.words[-1] == "."
+    (tmp_path / "attr.json").write_text(DLM_SEMANTIC + "\n", encoding="utf-8")
+    [sem] = read_targets(tmp_path / "attr.json", "semantic")
+    assert sem == SemanticTarget("customer rating", "5 out of 5")
+    assert json.dumps(sem.to_record()) == DLM_SEMANTIC
+
+
+def test_semantic_value_spacing_is_word_level() -> None:
+    written = SemanticTarget("priceRange", "£20-25").to_record()
+    assert written == ["price", ":", "£", "20", "-", "25"]
+    back = SemanticTarget.from_record(written)
+    assert back.field == "priceRange" and back.value_words == split_words("£20-25")
+
+
+def test_semantic_field_names_map_both_ways() -> None:
+    assert set(DLM_FIELD_WORDS) == set(E2E_FIELDS)
+    expected = {"name": ["name"], "eatType": ["Type"], "food": ["food"], "priceRange": ["price"],
+                "customer rating": ["customer", "rating"], "area": ["area"],
+                "familyFriendly": ["family", "friendly"], "near": ["near"]}
+    for field, words in expected.items():
+        assert field_words(field) == words
+        assert field_from_words(words) == field
+        assert field_from_words(field.split()) == field  # the E2E spelling is accepted too
+    assert field_from_words(["customer"]) == "customer rating"  # first word of a two-word field
+    assert field_from_words(["family"]) == "familyFriendly"
+    with pytest.raises(DataError, match="unknown semantic field"):
+        field_from_words(["colour"])
+    with pytest.raises(ConfigError, match="unknown E2E field"):
+        field_words("Type")  # Diffusion-LM's name, not an E2E field
+
+
+def test_bad_records_raise_data_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(DLM_POS + '\n{"pos": ["START", "DET", "END"]}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="bad.jsonl line 2") as e:
+        read_targets(path, "pos")
+    assert "words_" in e.value.hint
+    path.write_text('{"words_": ["START", "The", "END"], "spans": [[0, 4, "NP"]]}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 1"):
+        read_targets(path, "spans")
+    path.write_text('{"template": "The [MASK:0] pub .", "reference": "The pub ."}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 1: a hole needs at least one token"):
+        read_targets(path, "infill")
+    with pytest.raises(ConfigError, match="kinds are"):
+        read_targets(path, "colour")
+    with pytest.raises(DataError, match="one tag per word"):
+        PosTarget(("The", "pub"), ("DET",))
+    with pytest.raises(DataError, match="no hole"):
+        InfillCase("The Vaults is a pub .", "The Vaults is a pub .")
+    with pytest.raises(DataError, match="leaves"):
+        TreeTarget("(S (NP (DT The) (NN pub)))", ("The",))
+
+
+def test_infill_hole_positions_count_from_start() -> None:
+    case = InfillCase("The Vaults is a [MASK:3] pub near [MASK] .", "")
+    assert case.holes == [5, 6, 7, 10]  # [START] = 0, "The" = 1
+    assert case.n_hole_tokens == 4
+
+
+# ----------------------------------------------------------------------------------------- builders
+def test_length_targets_use_each_distinct_reference_once() -> None:
+    got = length_targets(CSV)
+    assert len(got) == DISTINCT_REFS
+    assert got[1] == LengthTarget(8, ("The", "Vaults", "pub", "is", "near", "Café", "Adriatic", "."))
+    assert [t.length for t in got] == [len(t.words) for t in got]
+    picked = length_targets(read_e2e_csv(CSV), n=2, seed=3)  # rows work as well as a path
+    assert len(picked) == 2 and picked == length_targets(CSV, n=2, seed=3)  # seeded: reproducible
+    assert set(picked) <= set(got)
+
+
+def test_semantic_targets_are_distinct_field_values_in_field_order() -> None:
+    got = semantic_targets(CSV)
+    pairs = [(t.field, t.value) for t in got]
+    assert len(pairs) == len(set(pairs))
+    assert pairs[:3] == [("name", "The Vaults"), ("name", "Zizzi"), ("name", "Blue Spice")]
+    assert ("priceRange", "£20-25") in pairs and ("familyFriendly", "no") in pairs
+    assert [E2E_FIELDS.index(f) for f, _ in pairs] == sorted(E2E_FIELDS.index(f) for f, _ in pairs)
+    assert semantic_targets(CSV, fields=["food"]) == [SemanticTarget("food", "Japanese")]
+    with pytest.raises(ConfigError):
+        semantic_targets(CSV, fields=["Type"])
+
+
+def test_pos_targets_with_a_given_tagger() -> None:
+    seen: list[list[str]] = []
+
+    def fake_tag(sentences: list[list[str]]) -> list[list[str]]:  # batched, like POSTagger.tag_words
+        seen.extend(sentences)
+        return [["X"] * len(s) for s in sentences]
+
+    got = pos_targets(CSV, n=3, seed=0, tag=fake_tag)
+    assert len(got) == 3 and [list(t.words) for t in got] == seen
+    assert all(set(t.tags) == {"X"} and len(t.tags) == len(t.words) for t in got)
+
+
+def test_infill_targets_fill_back_to_the_reference() -> None:
+    for case in infill_targets(CSV, seed=1, fraction=0.3):
+        ref = split_words(case.reference)
+        holes = case.holes
+        assert holes == list(range(holes[0], holes[0] + len(holes)))  # one contiguous hole
+        assert 1 < holes[0] and holes[-1] < len(ref)  # at least one word kept on each side
+        assert len(holes) == max(1, round(0.3 * len(ref)))
+        k = len(holes)
+        filled = case.template.replace(f"[MASK:{k}]", " ".join(ref[holes[0] - 1:holes[-1]]))
+        assert split_words(filled) == ref
+    with pytest.raises(ConfigError, match="fraction"):
+        infill_targets(CSV, fraction=1.0)
+
+
+def _right_branching(sentences: list[list[str]]) -> list[str]:
+    """A stand-in parser: (S (NP w1) (VP w2 (VP w3 …)))."""
+    def build(words: list[str]) -> str:
+        return f"(XX {words[0]})" if len(words) == 1 else f"(VP (XX {words[0]}) {build(words[1:])})"
+
+    return [f"(TOP (S (NP (XX {s[0]})) {build(s[1:])}))" for s in sentences]
+
+
+def test_tree_and_span_targets_take_a_parser(tmp_path: Path) -> None:
+    trees = tree_targets(CSV, _right_branching, n=2, seed=0)
+    assert len(trees) == 2 and all(len(t.words) == len(split_words(" ".join(t.words))) for t in trees)
+    write_targets(tmp_path / "trees.jsonl", trees)
+    assert read_targets(tmp_path / "trees.jsonl", "tree") == trees
+    spans = span_targets(CSV, _right_branching, seed=0)
+    assert len(spans) == DISTINCT_REFS
+    for t in spans:
+        [(i, j, label)] = t.spans
+        tree = _right_branching([list(t.words)])[0]
+        assert (i, j, label) in constituent_spans(tree)
