@@ -46,8 +46,8 @@ class DataConfig:
 class RunConfig:
     data: DataConfig
     output_dir: str = "runs/embedding"  # where checkpoints, log.jsonl and model/ go
-    backend: Literal["embedding"] = "embedding"  # which model family to train
-    model: dict[str, Any] = field(default_factory=dict)  # EmbeddingLMConfig minus vocab_size
+    backend: Literal["embedding", "ar"] = "embedding"  # which model family to train (ar: teacher / draft LM)
+    model: dict[str, Any] = field(default_factory=dict)  # the backend's model config minus vocab_size
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
 
@@ -89,11 +89,22 @@ def load_run_config(path: str | os.PathLike, overrides: dict[str, Any] | None = 
                 raise ConfigError(f"cannot set {dotted}: {part} is not a table")
         node[last] = value
     cfg = from_dict(RunConfig, raw, where=p.name)
+    model_config = _model_config_class(cfg.backend)
     if "vocab_size" in cfg.model:
-        allowed = sorted({f.name for f in dataclasses.fields(EmbeddingLMConfig)} - {"vocab_size"})
+        allowed = sorted({f.name for f in dataclasses.fields(model_config)} - {"vocab_size"})
         raise ConfigError("model.vocab_size is set by the tokenizer", f"remove it; allowed: {allowed}")
-    from_dict(EmbeddingLMConfig, {"vocab_size": 1, **cfg.model}, where=f"{p.name}:model")
+    if cfg.backend == "ar" and "diffusion" in raw:
+        raise ConfigError(f"{p.name}: backend 'ar' has no [diffusion] table", "remove it")
+    _ = from_dict(model_config, {"vocab_size": 6, **cfg.model}, where=f"{p.name}:model")
     return cfg
+
+
+def _model_config_class(backend: str) -> type:
+    if backend == "ar":
+        from .models.ar_lm import ARLMConfig
+
+        return ARLMConfig
+    return EmbeddingLMConfig
 
 
 def build_run(cfg: RunConfig) -> Trainer:
@@ -102,17 +113,26 @@ def build_run(cfg: RunConfig) -> Trainer:
     texts = [e.ref for e in examples]
     out = Path(cfg.output_dir)
     tok = Tokenizer.train(texts, cfg.data.min_count)
-    mcfg = from_dict(EmbeddingLMConfig, {"vocab_size": len(tok), **cfg.model}, "model")
+    mcfg = from_dict(_model_config_class(cfg.backend), {"vocab_size": len(tok), **cfg.model}, "model")
     data = encode_corpus(texts, tok, mcfg.seq_len)
+    extra: dict[str, Any] = {
+        "data": {"train_file": Path(cfg.data.train).name, "fingerprint": file_fingerprint(cfg.data.train),
+                 "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count}}
     torch.manual_seed(cfg.training.seed)
-    model = EmbeddingLM(mcfg)
-    diffusion = GaussianDiffusion.from_config(cfg.diffusion)
-    extra = {"diffusion": to_dict(cfg.diffusion),
-             "data": {"train_file": Path(cfg.data.train).name, "fingerprint": file_fingerprint(cfg.data.train),
-                      "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count}}
+    objective: torch.nn.Module
+    if cfg.backend == "ar":
+        from .models.ar_lm import ARLM, ARObjective
+
+        model: torch.nn.Module = ARLM(mcfg)
+        objective = ARObjective(model)
+    else:
+        model = EmbeddingLM(mcfg)
+        objective = EmbeddingObjective(model, GaussianDiffusion.from_config(cfg.diffusion))
+        extra["diffusion"] = to_dict(cfg.diffusion)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("model: %.2fM parameters, vocabulary %d, %d training rows", n_params / 1e6, len(tok), data.shape[0])
-    return Trainer(model, tok, data, EmbeddingObjective(model, diffusion), cfg.training, out, extra)
+    log.info("%s model: %.2fM parameters, vocabulary %d, %d training rows", cfg.backend, n_params / 1e6, len(tok),
+             data.shape[0])
+    return Trainer(model, tok, data, objective, cfg.training, out, extra)
 
 
 def train_from_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None, resume: bool = True) -> Path:

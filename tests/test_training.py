@@ -92,3 +92,20 @@ def test_torchrun_two_processes(tiny_toml, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     assert [json.loads(l)["step"] for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_ar_backend_trains_and_loads(tiny_toml, tmp_path):
+    """backend = "ar" (teacher / draft LM) goes through the same trainer and checkpoint format."""
+    from ctrlgen.models import ARLM, load_pretrained
+
+    text = tiny_toml(steps=2, every=2).read_text().replace('output_dir', 'backend = "ar"\noutput_dir', 1)
+    text = text.replace("embed_dim = 8\n", "").replace("[diffusion]\nsteps = 100\n", "")
+    cfg = tmp_path / "ar.toml"
+    cfg.write_text(text)
+    final = train_from_config(cfg)
+    model, tok, meta = load_pretrained(final, ARLM)
+    assert meta["model_type"] == "ar-lm" and "diffusion" not in meta
+    bad = tmp_path / "ar_bad.toml"
+    bad.write_text(text + "\n[diffusion]\nsteps = 10\n")
+    with pytest.raises(ConfigError, match="diffusion"):
+        load_run_config(bad)

@@ -61,3 +61,8 @@ __all__ += ["DLM_FIELD_WORDS", "POS_MODELS", "TARGET_KINDS", "UPOS_TAGS", "UPOS_
             "TreeTarget", "field_from_words", "field_words", "infill_targets", "length_targets",
             "load_pos_pipeline", "pos_tags", "pos_targets", "read_targets", "semantic_targets", "span_targets",
             "tree_targets", "write_targets"]
+
+# Teacher-LM fluency (lm-score): perplexity under a fixed, published ARLM teacher.
+from .teacher import Teacher, TeacherScores, encode_for_teacher, lm_score, text_nlls
+
+__all__ += ["Teacher", "TeacherScores", "encode_for_teacher", "lm_score", "text_nlls"]
