@@ -47,7 +47,7 @@ def main() -> None:
     train_csv = data_dir(args.data) / "e2e" / "train.csv"
     texts = [e.ref for e in read_e2e_csv(train_csv, parse_mrs=False)]
     ref = BigramReference(texts)
-    results = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    results = json.loads(Path(args.out).read_text())["variants"] if Path(args.out).exists() else {}
     for name, ov in VARIANTS.items():
         if args.only and name not in args.only:
             continue

@@ -43,6 +43,14 @@ def diffusion() -> GaussianDiffusion:
     return GaussianDiffusion.from_config(DiffusionConfig(steps=100))
 
 
+@pytest.fixture
+def model_dir(tiny_model: EmbeddingLM, tokenizer: Tokenizer, tmp_path: Path) -> Path:
+    """The tiny model saved as a checkpoint directory (diffusion T = 100)."""
+    from ctrlgen.models import save_pretrained
+
+    return save_pretrained(tmp_path / "ckpt", tiny_model, tokenizer, {"diffusion": {"steps": 100}})
+
+
 TINY_TOML = """
 output_dir = "{out}"
 [data]

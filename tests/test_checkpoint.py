@@ -9,10 +9,8 @@ from ctrlgen.pipeline import EmbeddingGenerator, load
 
 
 @pytest.fixture
-def saved(tiny_model, tokenizer, tmp_path):
-    d = tmp_path / "ckpt"
-    save_pretrained(d, tiny_model, tokenizer, {"diffusion": {"steps": 100}})
-    return d
+def saved(model_dir):
+    return model_dir
 
 
 def test_roundtrip_bit_identical(tiny_model, saved):

@@ -5,14 +5,6 @@ import sys
 import pytest
 
 from ctrlgen.cli import main
-from ctrlgen.models import save_pretrained
-
-
-@pytest.fixture
-def model_dir(tiny_model, tokenizer, tmp_path):
-    d = tmp_path / "m"
-    save_pretrained(d, tiny_model, tokenizer, {"diffusion": {"steps": 100}})
-    return d
 
 
 def test_generate_json(model_dir, capsys):
