@@ -34,6 +34,7 @@ from .samplers.embedding import EmbeddingSampler, FixedEmbeddings, StepHook, Ste
 #: Bundled models: name → folder under ``ctrlgen/assets``.
 MODELS: Registry[str] = Registry("model")
 MODELS.register("e2e", "e2e")
+MODELS.register("e2e-teacher-1", "e2e-teacher-1")  # the fixed teacher LM of the lm-score (evaluation.teacher)
 DEFAULT_MODEL = "e2e"
 
 

@@ -30,8 +30,9 @@ def machine() -> dict[str, Any]:
 
 
 def sample_quality(gen: Any, train_texts: list[str], n: int = 200, steps: int = 200, seed: int = 0,
-                   ref: BigramReference | None = None, **sampler_kw: Any) -> dict[str, Any]:
-    """Draw ``n`` samples and measure fluency proxy, well-formedness, distinct-n, copy rate, lengths."""
+                   ref: BigramReference | None = None, keep_texts: bool = False, **sampler_kw: Any) -> dict[str, Any]:
+    """Draw ``n`` samples and measure fluency proxy, well-formedness, distinct-n, copy rate, lengths
+    (``keep_texts``: also return every sample under ``"all_texts"``)."""
     from ctrlgen.samplers import EmbeddingSampler
 
     ref = ref or BigramReference(train_texts)
@@ -40,6 +41,7 @@ def sample_quality(gen: Any, train_texts: list[str], n: int = 200, steps: int = 
     secs = time.perf_counter() - t0
     lens = [len(split_words(t)) for t in out.texts]
     return {
+        **({"all_texts": out.texts} if keep_texts else {}),
         "n": n, "steps": steps, "seed": seed, "sampler": sampler_kw,
         "bigram_precision": ref.precision(out.texts),
         "well_formed": float(well_formed(out.tokens, gen.tokenizer.vocab).float().mean()),

@@ -10,6 +10,8 @@ Measures, on the stated machine:
 - 200 samples at 200 steps: bigram precision against the training references (the fluency proxy),
   well-formed share, distinct-1/2, copy rate, length distribution next to the data's, samples/s;
 - the same statistics for the real valid.csv references (the ceiling);
+- with ``--teacher DIR``: teacher perplexity (lm-score) of the samples and of the valid references,
+  and their ratio (the fluency gap; aim ≤ 1.5);
 - wall time of the CLI command `ctrlgen generate -n 8`.
 """
 
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--teacher", help="teacher LM checkpoint directory (ctrlgen.evaluation.teacher)")
     ap.add_argument("--out", default="recipes/results/bench_embedding_e2e.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,12 +86,21 @@ def main() -> None:
         "denoising_valid": {"trained": denoising_metrics(gen.model, gen.diffusion, ids, tok.vocab.pad_id),
                             "untrained": denoising_metrics(untrained, gen.diffusion, ids, tok.vocab.pad_id)},
     }
-    result["samples"] = sample_quality(gen, train, n=args.n, steps=args.steps, seed=args.seed, ref=ref)
+    result["samples"] = sample_quality(gen, train, n=args.n, steps=args.steps, seed=args.seed, ref=ref, keep_texts=True)
     vl = [len(split_words(t)) for t in valid]
     result["valid_references"] = {
         "bigram_precision": ref.precision(valid), "copy_rate": ref.copy_rate(valid),
         "distinct_1": distinct_n(valid, 1), "distinct_2": distinct_n(valid, 2),
         "length_mean": statistics.mean(vl), "length_std": statistics.pstdev(vl), "length_hist": length_histogram(valid)}
+    if args.teacher:
+        from ctrlgen.evaluation.teacher import Teacher
+
+        teacher = Teacher.load(args.teacher)
+        lm_samples, lm_valid = teacher.score(result["samples"].pop("all_texts")), teacher.score(valid)
+        result["teacher"] = {"name": teacher.name, "fingerprint": teacher.fingerprint, "lm_score_samples": lm_samples,
+                             "lm_score_valid_refs": lm_valid, "ratio": lm_samples / lm_valid}
+    else:
+        result["samples"].pop("all_texts")
     t0 = time.perf_counter()
     cli = subprocess.run([sys.executable, "-m", "ctrlgen.cli", "generate", "-n", "8", "--model",
                           str(resolve_model_path(args.model))], capture_output=True, text=True)
@@ -97,7 +109,9 @@ def main() -> None:
     s = result["samples"]
     print(f"bigram precision {s['bigram_precision']:.3f} (valid refs {result['valid_references']['bigram_precision']:.3f}), "
           f"well-formed {s['well_formed']:.3f}, copy rate {s['copy_rate']:.3f}, "
-          f"{s['samples_per_s']:.2f} samples/s, CLI -n 8 {result['cli_generate_8']['seconds']:.1f}s")
+          f"{s['samples_per_s']:.2f} samples/s, CLI -n 8 {result['cli_generate_8']['seconds']:.1f}s"
+          + (f", lm-score {result['teacher']['lm_score_samples']:.2f} vs refs {result['teacher']['lm_score_valid_refs']:.2f}"
+             if "teacher" in result else ""))
     write_json(args.out, result)
 
 

@@ -1,4 +1,4 @@
-"""Export a trained run as the bundled default model (``ctrlgen/assets/<name>``) with its provenance.
+"""Export a trained run (any model type) as a bundled model (``ctrlgen/assets/<name>``) with its provenance.
 
     python recipes/export_default.py runs/e2e-embedding --name e2e \
         --recipe "CTRLGEN_DATA=/path/to/data ctrlgen train recipes/configs/e2e_embedding.toml"
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ctrlgen.models import EmbeddingLM, load_pretrained, save_pretrained
+from ctrlgen.models import MODEL_TYPES, load_pretrained, read_config, save_pretrained
 
 ASSETS = Path(__file__).resolve().parent.parent / "ctrlgen" / "assets"
 
@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     src = args.run / "model" if args.checkpoint == "final" else \
         args.run / "checkpoints" / (args.run / "latest").read_text().strip()
-    model, tok, cfg = load_pretrained(src, EmbeddingLM)
+    model, tok, cfg = load_pretrained(src, MODEL_TYPES[read_config(src)["model_type"]])
     log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines()]
     every = cfg["training"]["log_every"]
     steps = int(src.name.split("-")[-1]) if src.name.startswith("step-") else cfg["training"]["steps"]

@@ -10,3 +10,13 @@ def test_bundled_model_generates():
     out = gen.generate(n=2, steps=10, seed=0)
     assert len(out.texts) == 2 and all(isinstance(t, str) for t in out.texts)
     assert out.texts == gen.generate(n=2, steps=10, seed=0).texts
+
+
+def test_bundled_teacher_scores():
+    from ctrlgen.evaluation.teacher import Teacher
+
+    teacher = Teacher.load("e2e-teacher-1")
+    assert teacher.name == "e2e-teacher-1" and len(teacher.fingerprint) == 64
+    fluent = teacher.score(["The Vaults is a pub near Café Adriatic ."])
+    salad = teacher.score(["pub near The is . Café a Vaults Adriatic"])
+    assert 1.0 < fluent < salad

@@ -126,10 +126,12 @@ class Teacher:
     @classmethod
     def load(cls, directory: str | os.PathLike, name: str | None = None,
              device: str | torch.device = "cpu") -> Teacher:
-        """Load a teacher written by ``save_pretrained``. ``name`` defaults to the directory's name, or to
-        its parent's for a trainer's final ``output_dir/model`` (``runs/e2e-teacher-1/model`` →
-        ``e2e-teacher-1``)."""
-        directory = Path(directory)
+        """Load a teacher written by ``save_pretrained``, or a bundled one by name (``"e2e-teacher-1"``).
+        ``name`` defaults to the directory's name, or to its parent's for a trainer's final
+        ``output_dir/model`` (``runs/e2e-teacher-1/model`` → ``e2e-teacher-1``)."""
+        from ..pipeline import resolve_model_path  # late: the pipeline imports evaluation
+
+        directory = resolve_model_path(directory)
         model, tokenizer, cfg = load_pretrained(directory, ARLM)
         digest = hashlib.sha256((directory / WEIGHTS_FILE).read_bytes()).hexdigest()
         name = name or (directory.resolve().parent.name if directory.name == "model" else directory.name)

@@ -54,6 +54,7 @@ def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: T
         tokenizer.save(tmp)
         if write_extra is not None:
             write_extra(tmp)
+        _normal_permissions(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
@@ -65,6 +66,16 @@ def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: T
         if tmp.exists():
             shutil.rmtree(tmp)
     return target
+
+
+def _normal_permissions(directory: Path) -> None:
+    """mkdtemp makes a private (0700) directory: give the checkpoint the usual umask-based modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for f in directory.iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~umask)
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
