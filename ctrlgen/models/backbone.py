@@ -3,7 +3,10 @@
 Two encoder implementations (``attention``):
 - ``"sdpa"`` (default): pre-LayerNorm blocks over ``torch.nn.functional.scaled_dot_product_attention``;
 - ``"bert"``: ``transformers``' ``BertEncoder`` (post-LayerNorm), the original Diffusion-LM encoder.
-``recipes/bench_backbone.py`` times both on CPU; the faster one is the default.
+``recipes/bench_backbone.py`` times both on CPU at the default size (4 × 128, batch 64 × 48; results in
+``recipes/results/bench_backbone*.json``): they are within 5% of each other — BERT's training step is
+≈ 4% faster, SDPA's no-grad forward (what sampling runs 200 times per batch) ≈ 2–4% faster. SDPA is
+the default because sampling is the user's hot path and it keeps ``transformers`` out of the core model.
 """
 
 from __future__ import annotations
