@@ -57,7 +57,8 @@ def test_trajectory(tiny_model, diffusion):
     assert len(out.trajectory) == 6 and torch.equal(out.trajectory[-1], out.tokens)
 
 
-@pytest.mark.parametrize("kw", [{"steps": 0}, {"steps": -1}, {"clamp_after": 1.5}, {"rounding": "cosine"}])
+@pytest.mark.parametrize("kw", [{"steps": 0}, {"steps": -1}, {"clamp_after": 1.5}, {"rounding": "cosine"},
+                                {"temperature": -1.0}, {"self_condition_input": "both"}])
 def test_bad_sampler_args(kw):
     with pytest.raises(SamplingError):
         EmbeddingSampler(**kw)

@@ -93,7 +93,7 @@ def round_to_words(model: torch.nn.Module, x: Tensor, mode: Literal["l2", "logit
     return score.argmax(-1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EmbeddingSampler:
     """Keyword-only configuration of the sampling loop (no state)."""
 
@@ -109,6 +109,8 @@ class EmbeddingSampler:
             raise SamplingError(f"steps must be > 0, got {self.steps}")
         if not 0.0 <= self.clamp_after <= 1.0:
             raise SamplingError(f"clamp_after must be in [0, 1], got {self.clamp_after}")
+        if not self.temperature >= 0:
+            raise SamplingError(f"temperature must be >= 0, got {self.temperature}", "1 is ancestral sampling")
         if self.self_condition_input not in ("raw", "clamped"):
             raise SamplingError(f"self_condition_input must be 'raw' or 'clamped', got {self.self_condition_input!r}")
         if self.rounding not in ("l2", "logits"):
