@@ -84,13 +84,14 @@ class EmbeddingGenerator:
         return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding")
 
     def _fixed(self, prepared: PreparedConstraint | None) -> FixedEmbeddings:
-        """Hard constraints as fixed latents. Always bans MASK (never trained on this backend); with
-        an END fixed at position e, positions 1..e−1 must hold words (no START/END/PAD there)."""
+        """Hard constraints as fixed latents. Always bans MASK (never trained on this backend) and UNK
+        (a placeholder for rare training words, useless in output); with an END fixed at position e,
+        positions 1..e−1 must hold words (no START/END/PAD there)."""
         device = next(self.model.parameters()).device
         vocab = self.tokenizer.vocab
         L, V = self.model.config.seq_len, len(vocab)
         banned = torch.zeros(1, L, V, dtype=torch.bool, device=device)
-        banned[..., vocab.mask_id] = True
+        banned[..., [vocab.mask_id, vocab.unk_id]] = True
         mask = torch.zeros(L, dtype=torch.bool, device=device)
         values = torch.zeros(L, dtype=torch.long, device=device)
         if prepared is not None and prepared.hard is not None:

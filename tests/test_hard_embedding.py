@@ -38,9 +38,9 @@ def test_length_gives_words_then_end(gen, tokenizer):
     assert all(out.report["well_formed"])
 
 
-def test_mask_is_never_generated(gen, tokenizer):
+def test_mask_and_unk_are_never_generated(gen, tokenizer):
     out = gen.generate(n=8, steps=5, seed=3)
-    assert not (out.tokens == tokenizer.vocab.mask_id).any()
+    assert not torch.isin(out.tokens, torch.tensor([tokenizer.vocab.mask_id, tokenizer.vocab.unk_id])).any()
 
 
 def test_conflicts_raise_before_sampling(gen):
