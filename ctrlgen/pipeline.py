@@ -35,6 +35,7 @@ from .samplers.embedding import EmbeddingSampler, FixedEmbeddings, StepHook, Ste
 MODELS: Registry[str] = Registry("model")
 MODELS.register("e2e", "e2e")
 MODELS.register("e2e-teacher-1", "e2e-teacher-1")  # the fixed teacher LM of the lm-score (evaluation.teacher)
+MODELS.register("e2e-ar-draft", "e2e-ar-draft")  # AR draft model for the edit backend (not the teacher)
 DEFAULT_MODEL = "e2e"
 
 
