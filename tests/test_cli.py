@@ -23,12 +23,12 @@ def test_generate_is_seeded(model_dir, capsys):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["generate", "--model", "/no/such/dir"], "no model named"),
+    (["generate", "--model", "{tmp}/no/such/dir"], "no model named"),
     (["generate", "--steps", "5000", "--model", "{m}"], "exceeds"),
-    (["train", "/no/such.toml"], "does not exist"),
+    (["train", "{tmp}/no/such.toml"], "does not exist"),
 ])
-def test_user_errors_exit_nonzero_without_traceback(argv, msg, model_dir, capsys):
-    argv = [a.replace("{m}", str(model_dir)) for a in argv]
+def test_user_errors_exit_nonzero_without_traceback(argv, msg, model_dir, tmp_path, capsys):
+    argv = [a.replace("{m}", str(model_dir)).replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert msg in err and "hint:" in err and "Traceback" not in err

@@ -58,3 +58,11 @@ def test_mbr_scores():
     s = mbr_scores(["a b c d", "a b c d", "x y z w"])
     assert s[0] == s[1] > s[2]
     assert mbr_scores(["only"]) == [1.0]
+
+
+def test_no_fixed_positions_is_a_no_op(gen, tiny_model):
+    """Without hard constraints the per-step overwrite is skipped (and would change nothing)."""
+    fixed = gen._fixed(None)
+    assert not fixed.active
+    x = torch.randn(2, tiny_model.config.seq_len, tiny_model.config.embed_dim)
+    assert fixed.apply(x) is x

@@ -56,18 +56,19 @@ class FixedEmbeddings:
     ids: Tensor
     emb: Tensor
     banned: Tensor | None = None  # Tensor[B|1, L|1, V] ids that rounding may not pick (see round_to_words)
+    active: bool = True  # False when no position is fixed: apply()/apply_ids() then cost nothing per step
 
     @classmethod
     def build(cls, model: torch.nn.Module, mask: Tensor, ids: Tensor, banned: Tensor | None = None) -> "FixedEmbeddings":
         mask, ids = (mask[None], ids[None]) if mask.dim() == 1 else (mask, ids)
-        return cls(mask=mask, ids=ids, emb=model.embed(ids).detach(), banned=banned)
+        return cls(mask=mask, ids=ids, emb=model.embed(ids).detach(), banned=banned, active=bool(mask.any()))
 
     def apply(self, x: Tensor) -> Tensor:
         """``x: Tensor[B, L, d]`` with the fixed positions overwritten."""
-        return torch.where(self.mask[..., None], self.emb, x)
+        return torch.where(self.mask[..., None], self.emb, x) if self.active else x
 
     def apply_ids(self, tokens: Tensor) -> Tensor:
-        return torch.where(self.mask, self.ids, tokens)
+        return torch.where(self.mask, self.ids, tokens) if self.active else tokens
 
 
 @dataclass
