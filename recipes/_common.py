@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ctrlgen.evaluation import BigramReference, distinct_n, length_histogram, well_formed
-from ctrlgen.text import read_e2e_csv, split_words
+from ctrlgen.text import split_words
 
 
 def data_dir(arg: str | None) -> Path:

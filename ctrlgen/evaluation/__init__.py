@@ -35,6 +35,14 @@ from .pos import (  # noqa: E402
     load_pos_pipeline,
     pos_tags,
 )
+from .target_builders import (  # noqa: E402
+    infill_targets,
+    length_targets,
+    pos_targets,
+    semantic_targets,
+    span_targets,
+    tree_targets,
+)
 from .targets import (  # noqa: E402
     DLM_FIELD_WORDS,
     TARGET_KINDS,
@@ -46,13 +54,7 @@ from .targets import (  # noqa: E402
     TreeTarget,
     field_from_words,
     field_words,
-    infill_targets,
-    length_targets,
-    pos_targets,
     read_targets,
-    semantic_targets,
-    span_targets,
-    tree_targets,
     write_targets,
 )
 

@@ -21,7 +21,7 @@ preprocessing did (``Type`` = eatType, ``price`` = priceRange, ``customer rating
 accepts the E2E spelling and the first words ``customer`` / ``family`` alone). A value read back is its
 words joined by spaces (``"£ 20 - 25"`` for ``£20-25``), which :func:`semantic_success` treats alike.
 
-Builders take an E2E CSV path or :class:`~ctrlgen.text.E2EExample` rows, use each distinct reference
+Builders (in :mod:`.target_builders`) take an E2E CSV path or :class:`~ctrlgen.text.E2EExample` rows, use each distinct reference
 once (file order), and with ``n`` pick ``n`` of them with ``random.Random(seed)`` (kept in file order).
 Trees and spans need a constituency parser, passed as ``parse``; POS targets default to the oracle of
 :mod:`ctrlgen.evaluation.pos`. Both are *batched*: ``list of word lists → list of results``.
@@ -31,21 +31,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, CtrlgenError, DataError
-from ..text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
+from ..text.e2e import E2E_FIELDS
 from ..text.tokenizer import split_words
 from .metrics import (
     Span,
-    TreeLike,
     _as_tree,
     _strip_markers,
-    constituent_spans,
     read_span_target,
 )
 
@@ -299,90 +296,3 @@ def read_targets(path: str | os.PathLike, kind: str) -> list[Any]:
             raise DataError(f"{p.name} line {n} is not a {kind} target: {line[:80]!r}",
                             hint=f"a {kind} line looks like {json.dumps(cls.example, ensure_ascii=False)}") from e
     return out
-
-
-
-# ------------------------------------------------------------------------------------------ builders
-Source = str | os.PathLike | Sequence[E2EExample]
-
-
-def _examples(source: Source) -> list[E2EExample]:
-    return read_e2e_csv(source) if isinstance(source, (str, os.PathLike)) else list(source)
-
-
-def _pick(source: Source, n: int | None, rng: random.Random) -> list[list[str]]:
-    """Words of ``n`` distinct references (all when ``n`` is None), in file order."""
-    refs = list(dict.fromkeys(e.ref for e in _examples(source)))
-    if n is not None:
-        if n < 1:
-            raise ConfigError(f"n must be >= 1, got {n}", hint="pass None to use every reference")
-        refs = [refs[k] for k in sorted(rng.sample(range(len(refs)), min(n, len(refs))))]
-    return [w for w in map(split_words, refs) if w]
-
-
-def pos_targets(source: Source, *, n: int | None = None, seed: int = 0,
-                tag: Callable[[list[list[str]]], Sequence[Sequence[str]]] | None = None) -> list[PosTarget]:
-    """The UPOS tags of references (``tag``: word lists → tag lists; default the spaCy oracle)."""
-    sents = _pick(source, n, random.Random(seed))
-    if tag is None:
-        from .pos import POSTagger
-
-        tag = POSTagger().tag_words
-    return [PosTarget(tuple(w), tuple(t)) for w, t in zip(sents, tag(sents), strict=True)]
-
-
-def length_targets(source: Source, *, n: int | None = None, seed: int = 0) -> list[LengthTarget]:
-    """The word counts of references (the references kept as ``words``)."""
-    return [LengthTarget(len(w), tuple(w)) for w in _pick(source, n, random.Random(seed))]
-
-
-def semantic_targets(source: Source, *, fields: Sequence[str] | None = None) -> list[SemanticTarget]:
-    """Every distinct ``(field, value)`` of the MRs, by field (E2E order), then first appearance."""
-    wanted = tuple(fields) if fields is not None else E2E_FIELDS
-    for f in wanted:
-        field_words(f)  # validates
-    seen: dict[tuple[str, str], None] = {}
-    for e in _examples(source):
-        for f, v in e.mr.items():
-            seen.setdefault((f, v), None)
-    return [SemanticTarget(f, v) for f in wanted for (g, v) in seen if g == f]
-
-
-def infill_targets(source: Source, *, n: int | None = None, seed: int = 0,
-                   fraction: float = 0.3) -> list[InfillCase]:
-    """One contiguous hole per reference: ``max(1, round(fraction · words))`` tokens at a random place
-    that keeps at least one word on each side when the sentence allows it."""
-    if not 0 < fraction < 1:
-        raise ConfigError(f"fraction must be in (0, 1), got {fraction}", hint="e.g. 0.3 masks 30% of the words")
-    rng = random.Random(seed)
-    out = []
-    for words in _pick(source, n, rng):
-        m = len(words)
-        k = max(1, min(m, round(fraction * m)))
-        lo, hi = (1, m - k - 1) if m - k >= 2 else (0, m - k)
-        a = rng.randint(lo, hi)
-        out.append(InfillCase(" ".join([*words[:a], f"[MASK:{k}]", *words[a + k:]]), " ".join(words)))
-    return out
-
-
-Parse = Callable[[list[list[str]]], Sequence[TreeLike]]
-
-
-def tree_targets(source: Source, parse: Parse, *, n: int | None = None, seed: int = 0) -> list[TreeTarget]:
-    """Parses of references (``parse``: word lists → trees or bracketed strings, one per list)."""
-    sents = _pick(source, n, random.Random(seed))
-    return [TreeTarget(t if isinstance(t, str) else t.pformat(margin=1 << 30), tuple(w))
-            for w, t in zip(sents, parse(sents), strict=True)]
-
-
-def span_targets(source: Source, parse: Parse, *, n: int | None = None, seed: int = 0) -> list[SpanTarget]:
-    """One constituent per reference, drawn uniformly from its parse (as Diffusion-LM's targets)."""
-    rng = random.Random(seed)
-    sents = _pick(source, n, rng)
-    out = []
-    for w, t in zip(sents, parse(sents), strict=True):
-        spans = constituent_spans(t)
-        if spans:
-            out.append(SpanTarget(tuple(w), (rng.choice(spans),)))
-    return out
-
