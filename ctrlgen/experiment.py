@@ -4,13 +4,17 @@ Config layout (every table optional except ``[data]``; unknown keys are errors t
 ones)::
 
     output_dir = "runs/e2e"            # relative paths resolve against the config file's folder
-    backend = "embedding"
+    backend = "embedding"              # a name in BACKENDS: embedding | discrete | ar (| edit ...)
     [data]
     train = "${CTRLGEN_DATA}/e2e/train.csv"   # environment variables are expanded
     min_count = 5
-    [model]       # EmbeddingLMConfig fields except vocab_size (taken from the tokenizer)
-    [diffusion]   # DiffusionConfig
+    [model]       # the backend's model config fields except vocab_size (taken from the tokenizer)
+    [diffusion]   # the backend's diffusion config (none for "ar")
     [training]    # TrainConfig
+
+A backend is a ``Backend`` entry in ``BACKENDS``: its model-config class, its diffusion-config class (or
+None) and a ``build(model_config, diffusion_config, tokenizer) -> (model, objective)`` function. Adding a
+model family to ``ctrlgen train`` is one ``BACKENDS.register(...)`` call; nothing else here changes.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from collections.abc import Callable
+
+from torch import nn
+
 from .config import from_dict, to_dict
-from .diffusion.gaussian import DiffusionConfig, EmbeddingObjective, GaussianDiffusion
 from .errors import ConfigError
-from .models.embedding_lm import EmbeddingLM, EmbeddingLMConfig
+from .registry import Registry
 from .text import Tokenizer, encode_corpus, file_fingerprint, read_e2e_csv
 from .training import Trainer, TrainConfig
 
@@ -46,10 +53,62 @@ class DataConfig:
 class RunConfig:
     data: DataConfig
     output_dir: str = "runs/embedding"  # where checkpoints, log.jsonl and model/ go
-    backend: Literal["embedding", "ar"] = "embedding"  # which model family to train (ar: teacher / draft LM)
+    backend: str = "embedding"  # a name in BACKENDS: which model family to train (ar: teacher / draft LM)
     model: dict[str, Any] = field(default_factory=dict)  # the backend's model config minus vocab_size
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    diffusion: dict[str, Any] = field(default_factory=dict)  # the backend's diffusion config (checked by it)
     training: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How ``ctrlgen train`` builds one model family. The classes are returned by zero-argument functions so
+    that importing this module stays cheap (transformers is only imported for ``ar``)."""
+
+    model_config: Callable[[], type]  # the model's config dataclass (its ``vocab_size`` comes from the tokenizer)
+    diffusion_config: Callable[[], type] | None  # the diffusion config dataclass, None = no [diffusion] table
+    build: Callable[[Any, Any, Tokenizer], tuple[nn.Module, nn.Module]]  # (mcfg, dcfg, tok) -> (model, objective)
+
+
+def _build_embedding(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
+    from .diffusion.gaussian import EmbeddingObjective, GaussianDiffusion
+    from .models.embedding_lm import EmbeddingLM
+
+    model = EmbeddingLM(mcfg)
+    return model, EmbeddingObjective(model, GaussianDiffusion.from_config(dcfg))
+
+
+def _build_discrete(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
+    from .diffusion.discrete import DiscreteDiffusion, DiscreteObjective
+    from .models.score_model import ScoreModel
+
+    if mcfg.graph != dcfg.graph:
+        raise ConfigError(f"model.graph = {mcfg.graph!r} but diffusion.graph = {dcfg.graph!r}",
+                          "set both to the same graph (the model's output scaling depends on it)")
+    model = ScoreModel(mcfg)
+    return model, DiscreteObjective(model, DiscreteDiffusion.from_config(dcfg, len(tok), tok.vocab.mask_id))
+
+
+def _build_ar(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
+    from .models.ar_lm import ARLM, ARObjective
+
+    model = ARLM(mcfg)
+    return model, ARObjective(model)
+
+
+def _cls(module: str, name: str) -> Callable[[], type]:
+    def get() -> type:
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)  # type: ignore[no-any-return]
+    return get
+
+
+BACKENDS: Registry[Backend] = Registry("backend")
+BACKENDS.register("embedding", Backend(_cls(".models.embedding_lm", "EmbeddingLMConfig"),
+                                       _cls(".diffusion.gaussian", "DiffusionConfig"), _build_embedding))
+BACKENDS.register("discrete", Backend(_cls(".models.score_model", "ScoreModelConfig"),
+                                      _cls(".diffusion.discrete", "DiscreteDiffusionConfig"), _build_discrete))
+BACKENDS.register("ar", Backend(_cls(".models.ar_lm", "ARLMConfig"), None, _build_ar))
 
 
 def _resolve(path: str, base: Path, key: str) -> str:
@@ -89,22 +148,21 @@ def load_run_config(path: str | os.PathLike, overrides: dict[str, Any] | None = 
                 raise ConfigError(f"cannot set {dotted}: {part} is not a table")
         node[last] = value
     cfg = from_dict(RunConfig, raw, where=p.name)
-    model_config = _model_config_class(cfg.backend)
+    backend = BACKENDS.get(cfg.backend)  # unknown names raise, listing the registered backends
+    model_config = backend.model_config()
     if "vocab_size" in cfg.model:
         allowed = sorted({f.name for f in dataclasses.fields(model_config)} - {"vocab_size"})
         raise ConfigError("model.vocab_size is set by the tokenizer", f"remove it; allowed: {allowed}")
-    if cfg.backend == "ar" and "diffusion" in raw:
-        raise ConfigError(f"{p.name}: backend 'ar' has no [diffusion] table", "remove it")
+    if backend.diffusion_config is None and "diffusion" in raw:
+        raise ConfigError(f"{p.name}: backend {cfg.backend!r} has no [diffusion] table", "remove it")
     _ = from_dict(model_config, {"vocab_size": 6, **cfg.model}, where=f"{p.name}:model")
+    _diffusion_config(cfg, p.name)
     return cfg
 
 
-def _model_config_class(backend: str) -> type:
-    if backend == "ar":
-        from .models.ar_lm import ARLMConfig
-
-        return ARLMConfig
-    return EmbeddingLMConfig
+def _diffusion_config(cfg: RunConfig, where: str = "config") -> Any:
+    factory = BACKENDS.get(cfg.backend).diffusion_config
+    return None if factory is None else from_dict(factory(), dict(cfg.diffusion), where=f"{where}:diffusion")
 
 
 def build_run(cfg: RunConfig) -> Trainer:
@@ -113,22 +171,17 @@ def build_run(cfg: RunConfig) -> Trainer:
     texts = [e.ref for e in examples]
     out = Path(cfg.output_dir)
     tok = Tokenizer.train(texts, cfg.data.min_count)
-    mcfg = from_dict(_model_config_class(cfg.backend), {"vocab_size": len(tok), **cfg.model}, "model")
+    backend = BACKENDS.get(cfg.backend)
+    mcfg = from_dict(backend.model_config(), {"vocab_size": len(tok), **cfg.model}, "model")
+    dcfg = _diffusion_config(cfg)
     data = encode_corpus(texts, tok, mcfg.seq_len)
     extra: dict[str, Any] = {
         "data": {"train_file": Path(cfg.data.train).name, "fingerprint": file_fingerprint(cfg.data.train),
                  "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count}}
     torch.manual_seed(cfg.training.seed)
-    objective: torch.nn.Module
-    if cfg.backend == "ar":
-        from .models.ar_lm import ARLM, ARObjective
-
-        model: torch.nn.Module = ARLM(mcfg)
-        objective = ARObjective(model)
-    else:
-        model = EmbeddingLM(mcfg)
-        objective = EmbeddingObjective(model, GaussianDiffusion.from_config(cfg.diffusion))
-        extra["diffusion"] = to_dict(cfg.diffusion)
+    model, objective = backend.build(mcfg, dcfg, tok)
+    if dcfg is not None:
+        extra["diffusion"] = to_dict(dcfg)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("%s model: %.2fM parameters, vocabulary %d, %d training rows", cfg.backend, n_params / 1e6, len(tok),
              data.shape[0])

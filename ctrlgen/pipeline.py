@@ -198,11 +198,22 @@ def mbr_scores(texts: list[str]) -> list[float]:
             for i, h in enumerate(texts)]
 
 
-def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:
-    """Load a bundled model by name (``"e2e"``) or a checkpoint directory."""
+#: config.json ``model_type`` → ``"module:Class"`` whose ``from_pretrained(path)`` builds the generator. A backend
+#: adds one line here; ``load`` never switches on types itself.
+GENERATORS: Registry[str] = Registry("generator")
+GENERATORS.register(EmbeddingLM.model_type, "ctrlgen.pipeline:EmbeddingGenerator")
+GENERATORS.register("sedd-score", "ctrlgen.backends.discrete:DiscreteGenerator")
+
+
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
+    """Load a bundled model by name (``"e2e"``, ``"e2e-sedd"``) or a checkpoint directory; the generator class
+    follows the checkpoint's ``model_type`` (``GENERATORS``)."""
+    import importlib
+
     path = resolve_model_path(name_or_path)
     mtype = read_config(path)["model_type"]
-    if mtype != EmbeddingLM.model_type:
-        raise CheckpointError(f"{path}: model_type {mtype!r} has no generator yet",
-                              f"supported: {EmbeddingLM.model_type!r}")
-    return EmbeddingGenerator.from_pretrained(path)
+    if mtype not in GENERATORS:
+        raise CheckpointError(f"{path}: model_type {mtype!r} is not a generator",
+                              f"generators: {', '.join(GENERATORS)} (teacher/draft LMs load with their own classes)")
+    module, cls = GENERATORS.get(mtype).split(":")
+    return getattr(importlib.import_module(module), cls).from_pretrained(path)

@@ -109,3 +109,27 @@ def test_ar_backend_trains_and_loads(tiny_toml, tmp_path):
     bad.write_text(text + "\n[diffusion]\nsteps = 10\n")
     with pytest.raises(ConfigError, match="diffusion"):
         load_run_config(bad)
+
+
+def test_discrete_backend_trains_and_loads(tiny_toml, tmp_path):
+    """backend = "discrete" (SEDD) trains a ScoreModel; its [diffusion] table is the discrete config."""
+    from ctrlgen.models import ScoreModel, load_pretrained
+
+    text = tiny_toml(steps=2, every=2).read_text().replace('output_dir', 'backend = "discrete"\noutput_dir', 1)
+    text = text.replace("embed_dim = 8\n", "").replace("[diffusion]\nsteps = 100\n", '[diffusion]\ngraph = "absorbing"\n')
+    cfg = tmp_path / "sedd.toml"
+    cfg.write_text(text)
+    final = train_from_config(cfg)
+    model, tok, meta = load_pretrained(final, ScoreModel)
+    assert meta["model_type"] == "sedd-score" and meta["diffusion"]["noise"] == "loglinear"
+    with pytest.raises(ConfigError, match="model.graph"):
+        build_run(load_run_config(cfg, {"diffusion.graph": "uniform"}))
+    with pytest.raises(ConfigError, match="schedule"):
+        load_run_config(cfg, {"diffusion.schedule": "sqrt"})  # an embedding key in a discrete table
+
+
+def test_unknown_backend_lists_the_registered_ones(tiny_toml):
+    from ctrlgen.registry import RegistryError
+
+    with pytest.raises((ConfigError, RegistryError), match="discrete"):
+        load_run_config(tiny_toml(), {"backend": "gaussian"})

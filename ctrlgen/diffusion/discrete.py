@@ -329,3 +329,16 @@ class DiscreteDiffusion:
         x_t = self.graph.sample_transition(ids, sigma, generator)
         entropy = self.graph.score_entropy(model(x_t, sigma), sigma, x_t, ids)
         return {"loss": (dsigma[:, None] * entropy).sum(dim=-1), "score_entropy": entropy.sum(dim=-1)}
+
+
+class DiscreteObjective(torch.nn.Module):
+    """``forward(ids: LongTensor[B, L], generator) -> dict of Tensor[B]``: the trainer's objective for a score
+    model (an ``nn.Module`` so DDP can wrap it; its parameters are the model's)."""
+
+    def __init__(self, model: torch.nn.Module, diffusion: DiscreteDiffusion) -> None:
+        super().__init__()
+        self.model = model
+        self.diffusion = diffusion
+
+    def forward(self, ids: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        return self.diffusion.training_losses(self.model, ids, generator)
