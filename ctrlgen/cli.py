@@ -31,11 +31,34 @@ def _positive_int(s: str) -> int:
     return v
 
 
-def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .samplers import EmbeddingSampler
+#: --backend → the bundled model it uses when --model is not given.
+BACKEND_MODELS = {"embedding": "e2e", "discrete": "e2e-sedd", "edit": "e2e-edit"}
 
-    return EmbeddingSampler(steps=args.steps, clamp=not args.no_clamp, clamp_after=args.clamp_after,
-                            rounding=args.rounding, temperature=args.temperature)
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The generator for --model / --backend; the checkpoint's own model_type must match --backend."""
+    from .pipeline import load
+
+    gen = load(args.model or BACKEND_MODELS[args.backend or "embedding"])
+    if args.backend is not None and gen.backend != args.backend:
+        raise ConfigError(f"--model {args.model} is a {gen.backend!r} model but --backend is {args.backend!r}",
+                          f"pass --backend {gen.backend} (or leave --backend out: the model's own is used)")
+    args.backend = gen.backend
+    return gen
+
+
+def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The sampler object of the chosen backend, from its CLI options (None = the backend's default)."""
+    if args.backend == "embedding":
+        from .samplers import EmbeddingSampler
+
+        return EmbeddingSampler(steps=args.steps, clamp=not args.no_clamp, clamp_after=args.clamp_after,
+                                rounding=args.rounding, temperature=args.temperature)
+    if args.backend == "discrete":
+        from .samplers import SEDDSampler
+
+        return SEDDSampler(steps=args.steps, predictor=args.predictor)
+    return None
 
 
 def _print(out, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -54,10 +77,9 @@ def _print(out, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .constraints import parse_constraint
-    from .pipeline import load
 
     constraints = [parse_constraint(spec) for spec in args.constraint or []]
-    gen = load(args.model)
+    gen = _load(args)
     out = gen.generate(n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
                        constraints=constraints or None, progress=sys.stderr.isatty())
     _print(out, args.json)
@@ -66,10 +88,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_infill(args: argparse.Namespace) -> int:
     from .constraints import parse_constraint
-    from .pipeline import load
 
     constraints = [parse_constraint(spec) for spec in args.constraint or []]
-    gen = load(args.model)
+    gen = _load(args)
     out = gen.infill(args.template, n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
                      constraints=constraints or None, progress=sys.stderr.isatty())
     _print(out, args.json)
@@ -133,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def sampling_args(q: argparse.ArgumentParser, n: int) -> None:
-        q.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
+        q.add_argument("--backend", choices=sorted(BACKEND_MODELS), default=None,
+                       help="embedding (Diffusion-LM, default), discrete (SEDD) or edit (DiffusER); "
+                            "picks the bundled model when --model is not given")
+        q.add_argument("--model", default=None, help="bundled model name or checkpoint directory "
+                       "(default: the backend's bundled model, e2e for embedding)")
         q.add_argument("-n", type=_positive_int, default=n, help=f"number of texts (default {n})")
         q.add_argument("--steps", type=_positive_int, default=200, help="denoising steps (default 200)")
         q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -144,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--clamp-after", type=float, default=0.0, help="fraction of steps before clamping starts")
         q.add_argument("--rounding", choices=["l2", "logits"], default="l2")
         q.add_argument("--temperature", type=float, default=1.0, help="noise scale of each step (default 1)")
+        q.add_argument("--predictor", choices=["analytic", "euler"], default="analytic",
+                       help="discrete backend: SEDD predictor (default analytic)")
         q.add_argument("--json", action="store_true", help="one JSON object per line")
 
     g = sub.add_parser("generate", help="sample texts from a model (bundled default if --model is not given)")

@@ -65,6 +65,8 @@ class GenerationOutput:
 class EmbeddingGenerator:
     """A loaded Diffusion-LM model; stateless between calls, so one instance serves many."""
 
+    backend = "embedding"  # the name of this backend (``ctrlgen generate --backend``)
+
     def __init__(self, model: EmbeddingLM, tokenizer: Any, diffusion: GaussianDiffusion, path: Path | None = None):
         self.model, self.tokenizer, self.diffusion, self.path = model, tokenizer, diffusion, path
 
