@@ -24,21 +24,19 @@ import logging
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from collections.abc import Callable
-
 from torch import nn
 
 from .config import from_dict, to_dict
 from .errors import ConfigError
 from .registry import Registry
 from .text import Tokenizer, encode_corpus, file_fingerprint, read_e2e_csv
-from .training import Trainer, TrainConfig
+from .training import TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +93,13 @@ def _build_ar(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Modul
     return model, ARObjective(model)
 
 
+def _build_edit(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
+    from .models.edit_models_joint import EditModel, EditObjective
+
+    model = EditModel(mcfg)
+    return model, EditObjective(model, dcfg)
+
+
 def _cls(module: str, name: str) -> Callable[[], type]:
     def get() -> type:
         import importlib
@@ -109,6 +114,8 @@ BACKENDS.register("embedding", Backend(_cls(".models.embedding_lm", "EmbeddingLM
 BACKENDS.register("discrete", Backend(_cls(".models.score_model", "ScoreModelConfig"),
                                       _cls(".diffusion.discrete", "DiscreteDiffusionConfig"), _build_discrete))
 BACKENDS.register("ar", Backend(_cls(".models.ar_lm", "ARLMConfig"), None, _build_ar))
+BACKENDS.register("edit", Backend(_cls(".models.edit_models_joint", "EditModelConfig"),  # DiffusER: tagger + generator in one module
+                                  _cls(".models.edit_models_joint", "EditTrainingConfig"), _build_edit))
 
 
 def _resolve(path: str, base: Path, key: str) -> str:

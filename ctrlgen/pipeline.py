@@ -25,10 +25,10 @@ from .constraints.composition import ConstraintLike
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .errors import CheckpointError, SamplingError
 from .evaluation.fluency import well_formed
+from .guidance import Guidance, GuidanceConfig
 from .models.embedding_lm import EmbeddingLM
 from .models.pretrained import load_pretrained, read_config
 from .registry import Registry
-from .guidance import Guidance, GuidanceConfig
 from .samplers.embedding import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput
 
 #: Bundled models: name → folder under ``ctrlgen/assets``.
@@ -71,7 +71,7 @@ class EmbeddingGenerator:
         self.model, self.tokenizer, self.diffusion, self.path = model, tokenizer, diffusion, path
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL) -> "EmbeddingGenerator":
+    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:
         path = resolve_model_path(name_or_path)
         model, tok, cfg = load_pretrained(path, EmbeddingLM)
         try:
@@ -153,18 +153,11 @@ class EmbeddingGenerator:
                                  return_trajectory=return_trajectory, progress=progress, fixed=fixed)
             tokens.append(out.tokens)
             traj.append(out.trajectory)
-        ids = torch.cat(tokens)
-        texts = self.tokenizer.decode_batch(ids)
-        report: dict[str, Any] = {"well_formed": well_formed(ids, self.tokenizer.vocab).tolist(),
-                                  "seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": seed}
-        if prepared is not None:
-            report["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
-                                     for r in prepared.check(texts)}
-            report["satisfied"] = prepared.satisfied(texts)
         trajectory = None
         if return_trajectory:
-            trajectory = [sum((self.tokenizer.decode_batch(b[k]) for b in traj), []) for k in range(len(traj[0]))]
-        return GenerationOutput(texts=texts, tokens=ids, report=report, trajectory=trajectory)
+            trajectory = decode_trajectory(traj, self.tokenizer)
+        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory,
+                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=seed)
 
     def infill(self, template: str, n: int = 4, steps: int = 200, seed: int | None = 0,
                constraints: ConstraintLike = None, **kw: Any) -> GenerationOutput:
@@ -174,19 +167,42 @@ class EmbeddingGenerator:
         against the other samples first; ``report["mbr"]`` holds the scores), so ``texts[0]`` is
         the MBR choice."""
         c = Infill(template) if constraints is None else Infill(template) & constraints
-        out = self.generate(n=n, steps=steps, seed=seed, constraints=c, **kw)
-        scores = mbr_scores(out.texts)
-        order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
-        out.texts = [out.texts[i] for i in order]
-        out.tokens = out.tokens[order]
-        for key in ("well_formed", "satisfied"):
-            if key in out.report:
-                out.report[key] = [out.report[key][i] for i in order]
-        for rec in out.report.get("constraints", {}).values():
-            rec["satisfied"] = [rec["satisfied"][i] for i in order]
-            rec["scores"] = [rec["scores"][i] for i in order]
-        out.report["mbr"] = [scores[i] for i in order]
-        return out
+        return order_by_mbr(self.generate(n=n, steps=steps, seed=seed, constraints=c, **kw))
+
+
+def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint | None,
+                 trajectory: list[list[str]] | None = None, **report: Any) -> GenerationOutput:
+    """Decode ``ids: LongTensor[n, L]`` and report well-formedness and each constraint's check face
+    (``report`` adds entries such as seconds, steps, seed). Shared by every backend's generator."""
+    texts = tokenizer.decode_batch(ids)
+    rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
+    if prepared is not None:
+        rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
+                              for r in prepared.check(texts)}
+        rep["satisfied"] = prepared.satisfied(texts)
+    return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)
+
+
+def decode_trajectory(batches: list[list[torch.Tensor]], tokenizer: Any) -> list[list[str]]:
+    """Per-batch trajectories (``batches[b][k]``: ``LongTensor[n_b, L]`` ids at step k) → per step, all texts."""
+    return [[text for b in batches for text in tokenizer.decode_batch(b[k])] for k in range(len(batches[0]))]
+
+
+def order_by_mbr(out: GenerationOutput) -> GenerationOutput:
+    """Reorder samples by minimum Bayes risk (highest mean sentence-BLEU against the others first), with every
+    per-sample report entry; ``report["mbr"]`` holds the scores. Modifies and returns ``out``."""
+    scores = mbr_scores(out.texts)
+    order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
+    out.texts = [out.texts[i] for i in order]
+    out.tokens = out.tokens[order]
+    for key in ("well_formed", "satisfied"):
+        if key in out.report:
+            out.report[key] = [out.report[key][i] for i in order]
+    for rec in out.report.get("constraints", {}).values():
+        rec["satisfied"] = [rec["satisfied"][i] for i in order]
+        rec["scores"] = [rec["scores"][i] for i in order]
+    out.report["mbr"] = [scores[i] for i in order]
+    return out
 
 
 def mbr_scores(texts: list[str]) -> list[float]:
