@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("env", help="print versions, bundled models and settings")
     e.set_defaults(func=_cmd_env)
+    from .evaluation.command import add_parser as add_evaluation_commands
+
+    add_evaluation_commands(sub)  # evaluate, build-targets
     return p
 
 

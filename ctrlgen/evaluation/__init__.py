@@ -68,3 +68,13 @@ __all__ += ["DLM_FIELD_WORDS", "POS_MODELS", "TARGET_KINDS", "UPOS_TAGS", "UPOS_
 from .teacher import Teacher, TeacherScores, encode_for_teacher, lm_score, text_nlls
 
 __all__ += ["Teacher", "TeacherScores", "encode_for_teacher", "lm_score", "text_nlls"]
+
+# The evaluation harness behind `ctrlgen evaluate`: tasks, methods, oracles, target files.
+from .harness import EvalResult, Row, evaluate
+from .methods import METHODS, Method, PerTargetMethod, SampleContext, spaced_texts
+from .oracles import MissingOracleError, Oracles
+from .target_files import build_task_targets, read_task_targets
+from .tasks import TASKS, Task
+
+__all__ += ["METHODS", "TASKS", "EvalResult", "Method", "MissingOracleError", "Oracles", "PerTargetMethod", "Row",
+            "SampleContext", "Task", "build_task_targets", "evaluate", "read_task_targets", "spaced_texts"]
