@@ -10,7 +10,7 @@ from ctrlgen import ConstraintConflictError, Infill, Length
 from ctrlgen.backends.discrete import DiscreteGenerator
 from ctrlgen.cli import main
 from ctrlgen.constraints import ConstraintError, UnsupportedConstraintError
-from ctrlgen.constraints.base import SOFT_EMBEDDING, Constraint
+from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN, Constraint
 from ctrlgen.diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig
 from ctrlgen.errors import SamplingError
 from ctrlgen.models import ScoreModel, ScoreModelConfig, save_pretrained
@@ -112,3 +112,31 @@ def test_cli_backend_discrete(sedd_dir, capsys):
     assert code == 0 and all(t.startswith("The Mill is a") for t in capsys.readouterr().out.splitlines())
     assert main(["generate", "--model", str(sedd_dir), "--backend", "embedding", "-n", "1"]) == 2
     assert "--backend discrete" in capsys.readouterr().err
+
+
+class _WordAt(Constraint):
+    """A soft:token face that wants ``word`` at ``position``: −log p falls linearly with the one-hot mass of the word there."""
+
+    faces = frozenset({SOFT_TOKEN})
+
+    def __init__(self, word_id: int, position: int) -> None:
+        self.word_id, self.position = word_id, position
+
+    def soft(self, tokenizer, seq_len, backend):
+        return lambda onehot, sigma: -12.0 * onehot[:, self.position, self.word_id]
+
+    def __repr__(self) -> str:
+        return f"_WordAt({self.word_id}, {self.position})"
+
+
+def test_rate_guidance_steers_and_scale_zero_is_unguided(gen, tokenizer):
+    want = tokenizer.vocab.id("pub")
+    c = _WordAt(want, 3)
+    plain = gen.generate(n=32, steps=8, seed=5)
+    zero = gen.generate(n=32, steps=8, seed=5, constraints=c, guidance_scale=0.0)
+    assert torch.equal(plain.tokens, zero.tokens)
+    guided = gen.generate(n=32, steps=8, seed=5, constraints=c, guidance_scale=1.0)
+    hits = lambda out: (out.tokens[:, 3] == want).float().mean().item()  # noqa: E731
+    assert hits(guided) > hits(plain) + 0.3
+    with pytest.raises(SamplingError, match="scale"):
+        gen.generate(n=1, steps=2, constraints=c, guidance_scale=-1.0)

@@ -19,9 +19,9 @@ output), and with an ``[END]`` fixed at position e, PAD/START/END at positions 1
 end must be words). A ban conditions the sampler on "not that token" — exact for the final step, a close
 approximation along the way (the same thing the embedding backend does in rounding).
 
-Soft faces: the discrete backend would steer with ``soft:token`` faces (first-order rate reweighting with a token
-classifier, ``reference/sedd.md``); no built-in constraint has one yet, so a soft-only constraint such as
-``SemanticField`` raises ``UnsupportedConstraintError`` at prepare time, naming the backend that supports it.
+Soft faces: ``soft:token`` faces steer by first-order rate reweighting (``ctrlgen.rate_guidance``), with
+strength ``guidance_scale``. A constraint whose only soft face reads embedding latents (``soft:embedding``) has no
+use here and raises ``UnsupportedConstraintError`` at prepare time, naming the backend that supports it.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from ..pipeline import (
     order_by_mbr,
     resolve_model_path,
 )
+from ..rate_guidance import RateGuidance
 from ..samplers.sedd import SEDDSampler, fixed_tokens_projector
 
 
@@ -91,12 +92,7 @@ class DiscreteGenerator:
         """Compile constraints for this model (vocabulary, ``seq_len``, the discrete backend)."""
         if constraints is None or constraints == []:
             return None
-        prepared = prepare(constraints, self.tokenizer, self.model.config.seq_len, "discrete")
-        if prepared.soft_terms:  # no soft:token face exists yet; refuse rather than ignore it
-            names = ", ".join(repr(t.constraint) for t in prepared.soft_terms)
-            raise SamplingError(f"soft constraints ({names}) are not implemented on the discrete backend yet",
-                                "use the embedding backend for soft control")
-        return prepared
+        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "discrete")
 
     def conditioning(self, prepared: PreparedConstraint | None) -> tuple[Tensor, Tensor, Tensor]:
         """``(fixed: BoolTensor[L], values: LongTensor[L], banned: BoolTensor[1, L, N])`` for this model:
@@ -117,10 +113,11 @@ class DiscreteGenerator:
         return fixed, values, banned
 
     def generate(self, n: int = 8, steps: int = 128, seed: int | None = 0, constraints: ConstraintLike = None,
-                 batch_size: int = 64, sampler: SEDDSampler | None = None, return_trajectory: bool = False,
-                 progress: bool = False) -> GenerationOutput:
+                 batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
+                 return_trajectory: bool = False, progress: bool = False) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` predictor steps (analytic by default; pass ``sampler`` for Euler,
-        float32 or another eps). Hard faces of ``constraints`` hold exactly in every output; the check face
+        float32 or another eps). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
+        faces reweight the rates with strength ``guidance_scale`` (0: unguided, bit for bit); the check face
         fills ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts."""
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise SamplingError(f"n must be a positive integer, got {n!r}")
@@ -129,7 +126,10 @@ class DiscreteGenerator:
         sampler = sampler or SEDDSampler(steps=steps)
         prepared = self.prepare(constraints)
         fixed, values, banned = self.conditioning(prepared)
-        model = BannedTokens(self.model, banned)
+        score_model: nn.Module = self.model
+        if prepared is not None and prepared.soft_terms:
+            score_model = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms], guidance_scale)
+        model = BannedTokens(score_model, banned)
         projector = fixed_tokens_projector(fixed, values)
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**62))
         t0 = time.perf_counter()
