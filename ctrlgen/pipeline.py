@@ -81,10 +81,14 @@ class EmbeddingGenerator:
         return cls(model, tok, GaussianDiffusion.from_config(dcfg), path)
 
     def prepare(self, constraints: ConstraintLike) -> PreparedConstraint | None:
-        """Compile constraints for this model (vocabulary, ``seq_len``, the embedding backend)."""
+        """Compile constraints for this model (vocabulary, ``seq_len``, the embedding backend); classifier-backed
+        constraints load and check their classifier here (``model=`` context), before any sampling."""
         if constraints is None or constraints == []:
             return None
-        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding")
+        from .constraints import ModelContext
+
+        context = ModelContext.of(self.model, self.diffusion, self.path, self.tokenizer)
+        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding", model=context)
 
     def _fixed(self, prepared: PreparedConstraint | None) -> FixedEmbeddings:
         """Hard constraints as fixed latents. Always bans MASK (never trained on this backend) and UNK
@@ -174,7 +178,8 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
                  trajectory: list[list[str]] | None = None, **report: Any) -> GenerationOutput:
     """Decode ``ids: LongTensor[n, L]`` and report well-formedness and each constraint's check face
     (``report`` adds entries such as seconds, steps, seed). Shared by every backend's generator."""
-    texts = tokenizer.decode_batch(ids)
+    unk_words = prepared.hard.unk_words if prepared is not None and prepared.hard is not None else None
+    texts = tokenizer.decode_batch(ids, unk_words)  # words fixed with allow_unk come back as written
     rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
     if prepared is not None:
         rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}

@@ -66,3 +66,11 @@ def test_no_fixed_positions_is_a_no_op(gen, tiny_model):
     assert not fixed.active
     x = torch.randn(2, tiny_model.config.seq_len, tiny_model.config.embed_dim)
     assert fixed.apply(x) is x
+
+
+def test_allow_unk_words_come_back_in_the_text(gen, tokenizer):
+    """A word outside the vocabulary fixed with allow_unk=True is sampled as [UNK] but decoded as written."""
+    assert "Zanzibar" not in tokenizer.vocab
+    out = gen.generate(n=3, steps=4, seed=0, constraints=Infill("The Mill is near Zanzibar [MASK:2] .", allow_unk=True))
+    assert (out.tokens[:, 5] == tokenizer.vocab.unk_id).all()
+    assert all(t.startswith("The Mill is near Zanzibar") for t in out.texts)

@@ -12,7 +12,7 @@ import functools
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -105,22 +105,24 @@ class Tokenizer:
             ids += [self.vocab.pad_id] * (seq_len - len(ids))
         return ids
 
-    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
-        """Text of the words between START and the first END (PAD and specials dropped)."""
+    def decode(self, ids: Sequence[int] | torch.Tensor, unk_words: Mapping[int, str] | None = None) -> str:
+        """Text of the words between START and the first END (PAD and specials dropped). ``unk_words``
+        maps sequence positions to the words an ``[UNK]`` there stands for (constraints with ``allow_unk``)."""
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
         words = []
-        for i in ids:
+        for pos, i in enumerate(ids):
             if i == self.vocab.end_id:
                 break
             if i in (self.vocab.pad_id, self.vocab.start_id):
                 continue
-            words.append(self.vocab.word(i))
+            words.append(unk_words[pos] if unk_words and i == self.vocab.unk_id and pos in unk_words
+                         else self.vocab.word(i))
         return self.detokenize(words)
 
-    def decode_batch(self, ids: torch.Tensor) -> list[str]:
-        """``ids: Tensor[B, L]`` → B texts."""
-        return [self.decode(row) for row in ids.tolist()]
+    def decode_batch(self, ids: torch.Tensor, unk_words: Mapping[int, str] | None = None) -> list[str]:
+        """``ids: Tensor[B, L]`` → B texts (``unk_words``: see :meth:`decode`)."""
+        return [self.decode(row, unk_words) for row in ids.tolist()]
 
     def detokenize(self, words: Sequence[str]) -> str:
         out = ""
