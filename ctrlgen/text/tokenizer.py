@@ -9,6 +9,7 @@ no space before it (``.``, ``,``, ``'s``) attaches to the left; one with no spac
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 from collections import Counter
@@ -58,7 +59,7 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- building
     @classmethod
-    def train(cls, texts: Iterable[str], min_count: int = 5) -> "Tokenizer":
+    def train(cls, texts: Iterable[str], min_count: int = 5) -> Tokenizer:
         """Build the vocabulary (words seen ≥ ``min_count`` times) and detokenisation rules."""
         if min_count < 1:
             raise DataError(f"min_count must be >= 1, got {min_count}", "use 1 to keep every word")
@@ -78,7 +79,7 @@ class Tokenizer:
         seen: Counter[str] = Counter()
         glued: Counter[str] = Counter()
         for doc in docs:
-            for (word, _, after), (nxt, _, _) in zip(doc, doc[1:]):
+            for (word, _, after), (nxt, _, _) in itertools.pairwise(doc):
                 if nxt not in left:
                     seen[word] += 1
                     glued[word] += not after
@@ -140,7 +141,7 @@ class Tokenizer:
                 "attach_left": sorted(self.attach_left), "attach_right": sorted(self.attach_right)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Tokenizer":
+    def from_dict(cls, d: dict) -> Tokenizer:
         if d.get("format") != _FORMAT:
             raise CheckpointError(f"tokenizer format is {d.get('format')!r}, expected {_FORMAT!r}",
                                   "the tokenizer.json was written by another program or version")
@@ -152,7 +153,7 @@ class Tokenizer:
         return path
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "Tokenizer":
+    def load(cls, directory: str | os.PathLike) -> Tokenizer:
         path = Path(directory) / TOKENIZER_FILE
         try:
             return cls.from_dict(json.loads(path.read_text()))
