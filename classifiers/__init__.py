@@ -1,2 +1,11 @@
-"""Built-in classifiers (semantic field, POS, syntax), written only against ctrlgen's public plug-in
-interface. Arrive with the constraint/guidance issue; the core finds them through the registry."""
+"""Built-in noise-aware classifiers for the Diffusion-LM control tasks, written only against ctrlgen's
+public plug-in interface (``ctrlgen.NoiseAwareClassifier``): the proof that plug-ins work.
+
+- ``semantic.v1`` (:mod:`.semantic`): the value of each E2E field, for ``SemanticField``;
+- ``pos.v1`` (:mod:`.pos`): per-position UPOS tags, for ``POS``;
+- ``syntax.v1`` (:mod:`.syntax`): per-span constituent labels, for ``SyntaxTree`` and ``SyntaxSpans``.
+
+ctrlgen finds them through the ``ctrlgen.classifiers`` entry points declared in ``pyproject.toml``, never
+by importing this package; trained copies for the bundled model live in
+``ctrlgen/assets/e2e/classifiers/`` (``ctrlgen train-classifier {semantic,pos,tree}``).
+"""

@@ -9,8 +9,28 @@ print(gen.generate(n=4, seed=0).texts)
 
 __version__ = "0.1.0"
 
-from .constraints import FixedTokens, Infill, Length, Prefix, Suffix  # noqa: E402
-from .errors import (  # noqa: E402
+from .classifier_training import evaluate_classifier, fit_classifier
+from .constraints import (
+    CLASSIFIERS,
+    POS,
+    Classifier,
+    ClassifierData,
+    ConstraintError,
+    FixedTokens,
+    Infill,
+    Length,
+    ModelContext,
+    ModelFingerprint,
+    NoiseAwareClassifier,
+    Prefix,
+    SemanticField,
+    Suffix,
+    SyntaxSpans,
+    SyntaxTree,
+    load_classifier,
+    register_classifier,
+)
+from .errors import (
     CheckpointError,
     ConfigError,
     ConstraintConflictError,
@@ -19,8 +39,12 @@ from .errors import (  # noqa: E402
     MRParseError,
     SamplingError,
 )
-from .pipeline import EmbeddingGenerator, GenerationOutput, load  # noqa: E402
+from .guidance import GuidanceConfig
+from .pipeline import EmbeddingGenerator, GenerationOutput, load
 
-__all__ = ["CheckpointError", "ConfigError", "ConstraintConflictError", "CtrlgenError", "DataError",
-           "EmbeddingGenerator", "FixedTokens", "GenerationOutput", "Infill", "Length", "MRParseError", "Prefix",
-           "SamplingError", "Suffix", "__version__", "load"]
+__all__ = ["CLASSIFIERS", "POS", "CheckpointError", "Classifier", "ClassifierData", "ConfigError",
+           "ConstraintConflictError", "ConstraintError", "CtrlgenError", "DataError", "EmbeddingGenerator",
+           "FixedTokens", "GenerationOutput", "GuidanceConfig", "Infill", "Length", "MRParseError", "ModelContext",
+           "ModelFingerprint", "NoiseAwareClassifier", "Prefix", "SamplingError", "SemanticField", "Suffix",
+           "SyntaxSpans", "SyntaxTree", "__version__", "evaluate_classifier", "fit_classifier", "load",
+           "load_classifier", "register_classifier"]

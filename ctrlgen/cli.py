@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.command import add_parser as add_evaluation_commands
 
     add_evaluation_commands(sub)  # evaluate, build-targets
+    from .train_classifier import add_parser as add_train_classifier
+
+    add_train_classifier(sub)  # train-classifier
     return p
 
 

@@ -9,7 +9,9 @@ prepared.hard.to_tensors()                           # (mask: Tensor[L] bool, va
 prepared.satisfied(["The Vaults is a pub ."])        # check face
 ```
 See :mod:`.base` for faces and backend capabilities, :mod:`.composition` for composition and
-conflicts, :mod:`.infill` for templates and the out-of-vocabulary policy.
+conflicts, :mod:`.infill` for templates and the out-of-vocabulary policy, :mod:`.plugin` for the
+plug-in classifier contract and :mod:`.classifier` for classifier-backed constraints (:mod:`.semantic`,
+:mod:`.pos`, :mod:`.syntax`).
 """
 
 from .base import (
@@ -29,6 +31,7 @@ from .base import (
     UnsupportedConstraintError,
     get_backend,
 )
+from .classifier import Classifier, ClassifierBacked, resolve_classifier
 from .composition import (
     AllOf,
     CheckResult,
@@ -39,12 +42,25 @@ from .composition import (
     merge_hard,
     prepare,
 )
+from .fingerprint import ModelContext, ModelFingerprint
 from .infill import FixedTokens, Infill, Prefix, Suffix, parse_template
 from .length import Length
+from .plugin import (
+    CLASSIFIERS,
+    ClassifierData,
+    NoiseAwareClassifier,
+    load_classifier,
+    register_classifier,
+)
+from .pos import POS
+from .semantic import SemanticField
 from .specs import CONSTRAINTS, parse_constraint, register_constraint
+from .syntax import SyntaxSpans, SyntaxTree
 
-__all__ = ["BACKENDS", "CHECK", "CONSTRAINTS", "FACES", "HARD", "SOFT_EMBEDDING", "SOFT_FACES", "SOFT_TOKEN",
-           "AllOf", "Backend", "CheckResult", "Constraint", "ConstraintError", "FixedTokens", "HardSpec", "Infill",
-           "Length", "OutOfVocabularyError", "Prefix", "PreparedConstraint", "SoftFn", "Suffix", "Term",
-           "UnsupportedConstraintError", "Weighted", "as_constraint", "get_backend", "merge_hard",
-           "parse_constraint", "parse_template", "prepare", "register_constraint"]
+__all__ = ["BACKENDS", "CHECK", "CLASSIFIERS", "CONSTRAINTS", "FACES", "HARD", "POS", "SOFT_EMBEDDING", "SOFT_FACES",
+           "SOFT_TOKEN", "AllOf", "Backend", "CheckResult", "Classifier", "ClassifierBacked", "ClassifierData",
+           "Constraint", "ConstraintError", "FixedTokens", "HardSpec", "Infill", "Length", "ModelContext",
+           "ModelFingerprint", "NoiseAwareClassifier", "OutOfVocabularyError", "Prefix", "PreparedConstraint",
+           "SemanticField", "SoftFn", "Suffix", "SyntaxSpans", "SyntaxTree", "Term", "UnsupportedConstraintError",
+           "Weighted", "as_constraint", "get_backend", "load_classifier", "merge_hard", "parse_constraint",
+           "parse_template", "prepare", "register_classifier", "register_constraint", "resolve_classifier"]

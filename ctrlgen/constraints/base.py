@@ -43,6 +43,7 @@ from ..text.vocab import PAD
 
 if TYPE_CHECKING:
     from .composition import ConstraintLike, PreparedConstraint
+    from .fingerprint import ModelContext
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,12 @@ class Constraint(ABC):
         """Soft face compiled for ``backend``'s state (see :class:`SoftFn`), or ``None`` (the default)."""
         return None
 
+    def bind(self, context: ModelContext) -> Constraint:
+        """The constraint ready for one model (``context``: model, diffusion, checkpoint path, tokenizer),
+        called by :func:`prepare` before the soft face is compiled. Classifier-backed constraints load and
+        check their classifier here (:mod:`.classifier`); the default returns ``self``."""
+        return self
+
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         """Check face: whether each text meets the constraint."""
         raise UnsupportedConstraintError(f"{self!r} has no check face", "it cannot judge finished text")
@@ -237,11 +244,12 @@ class Constraint(ABC):
         """``(weight, leaf)`` pairs of a composition; a leaf yields itself with weight 1."""
         yield 1.0, self
 
-    def prepare(self, tokenizer: Tokenizer, seq_len: int, backend: str | Backend) -> PreparedConstraint:
+    def prepare(self, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
+                model: ModelContext | None = None) -> PreparedConstraint:
         """Compile once for a model and backend; see :func:`ctrlgen.constraints.prepare`."""
         from .composition import prepare
 
-        return prepare(self, tokenizer, seq_len, backend)
+        return prepare(self, tokenizer, seq_len, backend, model=model)
 
     def __and__(self, other: ConstraintLike) -> Constraint:
         from .composition import AllOf

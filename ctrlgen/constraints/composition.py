@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
@@ -38,6 +39,9 @@ from .base import (
     as_texts,
     get_backend,
 )
+
+if TYPE_CHECKING:
+    from .fingerprint import ModelContext
 
 ConstraintLike = Constraint | str | Sequence["ConstraintLike"] | None
 
@@ -245,9 +249,14 @@ class PreparedConstraint:
         return _weighted_mean([(r.weight, r.scores) for r in self.check(texts)], len(as_texts(texts)))
 
 
-def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, backend: str | Backend) -> PreparedConstraint:
+def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
+            model: ModelContext | None = None) -> PreparedConstraint:
     """Compile ``constraint`` once for a model (``tokenizer``, ``seq_len``) and a backend
     (``"embedding"``, ``"discrete"``, ``"edit"`` or a :class:`Backend`).
+
+    ``model`` (a :class:`~ctrlgen.constraints.ModelContext`) lets leaves whose soft face the backend
+    uses bind to the model first (:meth:`Constraint.bind`: classifier-backed constraints load and check
+    their classifier there); without it such leaves raise ``ConstraintError`` with a hint.
 
     Raises ``UnsupportedConstraintError`` when a leaf has no face the backend uses (the hint names the
     backends that could), ``ConstraintConflictError`` when hard faces disagree, and
@@ -264,6 +273,8 @@ def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, back
             raise UnsupportedConstraintError(*_unsupported(leaf, be))
         soft = None
         if usable & SOFT_FACES:
+            if model is not None:
+                leaf = leaf.bind(model)
             soft = leaf.soft(tokenizer, seq_len, be)
             if soft is None:
                 raise ConstraintError(f"{leaf!r} declares the faces {sorted(usable & SOFT_FACES)} but soft() "

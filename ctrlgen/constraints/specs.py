@@ -1,7 +1,10 @@
 """Constraint specs for the command line: ``"name=value"`` or ``"name=value;option=value;…"``.
 
 ``length=14``, ``length=14;tolerance=2``, ``infill=The Vaults is a [MASK:3] pub .``,
-``prefix=The Vaults``, ``suffix=near the river .;length=12``, ``infill=…;allow_unk=true``.
+``prefix=The Vaults``, ``suffix=near the river .;length=12``, ``infill=…;allow_unk=true``;
+classifier-backed: any E2E field ``food=Japanese``, ``customer rating=5 out of 5`` (:class:`SemanticField`),
+``pos=PROPN,AUX,DET,NOUN,PUNCT``, ``tree=(S (NP …) (VP …))``, ``span=3:5:PP`` (several: ``span=0:1:NP,3:5:PP``),
+each with an optional ``;classifier=DIR`` (a saved classifier instead of the one beside the model).
 The value itself cannot contain ``;`` (use the Python API for such text). Plug-ins add names with
 ``@register_constraint("name")`` on a factory ``(value: str, **options: str) -> Constraint``.
 """
@@ -16,6 +19,9 @@ from ..registry import Registry
 from .base import Constraint
 from .infill import Infill, Prefix, Suffix
 from .length import Length
+from .pos import POS
+from .semantic import SemanticField
+from .syntax import SyntaxSpans, SyntaxTree
 
 ConstraintFactory = Callable[..., Constraint]
 CONSTRAINTS: Registry[ConstraintFactory] = Registry("constraint")
@@ -82,3 +88,34 @@ def _prefix(value: str, allow_unk: str = "false") -> Constraint:
 @register_constraint("suffix")
 def _suffix(value: str, length: str, allow_unk: str = "false") -> Constraint:
     return Suffix(value, length=_int("length", length), allow_unk=_bool("allow_unk", allow_unk))
+
+
+def _clf(classifier: str) -> str | None:
+    return classifier or None
+
+
+def _semantic_factory(field: str) -> ConstraintFactory:
+    def make(value: str, classifier: str = "") -> Constraint:
+        return SemanticField(field, value, classifier=_clf(classifier))
+
+    make.__doc__ = f"``{field}=VALUE``: SemanticField({field!r}, VALUE)"
+    return make
+
+
+for _field in SemanticField.FIELDS:
+    register_constraint(_field, _semantic_factory(_field))
+
+
+@register_constraint("pos")
+def _pos(value: str, classifier: str = "") -> Constraint:
+    return POS(value, classifier=_clf(classifier))
+
+
+@register_constraint("tree")
+def _tree(value: str, classifier: str = "") -> Constraint:
+    return SyntaxTree(value, classifier=_clf(classifier))
+
+
+@register_constraint("span")
+def _span(value: str, classifier: str = "") -> Constraint:
+    return SyntaxSpans(value, classifier=_clf(classifier))

@@ -1,0 +1,219 @@
+"""Classifier-backed constraints: the soft face is ``−log p(target | x_t, t)`` of a noise-aware classifier.
+
+:class:`ClassifierBacked` is the shared base of :class:`~.semantic.SemanticField`, :class:`~.pos.POS`,
+:class:`~.syntax.SyntaxTree`, :class:`~.syntax.SyntaxSpans` and the generic :class:`Classifier` (a
+user's plug-in by registered name, a saved directory, or an instance):
+
+```python
+import ctrlgen
+gen = ctrlgen.load("e2e")
+out = gen.generate(n=8, constraints=ctrlgen.Classifier("my-name.v1", target=1, weight=2.0))
+```
+
+**Binding.** A classifier belongs to one model, so the soft face is compiled only once the model is
+known: :func:`~ctrlgen.constraints.prepare` with ``model=ModelContext(...)`` (what every generator does)
+calls :meth:`ClassifierBacked.bind`, which finds the classifier — a registered name is looked up among
+the classifiers saved beside the model (``<model dir>/classifiers/*/``) — checks its fingerprint
+against the model (:class:`~ctrlgen.errors.CheckpointError` naming the field), and encodes the target
+(:class:`~.base.ConstraintError` on bad input). All of it happens before sampling starts. Loaded
+classifiers are cached per directory and modification time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import CheckpointError, ConfigError
+from ..text.tokenizer import Tokenizer
+from .base import (
+    CHECK,
+    SOFT_EMBEDDING,
+    SOFT_TOKEN,
+    Backend,
+    Constraint,
+    ConstraintError,
+    SoftFn,
+    as_texts,
+)
+from .fingerprint import ModelContext
+from .plugin import (
+    CLASSIFIERS,
+    CONFIG_FILE,
+    NoiseAwareClassifier,
+    read_classifier_config,
+    targets_to,
+)
+
+ClassifierRef = str | os.PathLike | NoiseAwareClassifier
+_SPACE_FACE = {"embedding": SOFT_EMBEDDING, "token": SOFT_TOKEN}
+_CACHE: dict[tuple[str, int], NoiseAwareClassifier] = {}
+
+
+def _as_dir(ref: ClassifierRef) -> Path | None:
+    """``ref`` as a classifier directory, when it names one (a path, or a string with a separator)."""
+    if isinstance(ref, NoiseAwareClassifier):
+        return None
+    if isinstance(ref, os.PathLike) or (isinstance(ref, str) and (os.sep in ref or Path(ref).is_dir())):
+        return Path(ref)
+    return None
+
+
+def classifier_space(ref: ClassifierRef) -> str:
+    """The space (``"embedding"`` / ``"token"``) a classifier reference reads; unknown names raise the
+    registry's error (it lists the available names)."""
+    if isinstance(ref, NoiseAwareClassifier):
+        return ref.space
+    path = _as_dir(ref)
+    if path is not None:
+        return str(read_classifier_config(path).get("space", "embedding"))
+    if not isinstance(ref, str):
+        raise ConfigError(f"cannot use {type(ref).__name__} {ref!r} as a classifier",
+                          "pass a registered name ('semantic.v1'), a saved directory, or a NoiseAwareClassifier")
+    return CLASSIFIERS.get(ref).space
+
+
+def find_saved(name: str, context: ModelContext) -> Path:
+    """The directory of a saved ``name`` classifier beside ``context``'s model."""
+    root = context.classifier_dir
+    found = []
+    if root is not None and root.is_dir():
+        for sub in sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()):
+            try:
+                if read_classifier_config(sub)["classifier"] == name:
+                    found.append(sub)
+            except CheckpointError:
+                continue
+    if not found:
+        where = f"in {root}" if root is not None else "(the model has no checkpoint directory)"
+        kind = name.split(".")[0]
+        raise CheckpointError(f"no trained {name!r} classifier beside the model {where}",
+                              f"train one: ctrlgen train-classifier {kind} --model DIR (writes DIR/classifiers/"
+                              f"{kind}), or pass classifier=<a saved directory or a NoiseAwareClassifier>")
+    return found[0]
+
+
+def load_cached(path: Path, context: ModelContext) -> NoiseAwareClassifier:
+    """Load (once per directory and modification time) and check the fingerprint against ``context``."""
+    weights = path / "model.safetensors"
+    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
+    clf = _CACHE.get(key)
+    if clf is None:
+        clf = NoiseAwareClassifier.from_pretrained(path)
+        if len(_CACHE) >= 16:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = clf
+    if clf.fingerprint is not None:
+        context.fingerprint.check(clf.fingerprint, f"classifier {path}")
+    return clf
+
+
+def resolve_classifier(ref: ClassifierRef, context: ModelContext) -> NoiseAwareClassifier:
+    """A ready classifier for ``context``'s model: an instance as is (its fingerprint checked when it
+    has one), a directory loaded, a registered name found beside the model. Frozen and in eval mode."""
+    if isinstance(ref, NoiseAwareClassifier):
+        if ref.fingerprint is not None:
+            context.fingerprint.check(ref.fingerprint, f"classifier {type(ref).__name__}")
+        clf = ref
+    else:
+        path = _as_dir(ref)
+        if path is None:
+            classifier_space(ref)  # unknown name → error listing the registered ones
+            path = find_saved(str(ref), context)
+        clf = load_cached(path, context)
+    clf.eval().requires_grad_(False)
+    return clf.to(context.device)
+
+
+class ClassifierBacked(Constraint):
+    """Base of constraints whose soft face is a classifier. Subclasses give :attr:`default_classifier`,
+    :meth:`classifier_target` and, optionally, :meth:`validate` (a check against ``seq_len``)."""
+
+    default_classifier: ClassVar[str] = ""  # registered name, found beside the model
+    _bound: tuple[NoiseAwareClassifier, Any] | None = None
+
+    def classifier_ref(self) -> ClassifierRef:
+        return getattr(self, "classifier", None) or self.default_classifier
+
+    def classifier_target(self) -> Any:
+        """The target handed to the classifier's ``encode_target``."""
+        raise NotImplementedError
+
+    def validate(self, seq_len: int) -> None:
+        """Raise :class:`ConstraintError` when the constraint cannot fit ``seq_len`` positions."""
+
+    @property
+    def soft_face(self) -> str:
+        return _SPACE_FACE[classifier_space(self.classifier_ref())]
+
+    def bind(self, context: ModelContext) -> Constraint:
+        """A copy holding the classifier for ``context``'s model and the encoded target."""
+        self.validate(context.seq_len)
+        clf = resolve_classifier(self.classifier_ref(), context)
+        encoded = clf.encode_target(self.classifier_target(), context.tokenizer, context.seq_len)
+        bound = copy.copy(self)
+        object.__setattr__(bound, "_bound", (clf, targets_to(encoded, context.device)))
+        return bound
+
+    @property
+    def classifier_module(self) -> NoiseAwareClassifier | None:
+        """The bound classifier (after :meth:`bind`), else ``None``."""
+        return None if self._bound is None else self._bound[0]
+
+    def soft(self, tokenizer: Tokenizer, seq_len: int, backend: Backend) -> SoftFn:
+        self.validate(seq_len)
+        if self._bound is None:
+            raise ConstraintError(f"{self!r} needs the model its classifier was trained for",
+                                  "generate through a loaded model (ctrlgen.load(...).generate(constraints=...)), "
+                                  "or prepare(..., model=ModelContext.of(model, diffusion, path, tokenizer))")
+        clf, encoded = self._bound
+
+        def neg_log_prob(x: Any, t: Any) -> Any:
+            """``x: Tensor[B, L, d]``, ``t: Tensor[B]`` → −log p(target | x, t): ``Tensor[B]``."""
+            return -clf.log_prob(x, t, targets_to(encoded, x.device))
+
+        return neg_log_prob
+
+
+class Classifier(ClassifierBacked):
+    """A plug-in classifier as a constraint: ``Classifier(model, target, weight=1.0, check=None)``.
+
+    ``model``: a registered name (``"my-name.v1"``: the saved classifier of that name beside the
+    generating model is used), a directory written by ``save_pretrained``, or a
+    :class:`~ctrlgen.NoiseAwareClassifier` instance. ``target``: whatever that classifier's
+    ``encode_target`` accepts. ``weight`` scales its guidance loss (as ``weight * constraint``).
+    ``check``: an optional oracle ``texts -> list[bool]`` giving the constraint a check face.
+    """
+
+    def __init__(self, model: ClassifierRef, target: Any, weight: float = 1.0, *,
+                 check: Callable[[Sequence[str]], Sequence[bool]] | None = None) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise ConfigError(f"Classifier weight must be a number >= 0, got {weight!r}", "0 switches guidance off")
+        self.classifier, self.target, self.weight, self.check = model, target, float(weight), check
+        self._space = classifier_space(model)  # unknown names fail here, listing the registered ones
+
+    @property
+    def faces(self) -> frozenset[str]:
+        return frozenset({_SPACE_FACE[self._space]} | ({CHECK} if self.check is not None else set()))
+
+    def classifier_ref(self) -> ClassifierRef:
+        return self.classifier
+
+    def classifier_target(self) -> Any:
+        return self.target
+
+    def leaves(self) -> Iterator[tuple[float, Constraint]]:
+        yield self.weight, self
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        if self.check is None:
+            return super().satisfied(texts)
+        return [bool(s) for s in self.check(as_texts(texts))]
+
+    def __repr__(self) -> str:
+        name = self.classifier if isinstance(self.classifier, str) else type(self.classifier).__name__
+        w = f", weight={self.weight:g}" if self.weight != 1.0 else ""
+        return f"Classifier({str(name)!r}, {self.target!r}{w})"

@@ -1,0 +1,108 @@
+"""Which model a classifier belongs to: :class:`ModelFingerprint` (checked when a classifier is loaded)
+and :class:`ModelContext` (what a constraint is prepared for: model, diffusion, checkpoint path, tokenizer).
+
+A classifier reads one model's frozen word embeddings, so it is only valid for that model: same vocabulary
+size, ``seq_len``, embedding size ``d``, noise schedule and T, and the same embedding table (hashed). A
+mismatch raises :class:`~ctrlgen.errors.CheckpointError` naming every differing field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+_RETRAIN = "retrain it for this model: ctrlgen train-classifier KIND --model DIR (or fit_classifier in Python)"
+
+
+# ------------------------------------------------------------------------------------- fingerprint
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """What a classifier must agree on with the model it guides. ``None``: does not apply (a token-space
+    model has no ``embed_dim``) or not recorded; such fields are not compared."""
+
+    vocab_size: int
+    seq_len: int
+    embed_dim: int | None = None
+    schedule: str | None = None  # noise schedule name ("sqrt", ...)
+    diffusion_steps: int | None = None  # training T
+    embeddings: str | None = None  # sha256 (16 hex) of the float32 embedding table: same shape, other model
+
+    @classmethod
+    def of(cls, model: nn.Module, diffusion: Any = None) -> ModelFingerprint:
+        """The fingerprint of a loaded model (``model.config``, ``model.embedding``) and its diffusion."""
+        cfg = model.config
+        emb = getattr(model, "embedding", None)
+        digest = None
+        if isinstance(emb, nn.Embedding):
+            data = emb.weight.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+            digest = hashlib.sha256(data).hexdigest()[:16]
+        dcfg = getattr(diffusion, "config", None)
+        return cls(vocab_size=int(cfg.vocab_size), seq_len=int(cfg.seq_len),
+                   embed_dim=getattr(cfg, "embed_dim", None), schedule=getattr(dcfg, "schedule", None),
+                   diffusion_steps=getattr(dcfg, "steps", None), embeddings=digest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "fingerprint") -> ModelFingerprint:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or not {"vocab_size", "seq_len"} <= set(d) or set(d) - names:
+            raise CheckpointError(f"{where}: not a model fingerprint: {d!r}",
+                                  f"a fingerprint has the keys {', '.join(sorted(names))}")
+        return cls(**d)
+
+    def check(self, trained_for: ModelFingerprint, what: str) -> None:
+        """Raise :class:`CheckpointError` naming each differing field when ``what`` (a classifier,
+        trained for ``trained_for``) does not fit this model."""
+        diffs = []
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(trained_for, f.name)
+            if mine is not None and theirs is not None and mine != theirs:
+                diffs.append(f"{f.name}: classifier {theirs!r}, model {mine!r}")
+        if diffs:
+            only_emb = len(diffs) == 1 and diffs[0].startswith("embeddings")
+            raise CheckpointError(f"{what} was trained for another model ({'; '.join(diffs)})"
+                                  + (" — same shapes, but the model's embeddings differ (retrained?)" if only_emb else ""),
+                                  _RETRAIN)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelContext:
+    """The model a constraint is prepared for: what classifier-backed constraints need to load and check
+    their classifier (``path / "classifiers"``) and to encode targets (``tokenizer``, ``seq_len``)."""
+
+    model: nn.Module  # the frozen language model (``config``, ``embed``, ``embedding``)
+    diffusion: Any = None  # its training GaussianDiffusion (schedule, T)
+    path: Path | None = None  # checkpoint directory; trained classifiers live in ``path / "classifiers"``
+    tokenizer: Any = None
+
+    @classmethod
+    def of(cls, model: nn.Module, diffusion: Any = None, path: str | os.PathLike | None = None,
+           tokenizer: Any = None) -> ModelContext:
+        return cls(model, diffusion, Path(path) if path is not None else None, tokenizer)
+
+    @cached_property
+    def fingerprint(self) -> ModelFingerprint:
+        return ModelFingerprint.of(self.model, self.diffusion)
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.model.config.seq_len)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def classifier_dir(self) -> Path | None:
+        return None if self.path is None else self.path / "classifiers"

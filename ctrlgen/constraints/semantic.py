@@ -1,0 +1,55 @@
+"""``SemanticField(field, value)``: the text expresses an E2E slot (``food = Japanese``)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any, ClassVar
+
+from ..evaluation.metrics import semantic_success
+from ..text.e2e import E2E_FIELDS
+from .base import CHECK, SOFT_EMBEDDING, ConstraintError, as_texts
+from .classifier import ClassifierBacked, ClassifierRef
+
+
+@dataclass(frozen=True, repr=False)
+class SemanticField(ClassifierBacked):
+    """The text mentions ``value`` for the E2E ``field`` (spelled as in the data: ``name``, ``eatType``,
+    ``food``, ``priceRange``, ``customer rating``, ``area``, ``familyFriendly``, ``near``).
+
+    Check face: ``value`` occurs in the text as a run of whole words
+    (:func:`~ctrlgen.evaluation.semantic_success`, case-sensitive, as Diffusion-LM scores it; note
+    that ``familyFriendly = yes`` is rarely said with the word "yes"). Soft face: the ``semantic.v1``
+    classifier saved beside the model (``ctrlgen train-classifier semantic``) or ``classifier=`` (a
+    registered name, a saved directory or an instance): ``−log p(field = value | x_t, t)``. A value the
+    classifier never saw for that field raises ``ConstraintError`` listing the ones it knows.
+    """
+
+    field: str
+    value: str
+    classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "semantic.v1" beside the model
+
+    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, CHECK})
+    default_classifier: ClassVar[str] = "semantic.v1"
+    FIELDS: ClassVar[tuple[str, ...]] = E2E_FIELDS
+
+    def __post_init__(self) -> None:
+        if self.field not in E2E_FIELDS:
+            close = difflib.get_close_matches(str(self.field), E2E_FIELDS, n=1)
+            raise ConstraintError(f"SemanticField: unknown E2E field {self.field!r}",
+                                  (f"did you mean {close[0]!r}? " if close else "")
+                                  + f"fields are {', '.join(E2E_FIELDS)}")
+        if not isinstance(self.value, str) or not self.value.strip():
+            raise ConstraintError(f"SemanticField({self.field!r}, ...): value must be a non-empty string, "
+                                  f"got {self.value!r}", "e.g. SemanticField('food', 'Japanese')")
+
+    def classifier_target(self) -> Any:
+        return (self.field, self.value)
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return [semantic_success(t, self.value) for t in as_texts(texts)]
+
+    def __repr__(self) -> str:
+        return f"SemanticField({self.field!r}, {self.value!r})"
