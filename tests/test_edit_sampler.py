@@ -141,8 +141,8 @@ def test_two_d_beam_returns_the_best_ranked_candidate():
     assert greedy.ids == [[W1, A, B]] and greedy.steps == [2]
     target = [W2, A, B]
     rank = lambda rows: [5.0 if r == target else 0.0 for r in rows]
-    out = EditSampler(max_steps=5, decoding="beam", beam=(2, 2)).sample(tagger, gen, [[A, B]], 5, rank=rank,
-                                                                        return_trajectory=True)
+    out = EditSampler(max_steps=5, decoding="beam", beam=(2, 2), explore=False, rank_weight=1.0).sample(
+        tagger, gen, [[A, B]], 5, rank=rank, return_trajectory=True)  # no proposals: the models' paths only
     assert out.ids == [target] and out.steps == [2]
     # the score is exactly the path's log-likelihood (two revisions) plus the rank term
     lsm = lambda *x: torch.tensor(x, dtype=torch.float64).log_softmax(-1)
