@@ -31,6 +31,12 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _beam(s: str) -> tuple[int, int]:
+    from .backends.edit_command import parse_beam
+
+    return parse_beam(s)
+
+
 #: --backend → the bundled model it uses when --model is not given.
 BACKEND_MODELS = {"embedding": "e2e", "discrete": "e2e-sedd", "edit": "e2e-edit"}
 
@@ -58,6 +64,10 @@ def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         from .samplers import SEDDSampler
 
         return SEDDSampler(steps=args.steps, predictor=args.predictor)
+    if args.backend == "edit":
+        from .backends.edit_command import sampler_from_args
+
+        return sampler_from_args(args)
     return None
 
 
@@ -171,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--temperature", type=float, default=1.0, help="noise scale of each step (default 1)")
         q.add_argument("--predictor", choices=["analytic", "euler"], default="analytic",
                        help="discrete backend: SEDD predictor (default analytic)")
+        q.add_argument("--beam", type=_beam, default=None, metavar="R,B", help="edit backend: 2D beam (default 3,3)")
         q.add_argument("--json", action="store_true", help="one JSON object per line")
 
     g = sub.add_parser("generate", help="sample texts from a model (bundled default if --model is not given)")
@@ -193,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("env", help="print versions, bundled models and settings")
     e.set_defaults(func=_cmd_env)
+
+    from .backends.edit_command import add_parser as add_edit_parser
+
+    add_edit_parser(sub)
     from .evaluation.command import add_parser as add_evaluation_commands
 
     add_evaluation_commands(sub)  # evaluate, build-targets

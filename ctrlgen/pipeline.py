@@ -226,6 +226,7 @@ def mbr_scores(texts: list[str]) -> list[float]:
 GENERATORS: Registry[str] = Registry("generator")
 GENERATORS.register(EmbeddingLM.model_type, "ctrlgen.pipeline:EmbeddingGenerator")
 GENERATORS.register("sedd-score", "ctrlgen.backends.discrete:DiscreteGenerator")
+GENERATORS.register("edit-diffuser", "ctrlgen.backends.edit:DiffusERGenerator")
 
 
 def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:

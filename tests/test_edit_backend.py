@@ -1,0 +1,195 @@
+"""The edit backend's facade (``ctrlgen.backends.edit``) and CLI on tiny untrained models (hidden 32, 2 layers):
+protection, stopping, beam (1, 1) = greedy, seeding, layouts from hard faces, reports and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+
+from ctrlgen.backends.edit import DiffusERGenerator
+from ctrlgen.backends.edit_start import describe, layout_of, project
+from ctrlgen.cli import main
+from ctrlgen.constraints import SOFT_EMBEDDING, Constraint, FixedTokens, Length, Prefix, UnsupportedConstraintError
+from ctrlgen.errors import CheckpointError, SamplingError
+from ctrlgen.models import save_pretrained
+from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig
+from ctrlgen.pipeline import load
+from ctrlgen.samplers import EditLayout, EditSampler
+from ctrlgen.text.tokenizer import split_words
+
+TEXT = "The Mill is a cheap pub near the river ."
+
+
+class HasWord(Constraint):
+    """A check-only constraint: the text contains ``word`` (stands in for SemanticField)."""
+
+    faces: ClassVar[frozenset[str]] = frozenset({"check"})
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return [self.word in split_words(t) for t in texts]
+
+    def __repr__(self) -> str:
+        return f"HasWord({self.word!r})"
+
+
+def out_words(gen: DiffusERGenerator, out, i: int = 0) -> list[str]:
+    """Word i of the output, from its ids (re-splitting detokenised text may join words, e.g. "Mill -")."""
+    from ctrlgen.models.edit_models_joint import words_of
+
+    return [gen.tokenizer.vocab.word(w) for w in words_of(out.tokens[i])]
+
+
+class SoftOnly(Constraint):
+    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING})
+
+
+@pytest.fixture(scope="module")
+def edit_dir(tmp_path_factory, tiny_texts) -> Path:
+    from ctrlgen.text import Tokenizer
+
+    tok = Tokenizer.train(tiny_texts, min_count=1)
+    torch.manual_seed(0)
+    model = EditModel(EditModelConfig(vocab_size=len(tok), seq_len=20, hidden=32, layers=2, heads=2, dropout=0.0))
+    return save_pretrained(tmp_path_factory.mktemp("edit") / "ckpt", model, tok, {"diffusion": {"steps": 4}})
+
+
+@pytest.fixture(scope="module")
+def gen(edit_dir) -> DiffusERGenerator:
+    return load(edit_dir)
+
+
+def test_load_finds_the_edit_backend(gen):
+    assert isinstance(gen, DiffusERGenerator) and gen.backend == "edit" and gen.T == 4
+
+
+@pytest.mark.parametrize("beam", [(1, 1), (2, 3)])
+def test_protected_tokens_never_change(gen, beam):
+    sampler = EditSampler(decoding="greedy" if beam[1] == 1 else "beam", beam=beam, max_steps=4, rank_weight=100.0)
+    words = split_words(TEXT)
+    for seed in range(3):
+        out = gen.edit(TEXT, constraints=HasWord("Italian"), protect=[1, 2, 6], sampler=sampler, seed=seed, t_start=3)
+        got = out_words(gen, out)
+        assert got[:2] == words[:2] and "pub" in got  # a protected word may move (insertions before it), never change
+        assert got.index("pub") >= 2
+
+
+def test_fixed_tokens_stay_at_their_positions(gen):
+    c = FixedTokens({1: "Blue", 3: "is"}) & HasWord("Italian")
+    out = gen.edit(TEXT, constraints=c, sampler=EditSampler(beam=(2, 1), max_steps=3, rank_weight=50.0))
+    got = out_words(gen, out)
+    assert got[0] == "Blue" and got[2] == "is"
+    assert out.report["constraints"]["FixedTokens({1: 'Blue', 3: 'is'})"]["satisfied"] == [True]
+
+
+def test_a_revision_that_changes_nothing_stops_the_loop():
+    from types import SimpleNamespace
+
+    from ctrlgen.diffusion.edits import Edit
+
+    class Keep(torch.nn.Module):
+        config = SimpleNamespace(seq_len=12)
+
+        def forward(self, ids, t):
+            out = torch.zeros(*ids.shape, len(Edit))
+            out[..., Edit.KEEP] = 10.0
+            return out
+
+    class Gen(Keep):
+        def length_logits(self, ids, tags, t):
+            return torch.zeros(*ids.shape, 3)
+
+        def fill_logits(self, ids, t):
+            return torch.zeros(*ids.shape, 20)
+
+    out = EditSampler(max_steps=9).sample(Keep(), Gen(), [[7, 8, 9]], 3, rank=lambda rows: [1.0] * len(rows))
+    assert out.steps == [1] and out.ids == [[7, 8, 9]]
+
+
+def test_beam_1_1_equals_greedy(gen):
+    c = HasWord("Italian") & Length(8)
+    a = gen.edit(TEXT, constraints=c, sampler=EditSampler(decoding="beam", beam=(1, 1), max_steps=3))
+    b = gen.edit(TEXT, constraints=c, sampler=EditSampler(decoding="greedy", beam=(1, 1), max_steps=3))
+    assert a.texts == b.texts and a.report["edits"] == b.report["edits"]
+
+
+def test_seeded_runs_reproduce(gen):
+    sampler = EditSampler(decoding="nucleus", beam=(2, 2), max_steps=3)
+    runs = [gen.generate(n=3, seed=s, bootstrap="random", sampler=sampler, constraints=Length(6)) for s in (5, 5, 6)]
+    assert runs[0].texts == runs[1].texts and torch.equal(runs[0].tokens, runs[1].tokens)
+    assert runs[0].texts != runs[2].texts
+
+
+def test_length_is_steered_and_reports_hold(gen):
+    out = gen.edit(TEXT, constraints=Length(7), sampler=EditSampler(beam=(2, 1), max_steps=8, rank_weight=100.0))
+    assert len(out_words(gen, out)) == 7 and out.report["satisfied"] == [True]
+    assert out.report["well_formed"] == [True]
+    ops = out.report["edits"][0]
+    assert ops and all(op["op"] in ("replace", "delete", "insert") for op in ops)
+
+
+def test_unreachable_constraint_is_reported_unsatisfied(gen):
+    out = gen.edit(TEXT, constraints=HasWord("zebra"), sampler=EditSampler(max_steps=2))  # not in the vocabulary
+    assert out.report["satisfied"] == [False] and out.texts[0]  # the best attempt, never claimed
+
+
+def test_infill_keeps_the_template(gen):
+    out = gen.infill("The Mill is a [MASK:2] pub .", n=2, sampler=EditSampler(max_steps=2))
+    for i in range(2):
+        w = out_words(gen, out, i)
+        assert len(w) == 8 and w[:4] == ["The", "Mill", "is", "a"] and w[6:] == ["pub", "."]
+    assert out.report["satisfied"] == [True, True] and len(out.report["mbr"]) == 2
+
+
+def test_empty_bootstrap_and_prefix(gen):
+    out = gen.generate(n=2, bootstrap="empty", constraints=Prefix("Blue Door"), sampler=EditSampler(max_steps=3))
+    assert all(out_words(gen, out, i)[:2] == ["Blue", "Door"] for i in range(2))
+
+
+def test_layout_and_projection():
+    from ctrlgen.constraints import prepare
+    from ctrlgen.text import Tokenizer
+
+    tok = Tokenizer.train(["a b c d e f"], min_count=1)
+    hard = prepare(FixedTokens({2: "b"}) & Length(4), tok, 10, "edit").hard
+    fixed, layout = layout_of(hard, tok.vocab)
+    assert fixed == {2: tok.vocab.id("b")} and layout == EditLayout(pinned=2, length=4)
+    assert project([9, 9, 9, 9, 9], fixed, layout)[1] == tok.vocab.id("b") and len(project([9], fixed, layout)) == 4
+    a, b, c = (tok.vocab.id(w) for w in "abc")
+    assert describe(["a", "b", "c"], [a, b, c], [a, c, c], tok.vocab) == [
+        {"op": "replace", "position": 2, "old": "b", "new": "c"}]
+
+
+def test_bad_inputs_raise_clear_errors(gen):
+    with pytest.raises(SamplingError, match="empty"):
+        gen.edit("   ")
+    with pytest.raises(SamplingError, match="more than"):
+        gen.edit("word " * 40)
+    with pytest.raises(UnsupportedConstraintError, match="'edit'"):
+        gen.edit(TEXT, constraints=SoftOnly())
+    with pytest.raises(SamplingError, match="protect"):
+        gen.edit(TEXT, protect=[0])
+    with pytest.raises(CheckpointError, match="draft"):
+        gen.generate(n=1)  # this checkpoint names no AR draft model
+    with pytest.raises(SamplingError, match="bootstrap"):
+        gen.generate(n=1, bootstrap="nothing")
+
+
+def test_cli_edit_json(edit_dir, capsys):
+    assert main(["edit", TEXT, "--model", str(edit_dir), "--constraint", "length=8", "-n", "2", "--beam", "2,2",
+                 "--steps", "3", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and all({"text", "edits", "satisfied"} <= set(r) for r in rows)
+    assert set(rows[0]["satisfied"]) == {"Length(8)"}
+    assert main(["edit", "", "--model", str(edit_dir)]) == 2
+    assert "hint:" in capsys.readouterr().err
+    assert main(["infill", "The Mill is a [MASK:2] pub .", "--model", str(edit_dir), "--backend", "edit", "-n", "1",
+                 "--beam", "1,1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"].startswith("The Mill is a")
