@@ -51,10 +51,11 @@ def as_context(model: Any) -> ModelContext:
 
 
 def decode_times(context: ModelContext, decode_steps: int) -> Tensor:
-    """Training-schedule indices the sampler visits with ``decode_steps`` steps: ``Tensor[decode_steps]``."""
+    """Training-schedule indices the sampler visits with ``decode_steps`` steps (at most T): ``Tensor[steps]``."""
     if context.diffusion is None:
         raise ConfigError("the model context has no diffusion schedule", "use ModelContext.of(model, diffusion)")
-    return torch.as_tensor(context.diffusion.respace(decode_steps).timesteps, dtype=torch.long)
+    steps = min(decode_steps, context.diffusion.num_steps)
+    return torch.as_tensor(context.diffusion.respace(steps).timesteps, dtype=torch.long)
 
 
 def noisy_latents(context: ModelContext, ids: Tensor, generator: torch.Generator, times: Tensor,
@@ -72,6 +73,7 @@ def noisy_latents(context: ModelContext, ids: Tensor, generator: torch.Generator
         return torch.where(clean[:, None, None], emb, x), t
 
 
+@torch.enable_grad()
 def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: ClassifierData, *, steps: int = 2000,
                    batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, warmup: int = 100,
                    decode_steps: int = 200, clean_prob: float = 0.1, seed: int = 0,

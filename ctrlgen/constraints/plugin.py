@@ -178,8 +178,8 @@ class NoiseAwareClassifier(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike,
                         expect: ModelFingerprint | ModelContext | None = None) -> NoiseAwareClassifier:
-        """Load a saved classifier (its class comes from the registry by the saved name); with ``expect``
-        (a model's fingerprint or context), check it was trained for that model."""
+        """Load a saved classifier (its class comes from the registry by the saved name), frozen and in eval
+        mode; with ``expect`` (a model's fingerprint or context), check it was trained for that model."""
         from safetensors.torch import load_file
 
         path = Path(directory)
@@ -200,7 +200,7 @@ class NoiseAwareClassifier(nn.Module):
             raise CheckpointError(f"{path / WEIGHTS_FILE} does not fit {klass.__name__}: {str(e)[:300]}",
                                   "config.json and weights do not match; re-save the classifier") from None
         clf.fingerprint, clf.training_info = fp, dict(cfg.get("training") or {})
-        return clf.eval()
+        return clf.eval().requires_grad_(False)  # for guidance: gradients flow to the latents, not the weights
 
 
 def read_classifier_config(path: Path) -> dict[str, Any]:
