@@ -15,12 +15,10 @@ Choices inside a pass are independent per position. ``decoding`` picks them: ``"
 
 **Check-guided proposals** (``explore``). The models were trained to undo noise, not to meet constraints: on
 a fluent text that violates one (``SemanticField("food", "Japanese")`` on "… serves Chinese food …") they
-keep everything. So when a ``rank`` function is given and a kept text scores below 1, the step also
-proposes every single local edit the layout allows — replace word k, replace words k and k + 1, delete word
-k, insert after slot k, KEEP elsewhere — with the ``explore_lengths`` most likely span lengths (≤
-``explore_span``) and the ``explore_beam`` best fills, written left to right so that a span's words see each
-other (:func:`~ctrlgen.samplers.edit_ops.fill_sequential`). Proposals are scored by the same models (tag +
-length + fill log-probs), so the ranking below trades their likelihood against the check.
+keep everything. So when a ``rank`` function is given and a kept text scores below 1, the step also proposes
+single local edits that raise its check score — the ``explore_width`` likeliest words at every word and gap,
+deletions, and given *phrases* placed where their first word fits — scored by the same models like any
+revision (:mod:`ctrlgen.samplers.edit_explore`); the ranking below trades their likelihood against the check.
 
 **Scoring (2D beam).** A candidate's **score** is its path's log-likelihood — the sum of its revisions'
 log-probs — plus ``rank_weight · rank(ids)`` when ``rank`` is given (the pipeline passes the constraints'
@@ -52,18 +50,17 @@ from ..diffusion.edits import Edit, EditScript, apply_edits
 from ..errors import SamplingError
 from ..models.edit_models import MASK_ID, encode_batch
 from ..text.vocab import SPECIALS, UNK
+from .edit_explore import explore as explore_text
 from .edit_loop import run_loop
 from .edit_ops import (
     SPAN_TAGS,
     carry,
     device_of,
     distinct,
-    fill_sequential,
     fit,
     k_best,
     log_probs,
     nucleus,
-    proposals,
     prune,
     slot_policy,
     word_limit,
@@ -97,9 +94,8 @@ class EditSampler:
     beam: tuple[int, int] = (1, 1)  # (r revisions kept, b candidates per revision); DiffusER's 2D beam: (3, 5)
     rank_weight: float = 10.0  # weight of rank(ids) ∈ [0, 1] in a candidate's score (see "Scoring")
     explore: bool = True  # check-guided proposals for texts whose rank is below 1 (needs a rank function)
-    explore_lengths: int = 2  # span lengths tried per proposal (the most likely ones)
-    explore_span: int = 3  # most words one proposal writes
-    explore_beam: int = 3  # fills kept per proposal (left-to-right beam through its placeholders)
+    explore_width: int = 20  # likeliest words tried at each word and gap by a proposal
+    explore_keep: int = 16  # proposals that raise the check score kept per text and step (the likeliest)
 
     def __post_init__(self) -> None:
         _positive_int("max_steps", self.max_steps, "pass an int such as max_steps=12")
@@ -116,8 +112,8 @@ class EditSampler:
             raise SamplingError(f"top_p must be in (0, 1], got {self.top_p!r}", "DiffusER uses 0.6")
         if not (isinstance(self.rank_weight, (int, float)) and math.isfinite(self.rank_weight)):
             raise SamplingError(f"rank_weight must be a finite number, got {self.rank_weight!r}", "e.g. 10.0")
-        for name in ("explore_lengths", "explore_span", "explore_beam"):
-            _positive_int(name, getattr(self, name), "e.g. explore_lengths=2, explore_span=3, explore_beam=3")
+        for name in ("explore_width", "explore_keep"):
+            _positive_int(name, getattr(self, name), "e.g. explore_width=20, explore_keep=16")
 
     def timesteps(self, t_schedule: int | Sequence[float]) -> list[float]:
         """The ``max_steps`` step indices fed to the models (see the module docstring)."""
@@ -138,16 +134,17 @@ class EditSampler:
     @torch.no_grad()
     def step(self, tagger: Tagger, edit_generator: SpanGenerator, ids: Sequence[Sequence[int]], t: float,
              generator: torch.Generator | None = None, protected: Sequence[Sequence[bool]] | None = None,
-             layout: EditLayout | None = None, explore: Sequence[bool] | None = None) -> EditStepOutput:
+             layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
+             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = ()) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
-        check-guided proposals for the texts flagged in ``explore``. ``protected[h]`` has ``len(ids[h]) + 1``
-        flags over [slot 0, words…]; a flagged slot is tagged KEEP."""
+        check-guided proposals for the texts whose current check score is given in ``explore`` (``None``: do not
+        explore; needs ``rank``). ``protected[h]`` has ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged
+        slot is tagged KEEP."""
         k, per = self.beam[1], (self.beam[1] if self.decoding == "beam" else 1)
         rows = [[int(i) for i in r] for r in ids]
         flags = [list(p) for p in protected] if protected is not None else [[False] * (len(r) + 1) for r in rows]
         if len(flags) != len(rows) or any(len(f) != len(r) + 1 for f, r in zip(flags, rows)):
             raise SamplingError("protected needs len(ids[h]) + 1 flags per text", "flags cover [slot 0, words…]")
-        wants = list(explore) if explore is not None else [False] * len(rows)
         limit, device, g_len = word_limit(tagger, edit_generator), device_of(tagger), int(edit_generator.config.seq_len)
         x = encode_batch(rows, int(tagger.config.seq_len)).to(device)
         allowed = torch.zeros(*x.shape, len(Edit), dtype=torch.bool, device=device)
@@ -156,45 +153,35 @@ class EditSampler:
         for h, (ok, _) in enumerate(policies):
             allowed[h, :len(ok)] = torch.tensor(ok, dtype=torch.bool, device=device)
         tag_lp = log_probs(tagger(x, float(t)), allowed)
-        # 1. tags: up to k choices per text, plus the proposals of the texts that explore
-        hyps = [(h, tags, s, False) for h, r in enumerate(rows)
-                for tags, s in self._choose(tag_lp[h, :len(r) + 1], k, generator)]
-        for h, r in enumerate(rows):
-            if wants[h]:
-                idx = torch.arange(len(r) + 1, device=device)
-                hyps += [(h, tags, float(tag_lp[h, idx, torch.tensor(tags, device=device)].sum()), True)
-                         for tags in proposals(policies[h][0])]
-        # 2. span lengths at REPLACE/INSERT slots (≥ 1, ≤ the slot's cap), fitted to the limits
+        # 1. tags: up to k choices per text
+        hyps = [(h, tags, s) for h, r in enumerate(rows) for tags, s in self._choose(tag_lp[h, :len(r) + 1], k, generator)]
+        # 2. span lengths at REPLACE/INSERT slots (≥ 1, ≤ the slot's cap), fitted to the limits; the k best per text
         tag_t = torch.zeros(len(hyps), g_len, dtype=torch.long, device=device)
         cap_t = torch.full((len(hyps), g_len), 10 ** 6, dtype=torch.long, device=device)
-        for m, (h, chosen, _, prop) in enumerate(hyps):
+        for m, (h, chosen, _) in enumerate(hyps):
             tag_t[m, :len(chosen)] = torch.tensor([int(v) for v in chosen], device=device)
-            caps = [c if c > 0 else 10 ** 6 for c in policies[h][1]]
-            cap_t[m, :len(caps)] = torch.tensor([min(c, self.explore_span) if prop else c for c in caps], device=device)
-        xg = encode_batch(rows, g_len).to(device)[[h for h, _, _, _ in hyps]]
+            cap_t[m, :len(chosen)] = torch.tensor([c if c > 0 else 10 ** 6 for c in policies[h][1]], device=device)
+        xg = encode_batch(rows, g_len).to(device)[[h for h, _, _ in hyps]]
         len_logits = edit_generator.length_logits(xg, tag_t, float(t))
         too_long = torch.arange(len_logits.shape[-1], device=device) > cap_t[..., None]
         len_lp = log_probs(len_logits.masked_fill(too_long, -math.inf), first=1)  # a span has ≥ 1 id
-        pool, props = [], []
-        for m, (h, chosen, s, prop) in enumerate(hyps):
+        pool = []
+        for m, (h, chosen, s) in enumerate(hyps):
             slots = [i for i, tag in enumerate(chosen) if tag in SPAN_TAGS]
-            picks = k_best(len_lp[m, slots], self.explore_lengths) if prop else self._choose(len_lp[m, slots], per, generator)
-            for lens, s2 in picks:
+            for lens, s2 in self._choose(len_lp[m, slots], per, generator):
                 lengths = [0] * len(chosen)
                 for i, n in zip(slots, lens):
                     lengths[i] = n
-                (props if prop else pool).append((h, *fit([Edit(v) for v in chosen], lengths, len(rows[h]), limit,
-                                                          layout), s + s2))
+                pool.append((h, *fit([Edit(v) for v in chosen], lengths, len(rows[h]), limit, layout), s + s2))
         pool = prune(pool, k)
-        # 3. a word at every placeholder (never a special id): in parallel for the models' candidates, left to
-        #    right for the proposals
-        out: list[list[EditCandidate]] = [[] for _ in rows]
+        # 3. a word at every placeholder (never a special id); the k best distinct texts per text
         masked = [apply_edits(rows[h], EditScript(tuple(tags), tuple((MASK_ID,) * n for n in lengths)))
                   for h, tags, lengths, _ in pool]
         fill_lp = tag_lp.new_zeros(len(masked), 1, 1)
         if any(MASK_ID in f for f in masked):  # else every candidate only keeps and deletes: no pass needed
             fill_lp = log_probs(edit_generator.fill_logits(encode_batch(masked, g_len).to(device), float(t)),
                                 first=len(SPECIALS))
+        out: list[list[EditCandidate]] = [[] for _ in rows]
         for m, (h, tags, lengths, s) in enumerate(pool):
             where = [1 + j for j, i in enumerate(masked[m]) if i == MASK_ID]  # +1: [START] comes first
             for words, s3 in self._choose(fill_lp[m, where], per, generator):
@@ -203,23 +190,21 @@ class EditSampler:
                 out[h].append(EditCandidate(script, tuple(apply_edits(rows[h], script)), s + s3,
                                             carry(flags[h], script)))
         out = [distinct(sorted(c, key=lambda c: -c.log_prob), k) for c in out]
-        if props:
-            masked = [apply_edits(rows[h], EditScript(tuple(tags), tuple((MASK_ID,) * n for n in lengths)))
-                      for h, tags, lengths, _ in props]
-            fills = fill_sequential(edit_generator, masked, t, self.explore_beam, device)
-            extra: list[list[EditCandidate]] = [[] for _ in rows]
-            for (h, tags, lengths, s), options in zip(props, fills):
-                for filled, s3 in options:
-                    script = _script_from_fill(rows[h], tags, lengths, filled)
-                    extra[h].append(EditCandidate(script, tuple(filled), s + s3, carry(flags[h], script), True))
-            out = [o + distinct(sorted(e, key=lambda c: -c.log_prob), None) for o, e in zip(out, extra)]
+        # 4. check-guided proposals for the texts below a check score of 1
+        if rank is not None and explore is not None:
+            target = None if layout is None else layout.length
+            for h, current in enumerate(explore):
+                if current is not None and self.explore:
+                    out[h] += explore_text(edit_generator, rows[h], flags[h], tag_lp[h, :len(rows[h]) + 1], policies[h],
+                                           rank, current, t, self.explore_width, self.explore_keep, phrases, limit,
+                                           target, device)
         return EditStepOutput(out)
 
     # ------------------------------------------------------------------------------------------ the loop
     def sample(self, tagger: Tagger, edit_generator: SpanGenerator, start_ids: Sequence[Sequence[int]],
                t_schedule: int | Sequence[float], generator: torch.Generator | None = None, protect: Protect = None,
                rank: RankFn | None = None, return_trajectory: bool = False, progress: bool = False,
-               layout: EditLayout | None = None) -> EditSampleOutput:
+               layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = ()) -> EditSampleOutput:
         """Revise each text of ``start_ids`` (word ids without [START]/[END]: ``[]``, a source text or a draft)
         until it stops changing or for ``max_steps`` revisions.
 
@@ -230,7 +215,8 @@ class EditSampler:
         words are tracked through the edits. Or a predicate on token ids, applied at every step.
         ``rank(ids_of_candidates) -> scores`` in [0, 1] is added (× ``rank_weight``) to candidate scores and drives
         the proposals. ``layout`` (:class:`EditLayout`) keeps pinned positions and steers the length; the start
-        texts must already hold the fixed words at their positions. ``generator`` drives nucleus draws (on the
+        texts must already hold the fixed words at their positions. ``phrases`` (word ids) are tried by the
+        proposals (e.g. spans that meet a check on their own). ``generator`` drives nucleus draws (on the
         models' device). Models keep their train/eval mode (call ``.eval()``)."""
         limit = word_limit(tagger, edit_generator)
         if len(start_ids) == 0:
@@ -241,17 +227,4 @@ class EditSampler:
                 raise SamplingError(f"start_ids[{b}] has {len(r)} ids (at most {limit} fit) or a special/negative id",
                                     "pass word ids without [START]/[END]/[PAD]/[MASK] (tokenizer.encode(text)[1:-1])")
         return run_loop(self, tagger, edit_generator, rows, self.timesteps(t_schedule), generator, protect, rank,
-                        return_trajectory, progress, layout)
-
-
-def _script_from_fill(source: list[int], tags: list[Edit], lengths: list[int], filled: list[int]) -> EditScript:
-    """The script with ``tags`` whose spans are read off ``filled`` (``apply_edits`` of the placeholders, filled)."""
-    spans, pos = [], 0
-    pos += lengths[0]
-    spans.append(tuple(filled[:lengths[0]]))
-    for tag, n in zip(tags[1:], lengths[1:]):
-        if tag in (Edit.KEEP, Edit.INSERT):
-            pos += 1
-        spans.append(tuple(filled[pos:pos + n]))
-        pos += n
-    return EditScript(tuple(tags), tuple(spans))
+                        return_trajectory, progress, layout, phrases)

@@ -51,7 +51,8 @@ def _ranked(rank: RankFn, ids: list[list[int]]) -> list[float]:
 @torch.no_grad()
 def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
-             return_trajectory: bool, progress: bool, layout: EditLayout | None) -> EditSampleOutput:
+             return_trajectory: bool, progress: bool, layout: EditLayout | None,
+             phrases: Sequence[Sequence[int]] = ()) -> EditSampleOutput:
     """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``."""
     from tqdm.auto import tqdm
 
@@ -68,8 +69,9 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
         flat = [(s, h) for s in active for h in hyps[s]]
         prot = [tuple(p or (predicate is not None and k > 0 and bool(predicate(h.ids[k - 1])))
                       for k, p in enumerate(h.protected)) for _, h in flat]
-        explore = [sampler.explore and rank is not None and h.rank < 1.0 for _, h in flat]
-        out = sampler.step(tagger, edit_generator, [h.ids for _, h in flat], t, generator, prot, layout, explore)
+        explore = [h.rank if sampler.explore and rank is not None and h.rank < 1.0 else None for _, h in flat]
+        out = sampler.step(tagger, edit_generator, [h.ids for _, h in flat], t, generator, prot, layout, explore,
+                           rank, phrases)
         pools: dict[int, dict[tuple[int, ...], _Hyp]] = {s: {} for s in active}
         for (s, h), cands in zip(flat, out.candidates):
             for c in cands:

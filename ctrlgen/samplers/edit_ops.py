@@ -1,5 +1,5 @@
 """Pure helpers of edit decoding (:mod:`ctrlgen.samplers.edit`): which edits a slot allows, joint k-best
-choices, fitting a revision to the length limits, check-guided proposals, and protection bookkeeping.
+choices, fitting a revision to the length limits, left-to-right fills, and protection bookkeeping.
 Nothing here holds state."""
 
 from __future__ import annotations
@@ -121,25 +121,6 @@ def nucleus(lp: Tensor, k: int, top_p: float, generator: torch.Generator | None)
     keep = torch.zeros_like(probs).scatter(-1, order, probs)
     draws = torch.multinomial(keep, k, replacement=True, generator=generator)  # [P, k]
     return [(draws[:, j].tolist(), float(lp.gather(-1, draws[:, j:j + 1]).sum())) for j in range(k)]
-
-
-# ---------------------------------------------------------------------------------------- proposals
-def proposals(allowed: list[list[bool]]) -> list[list[Edit]]:
-    """Check-guided proposals for a text of ``len(allowed) − 1`` words: every single local edit the slots allow —
-    replace word k, replace words k and k + 1 (REPLACE k, DELETE k + 1), delete word k, insert after slot k —
-    each with KEEP everywhere else."""
-    n, out = len(allowed) - 1, []
-    for k in range(n + 1):
-        for tag in (Edit.REPLACE, Edit.DELETE, Edit.INSERT):
-            if allowed[k][tag]:
-                tags = [Edit.KEEP] * (n + 1)
-                tags[k] = tag
-                out.append(tags)
-        if 1 <= k < n and allowed[k][Edit.REPLACE] and allowed[k + 1][Edit.DELETE]:
-            tags = [Edit.KEEP] * (n + 1)
-            tags[k], tags[k + 1] = Edit.REPLACE, Edit.DELETE
-            out.append(tags)
-    return out
 
 
 # -------------------------------------------------------------------------------------- bookkeeping
