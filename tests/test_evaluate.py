@@ -240,3 +240,13 @@ def test_cli_unknown_task_lists_tasks(cli_env, capsys):
 def test_cli_needs_targets_or_source(cli_env, model_dir, capsys):
     assert main(["evaluate", "--task", "length", "--model", str(model_dir), "--teacher", "none"]) == 2
     assert "--targets" in capsys.readouterr().err
+
+
+def test_cli_builds_targets_from_source_when_no_file(cli_env, model_dir, tmp_path, capsys):
+    out = tmp_path / "infill.json"
+    assert main(["evaluate", "--task", "infill", "--from", str(TINY_CSV), "--count", "3", "--model", str(model_dir),
+                 "-n", "2", "--steps", "3", "--teacher", "none", "--methods", "reference,hard", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["source"].startswith("tiny_e2e.csv (3 infill targets")
+    assert [r["n_targets"] for r in data["rows"]] == [3, 3] and data["rows"][0]["ctrl_success"] == pytest.approx(100)
+    assert data["train_references"] is None  # no --train and no CTRLGEN_DATA: the proxy is left out
