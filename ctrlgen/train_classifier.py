@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "ctrlgen train-classifier " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-        if len(sys.argv) > 2 and sys.argv[1] == "train-classifier" else None
+    argv = sys.argv[sys.argv.index("train-classifier") + 1:] if "train-classifier" in sys.argv else None
+    command = "ctrlgen train-classifier " + " ".join(map(shlex.quote, argv)) if argv else None
     path = train(args.kind, args.model, steps=args.steps, out=args.out, data=args.data, valid=args.valid,
                  seed=args.seed, batch_size=args.batch_size, lr=args.lr, options=_options(args.option),
                  command=command)

@@ -199,3 +199,7 @@ class Hard(PerTargetMethod):
                               hint=f"it runs the tasks {', '.join(sorted(self.tasks or ()))}")
         out = gen.generate(n=ctx.n, steps=ctx.steps, seed=seed, constraints=constraint, batch_size=ctx.batch_size)
         return spaced_texts(out, gen.tokenizer)
+
+
+# Built-in methods defined in their own modules register on import.
+from . import guided  # noqa: F401 — "guided": classifier guidance (the control issue)

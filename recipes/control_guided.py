@@ -1,0 +1,127 @@
+"""Guided control on the default model, measured with the evaluation harness: no-control vs ``guided``.
+
+For each task, targets are built from ``valid.csv`` (seeded), ``n`` samples are drawn per target by each
+method, and the harness scores control success with the oracles, the lm-score under the fixed teacher
+``e2e-teacher-1``, the bigram-precision fluency proxy against ``train.csv``, and samples/s (reported
+here as seconds per 50 samples). ``--sweep`` adds guided rows over step size × K on the first
+``--sweep-targets`` targets (and the fluency weight λ: the paper's, a tenth of it, 0). Writes ``recipes/results/control_<task>.json``.
+
+    CTRLGEN_DATA=... python recipes/control_guided.py --task semantic --targets 40 -n 4
+    CTRLGEN_DATA=... python recipes/control_guided.py --task pos --targets 40 -n 4 --sweep
+
+Semantic targets: a seeded sample of the distinct ``field = value`` pairs of the validation MRs (the
+harness's builder takes them in field order, which would be mostly names). The classifiers are the
+ones bundled beside the model (``ctrlgen/assets/e2e/classifiers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import ctrlgen
+from ctrlgen import GuidanceConfig
+from ctrlgen.evaluation.fluency import BigramReference
+from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
+from ctrlgen.evaluation.harness import evaluate
+from ctrlgen.evaluation.methods import NoControl
+from ctrlgen.evaluation.oracles import Oracles
+from ctrlgen.evaluation.target_builders import semantic_targets
+from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
+from ctrlgen.text import read_e2e_csv
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import data_dir, machine
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, oracles: Oracles) -> list:
+    if task == "semantic":
+        pairs = semantic_targets(fitting_examples(valid, seq_len - 2))
+        return sorted(random.Random(seed).sample(pairs, min(count, len(pairs))), key=pairs.index)
+    return build_task_targets(task, valid, count=count, seed=seed, max_words=seq_len - 2, oracles=oracles)
+
+
+def row_summary(row: object) -> dict:
+    d = dict(row.__dict__)
+    d["seconds_per_50"] = round(50 / row.samples_per_s, 1) if row.samples_per_s else None
+    return d
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", required=True, choices=["semantic", "pos", "tree", "spans"])
+    ap.add_argument("--data", help="folder holding e2e/{train,valid}.csv (default $CTRLGEN_DATA)")
+    ap.add_argument("--targets", type=int, default=40)
+    ap.add_argument("-n", type=int, default=4, help="samples per target")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sweep", action="store_true", help="also sweep step size × K")
+    ap.add_argument("--sweep-targets", type=int, default=12)
+    ap.add_argument("--with-length", action="store_true", help="pos: also a guided row with Length(len(tags))")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", help="JSON path (default recipes/results/control_<task>.json)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    data = data_dir(args.data) / "e2e"
+    gen = ctrlgen.load("e2e")
+    oracles = Oracles()
+    oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
+    targets = build_targets(args.task, data / "valid.csv", args.targets, args.seed, gen.model.config.seq_len, oracles)
+    methods = [NoControl(), Guided()]
+    if args.with_length:
+        methods.append(Guided(name="guided+length", with_length=True))
+    t0 = time.perf_counter()
+    common = {"gen": gen, "n": args.n, "steps": args.steps, "seed": args.seed, "oracles": oracles,
+                  "references": read_e2e_csv(data / "valid.csv"), "source": "valid.csv"}
+    main_result = evaluate(args.task, targets, methods=methods, **common)
+    print(main_result.table(), flush=True)
+    sweep = None
+    if args.sweep:
+        lam = TASK_FLUENCY[args.task]
+        configs = [GuidanceConfig(step_size=s, num_inner=k, fluency_weight=f)
+                   for s, k, f in ((0.1, 3, lam), (0.1, 3, lam / 10), (0.1, 3, 0.0), (0.05, 3, 0.0), (0.1, 1, 0.0),
+                                   (0.2, 3, 0.0))]
+        sweep_methods = [NoControl()] + [Guided(c, name=f"guided lr={c.step_size} K={c.num_inner} λ={c.fluency_weight:g}")
+                                         for c in configs]
+        sweep = evaluate(args.task, targets[:args.sweep_targets], methods=sweep_methods, **common)
+        print(sweep.table(), flush=True)
+    out = {
+        "recipe": "recipes/control_guided.py", "command": "python recipes/control_guided.py " + " ".join(sys.argv[1:]),
+        "task": args.task, "model": "e2e", "machine": machine(), "data": "e2e/valid.csv targets, e2e/train.csv bigrams",
+        "classifiers": _classifier_info(gen),
+        "guidance_default": GuidanceConfig(fluency_weight=TASK_FLUENCY[args.task]).__dict__,
+        "targets": len(targets), "n": args.n, "steps": args.steps, "seed": args.seed,
+        "main": {**main_result.settings, "rows": [row_summary(r) for r in main_result.rows]},
+        "sweep": None if sweep is None else {**sweep.settings, "targets": min(args.sweep_targets, len(targets)),
+                                             "rows": [row_summary(r) for r in sweep.rows]},
+        "total_seconds": round(time.perf_counter() - t0, 1),
+    }
+    path = Path(args.out) if args.out else RESULTS / f"control_{args.task}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {path}")
+
+
+def _classifier_info(gen: object) -> dict:
+    root = Path(gen.path) / "classifiers"
+    out = {}
+    for sub in sorted(p for p in root.glob("*/config.json")):
+        cfg = json.loads(sub.read_text())
+        out[sub.parent.name] = {"classifier": cfg["classifier"], "hparams": {k: v for k, v in cfg["hparams"].items()
+                                                                            if not isinstance(v, list | dict)},
+                                "steps": cfg.get("training", {}).get("steps")}
+    return out
+
+
+if __name__ == "__main__":
+    main()
