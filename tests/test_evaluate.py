@@ -83,10 +83,22 @@ def test_tree_pads_short_samples_and_skips_punct_mismatch_like_evalb(oracles):
     words = ["The", "Mill", "is", "good"]
     gold = TreeTarget(FakeParser().parse([words])[0].pformat(margin=1 << 30), tuple(words))
     m = score_tree([gold], [["The Mill"]], oracles)  # padded to "The Mill . .": same right-branching shape
-    assert m["tree_f1"] == pytest.approx(100.0)
-    assert m["tree_length_errors"] == 1  # 2 words left after deleting "." vs 4: EVALB skips the pair
+    assert m["tree_f1"] == m["tree_f1_punct"] == pytest.approx(100.0) and m["tree_length_errors"] == 0
     m = score_tree([gold], [["The Mill is good and more"]], oracles)  # truncated to 4 words
     assert m["tree_f1"] == pytest.approx(100.0) and m["tree_length_errors"] == 0
+
+
+def test_punctuation_is_deleted_at_the_target_trees_positions():
+    from ctrlgen.evaluation.metrics import tree_f1
+    from ctrlgen.evaluation.tasks import align_punct
+
+    gold = Tree.fromstring("(S (NP (DT The) (NN pub)) (. .))")
+    pred = Tree.fromstring("(S (NP (DT A) (NN pub) (NN x)))")  # no punctuation where the target has "."
+    assert tree_f1(pred, gold, punct_tags=()) == pytest.approx(0.5)  # S matches, NP spans differ
+    aligned = align_punct(pred, gold)
+    assert [t for _, t in aligned.pos()] == ["DT", "NN", "."] and pred.pos()[2][1] == "NN"  # a copy
+    assert tree_f1(aligned, gold) == pytest.approx(1.0)  # word 2 deleted from both: S and NP match
+    assert [t for _, t in align_punct(gold, pred).pos()] == ["DT", "NN", "NN"]  # punct where the gold has none
 
 
 def test_reference_semantic_uses_source_rows(gen, oracles):

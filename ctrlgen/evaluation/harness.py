@@ -50,8 +50,8 @@ class Row:
     """One method's scores on one task (metrics in percent; ``None``: not measured)."""
 
     method: str
-    ctrl_success: float  # the task's headline metric (Task.headline)
-    metrics: dict[str, float]
+    ctrl_success: float | None  # the task's headline metric (Task.headline); None: nothing could be scored
+    metrics: dict[str, float | None]
     lm_score: float | None  # corpus perplexity exp(Σ NLL / Σ tokens) under the teacher
     lm_score_dlm: float | None  # Diffusion-LM's: exp(mean over targets of mean per-text token NLL)
     bigram_precision: float | None  # teacher-free fluency proxy, percent
@@ -170,7 +170,7 @@ def evaluate(task: str, targets: Sequence[Any], *, gen: EmbeddingGenerator | Non
                         **fluency_stats(texts, oracles),  # type: ignore[arg-type]
                         samples_per_s=n_texts / secs if m.needs_model and secs > 0 else None, seconds=secs,
                         n_targets=len(targets), n_samples=n_texts, examples=[ts[0] for ts in texts[:5]]))
-        log.info("%s / %s: %s = %.1f", task, m.name, spec.headline, metrics[spec.headline])
+        log.info("%s / %s: %s = %s", task, m.name, spec.headline, _fmt(metrics[spec.headline]))
     settings = {"source": source, "n": n, "steps": steps, "seed": seed, "batch_size": batch_size,
                 "model": gen.path.name if gen is not None and gen.path is not None else None,  # no machine paths
                 "oracles": dict(oracles.names)}

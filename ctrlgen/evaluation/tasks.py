@@ -13,9 +13,11 @@ same number of samples).
   target the bracket counts of its samples are summed (EVALB's corpus F1 over that target's samples,
   as Diffusion-LM ran EVALB once per target), then the F1s are averaged over targets. ``tree_f1``
   counts every word, as Diffusion-LM did (it relabelled every preterminal ``NN`` before EVALB, so no
-  punctuation was deleted); ``tree_f1_punct`` deletes punctuation as EVALB's ``COLLINS.prm`` does on
-  each tree's own tags, and, as EVALB, skips a pair whose word counts then differ
-  (``tree_length_errors`` counts them).
+  punctuation was deleted); ``tree_f1_punct`` deletes, from both trees, the words at the positions
+  the *target* tree tags as punctuation (EVALB's ``COLLINS.prm`` labels ``, : `` '' .``), so the
+  aligned trees keep equal lengths (deleting on each tree's own tags would make EVALB skip most
+  pairs as "length unmatch"); ``tree_length_errors`` counts pairs that still differ in length
+  (a parser that changed the number of words), which are skipped as EVALB skips them.
 - ``spans``: the sample is parsed as is; success is the share of the target's spans ``(i, j, label)``
   that are constituents of the parse with exactly that unary chain (``span_success``, exact chain, as
   Diffusion-LM); ``span_success_any`` accepts the label anywhere in a unary chain.
@@ -37,6 +39,7 @@ from ..errors import DataError
 from ..registry import Registry
 from ..text.tokenizer import split_words
 from .metrics import (
+    EVALB_PUNCT_TAGS,
     BracketCounts,
     _as_tree,
     bracket_counts,
@@ -50,7 +53,7 @@ from .metrics import (
 from .oracles import Oracles
 
 Texts = Sequence[Sequence[str]]
-Scorer = Callable[[Sequence[Any], Texts, Oracles], dict[str, float]]
+Scorer = Callable[[Sequence[Any], Texts, Oracles], dict[str, float | None]]
 PAD_WORD = "."  # what Diffusion-LM padded short samples with before parsing them against a tree
 
 
@@ -107,22 +110,41 @@ def _fit(words: list[str], m: int) -> list[str]:
     return (words + [PAD_WORD] * m)[:m]
 
 
-def score_tree(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict[str, float]:
+def align_punct(pred: Any, gold: Any) -> Any:
+    """A copy of ``pred`` whose preterminal at word ``k`` is ``"."`` where ``gold``'s is a punctuation tag
+    (:data:`EVALB_PUNCT_TAGS`) and never a punctuation tag elsewhere, so that EVALB's deletion removes
+    the same positions from both trees. Both trees must have the same number of words."""
+    out = pred.copy(deep=True)
+    gold_tags = [tag for _, tag in gold.pos()]
+    spots = [pos[:-1] for pos in out.treepositions("leaves")]
+    if len(spots) != len(gold_tags):
+        raise DataError(f"the trees have {len(spots)} and {len(gold_tags)} words", hint="pad or truncate first")
+    for spot, tag in zip(spots, gold_tags, strict=True):
+        if tag in EVALB_PUNCT_TAGS:
+            out[spot].set_label(".")
+        elif out[spot].label() in EVALB_PUNCT_TAGS:
+            out[spot].set_label("NN")
+    return out
+
+
+def score_tree(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict[str, float | None]:
     sents = [_fit(split_words(t), len(g.words)) for g, ts in zip(targets, texts, strict=True) for t in ts]
     trees = _split_back(oracles.parse(sents), texts)
     all_words, punct, errors = [], [], 0
     for g, preds in zip(targets, trees, strict=True):
         gold = _as_tree(g.tree)
-        total, total_p = BracketCounts(), BracketCounts()
+        total, total_p, scored = BracketCounts(), BracketCounts(), 0
         for p in preds:
-            total = total + bracket_counts(p, gold, punct_tags=())
             try:
-                total_p = total_p + bracket_counts(p, gold)
-            except DataError:  # word counts differ once punctuation is deleted: EVALB's "Length unmatch"
+                total = total + bracket_counts(p, gold, punct_tags=())
+                total_p, scored = total_p + bracket_counts(align_punct(p, gold), gold), scored + 1
+            except DataError:  # the parse changed the number of words: EVALB's "Length unmatch", skipped
                 errors += 1
-        all_words.append(total.f1)
-        punct.append(total_p.f1)
-    return {"tree_f1": 100 * statistics.fmean(all_words), "tree_f1_punct": 100 * statistics.fmean(punct),
+        if scored:  # a target none of whose samples could be scored is left out of the mean, as in EVALB
+            all_words.append(total.f1)
+            punct.append(total_p.f1)
+    return {"tree_f1": 100 * statistics.fmean(all_words) if all_words else None,
+            "tree_f1_punct": 100 * statistics.fmean(punct) if punct else None,
             "tree_length_errors": float(errors)}
 
 
