@@ -149,6 +149,8 @@ def cmd_build_targets(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``evaluate`` and ``build-targets`` on the CLI's subparsers."""
+    from .methods import METHODS
+
     tasks = sorted(TASKS)
     e = sub.add_parser("evaluate", help="score control tasks like the Diffusion-LM paper (docs/metrics.md)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,7 +168,7 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--batch-size", type=_positive, default=64)
     e.add_argument("--limit", type=_positive, metavar="M", help="evaluate only the first M targets")
     e.add_argument("--methods", default="no-control,reference",
-                   help="comma-separated: no-control, reference, hard (default no-control,reference)")
+                   help=f"comma-separated, of: {', '.join(METHODS)} (default no-control,reference)")
     e.add_argument("--teacher", default="e2e-teacher-1", help="teacher LM of the lm-score, or 'none'")
     e.add_argument("--train", metavar="CSV", help="training references of the fluency proxy "
                                                   "(default $CTRLGEN_DATA/e2e/train.csv)")
