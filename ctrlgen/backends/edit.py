@@ -58,6 +58,7 @@ from .edit_start import (
     fill_masks,
     layout_of,
     output_words,
+    probe_phrases,
     project,
 )
 
@@ -73,6 +74,8 @@ class DiffusERGenerator:
                  path: Path | None = None) -> None:
         self.model, self.tokenizer, self.T, self.path = model, tokenizer, steps, path
         self.draft_model, self._draft = draft_model, None
+        self._phrases: dict[str, list[list[int]]] = {}  # probed phrases per constraint (see phrases())
+        self._probe_rows: list[list[int]] | None = None  # the AR drafts phrases are probed from
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "e2e-edit",
@@ -116,6 +119,39 @@ class DiffusERGenerator:
             self._draft = ar
         return self._draft
 
+    def fluency(self):  # type: ignore[no-untyped-def]
+        """``rows -> mean log-prob per word`` under the AR draft model (None without one): the sampler's fluency
+        term. The draft model learned the same data as the teacher LM, so teacher lm-scores of edit-backend
+        outputs are optimistic; the bigram precision is not affected."""
+        if self.draft_model is None:
+            return None
+        ar = self.draft()
+
+        def score(rows: list[list[int]]) -> list[float]:
+            with torch.no_grad():
+                ids = encode_batch(rows, ar.config.seq_len)
+                return (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist()
+        return score
+
+    def phrases(self, prepared: PreparedConstraint | None, drafts: int = 512) -> list[list[int]]:
+        """Phrases the proposals may write: for each check-only leaf (no hard face), the shortest spans of
+        ``drafts`` AR drafts (seed 0, drawn once per loaded model) that meet it on their own
+        (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
+        if prepared is None or self.draft_model is None:
+            return []
+        leaves = [t.constraint for t in prepared.terms if t.faces == frozenset({CHECK})]
+        todo = [c for c in leaves if repr(c) not in self._phrases]
+        if todo and self._probe_rows is None:
+            from ..models.edit_models_joint import words_of
+
+            with torch.no_grad():
+                sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0))
+            self._probe_rows = [words_of(r) for r in sample]
+        for c in todo:
+            self._phrases[repr(c)] = probe_phrases([c], self._probe_rows, self.tokenizer.vocab,
+                                                   self.tokenizer.detokenize)
+        return [p for c in leaves for p in self._phrases[repr(c)]]
+
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
              t_start: float, seed: int | None, sampler: EditSampler | None, batch_size: int, progress: bool,
@@ -123,14 +159,15 @@ class DiffusERGenerator:
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         sampler = sampler or DEFAULT_SAMPLER
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
-        rank, t0 = self._rank(prepared), time.perf_counter()
+        t0 = time.perf_counter()
+        rank, phrases, fluency = self._rank(prepared), self.phrases(prepared), self.fluency()
         protected = sorted(set(fixed) | set(protect))
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
         ids, traj, steps = [], [], []
         for lo in range(0, len(starts), batch_size):
             chunk = starts[lo:lo + batch_size]
             out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk), rank,
-                                 return_trajectory, progress, layout)
+                                 return_trajectory, progress, layout, phrases, fluency)
             ids += [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
             traj += [[(r.t, r.ids[j]) for r in out.trajectory] for j in range(len(chunk))]
             steps += out.steps

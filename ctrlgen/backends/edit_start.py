@@ -112,3 +112,29 @@ def _merge_runs(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         out.append(dict(op))
     return out
+
+
+def probe_phrases(leaves: Sequence[Any], rows: Sequence[Sequence[int]], vocab: Vocabulary, detok: Callable[[list[str]], str],
+                  max_words: int = 4, top: int = 3) -> list[list[int]]:
+    """Phrases for the proposals, found through the check face alone: for each ``leaf`` (a constraint), the
+    shortest word windows (≤ ``max_words``) of the ``rows`` (e.g. AR drafts) that meet it on their own — for
+    ``SemanticField("near", "Burger King")`` that is "Burger King" — the ``top`` most frequent per leaf.
+    Checks about a whole text (length, syntax) find none, and then nothing is proposed from here."""
+    from collections import Counter
+
+    out: list[list[int]] = []
+    texts = [detok([vocab.word(i) for i in r]) for r in rows]
+    for leaf in leaves:
+        found: Counter[tuple[int, ...]] = Counter()
+        for r, ok in zip(rows, leaf.satisfied(texts)):
+            if not ok:
+                continue
+            for m in range(1, max_words + 1):
+                windows = [tuple(r[k:k + m]) for k in range(len(r) - m + 1)]
+                hits = [w for w, good in zip(windows, leaf.satisfied([detok([vocab.word(i) for i in w]) for w in windows]))
+                        if good]
+                if hits:
+                    found.update(set(hits))
+                    break
+        out += [list(p) for p, _ in found.most_common(top)]
+    return out

@@ -22,12 +22,15 @@ revision (:mod:`ctrlgen.samplers.edit_explore`); the ranking below trades their 
 
 **Scoring (2D beam).** A candidate's **score** is its path's log-likelihood — the sum of its revisions'
 log-probs — plus ``rank_weight · rank(ids)`` when ``rank`` is given (the pipeline passes the constraints'
-check face, a score in [0, 1]; the rank term is not accumulated over steps). ``beam = (r, b)`` keeps ``r``
-texts per sample; each is expanded into up to ``b`` candidates (plus proposals), deduplicated by text (the
-better path wins), and the ``r`` best scores survive each step; the best one is the output. ``(1, 1)`` is
-plain greedy / nucleus decoding. ``rank_weight = 10`` (measured in ``recipes/bench_edit.py``): a check score
-of 1 outweighs the ~5–10 nats a forced edit costs under the models, while a fluent text is still preferred
-among texts that meet the constraints equally.
+check face, a score in [0, 1]) plus ``fluency_weight · fluency(ids)`` when ``fluency`` is given (the pipeline
+passes the AR draft model's mean log-prob per word; the path likelihood measures how likely the *edits* are as
+denoising steps, not how fluent the result is, and a forced edit such as "is Japanese a Chinese restaurant"
+can be as likely as "is a Japanese restaurant"). Neither term accumulates over steps. ``beam = (r, b)`` keeps
+``r`` texts per sample; each is expanded into up to ``b`` candidates (plus proposals), deduplicated by text
+(the better path wins), and the ``r`` best scores survive each step; the best one is the output. ``(1, 1)``
+is plain greedy / nucleus decoding. The defaults (``rank_weight = 30``, ``fluency_weight = 10``) are measured
+in ``recipes/bench_edit.py``: a check score of 1 outweighs the ~10–15 nats a forced edit costs under the
+models, and among texts that meet the constraints equally the more fluent one wins.
 
 **Steps.** A sample stops when a step leaves its set of kept texts unchanged (with ``r = 1``: the revision
 changed nothing), or after ``max_steps``. The step index ``t`` fed to both models counts down:
@@ -92,7 +95,8 @@ class EditSampler:
     decoding: Literal["greedy", "beam", "nucleus"] = "greedy"  # choices inside one revision
     top_p: float = 0.6  # nucleus mass (DiffusER: 0.6); used by decoding = "nucleus" only
     beam: tuple[int, int] = (1, 1)  # (r revisions kept, b candidates per revision); DiffusER's 2D beam: (3, 5)
-    rank_weight: float = 10.0  # weight of rank(ids) ∈ [0, 1] in a candidate's score (see "Scoring")
+    rank_weight: float = 30.0  # weight of rank(ids) ∈ [0, 1] in a candidate's score (see "Scoring")
+    fluency_weight: float = 10.0  # weight of fluency(ids) (e.g. an LM's mean log-prob per word) in the score
     explore: bool = True  # check-guided proposals for texts whose rank is below 1 (needs a rank function)
     explore_width: int = 20  # likeliest words tried at each word and gap by a proposal
     explore_keep: int = 16  # proposals that raise the check score kept per text and step (the likeliest)
@@ -110,8 +114,10 @@ class EditSampler:
                                 "use decoding='beam' (or 'nucleus') for b > 1")
         if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
             raise SamplingError(f"top_p must be in (0, 1], got {self.top_p!r}", "DiffusER uses 0.6")
-        if not (isinstance(self.rank_weight, (int, float)) and math.isfinite(self.rank_weight)):
-            raise SamplingError(f"rank_weight must be a finite number, got {self.rank_weight!r}", "e.g. 10.0")
+        for name in ("rank_weight", "fluency_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise SamplingError(f"{name} must be a finite number, got {v!r}", "e.g. rank_weight=30.0, fluency_weight=10.0")
         for name in ("explore_width", "explore_keep"):
             _positive_int(name, getattr(self, name), "e.g. explore_width=20, explore_keep=16")
 
@@ -204,7 +210,8 @@ class EditSampler:
     def sample(self, tagger: Tagger, edit_generator: SpanGenerator, start_ids: Sequence[Sequence[int]],
                t_schedule: int | Sequence[float], generator: torch.Generator | None = None, protect: Protect = None,
                rank: RankFn | None = None, return_trajectory: bool = False, progress: bool = False,
-               layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = ()) -> EditSampleOutput:
+               layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = (),
+               fluency: RankFn | None = None) -> EditSampleOutput:
         """Revise each text of ``start_ids`` (word ids without [START]/[END]: ``[]``, a source text or a draft)
         until it stops changing or for ``max_steps`` revisions.
 
@@ -216,7 +223,8 @@ class EditSampler:
         ``rank(ids_of_candidates) -> scores`` in [0, 1] is added (× ``rank_weight``) to candidate scores and drives
         the proposals. ``layout`` (:class:`EditLayout`) keeps pinned positions and steers the length; the start
         texts must already hold the fixed words at their positions. ``phrases`` (word ids) are tried by the
-        proposals (e.g. spans that meet a check on their own). ``generator`` drives nucleus draws (on the
+        proposals (e.g. spans that meet a check on their own). ``fluency(ids_of_candidates) -> scores`` (e.g. an AR
+        LM's mean log-prob per word) is added × ``fluency_weight``. ``generator`` drives nucleus draws (on the
         models' device). Models keep their train/eval mode (call ``.eval()``)."""
         limit = word_limit(tagger, edit_generator)
         if len(start_ids) == 0:
@@ -227,4 +235,4 @@ class EditSampler:
                 raise SamplingError(f"start_ids[{b}] has {len(r)} ids (at most {limit} fit) or a special/negative id",
                                     "pass word ids without [START]/[END]/[PAD]/[MASK] (tokenizer.encode(text)[1:-1])")
         return run_loop(self, tagger, edit_generator, rows, self.timesteps(t_schedule), generator, protect, rank,
-                        return_trajectory, progress, layout, phrases)
+                        return_trajectory, progress, layout, phrases, fluency)

@@ -52,8 +52,12 @@ def _ranked(rank: RankFn, ids: list[list[int]]) -> list[float]:
 def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
              return_trajectory: bool, progress: bool, layout: EditLayout | None,
-             phrases: Sequence[Sequence[int]] = ()) -> EditSampleOutput:
-    """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``."""
+             phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None) -> EditSampleOutput:
+    """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``.
+
+    A candidate's score is its path log-likelihood + ``rank_weight · rank`` + ``fluency_weight · fluency``. With a
+    layout length, only the candidates closest to it survive a step (so the length moves toward it whenever
+    some candidate does)."""
     from tqdm.auto import tqdm
 
     n, w = len(rows), sampler.rank_weight
@@ -61,6 +65,7 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
     flags = start_flags(protect, rows) if predicate is None else [[False] * (len(r) + 1) for r in rows]
     ranks = _ranked(rank, rows) if rank is not None else [1.0] * n
     hyps = [[_Hyp(tuple(r), tuple(f), 0.0, w * rk if rank else 0.0, rk)] for r, f, rk in zip(rows, flags, ranks)]
+    target = None if layout is None else layout.length
     steps, done = [0] * n, [False] * n
     for t in tqdm(ts, disable=not progress or not sys.stderr.isatty(), desc="revising", leave=False):
         active = [s for s in range(n) if not done[s]]
@@ -79,12 +84,19 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
                 hist = h.history + ((t, c.edits, c.ids, lp),) if return_trajectory else ()
                 if c.ids not in pools[s] or lp > pools[s][c.ids].log_prob:
                     pools[s][c.ids] = _Hyp(c.ids, c.protected, lp, lp, 1.0, hist)
+        flat_h = [h for pool in pools.values() for h in pool.values()]
         if rank is not None:  # one call for every candidate of every active sample
-            flat_h = [h for pool in pools.values() for h in pool.values()]
             for h, v in zip(flat_h, _ranked(rank, [list(h.ids) for h in flat_h])):
-                h.rank, h.score = v, h.log_prob + w * v
+                h.rank, h.score = v, h.score + w * v
+        if fluency is not None:
+            for h, v in zip(flat_h, _ranked(fluency, [list(h.ids) for h in flat_h])):
+                h.score += sampler.fluency_weight * v
         for s in active:
-            new = sorted(pools[s].values(), key=lambda h: -h.score)[:sampler.beam[0]]
+            cands = list(pools[s].values())
+            if target is not None:
+                closest = min(abs(len(h.ids) - target) for h in cands)
+                cands = [h for h in cands if abs(len(h.ids) - target) == closest]
+            new = sorted(cands, key=lambda h: -h.score)[:sampler.beam[0]]
             steps[s] += 1
             done[s] = {h.ids for h in new} == {h.ids for h in hyps[s]}
             hyps[s] = new
