@@ -4,7 +4,8 @@ The whole plug-in is the class below: a ``NoiseAwareClassifier`` that reads the 
 latents x_t and the step t and says whether some position holds one of a few keywords. It is trained
 with ``ctrlgen.fit_classifier`` on references (noise-aware: x_t ~ q(x_t | x0) over the decoding
 schedule), then passed to generation as ``ctrlgen.Classifier(classifier, "riverside")``: guidance
-minimises its −log p on the latents at every step.
+minimises its −log p on the latents at every step. Keep the fluency weight λ > 0 with a classifier this
+small: with λ = 0 sign-gradient steps find latents that fool it ("can can can …").
 
     python recipes/user_classifier.py --word riverside            # E2E references from $CTRLGEN_DATA
     python recipes/user_classifier.py --word riverside --save DIR # also save it (config.json + weights)
@@ -83,13 +84,19 @@ def mentions(word: str, tokenizer: object, texts: list[str]) -> list[bool]:
     return [word in tokenizer.tokenize(t) for t in texts]
 
 
-def steer(gen: ctrlgen.EmbeddingGenerator, clf: KeywordClassifier, word: str, n: int = 16, steps: int = 100,
-          seed: int = 0, guidance: ctrlgen.GuidanceConfig | None = None) -> dict[str, object]:
-    """Generate ``n`` texts with and without the classifier; the share that mention ``word``."""
+def compare(gen: ctrlgen.EmbeddingGenerator, clf: KeywordClassifier, word: str, n: int = 16, steps: int = 100,
+            seed: int = 0, guidance: ctrlgen.GuidanceConfig | None = None) -> tuple:
+    """``(unguided, guided)`` generation outputs with the same seed."""
     guidance = guidance or ctrlgen.GuidanceConfig(num_inner=3, step_size=0.1, fluency_weight=0.01)
     free = gen.generate(n=n, steps=steps, seed=seed)
     c = ctrlgen.Classifier(clf, word, check=lambda ts: mentions(word, gen.tokenizer, ts))
-    guided = gen.generate(n=n, steps=steps, seed=seed, constraints=c, guidance=guidance)
+    return free, gen.generate(n=n, steps=steps, seed=seed, constraints=c, guidance=guidance)
+
+
+def steer(gen: ctrlgen.EmbeddingGenerator, clf: KeywordClassifier, word: str, n: int = 16, steps: int = 100,
+          seed: int = 0, guidance: ctrlgen.GuidanceConfig | None = None) -> dict[str, object]:
+    """Generate ``n`` texts with and without the classifier; the share that mention ``word``."""
+    free, guided = compare(gen, clf, word, n, steps, seed, guidance)
     rate = lambda ts: sum(mentions(word, gen.tokenizer, ts)) / len(ts)
     return {"word": word, "n": n, "steps": steps, "seed": seed, "unguided_rate": rate(free.texts),
             "guided_rate": rate(guided.texts), "guided_seconds": round(guided.report["seconds"], 1),
