@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--steps", type=_positive_int, default=200, help="denoising steps (default 200)")
         q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         q.add_argument("--constraint", action="append", metavar="SPEC",
-                       help="repeatable: length=14, infill=TEMPLATE, prefix=TEXT, suffix=TEXT;length=N")
+                       help="repeatable: length=14, infill=TEMPLATE, prefix=TEXT, suffix=TEXT;length=N, "
+                            "food=Japanese (any E2E field), pos=PROPN,AUX,..., tree=(S ...), span=3:5:PP")
         q.add_argument("--batch-size", type=_positive_int, default=64)
         q.add_argument("--no-clamp", action="store_true", help="disable the clamping trick")
         q.add_argument("--clamp-after", type=float, default=0.0, help="fraction of steps before clamping starts")

@@ -27,7 +27,7 @@ from .errors import ConfigError, DataError
 logger = logging.getLogger(__name__)
 
 #: CLI kind → registered classifier name.
-KINDS: dict[str, str] = {"semantic": "semantic.v1", "pos": "pos.v1", "tree": "syntax.v1"}
+KINDS: dict[str, str] = {"semantic": "semantic.v1", "pos": "pos.v1", "tree": "syntax.v1", "syntax": "syntax.v1"}
 
 
 def _default_data() -> Path:

@@ -3,7 +3,8 @@
 For each task, targets are built from ``valid.csv`` (seeded), ``n`` samples are drawn per target by each
 method, and the harness scores control success with the oracles, the lm-score under the fixed teacher
 ``e2e-teacher-1``, the bigram-precision fluency proxy against ``train.csv``, and samples/s (reported
-here as seconds per 50 samples). ``--sweep`` adds guided rows over step size × K on the first
+here as seconds per 50 samples; the harness draws ``n`` per target, so batches are small — ``--timing``
+also times 50 samples in one batch, wall and CPU seconds). ``--sweep`` adds guided rows over step size × K on the first
 ``--sweep-targets`` targets (and the fluency weight λ: the paper's, a tenth of it, 0). Writes ``recipes/results/control_<task>.json``.
 
     CTRLGEN_DATA=... python recipes/control_guided.py --task semantic --targets 40 -n 4
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--sweep-targets", type=int, default=12)
     ap.add_argument("--with-length", action="store_true", help="pos: also a guided row with Length(len(tags))")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timing", action="store_true", help="also time 50 samples in one batch, unguided vs guided")
     ap.add_argument("--out", help="JSON path (default recipes/results/control_<task>.json)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -95,6 +97,9 @@ def main() -> None:
                                          for c in configs]
         sweep = evaluate(args.task, targets[:args.sweep_targets], methods=sweep_methods, **common)
         print(sweep.table(), flush=True)
+    timing = time_fifty(gen, targets[0], args.task, args.steps, args.seed) if args.timing else None
+    if timing:
+        print(json.dumps(timing, indent=1), flush=True)
     out = {
         "recipe": "recipes/control_guided.py", "command": "python recipes/control_guided.py " + " ".join(sys.argv[1:]),
         "task": args.task, "model": "e2e", "machine": machine(), "data": "e2e/valid.csv targets, e2e/train.csv bigrams",
@@ -104,12 +109,26 @@ def main() -> None:
         "main": {**main_result.settings, "rows": [row_summary(r) for r in main_result.rows]},
         "sweep": None if sweep is None else {**sweep.settings, "targets": min(args.sweep_targets, len(targets)),
                                              "rows": [row_summary(r) for r in sweep.rows]},
+        "timing_50": timing,
         "total_seconds": round(time.perf_counter() - t0, 1),
     }
     path = Path(args.out) if args.out else RESULTS / f"control_{args.task}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path}")
+
+
+def time_fifty(gen: object, target: object, task: str, steps: int, seed: int) -> dict:
+    """Wall and CPU seconds for 50 samples drawn in one batch, unguided and guided (the task's default)."""
+    from ctrlgen.evaluation.guided import constraints_for
+
+    out = {"n": 50, "steps": steps, "target": repr(target)[:120], "torch_threads": torch.get_num_threads()}
+    for name, kw in (("no-control", {}), ("guided", {"constraints": constraints_for(target),
+                                                      "guidance": Guided().config(task)})):
+        w0, c0 = time.perf_counter(), time.process_time()
+        gen.generate(n=50, steps=steps, seed=seed, batch_size=50, **kw)
+        out[name] = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
+    return out
 
 
 def _classifier_info(gen: object) -> dict:

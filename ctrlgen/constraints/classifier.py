@@ -89,7 +89,7 @@ def find_saved(name: str, context: ModelContext) -> Path:
                 continue
     if not found:
         where = f"in {root}" if root is not None else "(the model has no checkpoint directory)"
-        kind = name.split(".")[0]
+        kind = {"syntax": "tree"}.get(name.split(".")[0], name.split(".")[0])  # the train-classifier kind
         raise CheckpointError(f"no trained {name!r} classifier beside the model {where}",
                               f"train one: ctrlgen train-classifier {kind} --model DIR (writes DIR/classifiers/"
                               f"{kind}), or pass classifier=<a saved directory or a NoiseAwareClassifier>")
