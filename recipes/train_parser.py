@@ -12,7 +12,8 @@ sentences therefore come from articles the parser never saw (no shared names or 
 Model: char-LSTM word encoder (no pretrained model) + partitioned transformer + span classifier +
 POS-tag head (so the oracle's trees carry PTB tags and EVALB's punctuation deletion works on them).
 Optimisation as upstream benepar: Adam (betas 0.9/0.98), linear warmup, learning rate halved when dev
-F1 has not improved for ``--decay-patience`` epochs. One dev evaluation per epoch; the best model by
+F1 has not improved for ``--decay-patience`` epochs, and (``--anneal-last N``) halved once per epoch over
+the last N epochs, a finish that suits a fixed time budget. One dev evaluation per epoch; the best model by
 dev F1 is kept (``best.pt``, benepar's ``{"config", "state_dict"}`` format, loads with
 ``benepar.Parser``). ``last.pt`` holds everything needed to resume; rerunning the same command resumes.
 
@@ -229,6 +230,8 @@ def train(args: argparse.Namespace) -> None:
         parser.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
+        if "rng" in ck:
+            torch.set_rng_state(ck["rng"])  # dropout masks continue as in an uninterrupted run
         log.info("resumed from %s at epoch %d (best dev F1 %.2f at epoch %d)", last, state["epoch"],
                  state["best_f1"], state["best_epoch"])
     train_ex = [make_example(t, True) for t in split["train"][: args.max_train]]
@@ -236,6 +239,7 @@ def train(args: argparse.Namespace) -> None:
     steps_per_epoch = math.ceil(len(train_ex) / args.batch_size)
     while state["epoch"] < args.epochs and state["lr_scale"] >= args.min_lr_scale:
         epoch = state["epoch"] + 1
+        anneal = 0.5 ** max(0, epoch - (args.epochs - args.anneal_last))  # final halving, one per epoch
         order = list(range(len(train_ex)))
         random.Random(args.seed * 1000 + epoch).shuffle(order)  # per-epoch order: resume is exact
         parser.train()
@@ -244,7 +248,7 @@ def train(args: argparse.Namespace) -> None:
         for b in bar:
             batch = [train_ex[k] for k in order[b * args.batch_size:(b + 1) * args.batch_size]]
             state["step"] += 1
-            lr = args.lr * state["lr_scale"] * min(1.0, state["step"] / args.warmup)
+            lr = args.lr * state["lr_scale"] * anneal * min(1.0, state["step"] / args.warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
             opt.zero_grad(set_to_none=True)
@@ -280,7 +284,8 @@ def train(args: argparse.Namespace) -> None:
         log.info("epoch %d: loss %.3f, %.0f s, dev F1 %.2f (P %.2f R %.2f, all-words %.2f, tags %.2f)%s",
                  epoch, sum(losses) / len(losses), secs, dev["f1"], dev["precision"], dev["recall"],
                  dev["f1_all_words"], dev["tag_accuracy"], " *best*" if improved else "")
-        torch.save({"model": parser.state_dict(), "opt": opt.state_dict(), "state": state,
+        torch.save({"model": parser.state_dict(), "opt": opt.state_dict(), "state": state, "rng": torch.get_rng_state(),
+                    "cli": {k: v for k, v in vars(args).items() if k not in ("nltk_data", "out_dir", "results")},
                     "args": _model_args(args)}, out / "last.tmp")
         os.replace(out / "last.tmp", last)  # atomic: a kill mid-save never corrupts last.pt
     log.info("done: best dev F1 %.2f at epoch %d, %.1f min of training", state["best_f1"], state["best_epoch"],
@@ -310,7 +315,8 @@ def export(args: argparse.Namespace) -> None:
     half = {k: v.half() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": ck["config"], "state_dict": half}, dst)
-    last = torch.load(Path(args.out_dir) / "last.pt", map_location="cpu", weights_only=False)["state"]
+    last_ck = torch.load(Path(args.out_dir) / "last.pt", map_location="cpu", weights_only=False)
+    last = last_ck["state"]
 
     res: dict[str, Any] = {"split": info}
     for name, path in (("fp32", src), ("fp16", dst)):
@@ -331,7 +337,8 @@ def export(args: argparse.Namespace) -> None:
                                      "d_label_hidden", "predict_tags", "force_root_constituent")},
         "parameters": sum(v.numel() for v in half.values()), "file_bytes": dst.stat().st_size,
         "training": {"epochs_run": last["epoch"], "best_epoch": last["best_epoch"], "best_dev_f1": last["best_f1"],
-                     "train_minutes": round(last["train_seconds"] / 60, 1), "args": _model_args(args),
+                     "train_minutes": round(last["train_seconds"] / 60, 1),
+                     "args": last_ck.get("cli", _model_args(args)),
                      "dev_f1_by_epoch": [round(h["f1"], 2) for h in last["history"]]},
         "speed": {"sentences": len(sents), "words": sum(map(len, sents)), "seconds": secs,
                   "sentences_per_s": len(sents) / secs, "threads": torch.get_num_threads(), "batch_size": 64,
@@ -395,6 +402,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=160, help="linear warmup steps")
     ap.add_argument("--clip", type=float, default=0.0, help="gradient-norm clip (0: none, as upstream)")
+    ap.add_argument("--anneal-last", type=int, default=0,
+                    help="halve the lr once per epoch over the last N of --epochs (a fixed-budget finish)")
     ap.add_argument("--decay-patience", type=int, default=3, help="epochs without dev gain before lr x0.5")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--num-layers", type=int, default=4)
