@@ -193,3 +193,15 @@ def test_cli_edit_json(edit_dir, capsys):
     assert main(["infill", "The Mill is a [MASK:2] pub .", "--model", str(edit_dir), "--backend", "edit", "-n", "1",
                  "--beam", "1,1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["text"].startswith("The Mill is a")
+
+
+def test_probe_phrases_finds_the_shortest_span_that_meets_a_check():
+    from ctrlgen.backends.edit_start import probe_phrases
+    from ctrlgen.constraints import SemanticField
+    from ctrlgen.text import Tokenizer
+
+    tok = Tokenizer.train(["The Mill is near Burger King .", "Blue Door is a pub near Café Rouge ."], min_count=1)
+    rows = [tok.vocab.ids(split_words(t)) for t in ("The Mill is near Burger King .", "Blue Door is a pub .")]
+    got = probe_phrases([SemanticField("near", "Burger King")], rows, tok.vocab, tok.detokenize)
+    assert [[tok.vocab.word(i) for i in p] for p in got] == [["Burger", "King"]]
+    assert probe_phrases([Length(3)], rows, tok.vocab, tok.detokenize) == []  # a whole-text check: no phrase
