@@ -14,7 +14,14 @@ import torch
 from ctrlgen.backends.edit import DiffusERGenerator
 from ctrlgen.backends.edit_start import describe, layout_of, project
 from ctrlgen.cli import main
-from ctrlgen.constraints import SOFT_EMBEDDING, Constraint, FixedTokens, Length, Prefix, UnsupportedConstraintError
+from ctrlgen.constraints import (
+    SOFT_EMBEDDING,
+    Constraint,
+    FixedTokens,
+    Length,
+    Prefix,
+    UnsupportedConstraintError,
+)
 from ctrlgen.errors import CheckpointError, SamplingError
 from ctrlgen.models import save_pretrained
 from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig
@@ -205,3 +212,37 @@ def test_probe_phrases_finds_the_shortest_span_that_meets_a_check():
     got = probe_phrases([SemanticField("near", "Burger King")], rows, tok.vocab, tok.detokenize)
     assert [[tok.vocab.word(i) for i in p] for p in got] == [["Burger", "King"]]
     assert probe_phrases([Length(3)], rows, tok.vocab, tok.detokenize) == []  # a whole-text check: no phrase
+
+
+def test_ctrlgen_train_edit_backend_and_load(tmp_path):
+    from ctrlgen.experiment import train_from_config
+
+    TINY_CSV = Path(__file__).parent / "fixtures" / "tiny_e2e.csv"
+
+    cfg = tmp_path / "edit.toml"
+    cfg.write_text(f"""
+output_dir = "{tmp_path / 'run'}"
+backend = "edit"
+[data]
+train = "{TINY_CSV}"
+min_count = 1
+[model]
+seq_len = 24
+hidden = 16
+layers = 1
+heads = 2
+dropout = 0.0
+[diffusion]
+steps = 3
+target = "x0"
+[training]
+steps = 2
+batch_size = 4
+warmup_steps = 1
+checkpoint_every = 2
+log_every = 1
+threads = 1
+""")
+    final = train_from_config(cfg)
+    gen = load(final)
+    assert isinstance(gen, DiffusERGenerator) and gen.T == 3 and gen.model.config.max_span == 22

@@ -221,7 +221,13 @@ def test_bad_inputs_raise_documented_errors():
 def test_edit_objective_pairs_undo_the_corruption(target):
     """Every training pair's script turns x_t into its target (x_{t-1} or x_0); the loss is finite per row."""
     from ctrlgen.diffusion.edits import apply_edits as apply
-    from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig, EditObjective, EditTrainingConfig, words_of
+    from ctrlgen.models.edit_models_joint import (
+        EditModel,
+        EditModelConfig,
+        EditObjective,
+        EditTrainingConfig,
+        words_of,
+    )
 
     torch.manual_seed(0)
     model = EditModel(EditModelConfig(vocab_size=40, seq_len=20, hidden=16, layers=1, heads=2, dropout=0.0))

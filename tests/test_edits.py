@@ -179,7 +179,7 @@ def test_edit_type_frequencies_match_config(probs):
 def test_span_length_distributions():
     """An empty sequence with p_insert = 1 gets exactly one insertion: its length is one draw from E_l."""
     r = random.Random(5)
-    ins = dict(p_keep=0.0, p_replace=0.0, p_insert=1.0, p_delete=0.0)
+    ins = {"p_keep": 0.0, "p_replace": 0.0, "p_insert": 1.0, "p_delete": 0.0}
     pois = EditDiffusion(EditDiffusionConfig(**ins, span_lambda=3.0), vocab_size=50)
     lengths = [len(pois.corrupt_step([], r)[0]) for _ in range(4000)]
     assert min(lengths) == 1
@@ -216,14 +216,14 @@ def test_seeding():
 
 
 @pytest.mark.parametrize("kw", [
-    dict(p_keep=0.5),  # sums to 0.9
-    dict(p_keep=0.7, p_replace=0.2, p_insert=0.2, p_delete=-0.1),  # negative
-    dict(span_lambda=-1.0),
-    dict(span_lambda=float("nan")),
-    dict(span="uniform"),  # needs max_span
-    dict(max_span=0),
-    dict(steps=0),
-    dict(span="geometric"),
+    {"p_keep": 0.5},  # sums to 0.9
+    {"p_keep": 0.7, "p_replace": 0.2, "p_insert": 0.2, "p_delete": -0.1},  # negative
+    {"span_lambda": -1.0},
+    {"span_lambda": float("nan")},
+    {"span": "uniform"},  # needs max_span
+    {"max_span": 0},
+    {"steps": 0},
+    {"span": "geometric"},
 ])
 def test_bad_config_raises(kw):
     with pytest.raises(ConfigError) as e:
