@@ -39,6 +39,7 @@ from ctrlgen.evaluation import (
 )
 from ctrlgen.evaluation.command import write_json_atomic
 from ctrlgen.evaluation.methods import spaced_texts
+from ctrlgen.evaluation.oracles import load_parser_oracle
 from ctrlgen.evaluation.target_files import fitting_examples
 from ctrlgen.pipeline import load
 from ctrlgen.text import read_e2e_csv
@@ -55,9 +56,11 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=5, help="samples per target")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lm-samples", type=int, default=200, help="samples for the model's teacher perplexity")
+    ap.add_argument("--lm-samples", type=int, default=200,
+                    help="samples for the model's teacher perplexity (0: skip that measurement)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets-dir", help="keep the built targets here (default: a temporary folder)")
+    ap.add_argument("--parser", help="benepar model file of the parser oracle (default: the bundled one)")
     ap.add_argument("--out", default="recipes/results/eval_no_control.json")
     args = ap.parse_args()
     t_start = time.perf_counter()
@@ -69,11 +72,14 @@ def main() -> None:
     fit = fitting_examples(valid, seq_len - 2)
     train = [e.ref for e in read_e2e_csv(e2e / "train.csv", parse_mrs=False)]
     oracles = Oracles(bigrams=BigramReference(train))
+    if args.parser:
+        oracles.parser = load_parser_oracle(args.parser)
     targets_dir = Path(args.targets_dir or tempfile.mkdtemp(prefix="ctrlgen-targets-"))
     out: dict = {"recipe": "recipes/evaluate_table.py", "model": args.model, "machine": machine(),
                  "data": {"targets_from": "e2e/valid.csv", "valid_rows": len(valid),
                           "valid_rows_fitting": len(fit), "max_words": seq_len - 2, "bigram_reference": "e2e/train.csv"},
-                 "settings": {"count": args.count, "n": args.n, "steps": args.steps, "seed": args.seed},
+                 "settings": {"count": args.count, "n": args.n, "steps": args.steps, "seed": args.seed,
+                              "parser": Path(args.parser).name if args.parser else "bundled"},
                  "tasks": {}, "pending": {}}
     for task in args.tasks.split(","):
         t0 = time.perf_counter()
@@ -91,7 +97,16 @@ def main() -> None:
                                                                     f"seed {args.seed})")
         print(result.table(), flush=True)
         out["tasks"][task] = {**result.to_dict(), "wall_s": time.perf_counter() - t0}
-    # fluency gap of the foundation issue: teacher perplexity of real references vs model samples
+    if args.lm_samples > 0:
+        out["teacher"] = teacher_perplexities(gen, oracles, valid, args)
+    out["wall_s"] = time.perf_counter() - t_start
+    print(f"pending: {sorted(out['pending']) or 'none'}; wall time {out['wall_s']:.0f} s")
+    print(f"wrote {write_json_atomic(args.out, out)}")
+
+
+def teacher_perplexities(gen, oracles: Oracles, valid: list, args: argparse.Namespace) -> dict:
+    """The fluency gap of the foundation issue: teacher perplexity of real references vs model samples."""
+    oracles.require([])  # loads the teacher
     teacher = oracles.teacher
     assert teacher is not None
     t0 = time.perf_counter()
@@ -99,17 +114,14 @@ def main() -> None:
     secs = time.perf_counter() - t0
     refs = [e.ref for e in valid]
     lm_valid, lm_words = teacher.score(refs), teacher.score(spaced_texts(samples, gen.tokenizer))
-    out["teacher"] = {
+    print(f"teacher {teacher.name}: valid refs {lm_valid:.3f}, {args.lm_samples} samples {lm_words:.3f} "
+          f"(ratio {lm_words / lm_valid:.3f})")
+    return {
         "name": teacher.name, "fingerprint": teacher.fingerprint, "lm_score_valid_refs": lm_valid,
         "valid_refs": len(refs), "samples": args.lm_samples, "sample_seconds": secs,
         "lm_score_samples": lm_words, "ratio": lm_words / lm_valid,
         "lm_score_samples_detokenized": teacher.score(samples.texts),  # the texts as printed (bench_embedding)
     }
-    out["wall_s"] = time.perf_counter() - t_start
-    print(f"teacher {teacher.name}: valid refs {lm_valid:.3f}, {args.lm_samples} samples {lm_words:.3f} "
-          f"(ratio {lm_words / lm_valid:.3f}); pending: {sorted(out['pending']) or 'none'}; "
-          f"wall time {out['wall_s']:.0f} s")
-    print(f"wrote {write_json_atomic(args.out, out)}")
 
 
 if __name__ == "__main__":

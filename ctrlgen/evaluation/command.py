@@ -81,7 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..text.e2e import read_e2e_csv
     from .fluency import BigramReference
     from .harness import evaluate, prepare_methods
-    from .oracles import Oracles
+    from .oracles import Oracles, load_parser_oracle
     from .target_files import build_task_targets, fitting_examples, read_task_targets
 
     _check_out(args.out)
@@ -89,6 +89,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     gen = load(args.model)
     seq_len = gen.model.config.seq_len
     oracles = Oracles(teacher_name=None if args.teacher == "none" else args.teacher)
+    if args.parser and args.task in ("tree", "spans"):
+        oracles.parser = load_parser_oracle(args.parser)
     source_csv = _data_file(args.from_csv, "valid.csv")
     references = read_e2e_csv(source_csv) if source_csv is not None else []
     lines = None
@@ -170,6 +172,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--methods", default="no-control,reference",
                    help=f"comma-separated, of: {', '.join(METHODS)} (default no-control,reference)")
     e.add_argument("--teacher", default="e2e-teacher-1", help="teacher LM of the lm-score, or 'none'")
+    e.add_argument("--parser", metavar="FILE", help="benepar model file of the parser oracle (tree, spans; "
+                                                   "default: the bundled assets/parser-ptb-sample)")
     e.add_argument("--train", metavar="CSV", help="training references of the fluency proxy "
                                                   "(default $CTRLGEN_DATA/e2e/train.csv)")
     e.add_argument("--out", metavar="FILE.json", help="write every row as JSON (atomically, after success)")

@@ -45,7 +45,8 @@ class Parser(Protocol):
 Tagger = Callable[[list[list[str]]], Sequence[Sequence[str]]]
 
 
-def _load_parser() -> Parser:
+def load_parser_oracle(path: str | None = None) -> Parser:
+    """The parser oracle (``path``: a benepar model file; ``None``: the bundled one), or an install hint."""
     try:
         # lazy: benepar is slow to import and only trees need it
         from .parser import load_parser
@@ -55,7 +56,7 @@ def _load_parser() -> Parser:
             hint="pip install benepar (the parser oracle ctrlgen.evaluation.parser runs benepar's ChartParser "
                  "with the bundled model assets/parser-ptb-sample); or evaluate another task") from e
     try:
-        return load_parser()
+        return load_parser(path)
     except ImportError as e:
         raise MissingOracleError(f"the parser oracle cannot be loaded ({e})", hint="pip install benepar") from e
 
@@ -96,7 +97,7 @@ class Oracles:
         if "tagger" in needs:
             self.names.setdefault("tagger", getattr(self.tagger, "__qualname__", "injected"))
         if "parser" in needs and self.parser is None:
-            self.parser = _load_parser()
+            self.parser = load_parser_oracle()
         if "parser" in needs:
             self.names.setdefault("parser", str(getattr(self.parser, "name", type(self.parser).__name__)))
         if "infill-metrics" in needs:
