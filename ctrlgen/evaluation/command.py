@@ -127,6 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_build_targets(args: argparse.Namespace) -> int:
     from ..models.pretrained import read_config
     from ..pipeline import resolve_model_path
+    from .oracles import Oracles, load_parser_oracle
     from .target_files import build_task_targets
     from .targets import write_targets
 
@@ -137,7 +138,11 @@ def cmd_build_targets(args: argparse.Namespace) -> int:
     max_words = args.max_words
     if max_words is None:
         max_words = int(read_config(resolve_model_path(args.model))["model"]["seq_len"]) - 2
-    targets = build_task_targets(args.task, source, count=args.count or None, seed=args.seed, max_words=max_words)
+    oracles = Oracles(teacher_name=None)
+    if args.parser and args.task in ("tree", "spans"):
+        oracles.parser = load_parser_oracle(args.parser)
+    targets = build_task_targets(args.task, source, count=args.count or None, seed=args.seed, max_words=max_words,
+                                 oracles=oracles)
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
@@ -188,4 +193,5 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--model", default="e2e", help="keep references that fit this model's seq_len (default e2e)")
     b.add_argument("--max-words", type=_positive, help="keep references of at most this many words "
                                                        "(default: the model's seq_len - 2)")
+    b.add_argument("--parser", metavar="FILE", help="benepar model file for tree / spans targets (default: bundled)")
     b.set_defaults(func=cmd_build_targets)
