@@ -48,8 +48,9 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
 
 def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, data: str | None = None,
           valid: str | None = None, seed: int = 0, batch_size: int = 64, lr: float = 1e-3,
-          options: dict[str, Any] | None = None, command: str | None = None) -> Path:
-    """Train, evaluate and save one classifier; returns its directory."""
+          options: dict[str, Any] | None = None, command: str | None = None, parser: str | None = None) -> Path:
+    """Train, evaluate and save one classifier; returns its directory. ``parser``: a benepar model file for
+    silver trees (``tree``; default the bundled parser)."""
     import torch
 
     from .classifier_training import evaluate_classifier, fit_classifier
@@ -58,6 +59,10 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
     from .text.e2e import read_e2e_csv
 
     gen = load(model)
+    if parser:
+        from .constraints.syntax import use_parser
+
+        use_parser(parser)
     if not hasattr(gen, "diffusion") or not hasattr(gen.model, "embedding"):
         raise ConfigError(f"--model {model} is not an embedding-diffusion model",
                           "the built-in classifiers read the latents of an embedding (Diffusion-LM) model")
@@ -79,8 +84,11 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
         metrics = evaluate_classifier(clf, gen, clf.make_data(read_e2e_csv(valid_path), ctx))
     clf.training_info.update({"data": train_path.name, "valid": valid_path.name if metrics else None,
                               "data_prep_seconds": round(prep_s, 1), "valid_metrics": metrics,
-                              "threads": torch.get_num_threads(), "options": options or {}})
+                              "threads": torch.get_num_threads(), "options": options or {},
+                              "parser": Path(parser).name if parser else "bundled"})
     target = Path(out) if out else Path(gen.path) / "classifiers" / kind.split(".")[0]
+    if command and parser:  # no machine paths in the README
+        command = command.replace(parser, Path(parser).name)
     clf.save_pretrained(target)
     n_params = sum(p.numel() for p in clf.parameters())
     readme = [f"# `{name}` classifier for `{Path(gen.path).name}`", "",
@@ -90,8 +98,9 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
               (f"- seed {seed}, {steps} steps × batch {batch_size}, lr {lr}, {n_params:,} parameters, "
               f"{summary['seconds']:.0f} s training + {prep_s:.0f} s data preparation on {torch.get_num_threads()} "
               f"CPU thread(s)"),
-              (f"- training examples: {len(train_data)} from `{train_path.name}`; final training loss "
-              f"{summary['final_loss']}"), ""]
+              (f"- training examples: {len(train_data)} from `{train_path.name}`"
+               + (f" (silver trees from the parser `{Path(parser).name}`)" if parser else "")
+               + f"; final training loss {summary['final_loss']}"), ""]
     if metrics:
         readme += [(f"Validation (`{valid_path.name}`), by noise level t of the {gen.diffusion.num_steps}-step "
                    "schedule (`nll` = mean −log p of the target):"), "", _table(metrics), ""]
@@ -122,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     command = "ctrlgen train-classifier " + " ".join(map(shlex.quote, argv)) if argv else None
     path = train(args.kind, args.model, steps=args.steps, out=args.out, data=args.data, valid=args.valid,
                  seed=args.seed, batch_size=args.batch_size, lr=args.lr, options=_options(args.option),
-                 command=command)
+                 command=command, parser=args.parser)
     print(path)
     return 0
 
@@ -141,6 +150,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--parser", help="benepar model file for the silver trees of 'tree' (default: the bundled parser)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="classifier size options, e.g. hidden=128, layers=2 (repeatable)")
     p.set_defaults(func=run)

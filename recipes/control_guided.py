@@ -5,7 +5,8 @@ method, and the harness scores control success with the oracles, the lm-score un
 ``e2e-teacher-1``, the bigram-precision fluency proxy against ``train.csv``, and samples/s (reported
 here as seconds per 50 samples; the harness draws ``n`` per target, so batches are small — ``--timing``
 also times 50 samples in one batch, wall and CPU seconds). ``--sweep`` adds guided rows over step size × K on the first
-``--sweep-targets`` targets (and the fluency weight λ: the paper's, a tenth of it, 0). Writes ``recipes/results/control_<task>.json``.
+``--sweep-targets`` targets spread over the list, and over the fluency weight λ (the paper's × 0.1, 1, 10,
+100). Writes ``recipes/results/control_<task>.json``.
 
     CTRLGEN_DATA=... python recipes/control_guided.py --task semantic --targets 40 -n 4
     CTRLGEN_DATA=... python recipes/control_guided.py --task pos --targets 40 -n 4 --sweep
@@ -67,6 +68,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sweep", action="store_true", help="also sweep step size × K")
     ap.add_argument("--sweep-targets", type=int, default=12)
+    ap.add_argument("--lambdas", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
+                    help="extra guided rows with these fluency weights λ, e.g. 0.001")
+    ap.add_argument("--sweep-at", type=float, help="λ of the step size / K rows of the sweep (default the paper's)")
     ap.add_argument("--with-length", action="store_true", help="pos: also a guided row with Length(len(tags))")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--timing", action="store_true", help="also time 50 samples in one batch, unguided vs guided")
@@ -80,6 +84,8 @@ def main() -> None:
     oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
     targets = build_targets(args.task, data / "valid.csv", args.targets, args.seed, gen.model.config.seq_len, oracles)
     methods = [NoControl(), Guided()]
+    for lam in args.lambdas:  # extra guided rows with other fluency weights (tuned on the sweep)
+        methods.append(Guided(GuidanceConfig(fluency_weight=lam), name=f"guided λ={lam:g}"))
     if args.with_length:
         methods.append(Guided(name="guided+length", with_length=True))
     t0 = time.perf_counter()
@@ -90,12 +96,14 @@ def main() -> None:
     sweep = None
     if args.sweep:
         lam = TASK_FLUENCY[args.task]
-        configs = [GuidanceConfig(step_size=s, num_inner=k, fluency_weight=f)
-                   for s, k, f in ((0.1, 3, lam), (0.1, 3, lam / 10), (0.1, 3, 0.0), (0.05, 3, 0.0), (0.1, 1, 0.0),
-                                   (0.2, 3, 0.0))]
+        at = args.sweep_at if args.sweep_at is not None else lam
+        configs = [GuidanceConfig(step_size=0.1, num_inner=3, fluency_weight=lam * m) for m in (0.1, 1, 10, 100)]
+        configs += [GuidanceConfig(step_size=s, num_inner=k, fluency_weight=at) for s, k in ((0.05, 3), (0.2, 3), (0.1, 1))]
         sweep_methods = [NoControl()] + [Guided(c, name=f"guided lr={c.step_size} K={c.num_inner} λ={c.fluency_weight:g}")
                                          for c in configs]
-        sweep = evaluate(args.task, targets[:args.sweep_targets], methods=sweep_methods, **common)
+        k = min(args.sweep_targets, len(targets))
+        subset = [targets[i * len(targets) // k] for i in range(k)]  # evenly spread (semantic: across fields)
+        sweep = evaluate(args.task, subset, methods=sweep_methods, **common)
         print(sweep.table(), flush=True)
     timing = time_fifty(gen, targets[0], args.task, args.steps, args.seed) if args.timing else None
     if timing:
@@ -107,7 +115,7 @@ def main() -> None:
         "guidance_default": GuidanceConfig(fluency_weight=TASK_FLUENCY[args.task]).__dict__,
         "targets": len(targets), "n": args.n, "steps": args.steps, "seed": args.seed,
         "main": {**main_result.settings, "rows": [row_summary(r) for r in main_result.rows]},
-        "sweep": None if sweep is None else {**sweep.settings, "targets": min(args.sweep_targets, len(targets)),
+        "sweep": None if sweep is None else {**sweep.settings, "targets": k,
                                              "rows": [row_summary(r) for r in sweep.rows]},
         "timing_50": timing,
         "total_seconds": round(time.perf_counter() - t0, 1),

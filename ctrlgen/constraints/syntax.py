@@ -11,6 +11,7 @@ the whole chart for a tree, over the given cells for spans (as Diffusion-LM).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,11 +33,23 @@ from .classifier import ClassifierBacked, ClassifierRef
 PAD_WORD = "."  # a short text is padded with it before parsing against a tree (as Diffusion-LM)
 
 
+_PARSER: list[Any] = [None]  # the process-wide parser oracle: None = the bundled one (see use_parser)
+
+
+def use_parser(parser: Any = None) -> None:
+    """Choose the parser oracle of the syntax check faces and of the silver trees ``syntax.v1`` trains on:
+    a benepar model file, an object with ``parse(word_lists)``, or ``None`` for the bundled parser."""
+    _PARSER[0] = parser
+
+
 def parse_words(sentences: Sequence[Sequence[str]]) -> list[Any]:
     """The parser oracle on word lists → one ``nltk.Tree`` each (raises with a hint when it is missing)."""
     from ..evaluation.parser import load_parser
 
-    return load_parser().parse([list(s) for s in sentences])
+    parser = _PARSER[0]
+    if parser is None or isinstance(parser, str | os.PathLike):
+        parser = load_parser(parser)
+    return parser.parse([list(s) for s in sentences])
 
 
 @dataclass(frozen=True, repr=False)
