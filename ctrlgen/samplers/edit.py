@@ -141,7 +141,8 @@ class EditSampler:
     def step(self, tagger: Tagger, edit_generator: SpanGenerator, ids: Sequence[Sequence[int]], t: float,
              generator: torch.Generator | None = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
-             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = ()) -> EditStepOutput:
+             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
+             fluency: RankFn | None = None) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
         check-guided proposals for the texts whose current check score is given in ``explore`` (``None``: do not
         explore; needs ``rank``). ``protected[h]`` has ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged
@@ -203,7 +204,7 @@ class EditSampler:
                 if current is not None and self.explore:
                     out[h] += explore_text(edit_generator, rows[h], flags[h], tag_lp[h, :len(rows[h]) + 1], policies[h],
                                            rank, current, t, self.explore_width, self.explore_keep, phrases, limit,
-                                           target, device)
+                                           target, device, fluency, self.fluency_weight)
         return EditStepOutput(out)
 
     # ------------------------------------------------------------------------------------------ the loop

@@ -8,10 +8,16 @@ that *raise* the check score:
    its ``width`` most likely words at each placeholder, and every allowed single-word deletion, are candidates;
 2. each given *phrase* (word ids that meet a check on their own, e.g. ``"Burger King"`` for
    ``SemanticField("near", "Burger King")``; the pipeline finds them by probing the check face) replaces 1–3
-   words, or is inserted, at the two REPLACE and the two INSERT positions where its first word is likeliest;
-3. candidates whose check score does not beat the text's are dropped; the ``keep`` best of the rest (by the tag
-   log-prob of their forced edits plus the first pass's log-prob of their first new word) are scored by the
-   models like any revision — forced-tag log-prob + one parallel fill pass over their new words — and returned.
+   words at every position, or is inserted after every slot;
+3. candidates whose check score does not beat the text's are dropped; the ``keep`` best of the rest (by the first
+   pass's log-prob of their first new word plus ``fluency_weight · fluency`` of the result, when a fluency
+   function is given) are scored by one parallel fill pass over their new words and returned.
+
+A proposal's log-prob is the generator's log-prob of the words it writes, *not* the tagger's log-prob of its
+forced tags: the tags are chosen by the check, as a hard face chooses them, and on a fluent text the tagger puts
+almost no mass on any edit (REPLACE on a content word costs ~10 nats there, an insertion less), which would make
+every proposal an insertion beside the word it should replace. A deletion writes nothing and costs 0; the
+pipeline's fluency term (an LM on the result) then decides between proposals.
 
 Layouts and protection hold: a proposal is only made where the slot policy allows its tags and span.
 """
@@ -52,7 +58,8 @@ def _ok(prop: _Prop, allowed: list[list[bool]], caps: list[int], n: int, limit: 
 @torch.no_grad()
 def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool], tag_lp: Tensor,
             policy: tuple[list[list[bool]], list[int]], rank: RankFn, current: float, t: float, width: int, keep: int,
-            phrases: Sequence[Sequence[int]], limit: int, target: int | None, device: torch.device) -> list[EditCandidate]:
+            phrases: Sequence[Sequence[int]], limit: int, target: int | None, device: torch.device,
+            fluency: RankFn | None = None, fluency_weight: float = 0.0) -> list[EditCandidate]:
     """Proposals for one text ``row`` (word ids) whose check score is ``current``; ``tag_lp: Tensor[n + 1, 4]`` are
     the tagger's log-probs over its slots (with the policy applied), ``policy = (allowed, caps)``."""
     n, (allowed, caps) = len(row), policy
@@ -73,40 +80,35 @@ def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool]
             if ids != tuple(row) and (ids not in props or quick > props[ids][1]):
                 props[ids] = (prop, quick)
 
-    tl = tag_lp.tolist()
-    base = sum(r[int(Edit.KEEP)] for r in tl)
-
-    def tags_lp(prop: _Prop) -> float:  # all-KEEP log-prob, corrected at the edited slots
-        return base + sum(tl[k][int(tag)] - tl[k][int(Edit.KEEP)] for k, tag in enumerate(prop[0]) if tag != Edit.KEEP)
-
     if first is not None:
         top = first.topk(min(width, first.shape[1]), dim=-1)
         for s, (tag, k) in enumerate(seqs):
             for v, w in zip(top.values[s].tolist(), top.indices[s].tolist()):
                 prop = _single(n, k, tag, (int(w),))
-                add(prop, tags_lp(prop) + v)
-        for phrase in phrases:
+                add(prop, v)
+        for phrase in phrases:  # every placement: replacing 1-3 words, or inserted after any slot
             p = tuple(int(i) for i in phrase)
-            scores = first[:, p[0]].tolist()
-            for want in (Edit.REPLACE, Edit.INSERT):
-                best = sorted((s for s, (tag, _) in enumerate(seqs) if tag == want), key=lambda s: -scores[s])[:2]
-                for s in best:
-                    k = seqs[s][1]
-                    for extra in ((0, 1, 2) if want == Edit.REPLACE else (0,)):
-                        if k + extra <= n:
-                            prop = _single(n, k, want, p, extra)
-                            add(prop, tags_lp(prop) + scores[s])
+            for s, (tag, k) in enumerate(seqs):
+                for extra in ((0, 1, 2) if tag == Edit.REPLACE else (0,)):
+                    if k + extra <= n:
+                        add(_single(n, k, tag, p, extra), float(first[s, p[0]]))
     for k in range(1, n + 1):
         if allowed[k][Edit.DELETE]:
             prop = _single(n, k, Edit.DELETE)
-            add(prop, tags_lp(prop))
+            add(prop, 0.0)
     if not props:
         return []
     texts = list(props)
     gains = rank([list(ids) for ids in texts])
-    better = sorted((i for i, g in enumerate(gains) if float(g) > current), key=lambda i: -props[texts[i]][1])[:keep]
+    better = [i for i, g in enumerate(gains) if float(g) > current]
     if not better:
         return []
+    if fluency is not None:  # the likeliest results first: first-word log-prob + the fluency term
+        flu = fluency([list(texts[i]) for i in better])
+        quick = {i: props[texts[i]][1] + fluency_weight * float(f) for i, f in zip(better, flu)}
+    else:
+        quick = {i: props[texts[i]][1] for i in better}
+    better = sorted(better, key=lambda i: -quick[i])[:keep]
     # score the survivors like a revision: forced-tag log-prob + the parallel fill log-prob of their new words
     chosen = [props[texts[i]][0] for i in better]
     masked = [apply_edits(row, EditScript(tuple(tg), tuple((MASK_ID,) * len(s) for s in sp))) for tg, sp in chosen]
@@ -120,6 +122,6 @@ def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool]
     out = []
     for c, (tg, sp) in enumerate(chosen):
         script = EditScript(tuple(tg), tuple(sp))
-        out.append(EditCandidate(script, texts[better[c]], tags_lp((tg, sp)) + float(fill[c]), carry(flags, script),
+        out.append(EditCandidate(script, texts[better[c]], float(fill[c]), carry(flags, script),
                                  True))
     return out

@@ -76,7 +76,7 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
                       for k, p in enumerate(h.protected)) for _, h in flat]
         explore = [h.rank if sampler.explore and rank is not None and h.rank < 1.0 else None for _, h in flat]
         out = sampler.step(tagger, edit_generator, [h.ids for _, h in flat], t, generator, prot, layout, explore,
-                           rank, phrases)
+                           rank, phrases, fluency)
         pools: dict[int, dict[tuple[int, ...], _Hyp]] = {s: {} for s in active}
         for (s, h), cands in zip(flat, out.candidates):
             for c in cands:
