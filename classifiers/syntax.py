@@ -89,15 +89,19 @@ class SpanClassifier(NoiseAwareClassifier):
         return None
 
     def chart(self, n_words: int | None, spans: Sequence[tuple[int, int, str]], seq_len: int,
-              strict: bool) -> Tensor:
+              strict: bool, unknown: str = "raise") -> Tensor:
         """``Tensor[L, L]``: word span (i, j) is cell (i + 1, j + 1); with ``n_words`` every span of the
-        sentence is constrained (0 where not in ``spans``)."""
+        sentence is constrained (0 where not in ``spans``). A label the classifier lacks raises, or with
+        ``unknown="ignore"`` leaves its cell unconstrained (training data)."""
         chart = torch.full((seq_len, seq_len), -1, dtype=torch.long)
         if n_words is not None:
             iu = torch.triu_indices(n_words, n_words)
             chart[iu[0] + 1, iu[1] + 1] = 0
         for i, j, chain in spans:
             lid = self.label_id(chain, strict)
+            if lid is None and unknown == "ignore":
+                chart[i + 1, j + 1] = -1
+                continue
             if lid is None:
                 raise ConstraintError(f"the syntax classifier does not know the label {chain!r} (span {i}:{j})",
                                       f"labels: {', '.join(lab for lab in self.labels if lab)}")
@@ -132,7 +136,7 @@ class SpanClassifier(NoiseAwareClassifier):
         ids, charts = [], []
         for w, tree in zip(words, _silver(words), strict=True):
             ids.append(_encode_words(w, context))
-            charts.append(self.chart(len(w), SyntaxTree(tree).spans, context.seq_len, strict=False))
+            charts.append(self.chart(len(w), SyntaxTree(tree).spans, context.seq_len, strict=False, unknown="ignore"))
         return ClassifierData(torch.tensor(ids, dtype=torch.long), torch.stack(charts))
 
 

@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--sweep-at", type=float, help="λ of the step size / K rows of the sweep (default the paper's)")
     ap.add_argument("--with-length", action="store_true", help="pos: also a guided row with Length(len(tags))")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--parser", help="benepar model file for tree / spans (default: the bundled parser)")
     ap.add_argument("--timing", action="store_true", help="also time 50 samples in one batch, unguided vs guided")
     ap.add_argument("--out", help="JSON path (default recipes/results/control_<task>.json)")
     args = ap.parse_args()
@@ -81,6 +82,12 @@ def main() -> None:
     data = data_dir(args.data) / "e2e"
     gen = ctrlgen.load("e2e")
     oracles = Oracles()
+    if args.parser:  # tree / spans: targets, scoring and the syntax check faces use this parser
+        from ctrlgen.constraints.syntax import use_parser
+        from ctrlgen.evaluation.oracles import load_parser_oracle
+
+        oracles.parser = load_parser_oracle(args.parser)
+        use_parser(oracles.parser)
     oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
     targets = build_targets(args.task, data / "valid.csv", args.targets, args.seed, gen.model.config.seq_len, oracles)
     methods = [NoControl(), Guided()]
@@ -109,8 +116,10 @@ def main() -> None:
     if timing:
         print(json.dumps(timing, indent=1), flush=True)
     out = {
-        "recipe": "recipes/control_guided.py", "command": "python recipes/control_guided.py " + " ".join(sys.argv[1:]),
-        "task": args.task, "model": "e2e", "machine": machine(), "data": "e2e/valid.csv targets, e2e/train.csv bigrams",
+        "recipe": "recipes/control_guided.py",
+        "command": "python recipes/control_guided.py " + " ".join(Path(a).name if a == args.parser else a for a in sys.argv[1:]),
+        "task": args.task, "model": "e2e", "machine": machine(),
+        "parser": Path(args.parser).name if args.parser else ("bundled" if args.task in ("tree", "spans") else None), "data": "e2e/valid.csv targets, e2e/train.csv bigrams",
         "classifiers": _classifier_info(gen),
         "guidance_default": GuidanceConfig(fluency_weight=TASK_FLUENCY[args.task]).__dict__,
         "targets": len(targets), "n": args.n, "steps": args.steps, "seed": args.seed,
