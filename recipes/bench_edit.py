@@ -33,15 +33,15 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json  # noqa: E402
+from _common import data_dir, machine, write_json
 
-import ctrlgen  # noqa: E402
-from ctrlgen import SemanticField  # noqa: E402
-from ctrlgen.diffusion.edits import Edit, align, edit_distance  # noqa: E402
-from ctrlgen.evaluation import BigramReference, semantic_success  # noqa: E402
-from ctrlgen.evaluation.teacher import Teacher  # noqa: E402
-from ctrlgen.samplers import EditSampler  # noqa: E402
-from ctrlgen.text import read_e2e_csv, split_words  # noqa: E402
+import ctrlgen
+from ctrlgen import Length, SemanticField
+from ctrlgen.diffusion.edits import Edit, align, edit_distance
+from ctrlgen.evaluation import BigramReference, semantic_success
+from ctrlgen.evaluation.teacher import Teacher
+from ctrlgen.samplers import EditSampler
+from ctrlgen.text import read_e2e_csv, split_words
 
 
 def cases(valid: list, train: list, fields: tuple[str, ...], per_field: int, vocab: Any, seed: int) -> list[dict]:
@@ -125,6 +125,44 @@ def run_regenerate(items: list[dict], k: int, steps: int) -> tuple[list[str], fl
     return outs, time.perf_counter() - t0, how
 
 
+def control(gen: Any, valid: list, n_targets: int, k: int, steps: int, ref: BigramReference, teacher: Teacher,
+            seed: int) -> list[dict]:
+    """``generate --backend edit`` (AR drafts revised toward the constraint) next to the embedding backend, on
+    semantic targets (field values of valid.csv MRs) and length targets; one text per target."""
+    r = random.Random(seed)
+    sem = sorted({(f, v) for e in valid for f, v in e.mr.items() if f in ("food", "area", "eatType", "near", "name")})
+    sem = [c for c in sem if all(w in gen.tokenizer.vocab for w in split_words(c[1]))]
+    targets = [SemanticField(f, v) for f, v in r.sample(sem, min(n_targets, len(sem)))]
+    targets += [Length(n) for n in r.sample(range(10, 31), min(n_targets // 2, 21))]
+    emb = ctrlgen.load("e2e")
+    out = []
+    for name, run in (("edit generate (AR draft, best of 8, revised)", lambda c, i: gen.generate(n=1, seed=i, constraints=c).texts[0]),
+                      (f"embedding (hard faces exact; check faces: pick of {k})", lambda c, i: _embedding_pick(emb, c, i, k, steps))):
+        t0, texts = time.perf_counter(), [run(c, i) for i, c in enumerate(targets)]
+        secs = time.perf_counter() - t0
+        ok = [c.satisfied([t])[0] for c, t in zip(targets, texts)]
+        kinds = {"semantic": [o for o, c in zip(ok, targets) if isinstance(c, SemanticField)],
+                 "length": [o for o, c in zip(ok, targets) if isinstance(c, Length)]}
+        res = {"method": name, "targets": len(targets), **{f"{kd}_success": statistics.mean(v) for kd, v in kinds.items()},
+               "bigram_precision": ref.precision(texts), "teacher_lm_score": teacher.score(texts),
+               "seconds_per_sample": secs / len(targets),
+               "examples": [{"constraint": repr(c), "text": t, "ok": o} for c, t, o in list(zip(targets, texts, ok))[:4]]}
+        print(f"{name:<52} semantic {res['semantic_success']:.3f} length {res['length_success']:.3f} bigram "
+              f"{res['bigram_precision']:.3f} lm {res['teacher_lm_score']:.2f} {res['seconds_per_sample']:.2f} s/sample",
+              flush=True)
+        out.append(res)
+    return out
+
+
+def _embedding_pick(gen: Any, c: Any, seed: int, k: int, steps: int) -> str:
+    try:
+        out = gen.generate(n=k, steps=steps, seed=seed, constraints=c)
+    except ctrlgen.CtrlgenError:  # no classifier for the soft face: sample unconstrained, pick by the check face
+        out = gen.generate(n=k, steps=steps, seed=seed)
+    good = [t for t in out.texts if c.satisfied([t])[0]]
+    return good[0] if good else out.texts[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="e2e-edit")
@@ -133,6 +171,7 @@ def main() -> None:
     ap.add_argument("--regen-samples", type=int, default=16, help="embedding samples per case (pick by check)")
     ap.add_argument("--regen-steps", type=int, default=200)
     ap.add_argument("--sweep", type=int, default=20, help="cases for the rank_weight / t_start sweeps (0: skip)")
+    ap.add_argument("--generate", type=int, default=16, help="semantic targets for the generate comparison (0: skip)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="recipes/results/bench_edit.json")
@@ -150,19 +189,27 @@ def main() -> None:
     runs = [("edit 2D beam (3,3) [default]", EditSampler(decoding="beam", beam=(3, 3)), 1.0),
             ("edit greedy (1,1)", EditSampler(), 1.0),
             ("edit 2D beam (3,3), no proposals", EditSampler(decoding="beam", beam=(3, 3), explore=False), 1.0)]
+    default_outs: list[str] = []
     for name, sampler, t in runs:
         outs, secs, steps = run_edit(gen, items, sampler, t)
+        default_outs = default_outs or outs
         res["methods"].append(score(name, items, outs, secs, ref, teacher, {"revisions_mean": statistics.mean(steps)}))
     outs, secs, how = run_regenerate(items, args.regen_samples, args.regen_steps)
     res["methods"].append(score(f"embedding regenerate ({how}, n={args.regen_samples})", items, outs, secs, ref,
                                 teacher, {"baseline": how}))
-    sub = items[:args.sweep // 2] + items[len(items) // 2:len(items) // 2 + args.sweep // 2]
-    for w in (1.0, 3.0, 30.0) if args.sweep else ():
-        outs, secs, _ = run_edit(gen, sub, EditSampler(decoding="beam", beam=(3, 3), rank_weight=w), 1.0)
-        res["sweeps"].append(score(f"rank_weight={w:g} (sweep subset)", sub, outs, secs, ref, teacher, {"rank_weight": w}))
-    for t in (2.0, 3.0) if args.sweep else ():
-        outs, secs, _ = run_edit(gen, sub, EditSampler(decoding="beam", beam=(3, 3)), t)
-        res["sweeps"].append(score(f"t_start={t:g} (sweep subset)", sub, outs, secs, ref, teacher, {"t_start": t}))
+    if args.sweep:  # on a subset (half food, half near); the default's numbers on it for reference
+        pick = list(range(args.sweep // 2)) + list(range(len(items) // 2, len(items) // 2 + args.sweep // 2))
+        sub = [items[i] for i in pick]
+        res["sweeps"].append(score("default (rank_weight=30, t_start=1) on the subset", sub,
+                                   [default_outs[i] for i in pick], float("nan"), ref, teacher))
+        for kw, t in (({"rank_weight": 10.0}, 1.0), ({"rank_weight": 100.0}, 1.0), ({"fluency_weight": 0.0}, 1.0),
+                      ({}, 2.0)):
+            outs, secs, _ = run_edit(gen, sub, EditSampler(decoding="beam", beam=(3, 3), **kw), t)
+            label = ", ".join(f"{k}={v:g}" for k, v in kw.items()) or f"t_start={t:g}"
+            res["sweeps"].append(score(f"{label} (subset)", sub, outs, secs, ref, teacher, {**kw, "t_start": t}))
+    if args.generate:
+        res["generate_control"] = control(gen, valid, args.generate, args.regen_samples, args.regen_steps, ref,
+                                          teacher, args.seed)
     write_json(args.out, res)
 
 
