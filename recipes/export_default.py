@@ -25,12 +25,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--name", default="e2e")
-    ap.add_argument("--checkpoint", default="final", help="'final' (run/model) or 'latest'")
+    ap.add_argument("--checkpoint", default="final", help="'final' (run/model), 'latest' or a checkpoint name (step-0008000)")
     ap.add_argument("--recipe", required=True, help="the command that trained the run")
     ap.add_argument("--fp16", action="store_true", help="store weights in half precision")
     args = ap.parse_args()
-    src = args.run / "model" if args.checkpoint == "final" else \
-        args.run / "checkpoints" / (args.run / "latest").read_text().strip()
+    if args.checkpoint == "final":
+        src = args.run / "model"
+    else:  # "latest" or a checkpoint folder name such as step-0008000
+        name = (args.run / "latest").read_text().strip() if args.checkpoint == "latest" else args.checkpoint
+        src = args.run / "checkpoints" / name
     model, tok, cfg = load_pretrained(src, MODEL_TYPES[read_config(src)["model_type"]])
     log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines()]
     every = cfg["training"]["log_every"]

@@ -140,3 +140,11 @@ def test_rate_guidance_steers_and_scale_zero_is_unguided(gen, tokenizer):
     assert hits(guided) > hits(plain) + 0.3
     with pytest.raises(SamplingError, match="scale"):
         gen.generate(n=1, steps=2, constraints=c, guidance_scale=-1.0)
+
+
+def test_bundled_sedd_model_infills():
+    gen = ctrlgen.load("e2e-sedd")
+    assert gen.backend == "discrete" and gen.model.config.graph == "absorbing"
+    out = gen.infill("The Vaults is a [MASK:2] pub near [MASK] .", n=2, steps=8, seed=0)
+    assert all(t.startswith("The Vaults is a ") and " pub near " in t for t in out.texts)
+    assert all(out.report["well_formed"])
