@@ -2,7 +2,7 @@
 
 Diffusion-LM judged tree and span control with benepar's pretrained English parser, which cannot be
 downloaded here; ctrlgen ships its own benepar model instead (``assets/parser-ptb-sample/``: a
-char-LSTM + 2-layer partitioned-transformer ``ChartParser`` trained on the NLTK 10% sample of the
+char-LSTM + 4-layer partitioned-transformer ``ChartParser`` trained on the NLTK 10% sample of the
 Penn Treebank by ``recipes/train_parser.py``; its README records the recipe and the held-out F1).
 Any benepar model file loads the same way (``load_parser(path)``); it is an ordinary
 ``benepar.Parser(path)`` underneath.
