@@ -36,6 +36,7 @@ MODELS: Registry[str] = Registry("model")
 MODELS.register("e2e", "e2e")
 MODELS.register("e2e-teacher-1", "e2e-teacher-1")  # the fixed teacher LM of the lm-score (evaluation.teacher)
 MODELS.register("e2e-ar-draft", "e2e-ar-draft")  # AR draft model for the edit backend (not the teacher)
+MODELS.register("e2e-edit", "e2e-edit")  # DiffusER tagger + generator (edit backend)
 MODELS.register("e2e-sedd", "e2e-sedd")  # SEDD score model (discrete backend), see its README
 DEFAULT_MODEL = "e2e"
 

@@ -246,3 +246,10 @@ threads = 1
     final = train_from_config(cfg)
     gen = load(final)
     assert isinstance(gen, DiffusERGenerator) and gen.T == 3 and gen.model.config.max_span == 22
+
+
+def test_bundled_edit_model_edits_offline():
+    gen = load("e2e-edit")
+    assert isinstance(gen, DiffusERGenerator) and gen.draft_model == "e2e-ar-draft"
+    out = gen.edit("The Vaults is a cheap pub near Café Adriatic .", sampler=EditSampler(max_steps=2))
+    assert out.report["well_formed"] == [True] and out.report["steps"][0] <= 2 and out.texts[0]
