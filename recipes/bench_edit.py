@@ -136,7 +136,7 @@ def control(gen: Any, valid: list, n_targets: int, k: int, steps: int, ref: Bigr
     targets += [Length(n) for n in r.sample(range(10, 31), min(n_targets // 2, 21))]
     emb = ctrlgen.load("e2e")
     out = []
-    for name, run in (("edit generate (AR draft, best of 8, revised)", lambda c, i: gen.generate(n=1, seed=i, constraints=c).texts[0]),
+    for name, run in (("edit generate (AR draft, best of 32, revised)", lambda c, i: gen.generate(n=1, seed=i, constraints=c).texts[0]),
                       (f"embedding (hard faces exact; check faces: pick of {k})", lambda c, i: _embedding_pick(emb, c, i, k, steps))):
         t0, texts = time.perf_counter(), [run(c, i) for i, c in enumerate(targets)]
         secs = time.perf_counter() - t0
@@ -167,11 +167,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="e2e-edit")
     ap.add_argument("--data")
-    ap.add_argument("--per-field", type=int, default=20, help="edit cases per field (food, near)")
-    ap.add_argument("--regen-samples", type=int, default=16, help="embedding samples per case (pick by check)")
+    ap.add_argument("--per-field", type=int, default=15, help="edit cases per field (food, near)")
+    ap.add_argument("--regen-samples", type=int, default=8, help="embedding samples per case (pick by check)")
     ap.add_argument("--regen-steps", type=int, default=200)
-    ap.add_argument("--sweep", type=int, default=20, help="cases for the rank_weight / t_start sweeps (0: skip)")
-    ap.add_argument("--generate", type=int, default=16, help="semantic targets for the generate comparison (0: skip)")
+    ap.add_argument("--sweep", type=int, default=10, help="cases for the rank_weight / t_start sweeps (0: skip)")
+    ap.add_argument("--generate", type=int, default=12, help="semantic targets for the generate comparison (0: skip)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="recipes/results/bench_edit.json")

@@ -10,7 +10,7 @@ Runs offline on the bundled models in well under a minute on one CPU thread and 
    score). ``report["edits"]`` lists the operations, ``report["satisfied"]`` what the check face confirmed.
 2. **Protect words**: protected positions are never changed (their tag is forced to KEEP).
 3. **Steer the length**: ``Length(n)`` lets a longer text only delete and a shorter one only insert.
-4. **Generate**: the AR draft model ``e2e-ar-draft`` writes drafts (the best of 8 per sample by the check face),
+4. **Generate**: the AR draft model ``e2e-ar-draft`` writes drafts (the best of 32 per sample by the check face),
    and the edit model revises them toward the constraints (DiffusER's *AR bootstrap*).
 5. **Infill**: the template's words are fixed and protected; the holes start as placeholders filled left to
    right by the edit model's generator, then revised.

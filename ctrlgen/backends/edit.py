@@ -26,7 +26,8 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
 
 Bootstraps (``generate(bootstrap=...)``): ``"draft"`` (default) — the bundled AR draft model
 (``e2e-ar-draft``, trained on the same data as the teacher LM ``e2e-teacher-1`` but with its own seed and
-name) writes ``drafts`` drafts per sample and the one that best meets the constraints is revised;
+name) writes ``drafts`` (32) drafts per sample, never [UNK], and the one that best meets the constraints is
+revised;
 ``"empty"`` — start from nothing at ``t = T``; ``"random"`` — random words at ``t = T``. ``edit`` starts from
 the given text (DiffusER's source bootstrap) at ``t_start``.
 """
@@ -145,7 +146,7 @@ class DiffusERGenerator:
             from ..models.edit_models_joint import words_of
 
             with torch.no_grad():
-                sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0))
+                sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0), allow_unk=False)
             self._probe_rows = [words_of(r) for r in sample]
         for c in todo:
             self._phrases[repr(c)] = probe_phrases([c], self._probe_rows, self.tokenizer.vocab,
@@ -201,7 +202,7 @@ class DiffusERGenerator:
     # ------------------------------------------------------------------------------------------- the API
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, progress: bool = False, sampler: EditSampler | None = None,
-                 bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int = 8,
+                 bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int = 32,
                  t_start: float = 2.0, return_trajectory: bool = False) -> GenerationOutput:
         """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints``. ``steps`` caps the
         revisions (default: the sampler's ``max_steps``); ``drafts`` AR drafts per sample are ranked by the check
@@ -213,7 +214,7 @@ class DiffusERGenerator:
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
         if bootstrap == "draft":
             if isinstance(drafts, bool) or not isinstance(drafts, int) or drafts < 1:
-                raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=8")
+                raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=32")
             rows, _ = draft_starts(self.draft(), n, drafts, gen, self._rank(prepared), self.limit)
         elif bootstrap == "empty":
             rows, t_start = [[] for _ in range(n)], float(self.T)

@@ -60,7 +60,7 @@ def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, s
     from ..models.edit_models_joint import words_of
 
     with torch.no_grad():
-        rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator)]
+        rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False)]
     scores = score(rows) if score is not None else [1.0] * len(rows)
     out, best = [], []
     for s in range(n):
