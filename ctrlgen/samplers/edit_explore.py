@@ -5,7 +5,8 @@ everything. For a text whose check score is below 1, :func:`explore` proposes si
 that *raise* the check score:
 
 1. one fill pass over the text with one [MASK] in place of each word (REPLACE-1) and after each slot (INSERT-1);
-   its ``width`` most likely words at each placeholder, and every allowed single-word deletion, are candidates;
+   its ``width`` most likely words at each placeholder, and every allowed deletion of 1–3 consecutive words, are
+   candidates;
 2. each given *phrase* (word ids that meet a check on their own, e.g. ``"Burger King"`` for
    ``SemanticField("near", "Burger King")``; the pipeline finds them by probing the check face) replaces 1–3
    words at every position, or is inserted after every slot;
@@ -92,10 +93,10 @@ def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool]
                 for extra in ((0, 1, 2) if tag == Edit.REPLACE else (0,)):
                     if k + extra <= n:
                         add(_single(n, k, tag, p, extra), float(first[s, p[0]]))
-    for k in range(1, n + 1):
-        if allowed[k][Edit.DELETE]:
-            prop = _single(n, k, Edit.DELETE)
-            add(prop, 0.0)
+    for k in range(1, n + 1):  # deleting 1-3 words (more than one only helps a length far away)
+        for extra in range(3):
+            if k + extra <= n and all(allowed[j][Edit.DELETE] for j in range(k, k + extra + 1)):
+                add(_single(n, k, Edit.DELETE, (), extra), 0.0)
     if not props:
         return []
     texts = list(props)
