@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--sweep-targets", type=int, default=12)
     ap.add_argument("--lambdas", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
                     help="extra guided rows with these fluency weights λ, e.g. 0.001")
+    ap.add_argument("--extra-step", type=float, default=0.1, help="step size of the --lambdas rows")
     ap.add_argument("--sweep-at", type=float, help="λ of the step size / K rows of the sweep (default the paper's)")
     ap.add_argument("--with-length", action="store_true", help="pos: also a guided row with Length(len(tags))")
     ap.add_argument("--threads", type=int, default=1)
@@ -92,7 +93,8 @@ def main() -> None:
     targets = build_targets(args.task, data / "valid.csv", args.targets, args.seed, gen.model.config.seq_len, oracles)
     methods = [NoControl(), Guided()]
     for lam in args.lambdas:  # extra guided rows with other fluency weights (tuned on the sweep)
-        methods.append(Guided(GuidanceConfig(fluency_weight=lam), name=f"guided λ={lam:g}"))
+        cfg = GuidanceConfig(fluency_weight=lam, step_size=args.extra_step)
+        methods.append(Guided(cfg, name=f"guided λ={lam:g}" + (f" lr={args.extra_step:g}" if args.extra_step != 0.1 else "")))
     if args.with_length:
         methods.append(Guided(name="guided+length", with_length=True))
     t0 = time.perf_counter()

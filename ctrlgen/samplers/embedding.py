@@ -59,7 +59,7 @@ class FixedEmbeddings:
     active: bool = True  # False when no position is fixed: apply()/apply_ids() then cost nothing per step
 
     @classmethod
-    def build(cls, model: torch.nn.Module, mask: Tensor, ids: Tensor, banned: Tensor | None = None) -> "FixedEmbeddings":
+    def build(cls, model: torch.nn.Module, mask: Tensor, ids: Tensor, banned: Tensor | None = None) -> FixedEmbeddings:
         mask, ids = (mask[None], ids[None]) if mask.dim() == 1 else (mask, ids)
         return cls(mask=mask, ids=ids, emb=model.embed(ids).detach(), banned=banned, active=bool(mask.any()))
 
@@ -119,7 +119,7 @@ class EmbeddingSampler:
 
     def step(self, model: torch.nn.Module, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
              x0_prev: Tensor | None, generator: torch.Generator, clamp: bool,
-             fixed: "FixedEmbeddings | None" = None) -> StepOutput:
+             fixed: FixedEmbeddings | None = None) -> StepOutput:
         """One step on a respaced ``diffusion``. ``x_t: Tensor[B, L, d]``, ``t: Tensor[B]``.
 
         ``fixed`` positions of x̂0 are replaced by their clean embeddings before the posterior."""
