@@ -46,7 +46,7 @@ from ..constraints import CHECK, Infill, PreparedConstraint, prepare
 from ..constraints.composition import ConstraintLike
 from ..errors import CheckpointError, SamplingError
 from ..evaluation.fluency import well_formed
-from ..models.edit_models import encode_batch
+from ..models.edit_models import MASK_ID, encode_batch
 from ..models.edit_models_joint import EditModel
 from ..models.pretrained import load_pretrained
 from ..pipeline import GenerationOutput, mbr_scores, resolve_model_path
@@ -194,10 +194,20 @@ class DiffusERGenerator:
         return GenerationOutput(texts=texts, tokens=tokens, report=report, trajectory=trajectory)
 
     def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1) -> list[list[int]]:
+        """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
+        of ``4k`` (at least 8) beam fills by the fluency term when there is one (else by the fill log-prob)."""
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         projected = [project(r, fixed, layout) for r in rows]
-        filled = fill_masks(self.model.tagger, self.model.generator, projected, 1.0, k)
-        return [f[min(j, len(f) - 1)] for f in filled for j in range(k)] if k > 1 else [f[0] for f in filled]
+        wide = max(8, 4 * k) if any(MASK_ID in r for r in projected) else 1
+        filled = fill_masks(self.model.tagger, self.model.generator, projected, 1.0, wide)
+        fluency = self.fluency() if wide > 1 else None
+        out = []
+        for options in filled:
+            if fluency is not None:
+                scores = fluency(options)
+                options = [o for _, o in sorted(zip(scores, options), key=lambda p: -p[0])]
+            out += [options[min(j, len(options) - 1)] for j in range(k)]
+        return out
 
     # ------------------------------------------------------------------------------------------- the API
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,

@@ -29,8 +29,10 @@ can be as likely as "is a Japanese restaurant"). Neither term accumulates over s
 ``r`` texts per sample; each is expanded into up to ``b`` candidates (plus proposals), deduplicated by text
 (the better path wins), and the ``r`` best scores survive each step; the best one is the output. ``(1, 1)``
 is plain greedy / nucleus decoding. The defaults (``rank_weight = 30``, ``fluency_weight = 10``) are measured
-in ``recipes/bench_edit.py``: a check score of 1 outweighs the ~10–15 nats a forced edit costs under the
-models, and among texts that meet the constraints equally the more fluent one wins.
+in ``recipes/bench_edit.py`` (field-change edits of valid.csv references): ``rank_weight`` 10 reached the
+constraint in 50% of the sweep's cases, 30 and 100 in all of them with the same outputs; without the fluency
+term the bigram precision fell from 0.973 to 0.940. Among texts that meet the constraints equally the more
+fluent one wins.
 
 **Steps.** A sample stops when a step leaves its set of kept texts unchanged (with ``r = 1``: the revision
 changed nothing), or after ``max_steps``. The step index ``t`` fed to both models counts down:
