@@ -49,7 +49,7 @@ from ..evaluation.fluency import well_formed
 from ..models.edit_models import MASK_ID, encode_batch
 from ..models.edit_models_joint import EditModel
 from ..models.pretrained import load_pretrained
-from ..pipeline import GenerationOutput, mbr_scores, resolve_model_path
+from ..pipeline import GenerationOutput, resolve_model_path
 from ..samplers.edit import EditSampler
 from ..text.tokenizer import split_words
 from ..text.vocab import SPECIALS
@@ -58,6 +58,7 @@ from .edit_start import (
     draft_starts,
     fill_masks,
     layout_of,
+    mbr_order,
     output_words,
     probe_phrases,
     project,
@@ -255,16 +256,7 @@ class DiffusERGenerator:
                         kw.pop("batch_size", 64), kw.pop("progress", False), kw.pop("return_trajectory", False))
         if kw:
             raise SamplingError(f"unknown arguments {sorted(kw)}", "see DiffusERGenerator.infill")
-        scores = mbr_scores(out.texts)
-        order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
-        out.texts, out.tokens = [out.texts[i] for i in order], out.tokens[order]
-        for key in ("well_formed", "satisfied", "edits", "steps", "start"):
-            if key in out.report:
-                out.report[key] = [out.report[key][i] for i in order]
-        for rec in out.report.get("constraints", {}).values():
-            rec["satisfied"], rec["scores"] = [rec["satisfied"][i] for i in order], [rec["scores"][i] for i in order]
-        out.report["mbr"] = [scores[i] for i in order]
-        return out
+        return mbr_order(out)
 
     def edit(self, text: str, constraints: ConstraintLike = None, n: int = 1, seed: int | None = 0,
              sampler: EditSampler | None = None, steps: int | None = None, protect: Collection[int] = (),
