@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -195,14 +196,15 @@ def decode_trajectory(batches: list[list[torch.Tensor]], tokenizer: Any) -> list
     return [[text for b in batches for text in tokenizer.decode_batch(b[k])] for k in range(len(batches[0]))]
 
 
-def order_by_mbr(out: GenerationOutput) -> GenerationOutput:
+def order_by_mbr(out: GenerationOutput, per_sample_keys: Sequence[str] = ()) -> GenerationOutput:
     """Reorder samples by minimum Bayes risk (highest mean sentence-BLEU against the others first), with every
-    per-sample report entry; ``report["mbr"]`` holds the scores. Modifies and returns ``out``."""
+    per-sample report entry (``well_formed``, ``satisfied``, the constraints' lists, and ``per_sample_keys``);
+    ``report["mbr"]`` holds the scores. Modifies and returns ``out``."""
     scores = mbr_scores(out.texts)
     order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
     out.texts = [out.texts[i] for i in order]
     out.tokens = out.tokens[order]
-    for key in ("well_formed", "satisfied"):
+    for key in ("well_formed", "satisfied", *per_sample_keys):
         if key in out.report:
             out.report[key] = [out.report[key][i] for i in order]
     for rec in out.report.get("constraints", {}).values():

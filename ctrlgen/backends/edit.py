@@ -49,7 +49,7 @@ from ..evaluation.fluency import well_formed
 from ..models.edit_models import MASK_ID, encode_batch
 from ..models.edit_models_joint import EditModel
 from ..models.pretrained import load_pretrained
-from ..pipeline import GenerationOutput, resolve_model_path
+from ..pipeline import GenerationOutput, order_by_mbr, resolve_model_path
 from ..samplers.edit import EditSampler
 from ..text.tokenizer import split_words
 from ..text.vocab import SPECIALS
@@ -58,7 +58,6 @@ from .edit_start import (
     draft_starts,
     fill_masks,
     layout_of,
-    mbr_order,
     output_words,
     probe_phrases,
     project,
@@ -256,7 +255,7 @@ class DiffusERGenerator:
                         kw.pop("batch_size", 64), kw.pop("progress", False), kw.pop("return_trajectory", False))
         if kw:
             raise SamplingError(f"unknown arguments {sorted(kw)}", "see DiffusERGenerator.infill")
-        return mbr_order(out)
+        return order_by_mbr(out, ("edits", "steps", "start"))
 
     def edit(self, text: str, constraints: ConstraintLike = None, n: int = 1, seed: int | None = 0,
              sampler: EditSampler | None = None, steps: int | None = None, protect: Collection[int] = (),

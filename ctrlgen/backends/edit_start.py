@@ -138,20 +138,3 @@ def probe_phrases(leaves: Sequence[Any], rows: Sequence[Sequence[int]], vocab: V
                     break
         out += [list(p) for p, _ in found.most_common(top)]
     return out
-
-
-def mbr_order(out: Any) -> Any:
-    """Order a ``GenerationOutput``'s samples (texts, tokens and per-sample report entries) by minimum Bayes risk,
-    best first; ``report["mbr"]`` holds the scores."""
-    from ..pipeline import mbr_scores
-
-    scores = mbr_scores(out.texts)
-    order = sorted(range(len(out.texts)), key=lambda i: -scores[i])
-    out.texts, out.tokens = [out.texts[i] for i in order], out.tokens[order]
-    for key in ("well_formed", "satisfied", "edits", "steps", "start"):
-        if key in out.report:
-            out.report[key] = [out.report[key][i] for i in order]
-    for rec in out.report.get("constraints", {}).values():
-        rec["satisfied"], rec["scores"] = [rec["satisfied"][i] for i in order], [rec["scores"][i] for i in order]
-    out.report["mbr"] = [scores[i] for i in order]
-    return out
