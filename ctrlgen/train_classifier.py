@@ -99,7 +99,8 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
               f"{summary['seconds']:.0f} s training + {prep_s:.0f} s data preparation on {torch.get_num_threads()} "
               f"CPU thread(s)"),
               (f"- training examples: {len(train_data)} from `{train_path.name}`"
-               + (f" (silver trees from the parser `{Path(parser).name}`)" if parser else "")
+               + (f" (silver trees from the parser `{Path(parser).name if parser else 'parser-ptb-sample'}`)"
+                  if parser or name == "syntax.v1" else "")
                + f"; final training loss {summary['final_loss']}"), ""]
     if metrics:
         readme += [(f"Validation (`{valid_path.name}`), by noise level t of the {gen.diffusion.num_steps}-step "
