@@ -2,10 +2,13 @@
 public plug-in interface (``ctrlgen.NoiseAwareClassifier``): the proof that plug-ins work.
 
 - ``semantic.v1`` (:mod:`.semantic`): the value of each E2E field, for ``SemanticField``;
+- ``semantic-token.v1`` (:mod:`.semantic_token`): the same over noisy tokens, for ``SemanticField`` on the
+  discrete (SEDD) backend;
 - ``pos.v1`` (:mod:`.pos`): per-position UPOS tags, for ``POS``;
 - ``syntax.v1`` (:mod:`.syntax`): per-span constituent labels, for ``SyntaxTree`` and ``SyntaxSpans``.
 
 ctrlgen finds them through the ``ctrlgen.classifiers`` entry points declared in ``pyproject.toml``, never
 by importing this package; trained copies for the bundled model live in
-``ctrlgen/assets/e2e/classifiers/`` (``ctrlgen train-classifier {semantic,pos,tree}``).
+``ctrlgen/assets/e2e/classifiers/`` and ``ctrlgen/assets/e2e-sedd/classifiers/``
+(``ctrlgen train-classifier {semantic,pos,tree} --model …``).
 """

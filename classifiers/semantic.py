@@ -102,15 +102,20 @@ class SemanticClassifier(NoiseAwareClassifier):
     @classmethod
     def create(cls, examples: Sequence[Any], context: ModelContext, *, hidden: int = 64, layers: int = 2,
                heads: int = 4, dropout: float = 0.1) -> SemanticClassifier:
-        """Value sets from the training MRs (most frequent first, ``"none"`` first of all)."""
+        """Value sets from the training MRs (:meth:`value_sets`); sizes from the model's embeddings."""
+        values = cls.value_sets(examples)
+        cfg = context.model.config
+        return cls(embed_dim=cfg.embed_dim, seq_len=cfg.seq_len, values=values, hidden=hidden, layers=layers,
+                   heads=heads, dropout=dropout)
+
+    @staticmethod
+    def value_sets(examples: Sequence[Any]) -> dict[str, list[str]]:
+        """Per field, the values of the training MRs (most frequent first, ``"none"`` first of all)."""
         counts: dict[str, Counter[str]] = {f: Counter() for f in SemanticField.FIELDS}
         for e in examples:
             for f, v in e.mr.items():
                 counts[f][v] += 1
-        values = {f: [NONE, *(v for v, _ in c.most_common())] for f, c in counts.items()}
-        cfg = context.model.config
-        return cls(embed_dim=cfg.embed_dim, seq_len=cfg.seq_len, values=values, hidden=hidden, layers=layers,
-                   heads=heads, dropout=dropout)
+        return {f: [NONE, *(v for v, _ in c.most_common())] for f, c in counts.items()}
 
     def make_data(self, examples: Sequence[Any], context: ModelContext) -> ClassifierData:
         """One row per example: its reference's ids and every field's value index (0 = absent, −1 =

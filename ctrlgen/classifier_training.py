@@ -1,10 +1,13 @@
-"""Training noise-aware classifiers on a frozen language model's embeddings.
+"""Training noise-aware classifiers on a frozen language model's embeddings (or, for discrete diffusion,
+on its noisy tokens).
 
 Each step takes a batch of texts, embeds them with the model's (frozen) word embeddings, draws for each
 example a step of the *decoding* schedule (``decode_steps`` evenly spaced steps of the training T, as the
 sampler will visit) — or, with probability ``clean_prob``, the clean embeddings at ``t = 0`` — forms
 x_t ~ q(x_t | x0) and minimises ``−log_prob(x_t, t, target)``, the same method guidance calls. So a
-classifier trains exactly on the states it will read while steering.
+classifier trains exactly on the states it will read while steering. A token-space classifier
+(``space = "token"``, for a discrete-diffusion model) instead reads x_t ~ q(x_t | x0) of the model's own
+graph and noise as one-hot ``Tensor[B, L, V]`` with t ~ U(0, 1), and the total noise σ̄(t) as its ``t``.
 
 ```python
 import ctrlgen
@@ -73,6 +76,28 @@ def noisy_latents(context: ModelContext, ids: Tensor, generator: torch.Generator
         return torch.where(clean[:, None, None], emb, x), t
 
 
+def noisy_tokens(context: ModelContext, ids: Tensor, generator: torch.Generator, clean_prob: float,
+                 t: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``ids: Tensor[B, L]`` → ``(one-hot x_t: Tensor[B, L, V], σ̄: Tensor[B])`` under the discrete model's
+    graph and noise: t ~ U(0, 1) (or the given ``t: Tensor[B]``); a share ``clean_prob`` stay clean (σ̄ = 0)."""
+    with torch.no_grad():
+        diff, b = context.diffusion, ids.shape[0]
+        t = torch.rand(b, generator=generator) if t is None else t
+        clean = torch.rand(b, generator=generator) < clean_prob
+        sigma = torch.where(clean | (t <= 0), torch.zeros_like(t), diff.noise.total_noise(t.clamp(min=1e-6)))
+        x = diff.graph.sample_transition(ids, sigma[:, None].expand(ids.shape), generator)
+        onehot = torch.nn.functional.one_hot(x, int(context.model.config.vocab_size)).float()
+        return onehot.to(context.device), sigma.to(context.device)
+
+
+def _check_space(classifier: NoiseAwareClassifier, ctx: ModelContext) -> None:
+    if classifier.space != ctx.space:
+        raise ConfigError(f"{type(classifier).__name__} reads {classifier.space!r} inputs but the model's "
+                          f"classifiers read {ctx.space!r}",
+                          "embedding-space classifiers go with embedding (Diffusion-LM) models, token-space ones "
+                          "with discrete (SEDD) models")
+
+
 @torch.enable_grad()
 def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: ClassifierData, *, steps: int = 2000,
                    batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, warmup: int = 100,
@@ -83,11 +108,9 @@ def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: Classifie
     warm-up and cosine decay to 10%; the model stays frozen. Sets ``classifier.fingerprint``."""
     if steps <= 0 or batch_size <= 0 or len(data) == 0:
         raise ConfigError(f"need steps > 0, batch_size > 0 and data, got {steps}, {batch_size}, {len(data)} examples")
-    if classifier.space != "embedding":
-        raise ConfigError(f"fit_classifier trains embedding-space classifiers, {type(classifier).__name__} reads "
-                          f"{classifier.space!r}", "train token-space classifiers with your own loop")
     ctx = as_context(model)
-    times = decode_times(ctx, decode_steps)
+    _check_space(classifier, ctx)
+    times = decode_times(ctx, decode_steps) if ctx.space == "embedding" else None
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
     classifier.to(ctx.device).train().requires_grad_(True)
@@ -106,7 +129,10 @@ def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: Classifie
     bar = tqdm(range(steps), disable=not show, desc=f"train {classifier.classifier_name or 'classifier'}")
     for step in bar:
         idx = torch.randint(len(data), (batch_size,), generator=gen)
-        x, t = noisy_latents(ctx, data.ids[idx], gen, times, clean_prob)
+        if times is None:
+            x, t = noisy_tokens(ctx, data.ids[idx], gen, clean_prob)
+        else:
+            x, t = noisy_latents(ctx, data.ids[idx], gen, times, clean_prob)
         target = targets_to(index_targets(data.targets, idx), ctx.device)
         loss = -classifier.log_prob(x, t, target).mean()
         for g in opt.param_groups:
@@ -135,8 +161,12 @@ def evaluate_classifier(classifier: NoiseAwareClassifier, model: Any, data: Clas
                         fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 0.9), clean: bool = True,
                         batch_size: int = 256, seed: int = 0) -> dict[str, dict[str, float]]:
     """Mean ``−log p`` and the classifier's own metrics on ``data`` at noise levels ``t = round(f·(T−1))``
-    for each fraction ``f`` (plus clean input): ``{"clean": {...}, "t=500": {...}, ...}``."""
+    for each fraction ``f`` (plus clean input): ``{"clean": {...}, "t=500": {...}, ...}``. Token-space
+    classifiers: time ``t = f`` of the discrete noise (``"t=0.50"``: half the tokens masked, log-linear)."""
     ctx = as_context(model)
+    _check_space(classifier, ctx)
+    if ctx.space == "token":
+        return _evaluate_tokens(classifier, ctx, data, fractions, clean, batch_size, seed)
     T = ctx.diffusion.num_steps
     levels: list[tuple[str, int | None]] = ([("clean", None)] if clean else []) + \
         [(f"t={round(f * (T - 1))}", round(f * (T - 1))) for f in fractions]
@@ -151,6 +181,25 @@ def evaluate_classifier(classifier: NoiseAwareClassifier, model: Any, data: Clas
             emb = ctx.model.embed(ids)
             t = torch.full((ids.shape[0],), 0 if tv is None else tv, dtype=torch.long, device=emb.device)
             x = emb if tv is None else ctx.diffusion.q_sample(emb, t, torch.randn(emb.shape, generator=gen).to(emb.device))
+            target = targets_to(part.targets, ctx.device)
+            vals = {"nll": -classifier.log_prob(x, t, target), **classifier.metrics(x, t, target)}
+            for k, v in vals.items():
+                sums[k] = sums.get(k, 0.0) + float(v.float().nansum())
+                sums[f"#{k}"] = sums.get(f"#{k}", 0.0) + float((~v.float().isnan()).sum())
+        out[name] = {k: round(sums[k] / max(1.0, sums[f"#{k}"]), 4) for k in sums if not k.startswith("#")}
+    return out
+
+
+def _evaluate_tokens(classifier: NoiseAwareClassifier, ctx: ModelContext, data: ClassifierData,
+                     fractions: Sequence[float], clean: bool, batch_size: int, seed: int) -> dict[str, dict[str, float]]:
+    levels = ([("clean", 0.0)] if clean else []) + [(f"t={f:.2f}", float(f)) for f in fractions]
+    out: dict[str, dict[str, float]] = {}
+    for name, level in levels:
+        gen = torch.Generator().manual_seed(seed)
+        sums: dict[str, float] = {}
+        for start in range(0, len(data), batch_size):
+            part = data.take(slice(start, start + batch_size))
+            x, t = noisy_tokens(ctx, part.ids, gen, 0.0, torch.full((len(part),), level))
             target = targets_to(part.targets, ctx.device)
             vals = {"nll": -classifier.log_prob(x, t, target), **classifier.metrics(x, t, target)}
             for k, v in vals.items():

@@ -33,6 +33,12 @@ class CheckpointError(CtrlgenError):
     default_hint = "pass a directory written by save_pretrained() or a bundled model name"
 
 
+class TrainingStopped(CtrlgenError):
+    """Training was stopped by a signal (SIGTERM, Ctrl-C) after writing a checkpoint."""
+
+    default_hint = "run the same command again to resume from that checkpoint"
+
+
 class DataError(CtrlgenError):
     """An input data file is missing, empty or malformed."""
 

@@ -21,17 +21,18 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import torch
 from torch import Tensor, nn
 
 from .config import to_dict
-from .errors import CheckpointError, ConfigError, DistributedError
+from .errors import CheckpointError, ConfigError, DistributedError, TrainingStopped
 from .models.pretrained import read_config, save_pretrained
 from .text.tokenizer import Tokenizer
 
@@ -56,6 +57,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints
     keep_checkpoints: int = 2  # how many recent checkpoints stay on disk
     threads: int = 0  # torch intra-op threads per process; 0 = torch's default
+    device: str = "auto"  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", …
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -68,6 +70,45 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     if cfg.lr_schedule == "linear":
         return cfg.lr - (cfg.lr - lo) * frac
     return lo + 0.5 * (cfg.lr - lo) * (1 + math.cos(math.pi * frac))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available (this process's local rank under torchrun), else CPU."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"training.device is {str(device)!r} but this torch build sees no CUDA device",
+                          "use device = \"auto\" or \"cpu\"")
+    return dev
+
+
+class _StopOnSignal:
+    """While active, SIGTERM/SIGINT set ``requested`` instead of killing the process, so the loop can finish
+    the step, write a checkpoint and stop (no lost work when a job is cut off)."""
+
+    def __init__(self) -> None:
+        self.requested = 0
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signum
+        if signum == signal.SIGINT and self._old.get(signum) is not None:
+            signal.signal(signum, self._old[signum])  # a second Ctrl-C interrupts at once
+
+    def __enter__(self) -> Self:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def _dist() -> tuple[int, int]:
@@ -86,7 +127,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, tokenizer: Tokenizer, data: Tensor, objective: nn.Module,
                  config: TrainConfig, output_dir: str | os.PathLike, extra_config: dict[str, Any] | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device | None = None) -> None:
         self.cfg = config
         if config.steps <= 0 or config.batch_size <= 0:
             raise ConfigError(f"training.steps and training.batch_size must be > 0, got {config.steps}, "
@@ -97,7 +138,7 @@ class Trainer:
                                    "choose a batch size that is a multiple of --nproc_per_node")
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.device = torch.device(device)
+        self.device = resolve_device(config.device if device is None else device)
         self.model = model.to(self.device)
         self.tokenizer, self.data = tokenizer, data
         self.objective = objective.to(self.device)
@@ -194,10 +235,29 @@ class Trainer:
 
         bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0 or not sys.stderr.isatty(),
                    desc="train", dynamic_ncols=True)
-        params = list(self.model.parameters())
-        sums: dict[str, float] = {}
-        t0, n0 = time.perf_counter(), self.step
         self.model.train()
+        with _StopOnSignal() as stop:
+            self._loop(bar, stop)
+        bar.close()
+        if stop.requested:
+            raise TrainingStopped(f"training stopped by signal {stop.requested} at step {self.step}; checkpoint "
+                                  f"written to {self.out / 'checkpoints'}")
+        final = self.out / "model"
+        if self.rank == 0:
+            with _swapped_weights(self.model, self._ema_model_state()):
+                save_pretrained(final, self.model, self.tokenizer, self.extra)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return final
+
+    def _loop(self, bar: Any, stop: _StopOnSignal) -> None:
+        """Optimiser steps until ``config.steps`` or a stop signal (then one last checkpoint)."""
+        cfg = self.cfg
+        params = list(self.model.parameters())
+        sums: dict[str, Tensor] = {}  # summed on the device: no host sync per step
+        t0, n0 = time.perf_counter(), self.step
         while self.step < cfg.steps:
             seed = (cfg.seed * 1_000_003 + self.step) * 64 + self.rank
             torch.manual_seed(seed)  # dropout
@@ -217,30 +277,24 @@ class Trainer:
                 torch._foreach_lerp_(self.ema, [p.detach() for p in params], 1 - decay)
             self.step += 1
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach().mean())
+                v = v.detach().mean()
+                sums[k] = sums[k] + v if k in sums else v
             bar.update(1)
             if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                 n = self.step - n0
                 rec = {"step": self.step, "lr": lr_at(cfg, self.step - 1),
-                       **{k: v / max(1, n) for k, v in sums.items()},
+                       **{k: float(v) / max(1, n) for k, v in sums.items()},
                        "steps_per_s": n / (time.perf_counter() - t0)}
                 bar.set_postfix(loss=f"{rec['loss']:.3f}")
                 with open(self.out / "log.jsonl", "a") as f:
                     f.write(json.dumps(rec) + "\n")
                 log.info("step %d loss %.4f", self.step, rec["loss"])
                 sums, t0, n0 = {}, time.perf_counter(), self.step
-            if self.rank == 0 and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
+            due = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+            if self.rank == 0 and (due or stop.requested):
                 self.save_checkpoint()
-        bar.close()
-        final = self.out / "model"
-        if self.rank == 0:
-            with _swapped_weights(self.model, self._ema_model_state()):
-                save_pretrained(final, self.model, self.tokenizer, self.extra)
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-        return final
+            if stop.requested:
+                return
 
 
 class _swapped_weights:

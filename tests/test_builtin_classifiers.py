@@ -117,3 +117,80 @@ def test_train_classifier_command(model_dir, tmp_path, capsys):
     assert clf.hparams["hidden"] == 16 and clf.training_info["steps"] == 2
     assert main(["train-classifier", "semantics", "--model", str(model_dir), "--data", str(TINY_CSV)]) == 2
     assert "semantic.v1" in capsys.readouterr().err
+
+
+def test_prepared_cache_round_trip_and_mismatch(model_dir, tmp_path):
+    """--prepared: the second run reads the cache (no oracle, no create) and trains the same classifier."""
+    from safetensors.torch import load_file
+
+    from ctrlgen.errors import ConfigError
+    from ctrlgen.train_classifier import train
+
+    cache = tmp_path / "semantic.pt"
+    kw = dict(steps=2, data=str(TINY_CSV), valid=str(TINY_CSV), options={"hidden": 16, "layers": 1},
+              prepared_file=str(cache), device="cpu")
+    a = train("semantic", str(model_dir), out=str(tmp_path / "a"), **kw)
+    assert cache.is_file()
+    b = train("semantic", str(model_dir), out=str(tmp_path / "b"), **kw)
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert "--prepared" not in (b / "README.md").read_text()
+    other = tmp_path / "other.csv"
+    other.write_text(TINY_CSV.read_text().replace("Italian pub", "Italian inn"))
+    with pytest.raises(ConfigError, match="was built for"):
+        train("semantic", str(model_dir), out=str(tmp_path / "c"), **{**kw, "data": str(other)})
+
+
+def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_path):
+    """semantic-token.v1: trained on the discrete model's own noise, found beside the model by SemanticField,
+    guidance strength 0 is unguided bit for bit, and guidance raises the classifier's own log p."""
+    from ctrlgen.backends.discrete import DiscreteGenerator
+    from ctrlgen.classifier_training import evaluate_classifier
+    from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN
+    from ctrlgen.diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig
+    from ctrlgen.errors import CheckpointError, ConfigError
+    from ctrlgen.models import ScoreModel, ScoreModelConfig, save_pretrained
+
+    torch.manual_seed(0)
+    m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
+    torch.nn.init.normal_(m.head.weight, std=0.5)
+    path = save_pretrained(tmp_path / "sedd", m.eval(), tokenizer, {"diffusion": {"graph": "absorbing"}})
+    gen = ctrlgen.load(path)
+    assert isinstance(gen, DiscreteGenerator)
+    field = ctrlgen.SemanticField("food", "Italian")
+    assert {SOFT_TOKEN, SOFT_EMBEDDING} <= field.faces
+    with pytest.raises(CheckpointError, match="train-classifier semantic"):
+        gen.generate(n=1, steps=2, constraints=field)
+
+    ctx = ModelContext.of(gen.model, gen.diffusion, path, tokenizer)
+    assert ctx.space == "token" and ctx.fingerprint.embeddings is None
+    clf = CLASSIFIERS.get("semantic-token.v1").create(rows, ctx, embed_dim=8, **SMALL)
+    data = clf.make_data(rows, ctx)
+    fit_classifier(clf, gen, data, steps=60, batch_size=8, progress=False)
+    metrics = evaluate_classifier(clf, gen, data, fractions=(0.5,))
+    assert set(metrics) == {"clean", "t=0.50"} and metrics["clean"]["acc"] > 0.5
+    clf.save_pretrained(path / "classifiers" / "semantic")
+    with pytest.raises(ConfigError, match="token"):  # a token-space classifier for an embedding model
+        fit_classifier(clf, ModelContext.of(*_embedding_model(tokenizer)), data, steps=1)
+
+    plain = gen.generate(n=16, steps=6, seed=3)
+    zero = gen.generate(n=16, steps=6, seed=3, constraints=field, guidance_scale=0.0)
+    assert torch.equal(plain.tokens, zero.tokens)
+    guided = gen.generate(n=16, steps=6, seed=3, constraints=field, guidance_scale=2.0)
+    assert list(guided.report["constraints"]) == ["SemanticField('food', 'Italian')"]
+    target = clf.encode_target(("food", "Italian"), tokenizer, 24)
+
+    def log_p(tokens):
+        onehot = torch.nn.functional.one_hot(tokens, len(tokenizer)).float()
+        return clf.log_prob(onehot, torch.zeros(len(tokens)), target).mean()
+
+    assert log_p(guided.tokens) > log_p(plain.tokens)
+
+
+def _embedding_model(tokenizer):
+    from conftest import tiny_config
+
+    from ctrlgen.diffusion import DiffusionConfig, GaussianDiffusion
+    from ctrlgen.models import EmbeddingLM
+
+    return EmbeddingLM(tiny_config(len(tokenizer))), GaussianDiffusion.from_config(DiffusionConfig(steps=100))

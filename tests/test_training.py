@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.errors import CheckpointError, ConfigError, TrainingStopped
 from ctrlgen.experiment import build_run, load_run_config, train_from_config
 from ctrlgen.training import TrainConfig, lr_at
 
@@ -35,6 +35,39 @@ def test_resume_is_exact(tiny_toml, tmp_path):
     resumed = train_from_config(tiny_toml(steps=6, every=3, out=tmp_path / "b"))
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_signal_stops_with_a_checkpoint_and_resume_is_exact(tiny_toml, tmp_path):
+    """SIGTERM mid-run: the step finishes, a checkpoint is written off the usual schedule, the run raises
+    TrainingStopped, and resuming gives the weights of an uninterrupted run."""
+    import signal
+
+    straight = train_from_config(tiny_toml(steps=6, every=6, out=tmp_path / "a"))
+    trainer = build_run(load_run_config(tiny_toml(steps=6, every=6, out=tmp_path / "b")))
+    forward = trainer.ddp.forward
+
+    def forward_then_signal(batch, gen):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(batch, gen)
+
+    trainer.ddp.forward = forward_then_signal
+    with pytest.raises(TrainingStopped, match="step 4"):
+        trainer.train()
+    assert (tmp_path / "b" / "latest").read_text() == "step-0000004"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    resumed = train_from_config(tiny_toml(steps=6, every=6, out=tmp_path / "b"))
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_device_auto_and_bad_device(tiny_toml):
+    from ctrlgen.training import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            build_run(load_run_config(tiny_toml(steps=2, every=2), {"training.device": "cuda"}))
 
 
 def test_no_resume_refuses_to_overwrite(tiny_toml, tmp_path):

@@ -20,7 +20,9 @@ end must be words). A ban conditions the sampler on "not that token" — exact f
 approximation along the way (the same thing the embedding backend does in rounding).
 
 Soft faces: ``soft:token`` faces steer by first-order rate reweighting (``ctrlgen.rate_guidance``), with
-strength ``guidance_scale``. A constraint whose only soft face reads embedding latents (``soft:embedding``) has no
+strength ``guidance_scale``. ``SemanticField`` uses the token-space classifier saved beside the model
+(``semantic-token.v1``, ``<model>/classifiers/semantic``; ``ctrlgen train-classifier semantic --model e2e-sedd``).
+A constraint whose only soft face reads embedding latents (``soft:embedding``) has no
 use here and raises ``UnsupportedConstraintError`` at prepare time, naming the backend that supports it.
 """
 
@@ -35,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import from_dict
-from ..constraints import PreparedConstraint, prepare
+from ..constraints import ModelContext, PreparedConstraint, prepare
 from ..constraints.composition import ConstraintLike
 from ..constraints.infill import Infill
 from ..diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig
@@ -92,7 +94,8 @@ class DiscreteGenerator:
         """Compile constraints for this model (vocabulary, ``seq_len``, the discrete backend)."""
         if constraints is None or constraints == []:
             return None
-        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "discrete")
+        context = ModelContext.of(self.model, self.diffusion, self.path, self.tokenizer)
+        return prepare(constraints, self.tokenizer, self.model.config.seq_len, "discrete", model=context)
 
     def conditioning(self, prepared: PreparedConstraint | None) -> tuple[Tensor, Tensor, Tensor]:
         """``(fixed: BoolTensor[L], values: LongTensor[L], banned: BoolTensor[1, L, N])`` for this model:

@@ -129,14 +129,40 @@ def resolve_classifier(ref: ClassifierRef, context: ModelContext) -> NoiseAwareC
 
 
 class ClassifierBacked(Constraint):
-    """Base of constraints whose soft face is a classifier. Subclasses give :attr:`default_classifier`,
-    :meth:`classifier_target` and, optionally, :meth:`validate` (a check against ``seq_len``)."""
+    """Base of constraints whose soft face is a classifier. Subclasses give :attr:`default_classifiers`,
+    :meth:`classifier_target` and, optionally, :meth:`validate` (a check against ``seq_len``).
 
-    default_classifier: ClassVar[str] = ""  # registered name, found beside the model
+    Faces: the check face, plus the soft face of the given classifier's space — or, with no ``classifier``
+    given, of every space that has a default (e.g. ``SemanticField``: ``semantic.v1`` on latents for the
+    embedding backend, ``semantic-token.v1`` on tokens for the discrete one)."""
+
+    default_classifiers: ClassVar[dict[str, str]] = {}  # space → registered name, found beside the model
     _bound: tuple[NoiseAwareClassifier, Any] | None = None
 
-    def classifier_ref(self) -> ClassifierRef:
-        return getattr(self, "classifier", None) or self.default_classifier
+    @property
+    def default_classifier(self) -> str:
+        """The embedding-space default (the first one listed)."""
+        return next(iter(self.default_classifiers.values()), "")
+
+    def classifier_ref(self, space: str | None = None) -> ClassifierRef:
+        """The classifier given, else the default for ``space`` (default: the first one listed)."""
+        given = getattr(self, "classifier", None)
+        if given:
+            return given
+        if space is None:
+            return self.default_classifier
+        if space not in self.default_classifiers:
+            raise ConstraintError(f"{self!r} has no default {space}-space classifier (only "
+                                  f"{', '.join(self.default_classifiers) or 'none'})",
+                                  f"pass classifier=<a {space}-space classifier>, or use a backend that reads "
+                                  f"{' or '.join(self.default_classifiers)}")
+        return self.default_classifiers[space]
+
+    @property
+    def faces(self) -> frozenset[str]:
+        given = getattr(self, "classifier", None)
+        spaces = [classifier_space(given)] if given else list(self.default_classifiers)
+        return frozenset({CHECK, *(_SPACE_FACE[s] for s in spaces)})
 
     def classifier_target(self) -> Any:
         """The target handed to the classifier's ``encode_target``."""
@@ -145,14 +171,10 @@ class ClassifierBacked(Constraint):
     def validate(self, seq_len: int) -> None:
         """Raise :class:`ConstraintError` when the constraint cannot fit ``seq_len`` positions."""
 
-    @property
-    def soft_face(self) -> str:
-        return _SPACE_FACE[classifier_space(self.classifier_ref())]
-
     def bind(self, context: ModelContext) -> Constraint:
         """A copy holding the classifier for ``context``'s model and the encoded target."""
         self.validate(context.seq_len)
-        clf = resolve_classifier(self.classifier_ref(), context)
+        clf = resolve_classifier(self.classifier_ref(context.space), context)
         encoded = clf.encode_target(self.classifier_target(), context.tokenizer, context.seq_len)
         bound = copy.copy(self)
         object.__setattr__(bound, "_bound", (clf, targets_to(encoded, context.device)))
@@ -199,7 +221,7 @@ class Classifier(ClassifierBacked):
     def faces(self) -> frozenset[str]:
         return frozenset({_SPACE_FACE[self._space]} | ({CHECK} if self.check is not None else set()))
 
-    def classifier_ref(self) -> ClassifierRef:
+    def classifier_ref(self, space: str | None = None) -> ClassifierRef:
         return self.classifier
 
     def classifier_target(self) -> Any:

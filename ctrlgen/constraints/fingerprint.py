@@ -93,7 +93,18 @@ class ModelContext:
 
     @cached_property
     def fingerprint(self) -> ModelFingerprint:
-        return ModelFingerprint.of(self.model, self.diffusion)
+        """What a classifier for this model must match. A token-space model's classifiers read token ids,
+        not the model's weights: only the vocabulary size and ``seq_len`` count there."""
+        fp = ModelFingerprint.of(self.model, self.diffusion)
+        if self.space == "token":
+            fp = ModelFingerprint(vocab_size=fp.vocab_size, seq_len=fp.seq_len)
+        return fp
+
+    @property
+    def space(self) -> str:
+        """What the model's classifiers read: ``"token"`` for discrete diffusion (its diffusion has a
+        ``graph``), else ``"embedding"`` (latents)."""
+        return "token" if hasattr(self.diffusion, "graph") else "embedding"
 
     @property
     def seq_len(self) -> int:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ..evaluation.metrics import pos_match
 from ..evaluation.pos import UPOS_TAGS
-from .base import CHECK, SOFT_EMBEDDING, ConstraintError, as_texts
+from .base import ConstraintError, as_texts
 from .classifier import ClassifierBacked, ClassifierRef
 
 
@@ -29,8 +29,7 @@ class POS(ClassifierBacked):
     tags: tuple[str, ...]
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "pos.v1" beside the model
 
-    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, CHECK})
-    default_classifier: ClassVar[str] = "pos.v1"
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "pos.v1"}
     TAGS: ClassVar[tuple[str, ...]] = UPOS_TAGS
 
     def __post_init__(self) -> None:

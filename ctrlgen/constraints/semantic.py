@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ..evaluation.metrics import semantic_success
 from ..text.e2e import E2E_FIELDS
-from .base import CHECK, SOFT_EMBEDDING, ConstraintError, as_texts
+from .base import ConstraintError, as_texts
 from .classifier import ClassifierBacked, ClassifierRef
 
 
@@ -31,8 +31,7 @@ class SemanticField(ClassifierBacked):
     value: str
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "semantic.v1" beside the model
 
-    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, CHECK})
-    default_classifier: ClassVar[str] = "semantic.v1"
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "semantic.v1", "token": "semantic-token.v1"}
     FIELDS: ClassVar[tuple[str, ...]] = E2E_FIELDS
 
     def __post_init__(self) -> None:

@@ -27,7 +27,7 @@ from ..evaluation.metrics import (
     tree_f1,
 )
 from ..text.tokenizer import split_words
-from .base import CHECK, SOFT_EMBEDDING, ConstraintError, as_texts
+from .base import ConstraintError, as_texts
 from .classifier import ClassifierBacked, ClassifierRef
 
 PAD_WORD = "."  # a short text is padded with it before parsing against a tree (as Diffusion-LM)
@@ -65,8 +65,7 @@ class SyntaxTree(ClassifierBacked):
     tree: str
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "syntax.v1" beside the model
 
-    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, CHECK})
-    default_classifier: ClassVar[str] = "syntax.v1"
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1"}
 
     def __post_init__(self) -> None:
         tree = self.tree
@@ -142,8 +141,7 @@ class SyntaxSpans(ClassifierBacked):
     spans: tuple[tuple[int, int, str], ...]
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "syntax.v1" beside the model
 
-    faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, CHECK})
-    default_classifier: ClassVar[str] = "syntax.v1"
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1"}
 
     def __post_init__(self) -> None:
         spans = self.spans
