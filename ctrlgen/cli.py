@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import CtrlgenError, ConfigError
+from .errors import ConfigError, CtrlgenError
 
 
 def _positive_int(s: str) -> int:
@@ -71,6 +71,26 @@ def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return None
 
 
+def _guidance(args: argparse.Namespace) -> dict:
+    """Guidance keywords of the chosen backend from --guidance-scale / --fluency-weight (empty: defaults)."""
+    scale, lam = getattr(args, "guidance_scale", None), getattr(args, "fluency_weight", None)
+    if args.backend == "discrete":
+        if lam is not None:
+            raise ConfigError("--fluency-weight is for the embedding backend", "use --guidance-scale on discrete")
+        return {} if scale is None else {"guidance_scale": scale}
+    if args.backend == "embedding":
+        if scale is None and lam is None:
+            return {}
+        from .guidance import GuidanceConfig
+
+        step = GuidanceConfig().step_size * (1.0 if scale is None else scale)
+        return {"guidance": GuidanceConfig(step_size=step, **({} if lam is None else {"fluency_weight": lam}))}
+    if scale is not None or lam is not None:
+        raise ConfigError(f"--guidance-scale / --fluency-weight do not apply to the {args.backend} backend",
+                          "the edit backend ranks revisions by the constraints' checks")
+    return {}
+
+
 def _print(out, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     per = out.report.get("constraints", {})
     for i, text in enumerate(out.texts):
@@ -91,7 +111,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     constraints = [parse_constraint(spec) for spec in args.constraint or []]
     gen = _load(args)
     out = gen.generate(n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
-                       constraints=constraints or None, progress=sys.stderr.isatty())
+                       constraints=constraints or None, progress=sys.stderr.isatty(), **_guidance(args))
     _print(out, args.json)
     return 0
 
@@ -102,7 +122,7 @@ def _cmd_infill(args: argparse.Namespace) -> int:
     constraints = [parse_constraint(spec) for spec in args.constraint or []]
     gen = _load(args)
     out = gen.infill(args.template, n=args.n, seed=args.seed, sampler=_sampler(args), batch_size=args.batch_size,
-                     constraints=constraints or None, progress=sys.stderr.isatty())
+                     constraints=constraints or None, progress=sys.stderr.isatty(), **_guidance(args))
     _print(out, args.json)
     return 0
 
@@ -182,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--temperature", type=float, default=1.0, help="noise scale of each step (default 1)")
         q.add_argument("--predictor", choices=["analytic", "euler"], default="analytic",
                        help="discrete backend: SEDD predictor (default analytic)")
+        q.add_argument("--guidance-scale", type=float, default=None, metavar="G",
+                       help="soft constraints' strength: discrete, the rate-reweighting scale γ (default 1); "
+                            "embedding, a multiple of the gradient step size (default 1 = 0.1)")
+        q.add_argument("--fluency-weight", type=float, default=None, metavar="LAMBDA",
+                       help="embedding backend: the guidance fluency weight λ (default 0.01)")
         q.add_argument("--beam", type=_beam, default=None, metavar="R,B", help="edit backend: 2D beam (default 3,3)")
         q.add_argument("--json", action="store_true", help="one JSON object per line")
 

@@ -112,6 +112,9 @@ def test_cli_backend_discrete(sedd_dir, capsys):
     assert code == 0 and all(t.startswith("The Mill is a") for t in capsys.readouterr().out.splitlines())
     assert main(["generate", "--model", str(sedd_dir), "--backend", "embedding", "-n", "1"]) == 2
     assert "--backend discrete" in capsys.readouterr().err
+    assert main(["generate", "--model", str(sedd_dir), "-n", "1", "--steps", "2", "--guidance-scale", "0.5"]) == 0
+    assert main(["generate", "--model", str(sedd_dir), "-n", "1", "--fluency-weight", "0.1"]) == 2
+    assert "--guidance-scale" in capsys.readouterr().err
 
 
 class _WordAt(Constraint):
