@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from pathlib import Path
@@ -12,7 +13,12 @@ from typing import Any
 
 import torch
 
-from ctrlgen.evaluation import BigramReference, distinct_n, length_histogram, well_formed
+from ctrlgen.evaluation import (
+    BigramReference,
+    distinct_n,
+    length_histogram,
+    well_formed,
+)
 from ctrlgen.text import split_words
 
 
@@ -58,3 +64,63 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(obj, indent=2, ensure_ascii=False))
     print(f"wrote {p}")
+
+
+# ----------------------------------------------------------------- guided control (control_guided / control_table)
+def float_list(value: str) -> list[float]:
+    """``"0.001,0.05"`` → ``[0.001, 0.05]`` (an argparse ``type``)."""
+    return [float(x) for x in value.split(",") if x]
+
+
+def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, oracles: Any) -> list:
+    """``count`` targets of ``task`` from ``valid`` (references that fit ``seq_len``). Semantic targets: a
+    seeded sample of the distinct ``field = value`` pairs (the harness's builder takes them in field
+    order, which would be mostly names); other tasks: :func:`build_task_targets` with ``seed``."""
+    from ctrlgen.evaluation.target_builders import semantic_targets
+    from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
+
+    if task == "semantic":
+        pairs = semantic_targets(fitting_examples(valid, seq_len - 2))
+        return sorted(random.Random(seed).sample(pairs, min(count, len(pairs))), key=pairs.index)
+    return build_task_targets(task, valid, count=count, seed=seed, max_words=seq_len - 2, oracles=oracles)
+
+
+def lambda_methods(lambdas: list[float], step: float = 0.1) -> list:
+    """Extra ``guided`` rows, one per fluency weight λ (step size ``step``), named ``guided λ=…``."""
+    from ctrlgen import GuidanceConfig
+    from ctrlgen.evaluation.guided import Guided
+
+    return [Guided(GuidanceConfig(fluency_weight=lam, step_size=step),
+                   name=f"guided λ={lam:g}" + (f" lr={step:g}" if step != 0.1 else "")) for lam in lambdas]
+
+
+def row_summary(row: Any) -> dict:
+    """A harness ``Row`` as a dict, plus ``seconds_per_50`` (50 / samples per second)."""
+    d = dict(row.__dict__)
+    d["seconds_per_50"] = round(50 / row.samples_per_s, 1) if row.samples_per_s else None
+    return d
+
+
+def time_fifty(gen: Any, target: Any, task: str, steps: int, seed: int) -> dict:
+    """Wall and CPU seconds for 50 samples drawn in one batch, unguided and guided (the task's default)."""
+    from ctrlgen.evaluation.guided import Guided, constraints_for
+
+    out = {"n": 50, "steps": steps, "target": repr(target)[:120], "torch_threads": torch.get_num_threads()}
+    for name, kw in (("no-control", {}), ("guided", {"constraints": constraints_for(target),
+                                                      "guidance": Guided().config(task)})):
+        w0, c0 = time.perf_counter(), time.process_time()
+        gen.generate(n=50, steps=steps, seed=seed, batch_size=50, **kw)
+        out[name] = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
+    return out
+
+
+def classifier_info(gen: Any) -> dict:
+    """The classifiers saved beside ``gen``'s checkpoint: name → class, scalar hyperparameters, training steps."""
+    root = Path(gen.path) / "classifiers"
+    out = {}
+    for sub in sorted(p for p in root.glob("*/config.json")):
+        cfg = json.loads(sub.read_text())
+        out[sub.parent.name] = {"classifier": cfg["classifier"], "hparams": {k: v for k, v in cfg["hparams"].items()
+                                                                            if not isinstance(v, list | dict)},
+                                "steps": cfg.get("training", {}).get("steps")}
+    return out

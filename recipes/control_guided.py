@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import sys
 import time
 from pathlib import Path
@@ -35,27 +34,21 @@ from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import NoControl
 from ctrlgen.evaluation.oracles import Oracles
-from ctrlgen.evaluation.target_builders import semantic_targets
-from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
 from ctrlgen.text import read_e2e_csv
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine
+from _common import (
+    build_targets,
+    data_dir,
+    float_list,
+    lambda_methods,
+    machine,
+    row_summary,
+    time_fifty,
+)
+from _common import classifier_info as _classifier_info
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, oracles: Oracles) -> list:
-    if task == "semantic":
-        pairs = semantic_targets(fitting_examples(valid, seq_len - 2))
-        return sorted(random.Random(seed).sample(pairs, min(count, len(pairs))), key=pairs.index)
-    return build_task_targets(task, valid, count=count, seed=seed, max_words=seq_len - 2, oracles=oracles)
-
-
-def row_summary(row: object) -> dict:
-    d = dict(row.__dict__)
-    d["seconds_per_50"] = round(50 / row.samples_per_s, 1) if row.samples_per_s else None
-    return d
 
 
 def main() -> None:
@@ -68,7 +61,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sweep", action="store_true", help="also sweep step size × K")
     ap.add_argument("--sweep-targets", type=int, default=12)
-    ap.add_argument("--lambdas", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
+    ap.add_argument("--lambdas", type=float_list, default=[],
                     help="extra guided rows with these fluency weights λ, e.g. 0.001")
     ap.add_argument("--extra-step", type=float, default=0.1, help="step size of the --lambdas rows")
     ap.add_argument("--sweep-at", type=float, help="λ of the step size / K rows of the sweep (default the paper's)")
@@ -92,9 +85,7 @@ def main() -> None:
     oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
     targets = build_targets(args.task, data / "valid.csv", args.targets, args.seed, gen.model.config.seq_len, oracles)
     methods = [NoControl(), Guided()]
-    for lam in args.lambdas:  # extra guided rows with other fluency weights (tuned on the sweep)
-        cfg = GuidanceConfig(fluency_weight=lam, step_size=args.extra_step)
-        methods.append(Guided(cfg, name=f"guided λ={lam:g}" + (f" lr={args.extra_step:g}" if args.extra_step != 0.1 else "")))
+    methods += lambda_methods(args.lambdas, args.extra_step)  # extra guided rows with other fluency weights
     if args.with_length:
         methods.append(Guided(name="guided+length", with_length=True))
     t0 = time.perf_counter()
@@ -135,30 +126,6 @@ def main() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path}")
-
-
-def time_fifty(gen: object, target: object, task: str, steps: int, seed: int) -> dict:
-    """Wall and CPU seconds for 50 samples drawn in one batch, unguided and guided (the task's default)."""
-    from ctrlgen.evaluation.guided import constraints_for
-
-    out = {"n": 50, "steps": steps, "target": repr(target)[:120], "torch_threads": torch.get_num_threads()}
-    for name, kw in (("no-control", {}), ("guided", {"constraints": constraints_for(target),
-                                                      "guidance": Guided().config(task)})):
-        w0, c0 = time.perf_counter(), time.process_time()
-        gen.generate(n=50, steps=steps, seed=seed, batch_size=50, **kw)
-        out[name] = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
-    return out
-
-
-def _classifier_info(gen: object) -> dict:
-    root = Path(gen.path) / "classifiers"
-    out = {}
-    for sub in sorted(p for p in root.glob("*/config.json")):
-        cfg = json.loads(sub.read_text())
-        out[sub.parent.name] = {"classifier": cfg["classifier"], "hparams": {k: v for k, v in cfg["hparams"].items()
-                                                                            if not isinstance(v, list | dict)},
-                                "steps": cfg.get("training", {}).get("steps")}
-    return out
 
 
 if __name__ == "__main__":

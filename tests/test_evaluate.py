@@ -142,7 +142,7 @@ def test_a_registered_method_is_found(gen, oracles):
 
 
 def test_unknown_task_and_method_list_what_exists(gen, oracles):
-    with pytest.raises(RegistryError, match="infill, length, pos, semantic, spans, tree"):
+    with pytest.raises(RegistryError, match=r"infill, length, pos, semantic, semantic\+pos, semantic\+tree, spans, tree"):
         evaluate("colour", [], gen=gen, oracles=oracles)
     with pytest.raises(RegistryError, match="no-control"):
         evaluate("length", [LengthTarget(3)], gen=gen, methods=["guidd"], oracles=oracles)

@@ -89,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     gen = load(args.model)
     seq_len = gen.model.config.seq_len
     oracles = Oracles(teacher_name=None if args.teacher == "none" else args.teacher)
-    if args.parser and args.task in ("tree", "spans"):
+    if args.parser and "parser" in TASKS.get(args.task).needs:
         oracles.parser = load_parser_oracle(args.parser)
     source_csv = _data_file(args.from_csv, "valid.csv")
     references = read_e2e_csv(source_csv) if source_csv is not None else []
@@ -139,7 +139,7 @@ def cmd_build_targets(args: argparse.Namespace) -> int:
     if max_words is None:
         max_words = int(read_config(resolve_model_path(args.model))["model"]["seq_len"]) - 2
     oracles = Oracles(teacher_name=None)
-    if args.parser and args.task in ("tree", "spans"):
+    if args.parser and "parser" in TASKS.get(args.task).needs:
         oracles.parser = load_parser_oracle(args.parser)
     targets = build_task_targets(args.task, source, count=args.count or None, seed=args.seed, max_words=max_words,
                                  oracles=oracles)
@@ -177,7 +177,7 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--methods", default="no-control,reference",
                    help=f"comma-separated, of: {', '.join(METHODS)} (default no-control,reference)")
     e.add_argument("--teacher", default="e2e-teacher-1", help="teacher LM of the lm-score, or 'none'")
-    e.add_argument("--parser", metavar="FILE", help="benepar model file of the parser oracle (tree, spans; "
+    e.add_argument("--parser", metavar="FILE", help="benepar model file of the parser oracle (tree, spans, semantic+tree; "
                                                    "default: the bundled assets/parser-ptb-sample)")
     e.add_argument("--train", metavar="CSV", help="training references of the fluency proxy "
                                                   "(default $CTRLGEN_DATA/e2e/train.csv)")
@@ -193,5 +193,5 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--model", default="e2e", help="keep references that fit this model's seq_len (default e2e)")
     b.add_argument("--max-words", type=_positive, help="keep references of at most this many words "
                                                        "(default: the model's seq_len - 2)")
-    b.add_argument("--parser", metavar="FILE", help="benepar model file for tree / spans targets (default: bundled)")
+    b.add_argument("--parser", metavar="FILE", help="benepar model file for tree / spans / semantic+tree targets (default: bundled)")
     b.set_defaults(func=cmd_build_targets)

@@ -4,12 +4,17 @@
 - POS tags → ``POS(tags)`` (``with_length=True`` adds ``Length(len(tags))``, a hard END/PAD)
 - tree → ``SyntaxTree(tree)``; spans → ``SyntaxSpans(spans)``
 - length → ``Length(n)``; infill → ``Infill(template, allow_unk=True)`` (hard faces, as the ``hard`` method)
+- composites (:mod:`.composite`) → both parts joined: ``SemanticField(...) & POS(...)``,
+  ``SemanticField(...) & SyntaxTree(...)`` (guidance sums the two classifiers' losses)
 
 The classifiers are the ones saved beside the model (``ctrlgen train-classifier``). Every target is
 compiled with ``gen.prepare`` in :meth:`Guided.check`, so a missing classifier or a bad target fails
 before the first sample. The default :class:`~ctrlgen.GuidanceConfig` per task follows Diffusion-LM's
 fluency weights λ (paper Table 6: semantic 0.01, POS 5e-4, tree 5e-4, spans 0.1, length 0.01), K = 3,
 step size 0.1, no guidance in the last 5% of steps; pass ``guidance=`` to override (sweeps).
+A composite task takes its *syntax* part's λ (5e-4 for both): the POS / tree classifier's loss sums
+over every position or span and dominates the sum of the two losses, so the balance between control
+and the fluency term is the syntax task's; the paper gives no separate λ for its Table 4.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..guidance import GuidanceConfig
+from .composite import CompositeTarget
 from .methods import METHODS, PerTargetMethod, SampleContext, _need_gen, spaced_texts
 from .targets import (
     InfillCase,
@@ -29,9 +35,10 @@ from .targets import (
     TreeTarget,
 )
 
-#: Diffusion-LM's fluency weight λ per task (paper Table 6); other settings are GuidanceConfig's defaults.
+#: Diffusion-LM's fluency weight λ per task (paper Table 6; composites: their syntax part's, see the module
+#: doc); other settings are GuidanceConfig's defaults.
 TASK_FLUENCY: dict[str, float] = {"semantic": 0.01, "pos": 5e-4, "tree": 5e-4, "spans": 0.1, "length": 0.01,
-                                  "infill": 0.01}
+                                  "infill": 0.01, "semantic+pos": 5e-4, "semantic+tree": 5e-4}
 
 
 def constraints_for(target: Any, *, with_length: bool = False) -> Any:
@@ -45,6 +52,8 @@ def constraints_for(target: Any, *, with_length: bool = False) -> Any:
         SyntaxTree,
     )
 
+    if isinstance(target, CompositeTarget):
+        return constraints_for(target.semantic) & constraints_for(target.syntax, with_length=with_length)
     if isinstance(target, SemanticTarget):
         return SemanticField(target.field, target.value)
     if isinstance(target, PosTarget):
@@ -58,7 +67,7 @@ def constraints_for(target: Any, *, with_length: bool = False) -> Any:
     if isinstance(target, InfillCase):
         return Infill(target.template, allow_unk=True)
     raise ConfigError(f"no constraint for a {type(target).__name__} target",
-                      hint="guided runs semantic, pos, tree, spans, length and infill targets")
+                      hint=f"guided runs {', '.join(TASK_FLUENCY)} targets")
 
 
 @METHODS.register("guided")

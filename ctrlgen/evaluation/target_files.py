@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import CtrlgenError, DataError
 from ..text.e2e import E2EExample, read_e2e_csv
 from ..text.tokenizer import split_words
+from .composite import COMPOSITE_KINDS, composite_targets
 from .oracles import Oracles
 from .target_builders import (
     infill_targets,
@@ -42,6 +43,9 @@ SCHEMAS: dict[str, dict[str, tuple[bool, str]]] = {
     "length": {"length": (True, "an integer >= 1"), "words_": (False, _STRS)},
     "infill": {"template": (True, "a string with [MASK] holes"), "reference": (True, "a string")},
 }
+# Composite targets (.composite): the syntax part's record plus the semantic part's list under "semantic".
+SCHEMAS["semantic+pos"] = {"semantic": (True, _STRS), **SCHEMAS["pos"]}
+SCHEMAS["semantic+tree"] = {"semantic": (True, _STRS), **SCHEMAS["tree"]}
 
 
 def _valid(value: Any, what: str) -> bool:
@@ -70,6 +74,8 @@ def check_record(rec: Any, kind: str) -> str | None:
                 return f"key {key!r} is missing (a {kind} target needs {', '.join(repr(k) for k, (r, _) in SCHEMAS[kind].items() if r)})"
         elif not _valid(rec[key], what):
             return f"key {key!r} must be {what}, got {json.dumps(rec[key], ensure_ascii=False)[:60]}"
+    if "semantic" in SCHEMAS[kind] and ":" not in rec["semantic"]:
+        return "key 'semantic' has no ':' between field and value"
     return None
 
 
@@ -135,7 +141,8 @@ def build_task_targets(task: str, source: str | os.PathLike | Sequence[E2EExampl
                        seed: int = 0, max_words: int | None = None, oracles: Oracles | None = None) -> list[Any]:
     """Targets for ``task`` from held-out references: ``count`` references drawn with ``seed`` (all when
     ``None``; semantic targets are every distinct field value of the MRs, then the first ``count``).
-    POS targets use the oracle tagger, tree / spans the parser oracle (loaded from ``oracles``)."""
+    POS targets use the oracle tagger, tree / spans the parser oracle (loaded from ``oracles``);
+    ``semantic+pos`` / ``semantic+tree`` take both parts from one reference (:mod:`.composite`)."""
     spec = TASKS.get(task)
     rows = fitting_examples(source, max_words)
     oracles = oracles or Oracles(teacher_name=None)
@@ -150,4 +157,6 @@ def build_task_targets(task: str, source: str | os.PathLike | Sequence[E2EExampl
         return span_targets(rows, oracles.parse, n=count, seed=seed)
     if task == "length":
         return length_targets(rows, n=count, seed=seed)
+    if spec.kind in COMPOSITE_KINDS:  # semantic value + syntax of the same reference
+        return composite_targets(rows, spec.kind, n=count, seed=seed, tag=oracles.tag, parse=oracles.parse)
     return infill_targets(rows, n=count, seed=seed)

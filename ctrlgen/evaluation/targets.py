@@ -11,6 +11,8 @@ Word indices *inside* a record (spans) count words only, as in :mod:`ctrlgen.eva
 - ``tree``: ``{"tree": "(TOP (S …))", "words_": ["START", …, "END"]}`` (ctrlgen)
 - ``length``: ``{"length": 12, "words_": ["START", …, "END"]}``, ``words_`` optional (ctrlgen)
 - ``infill``: ``{"template": "The Vaults is a [MASK:3] .", "reference": "The Vaults is a cheap pub ."}`` (ctrlgen)
+- ``semantic+pos`` / ``semantic+tree``: the ``pos`` / ``tree`` record plus ``"semantic": ["food", ":", …]``
+  (ctrlgen; the composite targets of :mod:`.composite`, which adds them to :data:`TARGET_KINDS`)
 
 Reading Diffusion-LM's own files: their word lists end in a ``"\\n"`` word that ctrlgen's tokenizer
 never produces; it is dropped (with its POS tag; a span ending on it is clipped). ``length`` counts

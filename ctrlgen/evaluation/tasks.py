@@ -1,4 +1,4 @@
-"""The six E2E control tasks: which targets they read, which oracles they need, how samples score.
+"""The E2E control tasks: which targets they read, which oracles they need, how samples score.
 
 Every scorer takes ``targets`` (one per target) and ``texts`` (for each target, the list of texts a
 method produced for it) and returns metrics in **percent** (the paper's scale). Success-type metrics
@@ -26,6 +26,9 @@ same number of samples).
 - ``infill``: corpus BLEU-4 over all samples (sacrebleu) and mean ROUGE-L F against the reference;
   ``*_mbr``: the same over one sample per target chosen by minimum Bayes risk (Diffusion-LM's αNLG
   protocol); ``fixed_preserved``: share of samples with every template word at its position.
+
+The compositions ``semantic+pos`` and ``semantic+tree`` (Diffusion-LM's Table 4) are defined in
+:mod:`.composite`, which registers them here.
 """
 
 from __future__ import annotations
@@ -127,9 +130,19 @@ def align_punct(pred: Any, gold: Any) -> Any:
     return out
 
 
-def score_tree(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict[str, float | None]:
+def fitted_parses(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> list[list[Any]]:
+    """Each sample's words truncated or padded (:data:`PAD_WORD`) to its tree target's word count, parsed;
+    the trees grouped per target like ``texts``."""
     sents = [_fit(split_words(t), len(g.words)) for g, ts in zip(targets, texts, strict=True) for t in ts]
-    trees = _split_back(oracles.parse(sents), texts)
+    return _split_back(oracles.parse(sents), texts)
+
+
+def score_tree(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict[str, float | None]:
+    return tree_scores(targets, fitted_parses(targets, texts, oracles))
+
+
+def tree_scores(targets: Sequence[Any], trees: Sequence[Sequence[Any]]) -> dict[str, float | None]:
+    """The tree metrics (module doc) of parses from :func:`fitted_parses` against their tree targets."""
     all_words, punct, errors = [], [], 0
     for g, preds in zip(targets, trees, strict=True):
         gold = _as_tree(g.tree)
@@ -213,3 +226,6 @@ TITLES: dict[str, str] = {
     "length_exact": "exact %", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L", "fixed_preserved": "kept %",
     "bleu4_mbr": "BLEU-4 MBR",
 }
+
+# Composite tasks (semantic+pos, semantic+tree) register on import.
+from . import composite  # noqa: F401
