@@ -26,6 +26,10 @@ unguided vs guided, per task (printed as a second table). A task whose oracle is
 as pending and the others still run. The table goes to ``--out`` (default
 ``recipes/results/control_table.json``, written atomically after the whole run).
 
+``--edit-model e2e-edit`` adds a row for the edit backend (``generate --backend edit``: AR drafts revised
+toward the same constraint objects, ranked by their check faces). ``--merge A.json B.json …`` prints and
+writes (``--out``) one table from the JSON of runs over different task subsets (run them in parallel).
+
 ``--sweep TASK`` runs only the sweep: no-control plus one guided row per ``--sweep-lambdas`` value
 (default: the task's λ × 0.1, 1, 10, 100, 1000) on ``--sweep-targets`` targets spread over the list,
 written to ``--sweep-out`` (default ``recipes/results/control_sweep_<task>.json``) and drawn as
@@ -52,7 +56,12 @@ from ctrlgen.evaluation.command import write_json_atomic
 from ctrlgen.evaluation.fluency import BigramReference
 from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import NoControl
+from ctrlgen.evaluation.methods import (
+    NoControl,
+    PerTargetMethod,
+    SampleContext,
+    spaced_texts,
+)
 from ctrlgen.evaluation.oracles import Oracles
 from ctrlgen.text import read_e2e_csv
 
@@ -85,6 +94,47 @@ PAPER: dict[str, tuple[float, ...] | None] = {
     "semantic+pos": (63.7, 69.1), "semantic+tree": (69.8, 74.8), "infill": None,
 }
 PAPER_ROW = "Diffusion-LM (paper)"
+
+
+class EditBackend(PerTargetMethod):
+    """``generate --backend edit`` on the target's constraint objects (:func:`constraints_for`)."""
+
+    name = "edit backend"
+
+    def __init__(self, model: str) -> None:
+        self.edit_gen = ctrlgen.load(model)
+        if self.edit_gen.backend != "edit":
+            raise SystemExit(f"--edit-model {model} is a {self.edit_gen.backend} model, not an edit model")
+
+    def check(self, targets: Sequence[Any], ctx: SampleContext) -> None:
+        from ctrlgen.evaluation.guided import constraints_for
+
+        for t in targets:
+            self.edit_gen.prepare(constraints_for(t))
+
+    def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
+        from ctrlgen.evaluation.guided import constraints_for
+
+        out = self.edit_gen.generate(n=ctx.n, seed=seed, constraints=constraints_for(target))
+        return spaced_texts(out, self.edit_gen.tokenizer)
+
+
+def merge(paths: Sequence[str], out: str) -> None:
+    """One table from several runs' JSON (different task subsets of the same settings)."""
+    import json
+
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    tasks = [t for r in runs for t in r["tasks"]]
+    results = {t: r["tasks"][t] for r in runs for t in r["tasks"]}
+    pending = {t: m for r in runs for t, m in r.get("pending", {}).items()}
+    table = markdown_table(results, [t for t in TASKS if t in tasks or t in pending], pending)
+    print(table)
+    if any(r.get("timing_50") for r in results.values()):
+        print(timing_table(results, [t for t in TASKS if t in results]))
+    merged = {**{k: v for k, v in runs[0].items() if k not in ("tasks", "pending", "markdown", "command")},
+              "commands": [r.get("command") for r in runs], "merged_from": [Path(p).name for p in paths],
+              "tasks": results, "pending": pending, "markdown": table}
+    print(f"wrote {write_json_atomic(out, merged)}")
 
 
 def _fmt(v: float | None, spec: str = ".1f") -> str:
@@ -192,6 +242,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sweep-lambdas", type=float_list, help="λ values of the sweep (default: task λ × 0.1…1000)")
     ap.add_argument("--sweep-targets", type=int, default=12, help="targets of the sweep (default 12)")
     ap.add_argument("--out", default=str(RESULTS / "control_table.json"), help="the table's JSON")
+    ap.add_argument("--edit-model", help="also a row for the edit backend with this model (e.g. e2e-edit)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="only merge these runs' JSON into one table (--out)")
     ap.add_argument("--sweep-out", help="the sweep's JSON (default recipes/results/control_sweep_<task>.json; "
                                         "the plot goes beside it as .png)")
     args = ap.parse_args(argv)
@@ -204,6 +256,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -233,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run_table(args: argparse.Namespace, gen: Any, oracles: Oracles, common: dict, head: dict, data: Path) -> None:
-    methods = [NoControl(), Guided(), *lambda_methods(args.lambdas, args.extra_step)]
+    methods = [NoControl(), Guided(), *lambda_methods(args.lambdas, args.extra_step),
+               *([EditBackend(args.edit_model)] if args.edit_model else [])]
     results: dict[str, Any] = {}
     pending: dict[str, str] = {}
     for task in args.tasks:
