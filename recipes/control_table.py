@@ -24,7 +24,8 @@ ctrl success with the oracles (spaCy POS tagger, the bundled parser), lm-score u
 call, so small batches); ``--timing`` also times 50 samples drawn in one batch, wall and CPU seconds,
 unguided vs guided, per task (printed as a second table). A task whose oracle is missing is recorded
 as pending and the others still run. The table goes to ``--out`` (default
-``recipes/results/control_table.json``, written atomically after the whole run).
+``recipes/results/control_table.json``, rewritten atomically after every task, marked ``"partial"`` until
+the run ends).
 
 ``--edit-model e2e-edit`` adds a row for the edit backend (``generate --backend edit``: AR drafts revised
 toward the same constraint objects, ranked by their check faces). ``--merge A.json B.json …`` prints and
@@ -308,6 +309,8 @@ def run_table(args: argparse.Namespace, gen: Any, oracles: Oracles, common: dict
                          "guidance_default": {"fluency_weight": TASK_FLUENCY[task]},
                          "rows": [row_summary(r) for r in result.rows], "timing_50": timing,
                          "wall_s": round(time.perf_counter() - t0, 1)}
+        write_json_atomic(args.out, {"recipe": "recipes/control_table.py", **head, "targets": args.targets,
+                                     "tasks": results, "pending": pending, "partial": True})  # no lost work
     table = markdown_table(results, args.tasks, pending)
     print(table)
     if args.timing and results:
