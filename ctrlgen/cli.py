@@ -74,10 +74,14 @@ def _sampler(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _guidance(args: argparse.Namespace) -> dict:
     """Guidance keywords of the chosen backend from --guidance-scale / --fluency-weight (empty: defaults)."""
     scale, lam = getattr(args, "guidance_scale", None), getattr(args, "fluency_weight", None)
+    shortlist = getattr(args, "guidance_shortlist", None)
     if args.backend == "discrete":
         if lam is not None:
             raise ConfigError("--fluency-weight is for the embedding backend", "use --guidance-scale on discrete")
-        return {} if scale is None else {"guidance_scale": scale}
+        return {**({} if scale is None else {"guidance_scale": scale}),
+                **({} if shortlist is None else {"guidance_shortlist": shortlist})}
+    if shortlist is not None:
+        raise ConfigError("--guidance-shortlist is for the discrete backend", "pass --backend discrete")
     if args.backend == "embedding":
         if scale is None and lam is None:
             return {}
@@ -205,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--guidance-scale", type=float, default=None, metavar="G",
                        help="soft constraints' strength: discrete, the rate-reweighting scale γ (default 1); "
                             "embedding, a multiple of the gradient step size (default 1 = 0.1)")
+        q.add_argument("--guidance-shortlist", type=int, default=None, metavar="K",
+                       help="discrete backend: exact likelihood ratios for the K likeliest jumps per masked "
+                            "position (default 4; 0 = first order only, faster)")
         q.add_argument("--fluency-weight", type=float, default=None, metavar="LAMBDA",
                        help="embedding backend: the guidance fluency weight λ (default 0.01)")
         q.add_argument("--beam", type=_beam, default=None, metavar="R,B", help="edit backend: 2D beam (default 3,3)")

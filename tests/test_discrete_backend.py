@@ -112,7 +112,8 @@ def test_cli_backend_discrete(sedd_dir, capsys):
     assert code == 0 and all(t.startswith("The Mill is a") for t in capsys.readouterr().out.splitlines())
     assert main(["generate", "--model", str(sedd_dir), "--backend", "embedding", "-n", "1"]) == 2
     assert "--backend discrete" in capsys.readouterr().err
-    assert main(["generate", "--model", str(sedd_dir), "-n", "1", "--steps", "2", "--guidance-scale", "0.5"]) == 0
+    assert main(["generate", "--model", str(sedd_dir), "-n", "1", "--steps", "2", "--guidance-scale", "0.5",
+                 "--guidance-shortlist", "0"]) == 0
     assert main(["generate", "--model", str(sedd_dir), "-n", "1", "--fluency-weight", "0.1"]) == 2
     assert "--guidance-scale" in capsys.readouterr().err
 
@@ -151,3 +152,41 @@ def test_bundled_sedd_model_infills():
     out = gen.infill("The Vaults is a [MASK:2] pub near [MASK] .", n=2, steps=8, seed=0)
     assert all(t.startswith("The Vaults is a ") and " pub near " in t for t in out.texts)
     assert all(out.report["well_formed"])
+
+
+def test_shortlist_exact_ratios(gen, tokenizer):
+    """Exact shortlist ratios equal the first-order ones for a soft face linear in the one-hot input (so the
+    samples are identical), and match a brute-force evaluation for a nonlinear one."""
+    from ctrlgen.rate_guidance import RateGuidance
+
+    want = tokenizer.vocab.id("pub")
+    c = _WordAt(want, 3)
+    first = gen.generate(n=16, steps=6, seed=2, constraints=c, guidance_shortlist=0)
+    exact = gen.generate(n=16, steps=6, seed=2, constraints=c, guidance_shortlist=4)
+    assert torch.equal(first.tokens, exact.tokens)
+
+    n_vocab, mask = len(tokenizer), tokenizer.vocab.mask_id
+
+    def soft(onehot, sigma):  # nonlinear in the one-hot input
+        return -(onehot[:, 1:4, want].sum(-1) ** 2) - 0.5 * onehot[:, 2, 5]
+
+    rg = RateGuidance(gen.model, [(1.0, soft)], shortlist=3, mask_id=mask)
+    x = torch.full((2, 24), mask)
+    x[:, 0] = tokenizer.vocab.start_id
+    x[0, 1] = want
+    sigma = torch.ones(2)
+    scores = torch.randn(2, 24, n_vocab)
+    scores[..., want] = 10.0  # always on the shortlist
+    ratio = rg.exact_ratios(x, sigma, scores, torch.zeros(2, 24, n_vocab))
+    for b in range(2):
+        for i in range(24):
+            for y in ratio[b, i].nonzero().flatten().tolist():
+                moved = x[b:b + 1].clone()
+                moved[0, i] = y
+                brute = soft(torch.nn.functional.one_hot(x[b:b + 1], n_vocab).float(), sigma[:1]) - \
+                    soft(torch.nn.functional.one_hot(moved, n_vocab).float(), sigma[:1])
+                assert torch.allclose(ratio[b, i, y], brute[0])
+    assert bool((ratio[0, 1] == 0).all())  # an unmasked position cannot jump (absorbing graph)
+    assert float(ratio[1, 2, want]) == 1.0  # (1)² − 0: one 'pub' among positions 1..3
+    with pytest.raises(SamplingError, match="shortlist"):
+        RateGuidance(gen.model, [(1.0, soft)], shortlist=-1)
