@@ -86,3 +86,13 @@ def test_vocabulary_rejects_missing_specials():
     from ctrlgen.errors import CheckpointError
     with pytest.raises(CheckpointError):
         Vocabulary(["a", "b"])
+
+
+def test_detokenize_never_glues_two_word_characters(tokenizer):
+    """``30`` attaches to ``£`` in the data, but after a word it stays apart; contractions still glue."""
+    from ctrlgen.text.tokenizer import Tokenizer
+
+    tok = Tokenizer(tokenizer.vocab, attach_left={"30", "n't", "."}, attach_right={"£"})
+    assert tok.detokenize(["costs", "£", "30", "."]) == "costs £30."
+    assert tok.detokenize(["more", "than", "30", "pounds", "."]) == "more than 30 pounds."
+    assert tok.detokenize(["it", "does", "n't", "."]) == "it doesn't."

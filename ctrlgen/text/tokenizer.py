@@ -126,10 +126,15 @@ class Tokenizer:
         return [self.decode(row, unk_words) for row in ids.tolist()]
 
     def detokenize(self, words: Sequence[str]) -> str:
+        """Words → text by the learned attach rules; two word characters never glue (``than`` ``30`` stays
+        ``than 30`` although ``30`` attaches to ``£``), except a contraction (``do`` ``n't``)."""
         out = ""
         glue_next = True
         for w in words:
-            if not glue_next and w not in self.attach_left:
+            glue = glue_next or w in self.attach_left
+            if glue and out and out[-1].isalnum() and w[:1].isalnum() and "'" not in w:
+                glue = False
+            if not glue:
                 out += " "
             out += w
             glue_next = w in self.attach_right
