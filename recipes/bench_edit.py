@@ -14,10 +14,10 @@ seconds per sample — all methods side by side in one run, on one thread.
 
 **Methods**: the edit backend from the source text (DiffusER's source bootstrap) with the 2D beam (r, b) = (3, 3)
 — the default —, greedy (1, 1), the 2D beam without check-guided proposals, and a ``rank_weight`` sweep; and
-*regenerating from scratch* on the embedding backend (``ctrlgen.load("e2e")``) under the same constraint. The
-bundled ``e2e`` model has no semantic classifier beside it, so ``SemanticField`` has only its check face there:
-that baseline draws ``--regen-samples`` texts per case and keeps the first that passes the check (else the
-first), i.e. "sample n and pick by the check face"; if a classifier is present, guidance is used and noted.
+*regenerating from scratch* on the embedding backend (``ctrlgen.load("e2e")``) under the same constraint: that
+baseline draws ``--regen-samples`` texts per case, guided by the semantic classifier beside the model when there
+is one (the bundled ``e2e`` has one; without it ``SemanticField`` has only its check face), and keeps the first
+that passes the check (else the first), i.e. "sample n and pick by the check face"; the JSON notes which.
 """
 
 from __future__ import annotations
