@@ -165,41 +165,32 @@ def evaluate_classifier(classifier: NoiseAwareClassifier, model: Any, data: Clas
     classifiers: time ``t = f`` of the discrete noise (``"t=0.50"``: half the tokens masked, log-linear)."""
     ctx = as_context(model)
     _check_space(classifier, ctx)
+    Level = float | int | None
     if ctx.space == "token":
-        return _evaluate_tokens(classifier, ctx, data, fractions, clean, batch_size, seed)
-    T = ctx.diffusion.num_steps
-    levels: list[tuple[str, int | None]] = ([("clean", None)] if clean else []) + \
-        [(f"t={round(f * (T - 1))}", round(f * (T - 1))) for f in fractions]
+        levels: list[tuple[str, Level]] = ([("clean", 0.0)] if clean else []) + \
+            [(f"t={f:.2f}", float(f)) for f in fractions]
+
+        def noisy(ids: Tensor, level: Level, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+            return noisy_tokens(ctx, ids, gen, 0.0, torch.full((len(ids),), float(level or 0.0)))
+    else:
+        T = ctx.diffusion.num_steps
+        levels = ([("clean", None)] if clean else []) + [(f"t={round(f * (T - 1))}", round(f * (T - 1)))
+                                                          for f in fractions]
+
+        def noisy(ids: Tensor, level: Level, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+            emb = ctx.model.embed(ids.to(ctx.device))
+            t = torch.full((ids.shape[0],), 0 if level is None else int(level), dtype=torch.long, device=emb.device)
+            if level is None:
+                return emb, t
+            return ctx.diffusion.q_sample(emb, t, torch.randn(emb.shape, generator=gen).to(emb.device)), t
     classifier.eval()
-    out: dict[str, dict[str, float]] = {}
-    for name, tv in levels:
-        gen = torch.Generator().manual_seed(seed)
-        sums: dict[str, float] = {}
-        for start in range(0, len(data), batch_size):
-            part = data.take(slice(start, start + batch_size))
-            ids = part.ids.to(ctx.device)
-            emb = ctx.model.embed(ids)
-            t = torch.full((ids.shape[0],), 0 if tv is None else tv, dtype=torch.long, device=emb.device)
-            x = emb if tv is None else ctx.diffusion.q_sample(emb, t, torch.randn(emb.shape, generator=gen).to(emb.device))
-            target = targets_to(part.targets, ctx.device)
-            vals = {"nll": -classifier.log_prob(x, t, target), **classifier.metrics(x, t, target)}
-            for k, v in vals.items():
-                sums[k] = sums.get(k, 0.0) + float(v.float().nansum())
-                sums[f"#{k}"] = sums.get(f"#{k}", 0.0) + float((~v.float().isnan()).sum())
-        out[name] = {k: round(sums[k] / max(1.0, sums[f"#{k}"]), 4) for k in sums if not k.startswith("#")}
-    return out
-
-
-def _evaluate_tokens(classifier: NoiseAwareClassifier, ctx: ModelContext, data: ClassifierData,
-                     fractions: Sequence[float], clean: bool, batch_size: int, seed: int) -> dict[str, dict[str, float]]:
-    levels = ([("clean", 0.0)] if clean else []) + [(f"t={f:.2f}", float(f)) for f in fractions]
     out: dict[str, dict[str, float]] = {}
     for name, level in levels:
         gen = torch.Generator().manual_seed(seed)
         sums: dict[str, float] = {}
         for start in range(0, len(data), batch_size):
             part = data.take(slice(start, start + batch_size))
-            x, t = noisy_tokens(ctx, part.ids, gen, 0.0, torch.full((len(part),), level))
+            x, t = noisy(part.ids, level, gen)
             target = targets_to(part.targets, ctx.device)
             vals = {"nll": -classifier.log_prob(x, t, target), **classifier.metrics(x, t, target)}
             for k, v in vals.items():

@@ -170,6 +170,10 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
     metrics = evaluate_classifier(clf, gen, data, fractions=(0.5,))
     assert set(metrics) == {"clean", "t=0.50"} and metrics["clean"]["acc"] > 0.5
     clf.save_pretrained(path / "classifiers" / "semantic")
+    from ctrlgen.train_classifier import train
+
+    with pytest.raises(ConfigError, match="no built-in token-space 'pos'"):  # before any data is read
+        train("pos", str(path), steps=1, data=str(TINY_CSV), device="cpu")
     with pytest.raises(ConfigError, match="token"):  # a token-space classifier for an embedding model
         fit_classifier(clf, ModelContext.of(*_embedding_model(tokenizer)), data, steps=1)
 

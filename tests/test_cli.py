@@ -72,3 +72,13 @@ def test_bad_constraint_spec(model_dir, capsys):
     assert "colour" in capsys.readouterr().err
     assert main(["infill", "The Zorblax is a [MASK] .", "--model", str(model_dir), "--steps", "3"]) == 2
     assert "Zorblax" in capsys.readouterr().err
+
+
+def test_guidance_options_per_backend(model_dir, capsys):
+    """Embedding: --guidance-scale / --fluency-weight build a GuidanceConfig; --guidance-shortlist is the
+    discrete backend's and is refused here with a hint."""
+    assert main(["generate", "--model", str(model_dir), "-n", "1", "--steps", "2", "--guidance-scale", "2",
+                 "--fluency-weight", "0.1"]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--model", str(model_dir), "-n", "1", "--guidance-shortlist", "4"]) == 2
+    assert "--backend discrete" in capsys.readouterr().err
