@@ -37,12 +37,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from ..constraints import CHECK, Infill, PreparedConstraint, prepare
+from ..constraints import CHECK, Infill, PreparedConstraint, WordLabelled, prepare
 from ..constraints.composition import ConstraintLike
 from ..errors import CheckpointError, SamplingError
 from ..evaluation.fluency import well_formed
@@ -51,8 +52,10 @@ from ..models.edit_models_joint import EditModel
 from ..models.pretrained import load_pretrained
 from ..pipeline import GenerationOutput, order_by_mbr, resolve_model_path
 from ..samplers.edit import EditSampler
+from ..samplers.edit_ops import device_of
 from ..text.tokenizer import split_words
 from ..text.vocab import SPECIALS
+from .edit_pattern import PatternProposer, build_lexicon
 from .edit_start import (
     describe,
     draft_starts,
@@ -63,6 +66,11 @@ from .edit_start import (
     project,
 )
 
+DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label constraint (see generate)
+# Per-word label constraints (POS; :mod:`.edit_pattern`): drafts are written under the label lexicon (labels seen in
+# ≥ LEXICON_SHARE of a word's uses) with nucleus DRAFT_TOP_P, and ranked by check + label closeness +
+# DRAFT_FLUENCY · the draft model's mean log-prob per word (recipes/results/edit_pos.json)
+LEXICON_SHARE, DRAFT_TOP_P, DRAFT_FLUENCY = 0.3, 0.9, 0.3
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
 
 
@@ -76,6 +84,7 @@ class DiffusERGenerator:
         self.model, self.tokenizer, self.T, self.path = model, tokenizer, steps, path
         self.draft_model, self._draft = draft_model, None
         self._phrases: dict[str, list[list[int]]] = {}  # probed phrases per constraint (see phrases())
+        self._lexicons: dict[type, dict[str, torch.Tensor]] = {}  # label lexicons per constraint class (proposer())
         self._probe_rows: list[list[int]] | None = None  # the AR drafts phrases are probed from
 
     @classmethod
@@ -104,6 +113,15 @@ class DiffusERGenerator:
             return None
         vocab = self.tokenizer.vocab
         return lambda rows: prepared.score([self.tokenizer.detokenize([vocab.word(i) for i in r]) for r in rows])
+
+    def _draft_rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
+        """How AR drafts are ranked: the check face, plus, for per-word label leaves, how close the draft's labels
+        are to the target's (fewest edits to reach them; the check alone only counts labels in place)."""
+        rank, propose = self._rank(prepared), self.proposer(prepared)
+        if rank is None or propose is None:
+            return rank
+        fluency = self.fluency()
+        return lambda rows: [a + b + DRAFT_FLUENCY * f for a, b, f in zip(rank(rows), propose.closeness(rows), fluency(rows), strict=True)]
 
     def draft(self) -> Any:
         """The AR draft model (loaded on first use); its vocabulary must be this model's."""
@@ -134,24 +152,45 @@ class DiffusERGenerator:
                 return (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist()
         return score
 
-    def phrases(self, prepared: PreparedConstraint | None, drafts: int = 512) -> list[list[int]]:
-        """Phrases the proposals may write: for each check-only leaf (no hard face), the shortest spans of
-        ``drafts`` AR drafts (seed 0, drawn once per loaded model) that meet it on their own
-        (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
-        if prepared is None or self.draft_model is None:
-            return []
-        leaves = [t.constraint for t in prepared.terms if t.faces == frozenset({CHECK})]
-        todo = [c for c in leaves if repr(c) not in self._phrases]
-        if todo and self._probe_rows is None:
+    def _probes(self, drafts: int = 512) -> list[list[int]]:
+        """``drafts`` AR drafts (seed 0), drawn once per loaded model: what phrases and lexicons are probed from."""
+        if self._probe_rows is None:
             from ..models.edit_models_joint import words_of
 
             with torch.no_grad():
                 sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0), allow_unk=False)
             self._probe_rows = [words_of(r) for r in sample]
-        for c in todo:
-            self._phrases[repr(c)] = probe_phrases([c], self._probe_rows, self.tokenizer.vocab,
-                                                   self.tokenizer.detokenize)
+        return self._probe_rows
+
+    def phrases(self, prepared: PreparedConstraint | None) -> list[list[int]]:
+        """Phrases the proposals may write: for each check-only leaf (no hard face, not a per-word label
+        constraint), the shortest spans of the probed AR drafts that meet it on their own
+        (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
+        if prepared is None or self.draft_model is None:
+            return []
+        leaves = [t.constraint for t in prepared.terms
+                  if t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)]
+        for c in leaves:
+            if repr(c) not in self._phrases:
+                self._phrases[repr(c)] = probe_phrases([c], self._probes(), self.tokenizer.vocab,
+                                                       self.tokenizer.detokenize)
         return [p for c in leaves for p in self._phrases[repr(c)]]
+
+    def proposer(self, prepared: PreparedConstraint | None) -> PatternProposer | None:
+        """Pattern proposals (:mod:`.edit_pattern`) for the per-word label leaves (``POS``, ``SyntaxTree``), their
+        lexicons probed from the AR drafts and cached per constraint class (one labeller per class: the POS
+        tagger, the parser); ``None`` without such a leaf or a draft model."""
+        if prepared is None or self.draft_model is None:
+            return None
+        leaves = [t.constraint for t in prepared.terms if isinstance(t.constraint, WordLabelled)
+                  and CHECK in t.faces]
+        if not leaves:
+            return None
+        for c in leaves:
+            if type(c) not in self._lexicons:
+                self._lexicons[type(c)] = build_lexicon(c, self._probes(), self.tokenizer.vocab, LEXICON_SHARE)
+        return PatternProposer(leaves, [self._lexicons[type(c)] for c in leaves], self.model.generator,
+                               self.tokenizer.vocab, device_of(self.model.tagger))
 
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
@@ -162,13 +201,17 @@ class DiffusERGenerator:
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
         t0 = time.perf_counter()
         rank, phrases, fluency = self._rank(prepared), self.phrases(prepared), self.fluency()
+        propose = self.proposer(prepared)
+        if propose is not None and not any(t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)
+                                           for t in prepared.terms):  # type: ignore[union-attr]
+            sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
         ids, traj, steps = [], [], []
         for lo in range(0, len(starts), batch_size):
             chunk = starts[lo:lo + batch_size]
             out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk), rank,
-                                 return_trajectory, progress, layout, phrases, fluency)
+                                 return_trajectory, progress, layout, phrases, fluency, propose)
             ids += [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
             traj += [[(r.t, r.ids[j]) for r in out.trajectory] for j in range(len(chunk))]
             steps += out.steps
@@ -212,20 +255,26 @@ class DiffusERGenerator:
     # ------------------------------------------------------------------------------------------- the API
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, progress: bool = False, sampler: EditSampler | None = None,
-                 bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int = 32,
+                 bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int | None = None,
                  t_start: float = 2.0, return_trajectory: bool = False) -> GenerationOutput:
         """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints``. ``steps`` caps the
-        revisions (default: the sampler's ``max_steps``); ``drafts`` AR drafts per sample are ranked by the check
-        face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
+        revisions (default: the sampler's ``max_steps``); ``drafts`` AR drafts per sample (default 32; 128 under a
+        per-word label constraint such as ``POS``, whose drafts are written under its lexicon) are ranked by the
+        check face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
         same texts."""
         _check_n(n, batch_size)
         sampler = _with_steps(sampler, steps)
         prepared = self.prepare(constraints)
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
         if bootstrap == "draft":
+            propose = self.proposer(prepared)
+            if drafts is None:
+                drafts = DRAFTS if propose is None else PATTERN_DRAFTS
             if isinstance(drafts, bool) or not isinstance(drafts, int) or drafts < 1:
                 raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=32")
-            rows, _ = draft_starts(self.draft(), n, drafts, gen, self._rank(prepared), self.limit)
+            mask = propose.draft_mask(self.draft().config.seq_len) if propose is not None else None
+            rows, _ = draft_starts(self.draft(), n, drafts, gen, self._draft_rank(prepared), self.limit, mask,
+                                   DRAFT_TOP_P if mask is not None else 1.0)
         elif bootstrap == "empty":
             rows, t_start = [[] for _ in range(n)], float(self.T)
         elif bootstrap == "random":
@@ -276,8 +325,6 @@ class DiffusERGenerator:
             raise SamplingError(f"protect positions {bad} are outside 1..{len(words)}", "word k is position k (1-based)")
         sampler = _with_steps(sampler, steps) or DEFAULT_SAMPLER
         if sampler.beam[0] < n:
-            from dataclasses import replace
-
             sampler = replace(sampler, beam=(n, sampler.beam[1]))
         prepared = self.prepare(constraints)
         ids = self.tokenizer.vocab.ids(words)
@@ -297,6 +344,4 @@ def _check_n(n: object, batch_size: object) -> None:
 def _with_steps(sampler: EditSampler | None, steps: int | None) -> EditSampler | None:
     if steps is None:
         return sampler
-    from dataclasses import replace
-
     return replace(sampler or DEFAULT_SAMPLER, max_steps=steps)

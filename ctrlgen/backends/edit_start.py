@@ -54,13 +54,15 @@ def fill_masks(tagger: Any, edit_generator: Any, rows: list[list[int]], t: float
 
 
 def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, score: Callable[[list[list[int]]], list[float]] | None,
-                 limit: int) -> tuple[list[list[int]], list[float]]:
+                 limit: int, allowed: torch.Tensor | None = None, top_p: float = 1.0) -> tuple[list[list[int]], list[float]]:
     """``n`` AR drafts (word ids): per sample the best of ``per_sample`` drafts by the check score ``score`` (ties:
-    the first drawn), or the first draft without one. Returns ``(drafts, their check scores)``."""
+    the first drawn), or the first draft without one; ``allowed`` (``BoolTensor[L, V]``) restricts the words the
+    draft model may write at each position. Returns ``(drafts, their check scores)``."""
     from ..models.edit_models_joint import words_of
 
     with torch.no_grad():
-        rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False)]
+        rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False,
+                                                       allowed=allowed, top_p=top_p)]
     scores = score(rows) if score is not None else [1.0] * len(rows)
     out, best = [], []
     for s in range(n):

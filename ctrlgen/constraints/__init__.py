@@ -29,6 +29,7 @@ from .base import (
     OutOfVocabularyError,
     SoftFn,
     UnsupportedConstraintError,
+    WordLabelled,
     get_backend,
 )
 from .classifier import Classifier, ClassifierBacked, resolve_classifier
@@ -62,5 +63,5 @@ __all__ = ["BACKENDS", "CHECK", "CLASSIFIERS", "CONSTRAINTS", "FACES", "HARD", "
            "Constraint", "ConstraintError", "FixedTokens", "HardSpec", "Infill", "Length", "ModelContext",
            "ModelFingerprint", "NoiseAwareClassifier", "OutOfVocabularyError", "Prefix", "PreparedConstraint",
            "SemanticField", "SoftFn", "Suffix", "SyntaxSpans", "SyntaxTree", "Term", "UnsupportedConstraintError",
-           "Weighted", "as_constraint", "get_backend", "load_classifier", "merge_hard", "parse_constraint",
+           "Weighted", "WordLabelled", "as_constraint", "get_backend", "load_classifier", "merge_hard", "parse_constraint",
            "parse_template", "prepare", "register_classifier", "register_constraint", "resolve_classifier"]

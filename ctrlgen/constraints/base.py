@@ -31,7 +31,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -204,6 +204,20 @@ class SoftFn(Protocol):
     """
 
     def __call__(self, state: Tensor, t: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class WordLabelled(Protocol):
+    """A constraint that asks for one label per word (``POS``): the edit backend aligns a text's labels to
+    :attr:`word_labels` and rewrites the words whose labels are wrong (:mod:`ctrlgen.backends.edit_pattern`).
+
+    ``label_words(sentences)`` labels word lists in context, one label per word, with the labeller the check
+    face uses."""
+
+    @property
+    def word_labels(self) -> tuple[str, ...]: ...
+
+    def label_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]: ...
 
 
 # -------------------------------------------------------------------------------------- Constraint

@@ -65,6 +65,15 @@ class POS(ClassifierBacked):
 
         return POSTagger().tag_words(sentences)
 
+    @property
+    def word_labels(self) -> tuple[str, ...]:
+        """The target tags (:class:`~ctrlgen.constraints.WordLabelled`: the edit backend rewrites toward them)."""
+        return self.tags
+
+    def label_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The oracle's tags of word lists in context (:meth:`tag_words`)."""
+        return self.tag_words(sentences)
+
     def _tags(self, texts: Sequence[str]) -> list[list[str]]:
         from ..evaluation.pos import pos_tags
 

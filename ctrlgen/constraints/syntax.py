@@ -102,6 +102,17 @@ class SyntaxTree(ClassifierBacked):
         """The oracle: parse word lists (one ``nltk.Tree`` per list), as the check face uses it."""
         return parse_words(sentences)
 
+    @property
+    def word_labels(self) -> tuple[str, ...]:
+        """The tree's preterminal (PTB) tags, one per leaf (:class:`~ctrlgen.constraints.WordLabelled`: the edit
+        backend rewrites toward them; the same tags give the parser most of the tree)."""
+        return tuple(tag for _, tag in _as_tree(self.tree).pos())
+
+    @staticmethod
+    def label_words(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The parser oracle's PTB tags of word lists in context, one per word."""
+        return [[tag for _, tag in tree.pos()] for tree in parse_words(sentences)]
+
     def score(self, texts: Sequence[str]) -> list[float]:
         n = self.n_words
         sents = [(split_words(t) + [PAD_WORD] * n)[:n] for t in as_texts(texts)]

@@ -119,9 +119,12 @@ class ARLM(nn.Module):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
-               top_p: float = 1.0, max_len: int | None = None, allow_unk: bool = True) -> Tensor:
+               top_p: float = 1.0, max_len: int | None = None, allow_unk: bool = True,
+               allowed: Tensor | None = None) -> Tensor:
         """Draw ``n`` sequences ``Tensor[n, max_len]`` = ``[START] w… [END] PAD…`` (``max_len`` defaults to
         ``config.seq_len``). ``temperature = 0`` is greedy decoding; ``top_p < 1`` is nucleus sampling.
+        ``allowed: BoolTensor[max_len, V]`` restricts the id drawn at each position (row 0, [START], is unused);
+        a position that allows no usable id raises.
         ``generator`` must live on the model's device; the same seed gives the same samples.
         Runs in eval mode (dropout off) and restores the previous mode afterwards.
         """
@@ -134,6 +137,9 @@ class ARLM(nn.Module):
         if temperature < 0 or not 0 < top_p <= 1:
             raise SamplingError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
         device = next(self.parameters()).device
+        if allowed is not None and (allowed.dtype != torch.bool or tuple(allowed.shape) != (max_len, self.config.vocab_size)):
+            raise SamplingError(f"allowed must be a BoolTensor[{max_len}, {self.config.vocab_size}], got "
+                                f"{allowed.dtype} {tuple(allowed.shape)}", "one row of allowed ids per position")
         # Never valid after START: these ids do not occur inside a training sequence.
         banned = [PAD_ID, START_ID, MASK_ID] + ([] if allow_unk else [UNK_ID])
         ids = torch.full((n, 1), START_ID, dtype=torch.long, device=device)
@@ -148,6 +154,11 @@ class ARLM(nn.Module):
                 past = out.past_key_values
                 logits = out.logits[:, -1].float()
                 logits[:, banned] = float("-inf")
+                if allowed is not None:
+                    logits[:, ~allowed[pos].to(device)] = float("-inf")
+                    if not bool(torch.isfinite(logits).any(-1).all()):
+                        raise SamplingError(f"allowed leaves no usable id at position {pos}",
+                                            "allow at least one word (or [END]) at every position")
                 if pos == max_len - 1:  # last slot: end the sequence so every sample is well formed
                     logits[:, torch.arange(logits.shape[1], device=device) != END_ID] = float("-inf")
                 nxt = _pick(logits, generator, temperature, top_p)

@@ -75,6 +75,7 @@ from .edit_types import (
     EditLayout,
     EditSampleOutput,
     EditStepOutput,
+    ProposeFn,
     Protect,
     RankFn,
     SpanGenerator,
@@ -144,10 +145,10 @@ class EditSampler:
              generator: torch.Generator | None = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
              rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
-             fluency: RankFn | None = None) -> EditStepOutput:
+             fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
         check-guided proposals for the texts whose current check score is given in ``explore`` (``None``: do not
-        explore; needs ``rank``). ``protected[h]`` has ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged
+        explore; needs ``rank``), and ``propose``'s candidates for those texts. ``protected[h]`` has ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged
         slot is tagged KEEP."""
         k, per = self.beam[1], (self.beam[1] if self.decoding == "beam" else 1)
         rows = [[int(i) for i in r] for r in ids]
@@ -207,6 +208,11 @@ class EditSampler:
                     out[h] += explore_text(edit_generator, rows[h], flags[h], tag_lp[h, :len(rows[h]) + 1], policies[h],
                                            rank, current, t, self.explore_width, self.explore_keep, phrases, limit,
                                            target, device, fluency, self.fluency_weight)
+        which = [h for h, c in enumerate(explore or ()) if c is not None]
+        if propose is not None and rank is not None and which:
+            extra = propose([rows[h] for h in which], [flags[h] for h in which], [policies[h] for h in which], float(t))
+            for h, cands in zip(which, extra, strict=True):
+                out[h] += cands
         return EditStepOutput(out)
 
     # ------------------------------------------------------------------------------------------ the loop
@@ -214,7 +220,7 @@ class EditSampler:
                t_schedule: int | Sequence[float], generator: torch.Generator | None = None, protect: Protect = None,
                rank: RankFn | None = None, return_trajectory: bool = False, progress: bool = False,
                layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = (),
-               fluency: RankFn | None = None) -> EditSampleOutput:
+               fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditSampleOutput:
         """Revise each text of ``start_ids`` (word ids without [START]/[END]: ``[]``, a source text or a draft)
         until it stops changing or for ``max_steps`` revisions.
 
@@ -227,7 +233,9 @@ class EditSampler:
         the proposals. ``layout`` (:class:`EditLayout`) keeps pinned positions and steers the length; the start
         texts must already hold the fixed words at their positions. ``phrases`` (word ids) are tried by the
         proposals (e.g. spans that meet a check on their own). ``fluency(ids_of_candidates) -> scores`` (e.g. an AR
-        LM's mean log-prob per word) is added × ``fluency_weight``. ``generator`` drives nucleus draws (on the
+        LM's mean log-prob per word) is added × ``fluency_weight``. ``propose(rows, flags, policies, t)`` adds candidates for
+        the texts below a check score of 1, also with ``explore=False`` (the edit backend passes
+        :class:`~ctrlgen.backends.edit_pattern.PatternProposer` for per-word label constraints). ``generator`` drives nucleus draws (on the
         models' device). Models keep their train/eval mode (call ``.eval()``)."""
         limit = word_limit(tagger, edit_generator)
         if len(start_ids) == 0:
@@ -238,4 +246,4 @@ class EditSampler:
                 raise SamplingError(f"start_ids[{b}] has {len(r)} ids (at most {limit} fit) or a special/negative id",
                                     "pass word ids without [START]/[END]/[PAD]/[MASK] (tokenizer.encode(text)[1:-1])")
         return run_loop(self, tagger, edit_generator, rows, self.timesteps(t_schedule), generator, protect, rank,
-                        return_trajectory, progress, layout, phrases, fluency)
+                        return_trajectory, progress, layout, phrases, fluency, propose)

@@ -19,6 +19,7 @@ from .edit_types import (
     EditLayout,
     EditRevision,
     EditSampleOutput,
+    ProposeFn,
     Protect,
     RankFn,
     SpanGenerator,
@@ -52,7 +53,8 @@ def _ranked(rank: RankFn, ids: list[list[int]]) -> list[float]:
 def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
              return_trajectory: bool, progress: bool, layout: EditLayout | None,
-             phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None) -> EditSampleOutput:
+             phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None,
+             propose: ProposeFn | None = None) -> EditSampleOutput:
     """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``.
 
     A candidate's score is its path log-likelihood + ``rank_weight · rank`` + ``fluency_weight · fluency``. With a
@@ -74,9 +76,10 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
         flat = [(s, h) for s in active for h in hyps[s]]
         prot = [tuple(p or (predicate is not None and k > 0 and bool(predicate(h.ids[k - 1])))
                       for k, p in enumerate(h.protected)) for _, h in flat]
-        explore = [h.rank if sampler.explore and rank is not None and h.rank < 1.0 else None for _, h in flat]
+        wants = (sampler.explore or propose is not None) and rank is not None
+        explore = [h.rank if wants and h.rank < 1.0 else None for _, h in flat]
         out = sampler.step(tagger, edit_generator, [h.ids for _, h in flat], t, generator, prot, layout, explore,
-                           rank, phrases, fluency)
+                           rank, phrases, fluency, propose)
         pools: dict[int, dict[tuple[int, ...], _Hyp]] = {s: {} for s in active}
         for (s, h), cands in zip(flat, out.candidates):
             for c in cands:

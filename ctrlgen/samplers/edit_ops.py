@@ -167,16 +167,20 @@ def start_flags(protect: Protect, rows: list[list[int]]) -> list[list[bool]]:
 
 # --------------------------------------------------------------------------------------------- filling
 def fill_sequential(edit_generator: SpanGenerator, rows: list[list[int]], t: float, k: int,
-                    device: torch.device) -> list[list[tuple[list[int], float]]]:
+                    device: torch.device, allowed: Sequence[Sequence[Tensor | None]] | None = None
+                    ) -> list[list[tuple[list[int], float]]]:
     """Fill the [MASK]s of each row (word ids with placeholders) left to right, one word per pass, keeping the
     ``k`` best partial fills per row by summed log-prob (a beam search through the placeholders, so a span's
     words see each other, as DiffusER's autoregressive span generator does). Never writes a special id.
-    Returns per row up to ``k`` ``(ids, log-prob)``, best first."""
+    ``allowed[i][m]`` (``BoolTensor[V]`` or ``None`` = any word) restricts the ``m``-th placeholder of row ``i``;
+    a row whose placeholders allow nothing comes back empty. Returns per row up to ``k`` ``(ids, log-prob)``,
+    best first."""
     from ..models.edit_models import MASK_ID, encode_batch
     from ..text.vocab import SPECIALS
 
     seq_len = int(edit_generator.config.seq_len)
     beams: list[list[tuple[list[int], float]]] = [[(list(r), 0.0)] for r in rows]
+    holes = [r.count(MASK_ID) for r in rows]
     while True:
         todo = [(i, j) for i, b in enumerate(beams) for j, (ids, _) in enumerate(b) if MASK_ID in ids]
         if not todo:
@@ -187,7 +191,11 @@ def fill_sequential(edit_generator: SpanGenerator, rows: list[list[int]], t: flo
         for m, (i, j) in enumerate(todo):
             ids, s = beams[i][j]
             pos = ids.index(MASK_ID)
-            top = lp[m, pos + 1].topk(min(k, lp.shape[-1]))  # +1: [START] comes first
+            row_lp = lp[m, pos + 1]  # +1: [START] comes first
+            mask = allowed[i][holes[i] - ids.count(MASK_ID)] if allowed is not None else None
+            if mask is not None:
+                row_lp = row_lp.masked_fill(~mask.to(row_lp.device), -math.inf)
+            top = row_lp.topk(min(k, lp.shape[-1]))
             for v, w in zip(top.values.tolist(), top.indices.tolist()):
                 if math.isfinite(v):
                     new[i].append((ids[:pos] + [int(w)] + ids[pos + 1:], s + v))

@@ -14,6 +14,9 @@ from ..errors import SamplingError
 
 RankFn = Callable[[list[list[int]]], list[float]]  # word ids of candidates -> one score each in [0, 1], 1 = satisfied
 Protect = Tensor | Sequence[Collection[int]] | Callable[[int], bool] | None
+# (word-id rows, protection flags, slot policies, t) -> proposed candidates per row; see EditSampler.sample
+ProposeFn = Callable[[list[list[int]], list[list[bool]], list[tuple[list[list[bool]], list[int]]], float],
+                     list[list["EditCandidate"]]]
 
 
 class Tagger(Protocol):
