@@ -17,7 +17,6 @@ from ctrlgen.errors import SamplingError
 from ctrlgen.models import save_pretrained
 from ctrlgen.models.ar_lm import ARLM, ARLMConfig
 from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig, words_of
-from ctrlgen.pipeline import load
 from ctrlgen.samplers.edit_ops import slot_policy
 from ctrlgen.text import Tokenizer
 from ctrlgen.text.tokenizer import split_words

@@ -45,47 +45,40 @@ import torch
 
 from ..constraints import CHECK, Infill, PreparedConstraint, WordLabelled, prepare
 from ..constraints.composition import ConstraintLike
-from ..errors import CheckpointError, SamplingError
+from ..errors import SamplingError
 from ..evaluation.fluency import well_formed
 from ..models.edit_models import MASK_ID, encode_batch
 from ..models.edit_models_joint import EditModel
 from ..models.pretrained import load_pretrained
 from ..pipeline import GenerationOutput, order_by_mbr, resolve_model_path
 from ..samplers.edit import EditSampler
-from ..samplers.edit_ops import device_of
 from ..text.tokenizer import split_words
 from ..text.vocab import SPECIALS
-from .edit_pattern import PatternProposer, build_lexicon
+from .edit_guides import EditGuides
 from .edit_start import (
     describe,
     draft_starts,
     fill_masks,
     layout_of,
     output_words,
-    probe_phrases,
     project,
 )
 
 DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label constraint (see generate)
-# Per-word label constraints (POS; :mod:`.edit_pattern`): drafts are written under the label lexicon (labels seen in
-# ≥ LEXICON_SHARE of a word's uses) with nucleus DRAFT_TOP_P, and ranked by check + label closeness +
-# DRAFT_FLUENCY · the draft model's mean log-prob per word (recipes/results/edit_pos.json)
-LEXICON_SHARE, DRAFT_TOP_P, DRAFT_FLUENCY = 0.3, 0.9, 0.3
+DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .edit_guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
 
 
-class DiffusERGenerator:
-    """A loaded edit model (tagger + generator); stateless between calls."""
+class DiffusERGenerator(EditGuides):
+    """A loaded edit model (tagger + generator); stateless between calls (caches: see :class:`EditGuides`)."""
 
     backend = "edit"  # the name of this backend (``ctrlgen generate --backend``)
 
     def __init__(self, model: EditModel, tokenizer: Any, steps: int = 12, draft_model: str | None = None,
                  path: Path | None = None) -> None:
         self.model, self.tokenizer, self.T, self.path = model, tokenizer, steps, path
-        self.draft_model, self._draft = draft_model, None
-        self._phrases: dict[str, list[list[int]]] = {}  # probed phrases per constraint (see phrases())
-        self._lexicons: dict[type, dict[str, torch.Tensor]] = {}  # label lexicons per constraint class (proposer())
-        self._probe_rows: list[list[int]] | None = None  # the AR drafts phrases are probed from
+        self.draft_model = draft_model
+        self._init_guides()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "e2e-edit",
@@ -107,90 +100,6 @@ class DiffusERGenerator:
         if constraints is None or constraints == []:
             return None
         return prepare(constraints, self.tokenizer, self.model.config.seq_len, "edit")
-
-    def _rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
-        if prepared is None or not any(CHECK in t.constraint.faces for t in prepared.terms):
-            return None
-        vocab = self.tokenizer.vocab
-        return lambda rows: prepared.score([self.tokenizer.detokenize([vocab.word(i) for i in r]) for r in rows])
-
-    def _draft_rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
-        """How AR drafts are ranked: the check face, plus, for per-word label leaves, how close the draft's labels
-        are to the target's (fewest edits to reach them; the check alone only counts labels in place)."""
-        rank, propose = self._rank(prepared), self.proposer(prepared)
-        if rank is None or propose is None:
-            return rank
-        fluency = self.fluency()
-        return lambda rows: [a + b + DRAFT_FLUENCY * f for a, b, f in zip(rank(rows), propose.closeness(rows), fluency(rows), strict=True)]
-
-    def draft(self) -> Any:
-        """The AR draft model (loaded on first use); its vocabulary must be this model's."""
-        if self._draft is None:
-            if self.draft_model is None:
-                raise CheckpointError("this edit model names no AR draft model",
-                                      "pass bootstrap='empty' or 'random', or load with draft_model='e2e-ar-draft'")
-            from ..models.ar_lm import ARLM
-
-            ar, tok, _ = load_pretrained(resolve_model_path(self.draft_model), ARLM)
-            if tok.vocab.words != self.tokenizer.vocab.words:
-                raise CheckpointError(f"the draft model {self.draft_model!r} has another vocabulary",
-                                      "train the draft model on the same data with the same min_count")
-            self._draft = ar
-        return self._draft
-
-    def fluency(self):  # type: ignore[no-untyped-def]
-        """``rows -> mean log-prob per word`` under the AR draft model (None without one): the sampler's fluency
-        term. The draft model learned the same data as the teacher LM, so teacher lm-scores of edit-backend
-        outputs are optimistic; the bigram precision is not affected."""
-        if self.draft_model is None:
-            return None
-        ar = self.draft()
-
-        def score(rows: list[list[int]]) -> list[float]:
-            with torch.no_grad():
-                ids = encode_batch(rows, ar.config.seq_len)
-                return (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist()
-        return score
-
-    def _probes(self, drafts: int = 512) -> list[list[int]]:
-        """``drafts`` AR drafts (seed 0), drawn once per loaded model: what phrases and lexicons are probed from."""
-        if self._probe_rows is None:
-            from ..models.edit_models_joint import words_of
-
-            with torch.no_grad():
-                sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0), allow_unk=False)
-            self._probe_rows = [words_of(r) for r in sample]
-        return self._probe_rows
-
-    def phrases(self, prepared: PreparedConstraint | None) -> list[list[int]]:
-        """Phrases the proposals may write: for each check-only leaf (no hard face, not a per-word label
-        constraint), the shortest spans of the probed AR drafts that meet it on their own
-        (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
-        if prepared is None or self.draft_model is None:
-            return []
-        leaves = [t.constraint for t in prepared.terms
-                  if t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)]
-        for c in leaves:
-            if repr(c) not in self._phrases:
-                self._phrases[repr(c)] = probe_phrases([c], self._probes(), self.tokenizer.vocab,
-                                                       self.tokenizer.detokenize)
-        return [p for c in leaves for p in self._phrases[repr(c)]]
-
-    def proposer(self, prepared: PreparedConstraint | None) -> PatternProposer | None:
-        """Pattern proposals (:mod:`.edit_pattern`) for the per-word label leaves (``POS``, ``SyntaxTree``), their
-        lexicons probed from the AR drafts and cached per constraint class (one labeller per class: the POS
-        tagger, the parser); ``None`` without such a leaf or a draft model."""
-        if prepared is None or self.draft_model is None:
-            return None
-        leaves = [t.constraint for t in prepared.terms if isinstance(t.constraint, WordLabelled)
-                  and CHECK in t.faces]
-        if not leaves:
-            return None
-        for c in leaves:
-            if type(c) not in self._lexicons:
-                self._lexicons[type(c)] = build_lexicon(c, self._probes(), self.tokenizer.vocab, LEXICON_SHARE)
-        return PatternProposer(leaves, [self._lexicons[type(c)] for c in leaves], self.model.generator,
-                               self.tokenizer.vocab, device_of(self.model.tagger))
 
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
