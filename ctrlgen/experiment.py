@@ -100,6 +100,13 @@ def _build_edit(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Mod
     return model, EditObjective(model, dcfg)
 
 
+def _build_edit_ar_generator(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
+    from .models.edit_ar_generator import EditARGenerator, EditARObjective
+
+    model = EditARGenerator(mcfg)
+    return model, EditARObjective(model, dcfg)
+
+
 def _cls(module: str, name: str) -> Callable[[], type]:
     def get() -> type:
         import importlib
@@ -116,6 +123,9 @@ BACKENDS.register("discrete", Backend(_cls(".models.score_model", "ScoreModelCon
 BACKENDS.register("ar", Backend(_cls(".models.ar_lm", "ARLMConfig"), None, _build_ar))
 BACKENDS.register("edit", Backend(_cls(".models.edit_models_joint", "EditModelConfig"),  # DiffusER: tagger + generator in one module
                                   _cls(".models.edit_models_joint", "EditTrainingConfig"), _build_edit))
+BACKENDS.register("edit-ar-generator", Backend(  # DiffusER's autoregressive span generator alone (measured, not default)
+    _cls(".models.edit_ar_generator", "EditARGeneratorConfig"), _cls(".models.edit_models_joint", "EditTrainingConfig"),
+    _build_edit_ar_generator))
 
 
 def _resolve(path: str, base: Path, key: str) -> str:
