@@ -21,6 +21,11 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
   (``EditSampler.rank_weight``) and, while a kept text scores below 1, drives check-guided proposals (see
   :mod:`ctrlgen.samplers.edit`). A constraint with neither face (e.g. one with only a soft face) is refused by
   ``prepare`` with a hint naming the backends that can use it.
+- **per-word labels** — a constraint that names one label per word (:class:`~ctrlgen.constraints.WordLabelled`:
+  ``POS``, ``SyntaxTree`` via its preterminals) gets drafts written under its label lexicon and *pattern
+  proposals* that align the text's labels to the target's and refill the mismatched words
+  (:mod:`.edit_pattern`, :mod:`.edit_guides`); the local-edit proposals are then skipped unless another
+  check-only constraint needs them.
 - A constraint the revisions cannot reach is reported **unsatisfied** with the best attempt
   (``report["satisfied"]``); nothing is claimed that the check face did not confirm.
 
