@@ -146,3 +146,14 @@ def test_pattern_leaves_get_no_phrases(gen):
     assert isinstance(gen.proposer(gen.prepare(Shapes(["CAP", "DOT"]))), PatternProposer)
     assert gen.proposer(None) is None
 
+
+
+def test_a_labeller_that_miscounts_is_a_clear_error(gen, tok):
+    class Split(Shapes):
+        def label_words(self, sentences):
+            return [[shape(w) for w in s] + ["DOT"] for s in sentences]  # one label too many
+
+    from ctrlgen.constraints import ConstraintError
+
+    with pytest.raises(ConstraintError, match="sentence 0 has 2 words but 3 labels"):
+        build_lexicon(Split(["CAP"]), [ids_of(tok, "The Mill")], tok.vocab)

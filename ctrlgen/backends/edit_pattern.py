@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..constraints import WordLabelled
+from ..constraints import ConstraintError, WordLabelled
 from ..diffusion.edits import Edit, EditScript, align, apply_edits, edit_distance
 from ..models.edit_models import MASK_ID
 from ..samplers.edit_ops import carry, fill_sequential
@@ -40,12 +40,24 @@ from ..text.vocab import SPECIALS, Vocabulary
 Policy = tuple[list[list[bool]], list[int]]  # (allowed[k][tag], span cap per slot; 0 = none), see slot_policy
 
 
+def labelled(leaf: WordLabelled, sentences: list[list[str]]) -> list[list[str]]:
+    """``leaf.label_words(sentences)``, checked: one label list per sentence, one label per word."""
+    out = [list(x) for x in leaf.label_words(sentences)]
+    bad = [k for k, (w, x) in enumerate(zip(sentences, out)) if len(w) != len(x)]
+    if len(out) != len(sentences) or bad:
+        k = bad[0] if bad else None
+        raise ConstraintError(f"{leaf!r}.label_words returned {len(out)} label lists for {len(sentences)} sentences"
+                              + (f"; sentence {k} has {len(sentences[k])} words but {len(out[k])} labels" if bad else ""),
+                              "label_words must label the given words as they are: one label per word, no re-tokenising")
+    return out
+
+
 def build_lexicon(leaf: WordLabelled, rows: Sequence[Sequence[int]], vocab: Vocabulary,
                   share: float = 0.1) -> dict[str, Tensor]:
     """``label -> BoolTensor[V]``: the words ``leaf``'s labeller gave that label in ≥ ``share`` of their uses in
     ``rows`` (word ids, e.g. AR drafts); special ids ([UNK]) never enter."""
     counts: defaultdict[int, Counter[str]] = defaultdict(Counter)
-    for row, labels in zip(rows, leaf.label_words([[vocab.word(i) for i in r] for r in rows]), strict=True):
+    for row, labels in zip(rows, labelled(leaf, [[vocab.word(i) for i in r] for r in rows]), strict=True):
         for i, label in zip(row, labels, strict=True):
             counts[int(i)][label] += 1
     out: dict[str, Tensor] = {}
@@ -96,7 +108,7 @@ class PatternProposer:
         out = [0.0] * len(rows)
         for leaf in self.leaves:
             target = list(leaf.word_labels)
-            for r, labels in enumerate(leaf.label_words(self._words(rows))):
+            for r, labels in enumerate(labelled(leaf, self._words(rows))):
                 out[r] += 1 - edit_distance(*_as_ints(labels, target)) / max(len(labels), len(target))
         return [v / len(self.leaves) for v in out]
 
@@ -106,7 +118,7 @@ class PatternProposer:
         jobs: list[tuple[int, list[Edit], list[int], list[Tensor | None]]] = []  # (row, tags, span lengths, masks)
         for leaf, allowed in zip(self.leaves, self.allowed):
             target = list(leaf.word_labels)
-            for h, labels in enumerate(leaf.label_words(self._words(rows))):
+            for h, labels in enumerate(labelled(leaf, self._words(rows))):
                 if labels == target:
                     continue
                 src, tgt = _as_ints(labels, target)
