@@ -157,3 +157,22 @@ def test_a_labeller_that_miscounts_is_a_clear_error(gen, tok):
 
     with pytest.raises(ConstraintError, match="sentence 0 has 2 words but 3 labels"):
         build_lexicon(Split(["CAP"]), [ids_of(tok, "The Mill")], tok.vocab)
+
+
+def test_sampler_takes_propose_candidates_without_local_explore(gen, tok):
+    """The sampler's ``propose`` hook alone (explore=False) carries a text below its check to the pattern."""
+    from ctrlgen.samplers import EditSampler
+
+    target = Shapes(["CAP", "LOW", "LOW", "DOT"])
+    lex = build_lexicon(target, [ids_of(tok, t) for t in tok_texts()], tok.vocab)
+    proposer = PatternProposer([target], [lex], gen.model.generator, tok.vocab, torch.device("cpu"))
+
+    def rank(rows):
+        return [float(s) for s in target.satisfied([tok.detokenize([tok.vocab.word(i) for i in r]) for r in rows])]
+
+    start = ids_of(tok, "The Mill is .")  # CAP CAP LOW DOT: one label off
+    sampler = EditSampler(explore=False, max_steps=3)
+    out = sampler.sample(gen.model.tagger, gen.model.generator, [start], 2, rank=rank, propose=proposer)
+    assert [shape(tok.vocab.word(i)) for i in out.ids[0]] == list(target.labels)
+    plain = sampler.sample(gen.model.tagger, gen.model.generator, [start], 2, rank=rank)
+    assert [shape(tok.vocab.word(i)) for i in plain.ids[0]] != list(target.labels)  # no hook, no proposals

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..constraints import CHECK, Infill, PreparedConstraint, WordLabelled, prepare
+from ..constraints import Infill, PreparedConstraint, prepare
 from ..constraints.composition import ConstraintLike
 from ..errors import SamplingError
 from ..evaluation.fluency import well_formed
@@ -59,7 +59,7 @@ from ..pipeline import GenerationOutput, order_by_mbr, resolve_model_path
 from ..samplers.edit import EditSampler
 from ..text.tokenizer import split_words
 from ..text.vocab import SPECIALS
-from .edit_guides import EditGuides
+from .edit_guides import EditGuides, local_leaves
 from .edit_start import (
     describe,
     draft_starts,
@@ -116,8 +116,7 @@ class DiffusERGenerator(EditGuides):
         t0 = time.perf_counter()
         rank, phrases, fluency = self._rank(prepared), self.phrases(prepared), self.fluency()
         propose = self.proposer(prepared)
-        if propose is not None and not any(t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)
-                                           for t in prepared.terms):  # type: ignore[union-attr]
+        if propose is not None and not local_leaves(prepared):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again

@@ -27,6 +27,13 @@ from .edit_start import probe_phrases
 LEXICON_SHARE, DRAFT_FLUENCY = 0.3, 0.3
 
 
+def local_leaves(prepared: PreparedConstraint) -> list:  # type: ignore[type-arg]
+    """The check-only leaves (no hard face) that are not per-word label constraints: those the local-edit
+    proposals of :mod:`ctrlgen.samplers.edit_explore` (and their probed phrases) serve."""
+    return [t.constraint for t in prepared.terms
+            if t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)]
+
+
 class EditGuides:
     """Constraint- and draft-model-derived helpers of the edit backend; the host sets ``model``, ``tokenizer``,
     ``draft_model`` and calls :meth:`_init_guides`."""
@@ -102,8 +109,7 @@ class EditGuides:
         (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
         if prepared is None or self.draft_model is None:
             return []
-        leaves = [t.constraint for t in prepared.terms
-                  if t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)]
+        leaves = local_leaves(prepared)
         for c in leaves:
             if repr(c) not in self._phrases:
                 self._phrases[repr(c)] = probe_phrases([c], self._probes(), self.tokenizer.vocab,

@@ -148,8 +148,8 @@ class EditSampler:
              fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
         check-guided proposals for the texts whose current check score is given in ``explore`` (``None``: do not
-        explore; needs ``rank``), and ``propose``'s candidates for those texts. ``protected[h]`` has ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged
-        slot is tagged KEEP."""
+        explore; needs ``rank``), and ``propose``'s candidates for those texts. ``protected[h]`` has
+        ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged slot is tagged KEEP."""
         k, per = self.beam[1], (self.beam[1] if self.decoding == "beam" else 1)
         rows = [[int(i) for i in r] for r in ids]
         flags = [list(p) for p in protected] if protected is not None else [[False] * (len(r) + 1) for r in rows]
