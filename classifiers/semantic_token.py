@@ -5,7 +5,7 @@ Input: ``x: Tensor[B, L, V]`` — one-hot (or any distribution over the vocabula
 projection replaces the language model's frozen embeddings (the SEDD model has no latent space to read),
 and σ̄ enters as the masking probability ``1 − e^{−σ̄}`` (on a 0–1000 scale for the time features), so the
 classifier is differentiable in the one-hot input: what first-order rate reweighting
-(``ctrlgen.rate_guidance``) needs. Trained on x_t ~ q(x_t | x0) of the model's own graph and noise
+(``ctrlgen.backends.discrete.guidance``) needs. Trained on x_t ~ q(x_t | x0) of the model's own graph and noise
 (``ctrlgen train-classifier semantic --model e2e-sedd``); it depends on the vocabulary and ``seq_len``
 only, not on the score model's weights.
 """

@@ -7,40 +7,36 @@ print(gen.generate(n=4, seed=0).texts)
 ```
 """
 
-__version__ = "0.1.0"
-
-from .classifier_training import evaluate_classifier, fit_classifier
-from .constraints import (
-    CLASSIFIERS,
-    POS,
-    Classifier,
-    ClassifierData,
-    ConstraintError,
-    FixedTokens,
-    Infill,
-    Length,
-    ModelContext,
-    ModelFingerprint,
-    NoiseAwareClassifier,
-    Prefix,
-    SemanticField,
-    Suffix,
-    SyntaxSpans,
-    SyntaxTree,
-    load_classifier,
-    register_classifier,
+from ctrlgen.api import load
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.backends.embedding.guidance import GuidanceConfig
+from ctrlgen.constraints.base import ConstraintError
+from ctrlgen.constraints.classifier import Classifier
+from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
+from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.plugin import (
+           CLASSIFIERS,
+           ClassifierData,
+           NoiseAwareClassifier,
+           load_classifier,
+           register_classifier,
 )
-from .errors import (
-    CheckpointError,
-    ConfigError,
-    ConstraintConflictError,
-    CtrlgenError,
-    DataError,
-    MRParseError,
-    SamplingError,
+from ctrlgen.constraints.pos import POS
+from ctrlgen.constraints.semantic import SemanticField
+from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
+from ctrlgen.core.output import GenerationOutput
+from ctrlgen.errors import (
+           CheckpointError,
+           ConfigError,
+           ConstraintConflictError,
+           CtrlgenError,
+           DataError,
+           MRParseError,
+           SamplingError,
 )
-from .guidance import GuidanceConfig
-from .pipeline import EmbeddingGenerator, GenerationOutput, load
+from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier
+from ctrlgen.version import __version__
 
 __all__ = ["CLASSIFIERS", "POS", "CheckpointError", "Classifier", "ClassifierData", "ConfigError",
            "ConstraintConflictError", "ConstraintError", "CtrlgenError", "DataError", "EmbeddingGenerator",

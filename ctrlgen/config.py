@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from ctrlgen.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -61,3 +61,7 @@ class ConstraintConflictError(CtrlgenError):
 
 class DistributedError(CtrlgenError):
     """Distributed training was misconfigured."""
+
+
+class UnsupportedOperationError(CtrlgenError):
+    """A backend does not serve an operation of the generator contract (``edit`` on a diffusion backend)."""

@@ -1,16 +1,18 @@
-"""Named registries whose lookup errors list what exists.
+"""Named registries whose lookup errors list what exists, and the one registry of backends (:data:`BACKENDS`).
 
-Bundled models are looked up by name here (``ctrlgen.load("e2e")``); constraints, classifiers and
-samplers register the same way as they arrive.
+A floor module: it imports nothing of ctrlgen but ``errors``, so every layer may use it. Bundled models,
+classifiers and samplers register by name; each backend declares itself once as a :class:`BackendSpec`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
-from .errors import CtrlgenError
+from ctrlgen.errors import CtrlgenError
 
 V = TypeVar("V")
 
@@ -51,3 +53,113 @@ class Registry(Generic[V]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._items))
+
+
+# ------------------------------------------------------------------------------------------- backends
+#: The constraint faces (DESIGN.md, "The constraint language"); ``ctrlgen.constraints`` re-exports them.
+HARD = "hard"
+SOFT_EMBEDDING = "soft:embedding"  # −log p(c | x_t, t) on latents Tensor[B, L, d]
+SOFT_TOKEN = "soft:token"  # −log p(c | probs, t) on token probabilities Tensor[B, L, V]
+CHECK = "check"
+SOFT_FACES: frozenset[str] = frozenset({SOFT_EMBEDDING, SOFT_TOKEN})
+FACES: frozenset[str] = frozenset({HARD, CHECK}) | SOFT_FACES
+#: The operations of the generator contract (``ctrlgen.core.contract.Generator``).
+OPERATIONS: frozenset[str] = frozenset({"generate", "infill", "edit"})
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything ctrlgen knows about one backend, declared once in the backend's own ``__init__.py``.
+
+    Every other list (``ctrlgen.load``, ``ctrlgen train``, the CLI's ``--backend`` and flags, the constraint
+    faces a backend steers with) reads from here. References to code are ``"module:attribute"`` strings,
+    imported on first use, so that looking a backend up (``ctrlgen --help``) imports no torch.
+    """
+
+    name: str  # ``--backend NAME``
+    faces: frozenset[str]  # constraint faces that steer this backend's generation
+    description: str = ""  # one line for ``--help``
+    generator: str = ""  # "module:Class" with ``from_pretrained(path)``; the class implements the contract
+    model_types: tuple[str, ...] = ()  # config.json ``model_type`` values this generator loads
+    default_model: str = ""  # the bundled model ``--backend NAME`` uses without ``--model``
+    default_steps: int = 100  # denoising / revision steps when the caller gives none (API and CLI alike)
+    operations: frozenset[str] = OPERATIONS  # the contract's operations it serves (others raise, naming who can)
+    guidance: str = ""  # what ``guidance_scale`` means on this backend (documented in ``--help``)
+    training: Mapping[str, str] = field(default_factory=dict)  # ``ctrlgen train`` backend name → "module:Builder"
+    cli: str = ""  # "module:FLAGS" — a ``BackendFlags`` object: extra CLI flags and how they become options
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faces) - FACES
+        if unknown:
+            raise CtrlgenError(f"backend {self.name!r} declares unknown faces {sorted(unknown)}",
+                               f"faces are {', '.join(sorted(FACES))}")
+        if set(self.operations) - OPERATIONS:
+            raise CtrlgenError(f"backend {self.name!r} declares unknown operations "
+                               f"{sorted(set(self.operations) - OPERATIONS)}", f"use {sorted(OPERATIONS)}")
+
+    def with_faces(self, *faces: str) -> BackendSpec:
+        """A copy that also uses ``faces`` (e.g. ``CHECK`` for a pipeline that reranks samples)."""
+        unknown = set(faces) - FACES
+        if unknown:
+            raise CtrlgenError(f"unknown faces {sorted(unknown)}", f"faces are {', '.join(sorted(FACES))}")
+        return replace(self, faces=self.faces | frozenset(faces))
+
+
+def resolve(ref: str) -> Any:
+    """``"package.module:attribute"`` → the attribute (imports the module)."""
+    module, _, attr = ref.partition(":")
+    if not attr:
+        raise CtrlgenError(f"bad reference {ref!r}", "write 'package.module:attribute'")
+    return getattr(importlib.import_module(module), attr)
+
+
+class BackendRegistry(Registry[BackendSpec]):
+    """The one registry of backends. The built-in backends register themselves when their package is imported;
+    the registry imports those packages on first lookup (they hold only their :class:`BackendSpec`), and
+    finds third-party backends through the ``ctrlgen.backends`` entry-point group (a value
+    ``"pkg.module:SPEC"``). A test may ``register`` a backend in-process."""
+
+    #: the built-in backends' packages, imported on first lookup (each registers its spec)
+    BUILTIN = ("ctrlgen.backends.embedding", "ctrlgen.backends.discrete.generator", "ctrlgen.backends.edit.generator")
+
+    def __init__(self) -> None:
+        super().__init__("backend")
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self.BUILTIN:
+            importlib.import_module(module)
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="ctrlgen.backends"):
+            if ep.name not in self._items:
+                spec = ep.load()
+                if spec.name not in self._items:
+                    self.register(spec.name, spec)
+
+    def get(self, name: str) -> BackendSpec:
+        self._load()
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+    def for_model_type(self, model_type: str) -> BackendSpec | None:
+        """The backend whose generator loads checkpoints of ``model_type`` (None: no generator does)."""
+        self._load()
+        return next((s for s in self._items.values() if model_type in s.model_types), None)
+
+    def serving(self, operation: str) -> list[str]:
+        """Names of the backends that serve ``operation`` (for the hint of an unsupported call)."""
+        return [n for n in self if operation in self.get(n).operations]
+
+
+BACKENDS = BackendRegistry()

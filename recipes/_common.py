@@ -13,13 +13,8 @@ from typing import Any
 
 import torch
 
-from ctrlgen.evaluation import (
-    BigramReference,
-    distinct_n,
-    length_histogram,
-    well_formed,
-)
-from ctrlgen.text import split_words
+from ctrlgen.oracles.fluency import BigramReference, distinct_n, length_histogram, well_formed
+from ctrlgen.text.tokenizer import split_words
 
 
 def data_dir(arg: str | None) -> Path:
@@ -39,7 +34,7 @@ def sample_quality(gen: Any, train_texts: list[str], n: int = 200, steps: int = 
                    ref: BigramReference | None = None, keep_texts: bool = False, **sampler_kw: Any) -> dict[str, Any]:
     """Draw ``n`` samples and measure fluency proxy, well-formedness, distinct-n, copy rate, lengths
     (``keep_texts``: also return every sample under ``"all_texts"``)."""
-    from ctrlgen.samplers import EmbeddingSampler
+    from ctrlgen.backends.embedding.sampler import EmbeddingSampler
 
     ref = ref or BigramReference(train_texts)
     t0 = time.perf_counter()

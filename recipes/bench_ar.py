@@ -20,11 +20,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json  # noqa: E402
 
-from ctrlgen.evaluation import BigramReference, distinct_n, well_formed  # noqa: E402
-from ctrlgen.evaluation.teacher import Teacher  # noqa: E402
-from ctrlgen.models import ARLM, load_pretrained  # noqa: E402
-from ctrlgen.pipeline import resolve_model_path  # noqa: E402
-from ctrlgen.text import read_e2e_csv, split_words  # noqa: E402
+from ctrlgen.models.ar_lm import ARLM
+from ctrlgen.models.assets import resolve_model_path  # noqa: E402
+from ctrlgen.models.pretrained import load_pretrained  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference, distinct_n, well_formed  # noqa: E402
+from ctrlgen.oracles.teacher import Teacher  # noqa: E402
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words  # noqa: E402
 
 
 def main() -> None:

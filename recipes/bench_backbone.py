@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write_json  # noqa: E402
 
-from ctrlgen.models import EmbeddingLM, EmbeddingLMConfig  # noqa: E402
+from ctrlgen.backends.embedding.model import EmbeddingLM, EmbeddingLMConfig  # noqa: E402
 
 
 def main() -> None:

@@ -37,11 +37,13 @@ from _common import data_dir, machine, write_json
 
 import ctrlgen
 from ctrlgen import Length, SemanticField
-from ctrlgen.diffusion.edits import Edit, align, edit_distance
-from ctrlgen.evaluation import BigramReference, semantic_success
-from ctrlgen.evaluation.teacher import Teacher
-from ctrlgen.samplers import EditSampler
-from ctrlgen.text import read_e2e_csv, split_words
+from ctrlgen.backends.edit.edits import Edit, align, edit_distance
+from ctrlgen.backends.edit.sampler import EditSampler
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.oracles.metrics import semantic_success
+from ctrlgen.oracles.teacher import Teacher
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
 
 
 def cases(valid: list, train: list, fields: tuple[str, ...], per_field: int, vocab: Any, seed: int) -> list[dict]:

@@ -29,10 +29,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, sample_quality, write_json  # noqa: E402
 
-from ctrlgen.evaluation import BigramReference, distinct_n, length_histogram  # noqa: E402
-from ctrlgen.models import EmbeddingLM  # noqa: E402
-from ctrlgen.pipeline import EmbeddingGenerator, resolve_model_path  # noqa: E402
-from ctrlgen.text import encode_corpus, read_e2e_csv, split_words  # noqa: E402
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.backends.embedding.model import EmbeddingLM  # noqa: E402
+from ctrlgen.models.assets import resolve_model_path  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference, distinct_n, length_histogram  # noqa: E402
+from ctrlgen.text.dataset import encode_corpus
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words  # noqa: E402
 
 T_POINTS = (0, 100, 500, 1000, 1500, 1999)
 
@@ -67,7 +70,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--teacher", help="teacher LM checkpoint directory (ctrlgen.evaluation.teacher)")
+    ap.add_argument("--teacher", help="teacher LM checkpoint directory (ctrlgen.oracles.teacher)")
     ap.add_argument("--out", default="recipes/results/bench_embedding_e2e.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,7 +96,7 @@ def main() -> None:
         "distinct_1": distinct_n(valid, 1), "distinct_2": distinct_n(valid, 2),
         "length_mean": statistics.mean(vl), "length_std": statistics.pstdev(vl), "length_hist": length_histogram(valid)}
     if args.teacher:
-        from ctrlgen.evaluation.teacher import Teacher
+        from ctrlgen.oracles.teacher import Teacher
 
         teacher = Teacher.load(args.teacher)
         lm_samples, lm_valid = teacher.score(result["samples"].pop("all_texts")), teacher.score(valid)

@@ -27,12 +27,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json  # noqa: E402
 
 import ctrlgen  # noqa: E402
-from ctrlgen.constraints import Infill, parse_template  # noqa: E402
-from ctrlgen.evaluation import BigramReference  # noqa: E402
-from ctrlgen.evaluation.metrics import infill_bleu4, infill_rouge_l  # noqa: E402
-from ctrlgen.evaluation.teacher import Teacher  # noqa: E402
-from ctrlgen.samplers import EmbeddingSampler, SEDDSampler  # noqa: E402
-from ctrlgen.text import read_e2e_csv, split_words  # noqa: E402
+from ctrlgen.backends.discrete.sampler import SEDDSampler  # noqa: E402
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler
+from ctrlgen.constraints.infill import Infill, parse_template  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
+from ctrlgen.oracles.metrics import infill_bleu4, infill_rouge_l  # noqa: E402
+from ctrlgen.oracles.teacher import Teacher  # noqa: E402
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words  # noqa: E402
 
 
 def make_case(words: list[str], rng: random.Random) -> tuple[str, list[int]] | None:

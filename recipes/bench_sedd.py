@@ -23,11 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json  # noqa: E402
 
-from ctrlgen.backends.discrete import DiscreteGenerator  # noqa: E402
-from ctrlgen.evaluation import BigramReference, distinct_n, well_formed  # noqa: E402
-from ctrlgen.evaluation.teacher import Teacher  # noqa: E402
-from ctrlgen.samplers import SEDDSampler  # noqa: E402
-from ctrlgen.text import read_e2e_csv, split_words  # noqa: E402
+from ctrlgen.backends.discrete.generator import DiscreteGenerator  # noqa: E402
+from ctrlgen.backends.discrete.sampler import SEDDSampler  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference, distinct_n, well_formed  # noqa: E402
+from ctrlgen.oracles.teacher import Teacher  # noqa: E402
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words  # noqa: E402
 
 
 def measure(gen: DiscreteGenerator, sampler: SEDDSampler, n: int, ref: BigramReference,

@@ -46,14 +46,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json
 
-from ctrlgen.diffusion.edits import Edit, EditDiffusion, EditScript, align, apply_edits, edit_distance
-from ctrlgen.evaluation.metrics import infill_bleu4
-from ctrlgen.models.edit_ar_generator import EditARGenerator
-from ctrlgen.models.edit_models import IGNORE_INDEX, MASK_ID, EditGenerator, encode_batch, make_edit_batch, pad_targets
-from ctrlgen.models.edit_models_joint import EditModel, EditTrainingConfig, words_of
+from ctrlgen.backends.edit.ar_generator import EditARGenerator
+from ctrlgen.backends.edit.corruption import EditDiffusion
+from ctrlgen.backends.edit.edits import Edit, EditScript, align, apply_edits, edit_distance
+from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig, words_of
+from ctrlgen.backends.edit.models import (
+    IGNORE_INDEX,
+    MASK_ID,
+    EditGenerator,
+    encode_batch,
+    make_edit_batch,
+    pad_targets,
+)
+from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
-from ctrlgen.pipeline import resolve_model_path
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.oracles.metrics import infill_bleu4
+from ctrlgen.text.e2e import read_e2e_csv
 
 Case = tuple[list[int], list[int], EditScript, float]  # (x_0, x_t, gold script, t)
 STEPS = ("1", "3", "6", "empty")

@@ -3,7 +3,7 @@
     CTRLGEN_DATA=... python recipes/control_discrete.py --targets 40 -n 4 --scales 1,2,4 --timing
 
 ``SemanticField(field, value)`` on ``e2e-sedd`` steers by first-order rate reweighting
-(``ctrlgen.rate_guidance``; exact ratios for the ``--shortlist`` likeliest jumps) with the token-space classifier saved beside the model
+(``ctrlgen.backends.discrete.guidance``; exact ratios for the ``--shortlist`` likeliest jumps) with the token-space classifier saved beside the model
 (``ctrlgen/assets/e2e-sedd/classifiers/semantic``, ``semantic-token.v1``). Targets are the same seeded
 sample of distinct ``field = value`` pairs of ``valid.csv`` as ``recipes/control_guided.py`` uses for the
 embedding backend, scored by the evaluation harness (oracle success, teacher lm-score, bigram precision).
@@ -25,18 +25,13 @@ from typing import Any
 import torch
 
 import ctrlgen
-from ctrlgen.evaluation.fluency import BigramReference
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import (
-    NoControl,
-    PerTargetMethod,
-    SampleContext,
-    spaced_texts,
-)
-from ctrlgen.evaluation.oracles import Oracles
+from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
 from ctrlgen.evaluation.target_builders import semantic_targets
 from ctrlgen.evaluation.target_files import fitting_examples
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json

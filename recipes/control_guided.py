@@ -29,12 +29,12 @@ import torch
 
 import ctrlgen
 from ctrlgen import GuidanceConfig
-from ctrlgen.evaluation.fluency import BigramReference
 from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import NoControl
-from ctrlgen.evaluation.oracles import Oracles
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
@@ -78,7 +78,7 @@ def main() -> None:
     oracles = Oracles()
     if args.parser:  # tree / spans: targets, scoring and the syntax check faces use this parser
         from ctrlgen.constraints.syntax import use_parser
-        from ctrlgen.evaluation.oracles import load_parser_oracle
+        from ctrlgen.oracles.bundle import load_parser_oracle
 
         oracles.parser = load_parser_oracle(args.parser)
         use_parser(oracles.parser)

@@ -52,19 +52,14 @@ from typing import Any
 import torch
 
 import ctrlgen
+from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.errors import CtrlgenError
-from ctrlgen.evaluation.command import write_json_atomic
-from ctrlgen.evaluation.fluency import BigramReference
 from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import (
-    NoControl,
-    PerTargetMethod,
-    SampleContext,
-    spaced_texts,
-)
-from ctrlgen.evaluation.oracles import Oracles
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
@@ -268,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     oracles = Oracles()
     if args.parser:  # tree / spans / semantic+tree: targets, scoring and the syntax check faces use it
         from ctrlgen.constraints.syntax import use_parser
-        from ctrlgen.evaluation.oracles import load_parser_oracle
+        from ctrlgen.oracles.bundle import load_parser_oracle
 
         oracles.parser = load_parser_oracle(args.parser)
         use_parser(oracles.parser)

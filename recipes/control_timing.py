@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import ctrlgen
-from ctrlgen.evaluation.oracles import Oracles
+from ctrlgen.oracles.bundle import Oracles
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import build_targets, data_dir, machine, time_fifty, write_json

@@ -29,20 +29,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine
 
+from ctrlgen.api import load
+from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.errors import CtrlgenError
-from ctrlgen.evaluation import (
-    BigramReference,
-    Oracles,
-    build_task_targets,
-    evaluate,
-    write_targets,
-)
-from ctrlgen.evaluation.command import write_json_atomic
+from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import spaced_texts
-from ctrlgen.evaluation.oracles import load_parser_oracle
-from ctrlgen.evaluation.target_files import fitting_examples
-from ctrlgen.pipeline import load
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
+from ctrlgen.evaluation.targets import write_targets
+from ctrlgen.oracles.bundle import Oracles, load_parser_oracle
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 TASKS = ("semantic", "pos", "tree", "spans", "length", "infill")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ctrlgen.models import MODEL_TYPES, load_pretrained, read_config, save_pretrained
+from ctrlgen.models import MODEL_TYPES
+from ctrlgen.models.pretrained import load_pretrained, read_config, save_pretrained
 
 ASSETS = Path(__file__).resolve().parent.parent / "ctrlgen" / "assets"
 

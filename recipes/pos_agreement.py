@@ -2,7 +2,7 @@
 
 Data: NLTK's 10% sample of the Penn Treebank (3,914 WSJ sentences, ``corpora/treebank.zip``) and
 NLTK's ``universal_tagset`` mapping (``taggers/universal_tagset.zip``) under an NLTK data root
-(``--nltk-data`` or ``$NLTK_DATA``). Model: the oracle of ``ctrlgen.evaluation.pos`` (spaCy
+(``--nltk-data`` or ``$NLTK_DATA``). Model: the oracle of ``ctrlgen.oracles.pos`` (spaCy
 ``en_core_web_sm``, or its PyPI re-upload), on CPU with one thread. Deterministic (no sampling).
 
 What is compared. The gold words (``-NONE-`` traces removed, PTB escapes such as ``-LRB-`` and
@@ -38,9 +38,9 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-
 from _common import machine, write_json  # noqa: E402
-from ctrlgen.evaluation import UPOS_TO_UNIVERSAL12, POSTagger  # noqa: E402
+
+from ctrlgen.oracles.pos import UPOS_TO_UNIVERSAL12, POSTagger  # noqa: E402
 
 TRACE = "-NONE-"
 PTB_UNESCAPE = {"-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",

@@ -6,8 +6,8 @@ same seed; it reports POS match, bigram precision against train.csv and seconds 
     CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/sweep_edit_pattern.py --targets 8 -n 2 \
         --out recipes/results/sweep_edit_pattern.json
 
-The defaults (``LEXICON_SHARE``, ``DRAFT_FLUENCY`` in :mod:`ctrlgen.backends.edit_guides`; ``DRAFT_TOP_P``,
-``PATTERN_DRAFTS`` in :mod:`ctrlgen.backends.edit`) are the first setting.
+The defaults (``LEXICON_SHARE``, ``DRAFT_FLUENCY`` in :mod:`ctrlgen.backends.edit.guides`; ``DRAFT_TOP_P``,
+``PATTERN_DRAFTS`` in :mod:`ctrlgen.backends.edit.generator`) are the first setting.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, write_json  # noqa: E402
 
 import ctrlgen  # noqa: E402
-import ctrlgen.backends.edit as edit_backend  # noqa: E402
-import ctrlgen.backends.edit_guides as edit_guides  # noqa: E402
-from ctrlgen.constraints import POS  # noqa: E402
-from ctrlgen.evaluation import BigramReference  # noqa: E402
-from ctrlgen.evaluation.metrics import pos_match  # noqa: E402
-from ctrlgen.evaluation.pos import pos_tags  # noqa: E402
-from ctrlgen.text import read_e2e_csv  # noqa: E402
+import ctrlgen.backends.edit.generator as edit_backend  # noqa: E402
+import ctrlgen.backends.edit.guides as edit_guides  # noqa: E402
+from ctrlgen.constraints.pos import POS  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
+from ctrlgen.oracles.metrics import pos_match  # noqa: E402
+from ctrlgen.oracles.pos import pos_tags  # noqa: E402
+from ctrlgen.text.e2e import read_e2e_csv  # noqa: E402
 
 DEFAULTS = {"LEXICON_SHARE": 0.3, "DRAFT_TOP_P": 0.9, "DRAFT_FLUENCY": 0.3, "PATTERN_DRAFTS": 128}
 SETTINGS = {

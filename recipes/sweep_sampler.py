@@ -16,9 +16,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import data_dir, machine, sample_quality, write_json  # noqa: E402
 
-from ctrlgen.evaluation import BigramReference  # noqa: E402
-from ctrlgen.pipeline import EmbeddingGenerator  # noqa: E402
-from ctrlgen.text import read_e2e_csv  # noqa: E402
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator  # noqa: E402
+from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
+from ctrlgen.text.e2e import read_e2e_csv  # noqa: E402
 
 SETTINGS = {
     "clamp l2 (default)": {"clamp": True, "rounding": "l2"},

@@ -2,7 +2,7 @@
 
 Data: NLTK's 10% sample of the Penn Treebank (3,914 WSJ sentences in 199 files,
 ``corpora/treebank.zip`` under an NLTK data root: ``--nltk-data``, else ``$NLTK_DATA``, else
-``$CTRLGEN_DATA/nltk_data``). Trees are cleaned with :func:`ctrlgen.evaluation.parser.clean_ptb_tree`
+``$CTRLGEN_DATA/nltk_data``). Trees are cleaned with :func:`ctrlgen.oracles.parser.clean_ptb_tree`
 (``-NONE-`` traces and constituents left empty removed, function tags stripped, wrapped in ``TOP``).
 
 Split (deterministic, ``--seed``): the 199 *files* are shuffled with ``random.Random(seed)``; whole files
@@ -17,7 +17,7 @@ the last N epochs, a finish that suits a fixed time budget. One dev evaluation p
 dev F1 is kept (``best.pt``, benepar's ``{"config", "state_dict"}`` format, loads with
 ``benepar.Parser``). ``last.pt`` holds everything needed to resume; rerunning the same command resumes.
 
-F1 is EVALB's with ``COLLINS.prm`` conventions as implemented by :mod:`ctrlgen.evaluation.metrics`
+F1 is EVALB's with ``COLLINS.prm`` conventions as implemented by :mod:`ctrlgen.oracles.metrics`
 (labelled brackets, ``TOP`` excluded, punctuation ``, : `` '' .`` deleted by the *gold* tag as EVALB
 does: predicted trees get the gold preterminals before scoring; the brackets are the parser's).
 
@@ -46,8 +46,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ctrlgen.evaluation.metrics import BracketCounts, bracket_counts
-from ctrlgen.evaluation.parser import clean_ptb_tree
+from ctrlgen.oracles.metrics import BracketCounts, bracket_counts
+from ctrlgen.oracles.parser import clean_ptb_tree
 
 log = logging.getLogger("train_parser")
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,7 +304,7 @@ def export(args: argparse.Namespace) -> None:
     import json
     import platform
 
-    from ctrlgen.evaluation.parser import ConstituencyParser
+    from ctrlgen.oracles.parser import ConstituencyParser
 
     torch.set_num_threads(args.threads)
     src, dst = Path(args.out_dir) / "best.pt", Path(args.export) / "parser.pt"
@@ -344,7 +344,7 @@ def export(args: argparse.Namespace) -> None:
                   "sentences_per_s": len(sents) / secs, "threads": torch.get_num_threads(), "batch_size": 64,
                   "machine": {"platform": platform.platform(), "python": platform.python_version(),
                               "torch": torch.__version__, "cpu_count": os.cpu_count()}},
-        "conventions": "EVALB COLLINS.prm via ctrlgen.evaluation.metrics.bracket_counts: labelled brackets, "
+        "conventions": "EVALB COLLINS.prm via ctrlgen.oracles.metrics.bracket_counts: labelled brackets, "
                        "TOP excluded, words tagged , : `` '' . deleted by their gold tag (predicted trees get the "
                        "gold preterminals; brackets are the parser's), function tags trimmed, PRT=ADVP, "
                        "multiset matching; f1_all_words: no punctuation deleted, predicted tags",

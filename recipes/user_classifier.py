@@ -134,7 +134,7 @@ def main() -> None:
     gen = ctrlgen.load("e2e")
     data = os.environ.get("CTRLGEN_DATA")
     if data:
-        from ctrlgen.text import read_e2e_csv
+        from ctrlgen.text.e2e import read_e2e_csv
 
         texts = [e.ref for e in read_e2e_csv(Path(data) / "e2e" / "train.csv")][:3000]
     else:

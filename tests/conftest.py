@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ctrlgen.diffusion import DiffusionConfig, GaussianDiffusion
-from ctrlgen.models import EmbeddingLM, EmbeddingLMConfig
-from ctrlgen.text import Tokenizer, read_e2e_csv
+from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
+from ctrlgen.backends.embedding.model import EmbeddingLM, EmbeddingLMConfig
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import Tokenizer
 
 torch.set_num_threads(1)  # tiny models: more threads only add overhead (and contention)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,7 +47,7 @@ def diffusion() -> GaussianDiffusion:
 @pytest.fixture
 def model_dir(tiny_model: EmbeddingLM, tokenizer: Tokenizer, tmp_path: Path) -> Path:
     """The tiny model saved as a checkpoint directory (diffusion T = 100)."""
-    from ctrlgen.models import save_pretrained
+    from ctrlgen.models.pretrained import save_pretrained
 
     return save_pretrained(tmp_path / "ckpt", tiny_model, tokenizer, {"diffusion": {"steps": 100}})
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from ctrlgen.errors import CheckpointError, ConfigError, DataError, SamplingError
-from ctrlgen.evaluation.fluency import well_formed
-from ctrlgen.evaluation.teacher import Teacher, lm_score, text_nlls
 from ctrlgen.models.ar_lm import ARLM, ARLMConfig, ARObjective
 from ctrlgen.models.pretrained import WEIGHTS_FILE, load_pretrained, save_pretrained
-from ctrlgen.text import Tokenizer
-from ctrlgen.training import TrainConfig, Trainer
+from ctrlgen.oracles.fluency import well_formed
+from ctrlgen.oracles.teacher import Teacher, lm_score, text_nlls
+from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.training.trainer import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 SEQ_LEN = 24

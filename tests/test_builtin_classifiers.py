@@ -16,9 +16,9 @@ from ctrlgen import (
     fit_classifier,
     load_classifier,
 )
-from ctrlgen.evaluation import POS_MODELS
-from ctrlgen.pipeline import EmbeddingGenerator
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.oracles.pos import POS_MODELS
+from ctrlgen.text.e2e import read_e2e_csv
 
 pytest.importorskip("classifiers")
 HAVE_TAGGER = any(importlib.util.find_spec(m) is not None for m in POS_MODELS)
@@ -105,7 +105,7 @@ def test_span_classifier_with_stub_parser(ctx, rows, monkeypatch):
 
 
 def test_train_classifier_command(model_dir, tmp_path, capsys):
-    from ctrlgen.cli import main
+    from ctrlgen.cli.main import main
 
     out = tmp_path / "sem"
     assert main(["train-classifier", "semantic", "--model", str(model_dir), "--data", str(TINY_CSV), "--valid",
@@ -123,8 +123,8 @@ def test_prepared_cache_round_trip_and_mismatch(model_dir, tmp_path):
     """--prepared: the second run reads the cache (no oracle, no create) and trains the same classifier."""
     from safetensors.torch import load_file
 
+    from ctrlgen.cli.train_classifier import train
     from ctrlgen.errors import ConfigError
-    from ctrlgen.train_classifier import train
 
     cache = tmp_path / "semantic.pt"
     kw = dict(steps=2, data=str(TINY_CSV), valid=str(TINY_CSV), options={"hidden": 16, "layers": 1},
@@ -144,12 +144,13 @@ def test_prepared_cache_round_trip_and_mismatch(model_dir, tmp_path):
 def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_path):
     """semantic-token.v1: trained on the discrete model's own noise, found beside the model by SemanticField,
     guidance strength 0 is unguided bit for bit, and guidance raises the classifier's own log p."""
-    from ctrlgen.backends.discrete import DiscreteGenerator
-    from ctrlgen.classifier_training import evaluate_classifier
+    from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+    from ctrlgen.backends.discrete.generator import DiscreteGenerator
+    from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
     from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN
-    from ctrlgen.diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig
     from ctrlgen.errors import CheckpointError, ConfigError
-    from ctrlgen.models import ScoreModel, ScoreModelConfig, save_pretrained
+    from ctrlgen.models.pretrained import save_pretrained
+    from ctrlgen.training.classifiers import evaluate_classifier
 
     torch.manual_seed(0)
     m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
@@ -170,7 +171,7 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
     metrics = evaluate_classifier(clf, gen, data, fractions=(0.5,))
     assert set(metrics) == {"clean", "t=0.50"} and metrics["clean"]["acc"] > 0.5
     clf.save_pretrained(path / "classifiers" / "semantic")
-    from ctrlgen.train_classifier import train
+    from ctrlgen.cli.train_classifier import train
 
     with pytest.raises(ConfigError, match="no built-in token-space 'pos'"):  # before any data is read
         train("pos", str(path), steps=1, data=str(TINY_CSV), device="cpu")
@@ -194,7 +195,7 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
 def _embedding_model(tokenizer):
     from conftest import tiny_config
 
-    from ctrlgen.diffusion import DiffusionConfig, GaussianDiffusion
-    from ctrlgen.models import EmbeddingLM
+    from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
+    from ctrlgen.backends.embedding.model import EmbeddingLM
 
     return EmbeddingLM(tiny_config(len(tokenizer))), GaussianDiffusion.from_config(DiffusionConfig(steps=100))

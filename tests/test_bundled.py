@@ -1,7 +1,7 @@
 """The bundled default model loads offline and generates."""
 
 import ctrlgen
-from ctrlgen.pipeline import resolve_model_path
+from ctrlgen.models.assets import resolve_model_path
 
 
 def test_bundled_model_generates():
@@ -13,7 +13,7 @@ def test_bundled_model_generates():
 
 
 def test_bundled_teacher_scores():
-    from ctrlgen.evaluation.teacher import Teacher
+    from ctrlgen.oracles.teacher import Teacher
 
     teacher = Teacher.load("e2e-teacher-1")
     assert teacher.name == "e2e-teacher-1" and len(teacher.fingerprint) == 64

@@ -3,9 +3,11 @@ import json
 import pytest
 import torch
 
+from ctrlgen.api import load
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.backends.embedding.model import EmbeddingLM
 from ctrlgen.errors import CheckpointError
-from ctrlgen.models import EmbeddingLM, load_pretrained, save_pretrained
-from ctrlgen.pipeline import EmbeddingGenerator, load
+from ctrlgen.models.pretrained import load_pretrained, save_pretrained
 
 
 @pytest.fixture

@@ -29,10 +29,11 @@ from ctrlgen import (
     load_classifier,
     register_classifier,
 )
-from ctrlgen.constraints import parse_constraint, prepare
-from ctrlgen.diffusion import DiffusionConfig, GaussianDiffusion
-from ctrlgen.models import EmbeddingLM
-from ctrlgen.pipeline import EmbeddingGenerator
+from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.backends.embedding.model import EmbeddingLM
+from ctrlgen.constraints.composition import prepare
+from ctrlgen.constraints.specs import parse_constraint
 from ctrlgen.registry import RegistryError
 
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from ctrlgen.cli import main
+from ctrlgen.cli.main import main
 
 
 def test_generate_json(model_dir, capsys):

@@ -11,30 +11,22 @@ import pytest
 from conftest import TINY_CSV
 from test_evaluate import FakeParser, fake_tag
 
-from ctrlgen.constraints import POS, Length, SemanticField, SyntaxTree
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.constraints.composition import AllOf
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.pos import POS
+from ctrlgen.constraints.semantic import SemanticField
+from ctrlgen.constraints.syntax import SyntaxTree
 from ctrlgen.errors import ConfigError, DataError
-from ctrlgen.evaluation import (
-    TARGET_KINDS,
-    TASKS,
-    PosTarget,
-    SemanticTarget,
-    TreeTarget,
-    read_targets,
-    write_targets,
-)
-from ctrlgen.evaluation.composite import (
-    SemanticPosTarget,
-    SemanticTreeTarget,
-    composite_targets,
-)
+from ctrlgen.evaluation.composite import SemanticPosTarget, SemanticTreeTarget, composite_targets
 from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided, constraints_for
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.metrics import semantic_success
-from ctrlgen.evaluation.oracles import Oracles
 from ctrlgen.evaluation.target_files import build_task_targets, read_task_targets
-from ctrlgen.pipeline import EmbeddingGenerator
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.evaluation.targets import TARGET_KINDS, PosTarget, SemanticTarget, TreeTarget, read_targets, write_targets
+from ctrlgen.evaluation.tasks import TASKS
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.metrics import semantic_success
+from ctrlgen.text.e2e import read_e2e_csv
 
 WORDS = ("The", "Mill", "is", "an", "Italian", "pub", ".")
 SEM = SemanticTarget("food", "Italian")

@@ -10,31 +10,24 @@ import logging
 import pytest
 import torch
 
-from ctrlgen.constraints import (
+from ctrlgen.constraints.base import (
     CHECK,
-    CONSTRAINTS,
     HARD,
     SOFT_TOKEN,
-    AllOf,
     Constraint,
     ConstraintError,
-    FixedTokens,
     HardSpec,
-    Infill,
-    Length,
     OutOfVocabularyError,
-    Prefix,
-    Suffix,
     UnsupportedConstraintError,
-    Weighted,
-    as_constraint,
     get_backend,
-    parse_constraint,
-    prepare,
 )
+from ctrlgen.constraints.composition import AllOf, Weighted, as_constraint, prepare
+from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.specs import CONSTRAINTS, parse_constraint
 from ctrlgen.errors import ConfigError, ConstraintConflictError, CtrlgenError
 from ctrlgen.registry import RegistryError
-from ctrlgen.text import Tokenizer
+from ctrlgen.text.tokenizer import Tokenizer
 
 L = 16
 VAULTS = "The Vaults is a [MASK:3] pub near [MASK] ."

@@ -1,4 +1,4 @@
-"""SEDD math (ctrlgen.diffusion.discrete) against definitions: dense rate matrices written from the
+"""SEDD math (ctrlgen.backends.discrete.diffusion) against definitions: dense rate matrices written from the
 reference, torch.linalg.matrix_exp, brute-force score entropy and Bayes' rule on a tiny vocabulary."""
 
 from __future__ import annotations
@@ -6,9 +6,20 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ctrlgen.backends.discrete.diffusion import (
+    GRAPHS,
+    NOISES,
+    Absorbing,
+    DiscreteDiffusion,
+    DiscreteDiffusionConfig,
+    Geometric,
+    Graph,
+    LogLinear,
+    Uniform,
+    make_graph,
+    sample_categorical,
+)
 from ctrlgen.config import from_dict
-from ctrlgen.diffusion.discrete import (GRAPHS, NOISES, Absorbing, DiscreteDiffusion, DiscreteDiffusionConfig,
-                                        Geometric, Graph, LogLinear, Uniform, make_graph, sample_categorical)
 from ctrlgen.errors import ConfigError, SamplingError
 from ctrlgen.registry import RegistryError
 

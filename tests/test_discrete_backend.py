@@ -7,13 +7,13 @@ import torch
 
 import ctrlgen
 from ctrlgen import ConstraintConflictError, Infill, Length
-from ctrlgen.backends.discrete import DiscreteGenerator
-from ctrlgen.cli import main
-from ctrlgen.constraints import ConstraintError, UnsupportedConstraintError
-from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN, Constraint
-from ctrlgen.diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.generator import DiscreteGenerator
+from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
+from ctrlgen.cli.main import main
+from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN, Constraint, ConstraintError, UnsupportedConstraintError
 from ctrlgen.errors import SamplingError
-from ctrlgen.models import ScoreModel, ScoreModelConfig, save_pretrained
+from ctrlgen.models.pretrained import save_pretrained
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_load_dispatches_on_model_type(sedd_dir):
 
 @pytest.mark.parametrize("predictor", ["analytic", "euler"])
 def test_infill_positions_hold_in_every_step(gen, tokenizer, predictor):
-    from ctrlgen.samplers import SEDDSampler
+    from ctrlgen.backends.discrete.sampler import SEDDSampler
 
     template = "The Mill is a [MASK:2] pub near [MASK] ."
     out = gen.generate(n=6, seed=1, constraints=Infill(template), return_trajectory=True,
@@ -157,7 +157,7 @@ def test_bundled_sedd_model_infills():
 def test_shortlist_exact_ratios(gen, tokenizer):
     """Exact shortlist ratios equal the first-order ones for a soft face linear in the one-hot input (so the
     samples are identical), and match a brute-force evaluation for a nonlinear one."""
-    from ctrlgen.rate_guidance import RateGuidance
+    from ctrlgen.backends.discrete.guidance import RateGuidance
 
     want = tokenizer.vocab.id("pub")
     c = _WordAt(want, 3)

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from ctrlgen.diffusion.edits import Edit, EditScript, apply_edits
-from ctrlgen.models.edit_ar_generator import EditARGenerator, EditARGeneratorConfig, EditARObjective, Role, ar_row
-from ctrlgen.models.edit_models import IGNORE_INDEX, MASK_ID, encode_batch, pad_targets
-from ctrlgen.models.edit_models_joint import EditTrainingConfig
+from ctrlgen.backends.edit.ar_generator import EditARGenerator, EditARGeneratorConfig, EditARObjective, Role, ar_row
+from ctrlgen.backends.edit.edits import Edit, EditScript, apply_edits
+from ctrlgen.backends.edit.joint import EditTrainingConfig
+from ctrlgen.backends.edit.models import IGNORE_INDEX, MASK_ID, encode_batch, pad_targets
 from ctrlgen.text.vocab import SPECIALS
 
 K, D, R, I = Edit.KEEP, Edit.DELETE, Edit.REPLACE, Edit.INSERT
@@ -124,8 +124,8 @@ def test_generate_writes_one_span_per_slot_no_specials_and_is_deterministic():
 
 def test_backend_trains_and_loads(tiny_toml, tmp_path):
     """backend = "edit-ar-generator" goes through ``ctrlgen train``'s trainer and checkpoint format."""
-    from ctrlgen.experiment import train_from_config
     from ctrlgen.models.pretrained import load_pretrained
+    from ctrlgen.training.run import train_from_config
 
     text = tiny_toml(steps=2, every=2).read_text().replace("output_dir", 'backend = "edit-ar-generator"\noutput_dir', 1)
     text = text.replace("embed_dim = 8\n", "").replace("[diffusion]\nsteps = 100\n", '[diffusion]\nsteps = 3\ntarget = "x0"\n')

@@ -1,4 +1,4 @@
-"""The edit backend's facade (``ctrlgen.backends.edit``) and CLI on tiny untrained models (hidden 32, 2 layers):
+"""The edit backend's facade (``ctrlgen.backends.edit.generator``) and CLI on tiny untrained models (hidden 32, 2 layers):
 protection, stopping, beam (1, 1) = greedy, seeding, layouts from hard faces, reports and bad inputs."""
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ from typing import ClassVar
 import pytest
 import torch
 
-from ctrlgen.backends.edit import DiffusERGenerator
-from ctrlgen.backends.edit_start import describe, layout_of, project
-from ctrlgen.cli import main
-from ctrlgen.constraints import (
-    SOFT_EMBEDDING,
-    Constraint,
-    FixedTokens,
-    Length,
-    Prefix,
-    UnsupportedConstraintError,
-)
+from ctrlgen.api import load
+from ctrlgen.backends.edit.generator import DiffusERGenerator
+from ctrlgen.backends.edit.joint import EditModel, EditModelConfig
+from ctrlgen.backends.edit.sampler import EditSampler
+from ctrlgen.backends.edit.start import describe, layout_of, project
+from ctrlgen.backends.edit.types import EditLayout
+from ctrlgen.cli.main import main
+from ctrlgen.constraints.base import SOFT_EMBEDDING, Constraint, UnsupportedConstraintError
+from ctrlgen.constraints.infill import FixedTokens, Prefix
+from ctrlgen.constraints.length import Length
 from ctrlgen.errors import CheckpointError, SamplingError
-from ctrlgen.models import save_pretrained
-from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig
-from ctrlgen.pipeline import load
-from ctrlgen.samplers import EditLayout, EditSampler
+from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.text.tokenizer import split_words
 
 TEXT = "The Mill is a cheap pub near the river ."
@@ -49,7 +45,7 @@ class HasWord(Constraint):
 
 def out_words(gen: DiffusERGenerator, out, i: int = 0) -> list[str]:
     """Word i of the output, from its ids (re-splitting detokenised text may join words, e.g. "Mill -")."""
-    from ctrlgen.models.edit_models_joint import words_of
+    from ctrlgen.backends.edit.joint import words_of
 
     return [gen.tokenizer.vocab.word(w) for w in words_of(out.tokens[i])]
 
@@ -60,7 +56,7 @@ class SoftOnly(Constraint):
 
 @pytest.fixture(scope="module")
 def edit_dir(tmp_path_factory, tiny_texts) -> Path:
-    from ctrlgen.text import Tokenizer
+    from ctrlgen.text.tokenizer import Tokenizer
 
     tok = Tokenizer.train(tiny_texts, min_count=1)
     torch.manual_seed(0)
@@ -99,7 +95,7 @@ def test_fixed_tokens_stay_at_their_positions(gen):
 def test_a_revision_that_changes_nothing_stops_the_loop():
     from types import SimpleNamespace
 
-    from ctrlgen.diffusion.edits import Edit
+    from ctrlgen.backends.edit.edits import Edit
 
     class Keep(torch.nn.Module):
         config = SimpleNamespace(seq_len=12)
@@ -161,8 +157,8 @@ def test_empty_bootstrap_and_prefix(gen):
 
 
 def test_layout_and_projection():
-    from ctrlgen.constraints import prepare
-    from ctrlgen.text import Tokenizer
+    from ctrlgen.constraints.composition import prepare
+    from ctrlgen.text.tokenizer import Tokenizer
 
     tok = Tokenizer.train(["a b c d e f"], min_count=1)
     hard = prepare(FixedTokens({2: "b"}) & Length(4), tok, 10, "edit").hard
@@ -203,9 +199,9 @@ def test_cli_edit_json(edit_dir, capsys):
 
 
 def test_probe_phrases_finds_the_shortest_span_that_meets_a_check():
-    from ctrlgen.backends.edit_start import probe_phrases
-    from ctrlgen.constraints import SemanticField
-    from ctrlgen.text import Tokenizer
+    from ctrlgen.backends.edit.start import probe_phrases
+    from ctrlgen.constraints.semantic import SemanticField
+    from ctrlgen.text.tokenizer import Tokenizer
 
     tok = Tokenizer.train(["The Mill is near Burger King .", "Blue Door is a pub near Café Rouge ."], min_count=1)
     rows = [tok.vocab.ids(split_words(t)) for t in ("The Mill is near Burger King .", "Blue Door is a pub .")]
@@ -215,7 +211,7 @@ def test_probe_phrases_finds_the_shortest_span_that_meets_a_check():
 
 
 def test_ctrlgen_train_edit_backend_and_load(tmp_path):
-    from ctrlgen.experiment import train_from_config
+    from ctrlgen.training.run import train_from_config
 
     TINY_CSV = Path(__file__).parent / "fixtures" / "tiny_e2e.csv"
 

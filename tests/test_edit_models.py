@@ -8,16 +8,9 @@ import random
 import pytest
 import torch
 
-from ctrlgen.config import from_dict
-from ctrlgen.diffusion.edits import (
-    Edit,
-    EditDiffusion,
-    EditDiffusionConfig,
-    EditScript,
-    apply_edits,
-)
-from ctrlgen.errors import ConfigError, DataError
-from ctrlgen.models.edit_models import (
+from ctrlgen.backends.edit.corruption import EditDiffusion, EditDiffusionConfig
+from ctrlgen.backends.edit.edits import Edit, EditScript, apply_edits
+from ctrlgen.backends.edit.models import (
     END_ID,
     IGNORE_INDEX,
     MASK_ID,
@@ -33,8 +26,10 @@ from ctrlgen.models.edit_models import (
     pad_targets,
     placeholder_sequence,
 )
+from ctrlgen.config import from_dict
+from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.models.pretrained import load_pretrained, save_pretrained
-from ctrlgen.text import Tokenizer
+from ctrlgen.text.tokenizer import Tokenizer
 
 torch.set_num_threads(1)
 V, L, MAX_SPAN = 30, 24, 12
@@ -220,14 +215,8 @@ def test_bad_inputs_raise_documented_errors():
 @pytest.mark.parametrize("target", ["previous", "x0"])
 def test_edit_objective_pairs_undo_the_corruption(target):
     """Every training pair's script turns x_t into its target (x_{t-1} or x_0); the loss is finite per row."""
-    from ctrlgen.diffusion.edits import apply_edits as apply
-    from ctrlgen.models.edit_models_joint import (
-        EditModel,
-        EditModelConfig,
-        EditObjective,
-        EditTrainingConfig,
-        words_of,
-    )
+    from ctrlgen.backends.edit.edits import apply_edits as apply
+    from ctrlgen.backends.edit.joint import EditModel, EditModelConfig, EditObjective, EditTrainingConfig, words_of
 
     torch.manual_seed(0)
     model = EditModel(EditModelConfig(vocab_size=40, seq_len=20, hidden=16, layers=1, heads=2, dropout=0.0))

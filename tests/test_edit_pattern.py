@@ -1,4 +1,4 @@
-"""Pattern proposals of the edit backend (``ctrlgen.backends.edit_pattern``) on tiny untrained models, with a
+"""Pattern proposals of the edit backend (``ctrlgen.backends.edit.pattern``) on tiny untrained models, with a
 context-free stand-in labeller (no spaCy): lexicons, proposals that meet the labels, protection, the draft mask,
 masked AR drafts, and ``generate`` end to end."""
 
@@ -10,16 +10,15 @@ from typing import ClassVar
 import pytest
 import torch
 
-from ctrlgen.backends.edit import DiffusERGenerator
-from ctrlgen.backends.edit_pattern import PatternProposer, build_lexicon
-from ctrlgen.constraints import Constraint, WordLabelled
+from ctrlgen.backends.edit.generator import DiffusERGenerator
+from ctrlgen.backends.edit.joint import EditModel, EditModelConfig, words_of
+from ctrlgen.backends.edit.ops import slot_policy
+from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
+from ctrlgen.constraints.base import Constraint, WordLabelled
 from ctrlgen.errors import SamplingError
-from ctrlgen.models import save_pretrained
 from ctrlgen.models.ar_lm import ARLM, ARLMConfig
-from ctrlgen.models.edit_models_joint import EditModel, EditModelConfig, words_of
-from ctrlgen.samplers.edit_ops import slot_policy
-from ctrlgen.text import Tokenizer
-from ctrlgen.text.tokenizer import split_words
+from ctrlgen.models.pretrained import save_pretrained
+from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 SEQ_LEN = 20
 
@@ -96,7 +95,7 @@ def test_proposals_meet_a_context_free_pattern(gen, tok, text):
     for c in cands:
         assert [shape(tok.vocab.word(i)) for i in c.ids] == list(target.labels)
         assert c.proposal and len(c.protected) == len(c.ids) + 1
-        from ctrlgen.diffusion.edits import apply_edits
+        from ctrlgen.backends.edit.edits import apply_edits
 
         assert apply_edits(row, c.edits) == list(c.ids)
 
@@ -153,7 +152,7 @@ def test_a_labeller_that_miscounts_is_a_clear_error(gen, tok):
         def label_words(self, sentences):
             return [[shape(w) for w in s] + ["DOT"] for s in sentences]  # one label too many
 
-    from ctrlgen.constraints import ConstraintError
+    from ctrlgen.constraints.base import ConstraintError
 
     with pytest.raises(ConstraintError, match="sentence 0 has 2 words but 3 labels"):
         build_lexicon(Split(["CAP"]), [ids_of(tok, "The Mill")], tok.vocab)
@@ -161,7 +160,7 @@ def test_a_labeller_that_miscounts_is_a_clear_error(gen, tok):
 
 def test_sampler_takes_propose_candidates_without_local_explore(gen, tok):
     """The sampler's ``propose`` hook alone (explore=False) carries a text below its check to the pattern."""
-    from ctrlgen.samplers import EditSampler
+    from ctrlgen.backends.edit.sampler import EditSampler
 
     target = Shapes(["CAP", "LOW", "LOW", "DOT"])
     lex = build_lexicon(target, [ids_of(tok, t) for t in tok_texts()], tok.vocab)

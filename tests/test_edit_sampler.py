@@ -10,15 +10,10 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from ctrlgen.diffusion.edits import Edit, EditScript, apply_edits
+from ctrlgen.backends.edit.edits import Edit, EditScript, apply_edits
+from ctrlgen.backends.edit.models import EditGenerator, EditGeneratorConfig, EditTagger, EditTaggerConfig
+from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.errors import SamplingError
-from ctrlgen.models.edit_models import (
-    EditGenerator,
-    EditGeneratorConfig,
-    EditTagger,
-    EditTaggerConfig,
-)
-from ctrlgen.samplers.edit import EditSampler
 from ctrlgen.text.vocab import SPECIALS
 
 torch.set_num_threads(1)

@@ -9,16 +9,9 @@ import random
 import pytest
 import torch
 
+from ctrlgen.backends.edit.corruption import EditDiffusion, EditDiffusionConfig
+from ctrlgen.backends.edit.edits import Edit, EditScript, align, apply_edits, edit_distance
 from ctrlgen.config import from_dict
-from ctrlgen.diffusion.edits import (
-    Edit,
-    EditDiffusion,
-    EditDiffusionConfig,
-    EditScript,
-    align,
-    apply_edits,
-    edit_distance,
-)
 from ctrlgen.errors import ConfigError, DataError, SamplingError
 
 KEEP, DEL, REP, INS = Edit.KEEP, Edit.DELETE, Edit.REPLACE, Edit.INSERT

@@ -10,23 +10,18 @@ import pytest
 from conftest import TINY_CSV
 from nltk import Tree
 
-from ctrlgen.cli import main
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.cli.main import main
 from ctrlgen.errors import ConfigError, DataError
-from ctrlgen.evaluation import semantic_targets, write_targets
-from ctrlgen.evaluation.fluency import BigramReference
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import (
-    METHODS,
-    PerTargetMethod,
-    SampleContext,
-    spaced_texts,
-)
-from ctrlgen.evaluation.oracles import MissingOracleError, Oracles
+from ctrlgen.evaluation.methods import METHODS, PerTargetMethod, SampleContext, spaced_texts
+from ctrlgen.evaluation.target_builders import semantic_targets
 from ctrlgen.evaluation.target_files import build_task_targets, read_task_targets
-from ctrlgen.evaluation.targets import LengthTarget
-from ctrlgen.pipeline import EmbeddingGenerator
+from ctrlgen.evaluation.targets import LengthTarget, write_targets
+from ctrlgen.oracles.bundle import MissingOracleError, Oracles
+from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.registry import RegistryError
-from ctrlgen.text import read_e2e_csv
+from ctrlgen.text.e2e import read_e2e_csv
 
 
 def fake_tag(sentences: list[list[str]]) -> list[list[str]]:
@@ -35,7 +30,7 @@ def fake_tag(sentences: list[list[str]]) -> list[list[str]]:
 
 
 class FakeParser:
-    """Right-branching trees over the words (same interface as ctrlgen.evaluation.parser)."""
+    """Right-branching trees over the words (same interface as ctrlgen.oracles.parser)."""
 
     name = "fake-right-branching"
 
@@ -89,8 +84,8 @@ def test_tree_pads_short_samples_and_skips_punct_mismatch_like_evalb(oracles):
 
 
 def test_punctuation_is_deleted_at_the_target_trees_positions():
-    from ctrlgen.evaluation.metrics import tree_f1
     from ctrlgen.evaluation.tasks import align_punct
+    from ctrlgen.oracles.metrics import tree_f1
 
     gold = Tree.fromstring("(S (NP (DT The) (NN pub)) (. .))")
     pred = Tree.fromstring("(S (NP (DT A) (NN pub) (NN x)))")  # no punctuation where the target has "."
@@ -182,7 +177,7 @@ def test_target_longer_than_seq_len_names_the_line(tmp_path, gen, oracles):
 
 
 def test_missing_parser_says_what_to_install(monkeypatch, gen):
-    monkeypatch.setitem(sys.modules, "ctrlgen.evaluation.parser", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "ctrlgen.oracles.parser", None)  # import fails as if not installed
     targets = build_task_targets("tree", TINY_CSV, count=2, oracles=Oracles(parser=FakeParser(), teacher_name=None))
     with pytest.raises(MissingOracleError, match="parser") as e:
         evaluate("tree", targets, gen=gen, oracles=Oracles(teacher_name=None))
@@ -190,7 +185,7 @@ def test_missing_parser_says_what_to_install(monkeypatch, gen):
 
 
 def test_missing_infill_metric_package(monkeypatch, gen, oracles):
-    import ctrlgen.evaluation.oracles as mod
+    import ctrlgen.oracles.bundle as mod
 
     real = mod.importlib.util.find_spec
     monkeypatch.setattr(mod.importlib.util, "find_spec", lambda name: None if name == "rouge_score" else real(name))
@@ -232,7 +227,7 @@ def test_cli_bad_targets_exit_2_and_write_nothing(cli_env, model_dir, tmp_path, 
 
 
 def test_cli_missing_oracle_writes_nothing(cli_env, monkeypatch, model_dir, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "ctrlgen.evaluation.parser", None)
+    monkeypatch.setitem(sys.modules, "ctrlgen.oracles.parser", None)
     targets = tmp_path / "tree.jsonl"
     write_targets(targets, build_task_targets("tree", TINY_CSV, count=2,
                                               oracles=Oracles(parser=FakeParser(), teacher_name=None)))

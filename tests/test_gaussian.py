@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ctrlgen.diffusion import DiffusionConfig, EmbeddingObjective, GaussianDiffusion, make_betas
+from ctrlgen.backends.embedding.diffusion import DiffusionConfig, EmbeddingObjective, GaussianDiffusion, make_betas
 from ctrlgen.errors import ConfigError, SamplingError
 
 
@@ -85,7 +85,7 @@ def test_training_loss_terms(tiny_model, diffusion):
 
 
 def test_loss_decreases_when_training(tiny_model, diffusion, tokenizer, tiny_texts):
-    from ctrlgen.text import encode_corpus
+    from ctrlgen.text.dataset import encode_corpus
 
     data = encode_corpus(tiny_texts, tokenizer, tiny_model.config.seq_len)
     obj = EmbeddingObjective(tiny_model.train(), diffusion)

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-
 from golden import CASES, GOLDEN, run_case
 
 _CACHE: dict[str, Any] = {}

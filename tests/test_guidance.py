@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler
 from ctrlgen.errors import SamplingError
-from ctrlgen.guidance import Guidance, GuidanceConfig
-from ctrlgen.samplers import EmbeddingSampler
 
 
 def _toward_word(model, word_id: int, position: int):

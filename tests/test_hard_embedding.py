@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ctrlgen import ConstraintConflictError, Infill, Length
-from ctrlgen.pipeline import EmbeddingGenerator, mbr_scores
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.core.mbr import mbr_scores
 from ctrlgen.text.tokenizer import split_words
 
 

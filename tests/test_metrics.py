@@ -9,7 +9,7 @@ import pytest
 from nltk import Tree
 
 from ctrlgen.errors import ConfigError, DataError
-from ctrlgen.evaluation.metrics import (
+from ctrlgen.oracles.metrics import (
     BracketCounts,
     bracket_counts,
     constituent_spans,

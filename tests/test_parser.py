@@ -9,8 +9,8 @@ import pytest
 from nltk import Tree
 
 from ctrlgen.errors import ConfigError, CtrlgenError
-from ctrlgen.evaluation.metrics import constituent_spans, tree_f1
-from ctrlgen.evaluation.parser import (
+from ctrlgen.oracles.metrics import constituent_spans, tree_f1
+from ctrlgen.oracles.parser import (
     DEFAULT_PARSER,
     ConstituencyParser,
     ParserNotFoundError,

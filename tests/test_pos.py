@@ -7,18 +7,18 @@ import importlib.util
 import pytest
 
 from ctrlgen.errors import ConfigError, CtrlgenError
-from ctrlgen.evaluation import (
+from ctrlgen.evaluation.target_builders import pos_targets
+from ctrlgen.oracles.metrics import pos_match
+from ctrlgen.oracles.pos import (
     POS_MODELS,
     UPOS_TAGS,
     UPOS_TO_UNIVERSAL12,
     POSModelNotFoundError,
     POSTagger,
     load_pos_pipeline,
-    pos_match,
     pos_tags,
-    pos_targets,
 )
-from ctrlgen.text import split_words
+from ctrlgen.text.tokenizer import split_words
 
 HAVE_MODEL = any(importlib.util.find_spec(m) is not None for m in POS_MODELS)
 needs_model = pytest.mark.skipif(

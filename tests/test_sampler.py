@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler, round_to_words
 from ctrlgen.errors import SamplingError
-from ctrlgen.pipeline import EmbeddingGenerator
-from ctrlgen.samplers import EmbeddingSampler, round_to_words
 
 
 def test_same_seed_same_tokens(tiny_model, diffusion):

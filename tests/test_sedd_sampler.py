@@ -1,4 +1,4 @@
-"""SEDD sampler (ctrlgen.samplers.sedd) and score model (ctrlgen.models.score_model).
+"""SEDD sampler (ctrlgen.backends.discrete.sampler) and score model (ctrlgen.backends.discrete.model).
 
 The sampler's distribution is checked against an *exact* score: on V = 5 tokens and 2–3 positions, p_t over every
 sequence is computed by brute force (data distribution pushed through exp(σ̄Q) per position), so the ratios
@@ -13,13 +13,13 @@ import math
 import pytest
 import torch
 
+from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig, Graph
+from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
+from ctrlgen.backends.discrete.sampler import SEDDSampler, fixed_tokens_projector
 from ctrlgen.config import from_dict, to_dict
-from ctrlgen.diffusion.discrete import DiscreteDiffusion, DiscreteDiffusionConfig, Graph
 from ctrlgen.errors import ConfigError, SamplingError
 from ctrlgen.models.pretrained import load_pretrained, save_pretrained
-from ctrlgen.models.score_model import ScoreModel, ScoreModelConfig
-from ctrlgen.samplers.sedd import SEDDSampler, fixed_tokens_projector
-from ctrlgen.text import Tokenizer
+from ctrlgen.text.tokenizer import Tokenizer
 
 torch.set_num_threads(1)
 V, MASK = 5, 2  # MASK is not the last id on purpose (ctrlgen's vocabulary has it at id 4 of many)

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from ctrlgen.errors import ConfigError, DataError
-from ctrlgen.evaluation import (
+from ctrlgen.evaluation.target_builders import (
+    infill_targets,
+    length_targets,
+    pos_targets,
+    semantic_targets,
+    span_targets,
+    tree_targets,
+)
+from ctrlgen.evaluation.targets import (
     DLM_FIELD_WORDS,
     TARGET_KINDS,
     InfillCase,
@@ -17,19 +25,14 @@ from ctrlgen.evaluation import (
     SemanticTarget,
     SpanTarget,
     TreeTarget,
-    constituent_spans,
     field_from_words,
     field_words,
-    infill_targets,
-    length_targets,
-    pos_targets,
     read_targets,
-    semantic_targets,
-    span_targets,
-    tree_targets,
     write_targets,
 )
-from ctrlgen.text import E2E_FIELDS, read_e2e_csv, split_words
+from ctrlgen.oracles.metrics import constituent_spans
+from ctrlgen.text.e2e import E2E_FIELDS, read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
 
 CSV = Path(__file__).parent / "fixtures" / "targets_e2e.csv"
 DISTINCT_REFS = 5  # the fixture has 6 rows, one reference twice

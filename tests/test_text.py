@@ -3,8 +3,10 @@ import json
 import pytest
 
 from ctrlgen.errors import DataError, MRParseError
-from ctrlgen.text import SPECIALS, Tokenizer, encode_corpus, parse_mr, read_e2e_csv
-from ctrlgen.text.vocab import Vocabulary
+from ctrlgen.text.dataset import encode_corpus
+from ctrlgen.text.e2e import parse_mr, read_e2e_csv
+from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.text.vocab import SPECIALS, Vocabulary
 
 
 def test_parse_mr():

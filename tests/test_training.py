@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from ctrlgen.errors import CheckpointError, ConfigError, TrainingStopped
-from ctrlgen.experiment import build_run, load_run_config, train_from_config
-from ctrlgen.training import TrainConfig, lr_at
+from ctrlgen.training.run import build_run, load_run_config, train_from_config
+from ctrlgen.training.trainer import TrainConfig, lr_at
 
 
 def _weights(d: Path) -> dict:
@@ -62,7 +62,7 @@ def test_signal_stops_with_a_checkpoint_and_resume_is_exact(tiny_toml, tmp_path)
 
 
 def test_device_auto_and_bad_device(tiny_toml):
-    from ctrlgen.training import resolve_device
+    from ctrlgen.training.trainer import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
@@ -116,7 +116,7 @@ def test_lr_schedule():
 def test_torchrun_two_processes(tiny_toml, tmp_path):
     """The same trainer runs unchanged under DDP (2 CPU processes, gloo)."""
     cfg = tiny_toml(steps=3, every=3)
-    code = "import sys; from ctrlgen.experiment import train_from_config; train_from_config(sys.argv[1])"
+    code = "import sys; from ctrlgen.training.run import train_from_config; train_from_config(sys.argv[1])"
     script = tmp_path / "train_ddp.py"
     script.write_text(code)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -129,7 +129,8 @@ def test_torchrun_two_processes(tiny_toml, tmp_path):
 
 def test_ar_backend_trains_and_loads(tiny_toml, tmp_path):
     """backend = "ar" (teacher / draft LM) goes through the same trainer and checkpoint format."""
-    from ctrlgen.models import ARLM, load_pretrained
+    from ctrlgen.models.ar_lm import ARLM
+    from ctrlgen.models.pretrained import load_pretrained
 
     text = tiny_toml(steps=2, every=2).read_text().replace('output_dir', 'backend = "ar"\noutput_dir', 1)
     text = text.replace("embed_dim = 8\n", "").replace("[diffusion]\nsteps = 100\n", "")
@@ -146,7 +147,8 @@ def test_ar_backend_trains_and_loads(tiny_toml, tmp_path):
 
 def test_discrete_backend_trains_and_loads(tiny_toml, tmp_path):
     """backend = "discrete" (SEDD) trains a ScoreModel; its [diffusion] table is the discrete config."""
-    from ctrlgen.models import ScoreModel, load_pretrained
+    from ctrlgen.backends.discrete.model import ScoreModel
+    from ctrlgen.models.pretrained import load_pretrained
 
     text = tiny_toml(steps=2, every=2).read_text().replace('output_dir', 'backend = "discrete"\noutput_dir', 1)
     text = text.replace("embed_dim = 8\n", "").replace("[diffusion]\nsteps = 100\n", '[diffusion]\ngraph = "absorbing"\n')

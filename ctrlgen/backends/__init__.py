@@ -1,3 +1,3 @@
-"""Generators of the non-default backends (``discrete``: SEDD; ``edit``: DiffusER). Each has the facade
-``generate(n, steps, seed, constraints, ...)`` / ``infill(template, n, ...)`` → ``GenerationOutput`` of
-``ctrlgen.pipeline`` and a ``backend`` name, and is found by ``ctrlgen.load`` through ``GENERATORS``."""
+"""One folder per backend, each behind the contract of :mod:`ctrlgen.core.contract` and declared once by a
+:class:`~ctrlgen.registry.BackendSpec` in its ``__init__.py``: ``embedding`` (Diffusion-LM), ``discrete`` (SEDD),
+``edit`` (DiffusER). A backend never imports another backend (an import-linter contract in the tests)."""

@@ -14,49 +14,49 @@ plug-in classifier contract and :mod:`.classifier` for classifier-backed constra
 :mod:`.pos`, :mod:`.syntax`).
 """
 
-from .base import (
-    BACKENDS,
-    CHECK,
-    FACES,
-    HARD,
-    SOFT_EMBEDDING,
-    SOFT_FACES,
-    SOFT_TOKEN,
-    Backend,
-    Constraint,
-    ConstraintError,
-    HardSpec,
-    OutOfVocabularyError,
-    SoftFn,
-    UnsupportedConstraintError,
-    WordLabelled,
-    get_backend,
+from ctrlgen.constraints.base import (
+           BACKENDS,
+           CHECK,
+           FACES,
+           HARD,
+           SOFT_EMBEDDING,
+           SOFT_FACES,
+           SOFT_TOKEN,
+           Backend,
+           Constraint,
+           ConstraintError,
+           HardSpec,
+           OutOfVocabularyError,
+           SoftFn,
+           UnsupportedConstraintError,
+           WordLabelled,
+           get_backend,
 )
-from .classifier import Classifier, ClassifierBacked, resolve_classifier
-from .composition import (
-    AllOf,
-    CheckResult,
-    PreparedConstraint,
-    Term,
-    Weighted,
-    as_constraint,
-    merge_hard,
-    prepare,
+from ctrlgen.constraints.classifier import Classifier, ClassifierBacked, resolve_classifier
+from ctrlgen.constraints.composition import (
+           AllOf,
+           CheckResult,
+           PreparedConstraint,
+           Term,
+           Weighted,
+           as_constraint,
+           merge_hard,
+           prepare,
 )
-from .fingerprint import ModelContext, ModelFingerprint
-from .infill import FixedTokens, Infill, Prefix, Suffix, parse_template
-from .length import Length
-from .plugin import (
-    CLASSIFIERS,
-    ClassifierData,
-    NoiseAwareClassifier,
-    load_classifier,
-    register_classifier,
+from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
+from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix, parse_template
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.plugin import (
+           CLASSIFIERS,
+           ClassifierData,
+           NoiseAwareClassifier,
+           load_classifier,
+           register_classifier,
 )
-from .pos import POS
-from .semantic import SemanticField
-from .specs import CONSTRAINTS, parse_constraint, register_constraint
-from .syntax import SyntaxSpans, SyntaxTree
+from ctrlgen.constraints.pos import POS
+from ctrlgen.constraints.semantic import SemanticField
+from ctrlgen.constraints.specs import CONSTRAINTS, parse_constraint, register_constraint
+from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
 
 __all__ = ["BACKENDS", "CHECK", "CLASSIFIERS", "CONSTRAINTS", "FACES", "HARD", "POS", "SOFT_EMBEDDING", "SOFT_FACES",
            "SOFT_TOKEN", "AllOf", "Backend", "CheckResult", "Classifier", "ClassifierBacked", "ClassifierData",

@@ -36,24 +36,27 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from ..registry import Registry
-from ..text.tokenizer import Tokenizer, split_words
-from ..text.vocab import PAD
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import (
+    BACKENDS,
+    CHECK,
+    FACES,
+    HARD,
+    SOFT_EMBEDDING,
+    SOFT_FACES,
+    SOFT_TOKEN,
+    BackendSpec,
+)
+from ctrlgen.text.tokenizer import Tokenizer, split_words
+from ctrlgen.text.vocab import PAD
 
 if TYPE_CHECKING:
-    from .composition import ConstraintLike, PreparedConstraint
-    from .fingerprint import ModelContext
+    from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
+    from ctrlgen.constraints.fingerprint import ModelContext
 
 logger = logging.getLogger(__name__)
 
-HARD = "hard"
-SOFT_EMBEDDING = "soft:embedding"  # −log p(c | x_t, t) on latents Tensor[B, L, d]
-SOFT_TOKEN = "soft:token"  # −log p(c | probs, t) on token probabilities Tensor[B, L, V]
-CHECK = "check"
-SOFT_FACES: frozenset[str] = frozenset({SOFT_EMBEDDING, SOFT_TOKEN})
-FACES: frozenset[str] = frozenset({HARD, CHECK}) | SOFT_FACES
-
+Backend = BackendSpec  # a backend's capabilities: ``name`` and the ``faces`` that steer its generation
 
 # ------------------------------------------------------------------------------------------ errors
 class ConstraintError(ConfigError):
@@ -74,32 +77,9 @@ class OutOfVocabularyError(ConstraintError):
         self.words = list(words)
 
 
-# ---------------------------------------------------------------------------------------- backends
-@dataclass(frozen=True)
-class Backend:
-    """A generation backend's capabilities: the faces that steer its generation."""
-
-    name: str
-    faces: frozenset[str]  # faces the backend acts on while generating
-    description: str = ""
-
-    def with_faces(self, *faces: str) -> Backend:
-        """A copy that also uses ``faces`` (e.g. ``CHECK`` for a pipeline that reranks samples)."""
-        unknown = set(faces) - FACES
-        if unknown:
-            raise ConfigError(f"unknown faces {sorted(unknown)}", f"faces are {', '.join(sorted(FACES))}")
-        return replace(self, faces=self.faces | frozenset(faces))
-
-
-BACKENDS: Registry[Backend] = Registry("backend")
-for _b in (Backend("embedding", frozenset({HARD, SOFT_EMBEDDING}), "Diffusion-LM: guidance on latents"),
-           Backend("discrete", frozenset({HARD, SOFT_TOKEN}), "SEDD: exact conditioning, rate reweighting"),
-           Backend("edit", frozenset({HARD, CHECK}), "DiffusER: KEEP-protected tokens, beams ranked by checks")):
-    BACKENDS.register(_b.name, _b)
-
-
 def get_backend(backend: str | Backend) -> Backend:
-    """A :class:`Backend` by name (``"embedding"``, ``"discrete"``, ``"edit"``), or ``backend`` itself."""
+    """A backend's spec by name (``"embedding"``, ``"discrete"``, ``"edit"``; :data:`ctrlgen.registry.BACKENDS`),
+    or ``backend`` itself."""
     return backend if isinstance(backend, Backend) else BACKENDS.get(backend)
 
 
@@ -209,7 +189,7 @@ class SoftFn(Protocol):
 @runtime_checkable
 class WordLabelled(Protocol):
     """A constraint that asks for one label per word (``POS``): the edit backend aligns a text's labels to
-    :attr:`word_labels` and rewrites the words whose labels are wrong (:mod:`ctrlgen.backends.edit_pattern`).
+    :attr:`word_labels` and rewrites the words whose labels are wrong (:mod:`ctrlgen.backends.edit.pattern`).
 
     ``label_words(sentences)`` labels word lists in context, one label per word, with the labeller the check
     face uses."""
@@ -261,22 +241,22 @@ class Constraint(ABC):
     def prepare(self, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
                 model: ModelContext | None = None) -> PreparedConstraint:
         """Compile once for a model and backend; see :func:`ctrlgen.constraints.prepare`."""
-        from .composition import prepare
+        from ctrlgen.constraints.composition import prepare
 
         return prepare(self, tokenizer, seq_len, backend, model=model)
 
     def __and__(self, other: ConstraintLike) -> Constraint:
-        from .composition import AllOf
+        from ctrlgen.constraints.composition import AllOf
 
         return AllOf(self, other)
 
     def __rand__(self, other: ConstraintLike) -> Constraint:
-        from .composition import AllOf
+        from ctrlgen.constraints.composition import AllOf
 
         return AllOf(other, self)
 
     def __mul__(self, weight: object) -> Constraint:
-        from .composition import Weighted
+        from ctrlgen.constraints.composition import Weighted
 
         if isinstance(weight, bool) or not isinstance(weight, int | float):
             return NotImplemented

@@ -27,9 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import CheckpointError, ConfigError
-from ..text.tokenizer import Tokenizer
-from .base import (
+from ctrlgen.constraints.base import (
     CHECK,
     SOFT_EMBEDDING,
     SOFT_TOKEN,
@@ -39,14 +37,16 @@ from .base import (
     SoftFn,
     as_texts,
 )
-from .fingerprint import ModelContext
-from .plugin import (
+from ctrlgen.constraints.fingerprint import ModelContext
+from ctrlgen.constraints.plugin import (
     CLASSIFIERS,
     CONFIG_FILE,
     NoiseAwareClassifier,
     read_classifier_config,
     targets_to,
 )
+from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.text.tokenizer import Tokenizer
 
 ClassifierRef = str | os.PathLike | NoiseAwareClassifier
 _SPACE_FACE = {"embedding": SOFT_EMBEDDING, "token": SOFT_TOKEN}

@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from ..errors import ConfigError, ConstraintConflictError
-from ..text.tokenizer import Tokenizer
-from .base import (
+from ctrlgen.constraints.base import (
     BACKENDS,
     CHECK,
     HARD,
@@ -39,9 +37,11 @@ from .base import (
     as_texts,
     get_backend,
 )
+from ctrlgen.errors import ConfigError, ConstraintConflictError
+from ctrlgen.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
-    from .fingerprint import ModelContext
+    from ctrlgen.constraints.fingerprint import ModelContext
 
 ConstraintLike = Constraint | str | Sequence["ConstraintLike"] | None
 
@@ -54,7 +54,7 @@ def as_constraint(x: ConstraintLike) -> Constraint:
     if x is None:
         return AllOf()
     if isinstance(x, str):
-        from .specs import parse_constraint
+        from ctrlgen.constraints.specs import parse_constraint
 
         return parse_constraint(x)
     if isinstance(x, list | tuple):

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ctrlgen.errors import CheckpointError
 
 _RETRAIN = "retrain it for this model: ctrlgen train-classifier KIND --model DIR (or fit_classifier in Python)"
 

@@ -21,17 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..text.tokenizer import Tokenizer, split_words
-from ..text.vocab import END, MASK, PAD, START
-from .base import (
-    CHECK,
-    HARD,
-    Constraint,
-    ConstraintError,
-    HardSpec,
-    check_words,
-    compile_words,
-)
+from ctrlgen.constraints.base import CHECK, HARD, Constraint, ConstraintError, HardSpec, check_words, compile_words
+from ctrlgen.text.tokenizer import Tokenizer, split_words
+from ctrlgen.text.vocab import END, MASK, PAD, START
 
 _HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
 _TEMPLATE_HINT = "write holes as [MASK] (one token) or [MASK:3] (three tokens), e.g. 'The Vaults is a [MASK:3] pub .'"

@@ -6,17 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..evaluation.metrics import length_success
-from ..text.tokenizer import Tokenizer, split_words
-from .base import (
-    CHECK,
-    HARD,
-    Constraint,
-    ConstraintError,
-    HardSpec,
-    as_texts,
-    compile_words,
-)
+from ctrlgen.constraints.base import CHECK, HARD, Constraint, ConstraintError, HardSpec, as_texts, compile_words
+from ctrlgen.oracles.metrics import length_success
+from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 
 @dataclass(frozen=True, repr=False)

@@ -49,9 +49,9 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, ConfigError, CtrlgenError
-from ..registry import Registry, RegistryError
-from .fingerprint import ModelContext, ModelFingerprint
+from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
+from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
+from ctrlgen.registry import Registry, RegistryError
 
 CLASSIFIER_FORMAT = "ctrlgen.classifier.v1"
 ENTRY_POINT_GROUP = "ctrlgen.classifiers"
@@ -145,7 +145,7 @@ class NoiseAwareClassifier(nn.Module):
         """Write ``config.json`` (name, hyperparameters, fingerprint) and ``model.safetensors``, atomically."""
         from safetensors.torch import save_file
 
-        from .. import __version__
+        from ctrlgen.version import __version__
 
         name = type(self).classifier_name
         if not name or name not in CLASSIFIERS:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, ClassVar
 
-from ..evaluation.metrics import pos_match
-from ..evaluation.pos import UPOS_TAGS
-from .base import ConstraintError, as_texts
-from .classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.constraints.base import ConstraintError, as_texts
+from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.oracles.metrics import pos_match
+from ctrlgen.oracles.pos import UPOS_TAGS
 
 
 @dataclass(frozen=True, repr=False)
@@ -19,8 +19,8 @@ class POS(ClassifierBacked):
     """The text has ``len(tags)`` words tagged ``tags`` (the 17 UPOS tags, :attr:`TAGS`).
 
     ``tags``: a sequence, or one string split at commas or spaces (``"PROPN,AUX,DET,NOUN,PUNCT"``).
-    Check face: the spaCy oracle (:mod:`ctrlgen.evaluation.pos`) tags the text; ``score`` is the share
-    of target positions matched (:func:`~ctrlgen.evaluation.pos_match`, Diffusion-LM's metric) and
+    Check face: the spaCy oracle (:mod:`ctrlgen.oracles.pos`) tags the text; ``score`` is the share
+    of target positions matched (:func:`~ctrlgen.oracles.metrics.pos_match`, Diffusion-LM's metric) and
     ``satisfied`` means every tag matches and the word count is exact. Soft face: the ``pos.v1``
     classifier beside the model, which also scores ``[END]`` after the last tag and ``[PAD]`` after it —
     so it steers the length too; add ``Length(len(tags))`` to pin the length exactly.
@@ -61,7 +61,7 @@ class POS(ClassifierBacked):
     @staticmethod
     def tag_words(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """The oracle: UPOS tags of word lists (one per word), as the check face uses it."""
-        from ..evaluation.pos import POSTagger
+        from ctrlgen.oracles.pos import POSTagger
 
         return POSTagger().tag_words(sentences)
 
@@ -75,7 +75,7 @@ class POS(ClassifierBacked):
         return self.tag_words(sentences)
 
     def _tags(self, texts: Sequence[str]) -> list[list[str]]:
-        from ..evaluation.pos import pos_tags
+        from ctrlgen.oracles.pos import pos_tags
 
         return pos_tags(as_texts(texts))
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, ClassVar
 
-from ..evaluation.metrics import semantic_success
-from ..text.e2e import E2E_FIELDS
-from .base import ConstraintError, as_texts
-from .classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.constraints.base import ConstraintError, as_texts
+from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.oracles.metrics import semantic_success
+from ctrlgen.text.e2e import E2E_FIELDS
 
 
 @dataclass(frozen=True, repr=False)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from ..errors import ConfigError
-from ..registry import Registry
-from .base import Constraint
-from .infill import Infill, Prefix, Suffix
-from .length import Length
-from .pos import POS
-from .semantic import SemanticField
-from .syntax import SyntaxSpans, SyntaxTree
+from ctrlgen.constraints.base import Constraint
+from ctrlgen.constraints.infill import Infill, Prefix, Suffix
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.pos import POS
+from ctrlgen.constraints.semantic import SemanticField
+from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import Registry
 
 ConstraintFactory = Callable[..., Constraint]
 CONSTRAINTS: Registry[ConstraintFactory] = Registry("constraint")

@@ -1,9 +1,9 @@
 """Syntax constraints: ``SyntaxTree(tree)`` (the whole constituency parse) and ``SyntaxSpans(spans)``
 (given word spans are constituents with given labels).
 
-Spans follow :mod:`ctrlgen.evaluation.metrics`: ``(i, j, label)`` names words ``i`` … ``j``, 0-based and
+Spans follow :mod:`ctrlgen.oracles.metrics`: ``(i, j, label)`` names words ``i`` … ``j``, 0-based and
 both ends inclusive, punctuation counted; a unary chain is one label joined by ``::`` (``S::VP``). The
-check faces parse the text with the constituency-parser oracle (:mod:`ctrlgen.evaluation.parser`); the
+check faces parse the text with the constituency-parser oracle (:mod:`ctrlgen.oracles.parser`); the
 soft faces use the ``syntax.v1`` span classifier beside the model (``ctrlgen train-classifier tree``),
 which scores every span's label (0 = not a constituent) from the latents: per-span cross-entropy over
 the whole chart for a tree, over the given cells for spans (as Diffusion-LM).
@@ -18,17 +18,11 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, ClassVar
 
-from ..errors import DataError
-from ..evaluation.metrics import (
-    _as_tree,
-    _walk,
-    constituent_spans,
-    span_success,
-    tree_f1,
-)
-from ..text.tokenizer import split_words
-from .base import ConstraintError, as_texts
-from .classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.constraints.base import ConstraintError, as_texts
+from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
+from ctrlgen.errors import DataError
+from ctrlgen.oracles.metrics import _as_tree, _walk, constituent_spans, span_success, tree_f1
+from ctrlgen.text.tokenizer import split_words
 
 PAD_WORD = "."  # a short text is padded with it before parsing against a tree (as Diffusion-LM)
 
@@ -44,7 +38,7 @@ def use_parser(parser: Any = None) -> None:
 
 def parse_words(sentences: Sequence[Sequence[str]]) -> list[Any]:
     """The parser oracle on word lists → one ``nltk.Tree`` each (raises with a hint when it is missing)."""
-    from ..evaluation.parser import load_parser
+    from ctrlgen.oracles.parser import load_parser
 
     parser = _PARSER[0]
     if parser is None or isinstance(parser, str | os.PathLike):

@@ -30,24 +30,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, DataError
-from ..text.e2e import E2E_FIELDS
-from ..text.tokenizer import split_words
-from .metrics import _as_tree, bracket_counts, pos_match, semantic_success
-from .oracles import Oracles
-from .target_builders import Parse, Source, _examples
-from .targets import TARGET_KINDS, PosTarget, SemanticTarget, TreeTarget, field_words
-from .tasks import (
-    TASKS,
-    TITLES,
-    Task,
-    Texts,
-    _flat,
-    _split_back,
-    fitted_parses,
-    macro,
-    tree_scores,
-)
+from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.evaluation.target_builders import Parse, Source, _examples
+from ctrlgen.evaluation.targets import TARGET_KINDS, PosTarget, SemanticTarget, TreeTarget, field_words
+from ctrlgen.evaluation.tasks import TASKS, TITLES, Task, Texts, _flat, _split_back, fitted_parses, macro, tree_scores
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.metrics import _as_tree, bracket_counts, pos_match, semantic_success
+from ctrlgen.text.e2e import E2E_FIELDS
+from ctrlgen.text.tokenizer import split_words
 
 
 # ------------------------------------------------------------------------------------------ targets
@@ -144,7 +134,7 @@ def composite_targets(source: Source, kind: str, *, n: int | None = None, seed: 
     sents = [words for words, _ in cands]
     if kind == "semantic+pos":
         if tag is None:
-            from .pos import POSTagger
+            from ctrlgen.oracles.pos import POSTagger
 
             tag = POSTagger().tag_words
         parts: list[Any] = [PosTarget(tuple(w), tuple(t)) for w, t in zip(sents, tag(sents), strict=True)]

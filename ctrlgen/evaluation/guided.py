@@ -22,18 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigError
-from ..guidance import GuidanceConfig
-from .composite import CompositeTarget
-from .methods import METHODS, PerTargetMethod, SampleContext, _need_gen, spaced_texts
-from .targets import (
-    InfillCase,
-    LengthTarget,
-    PosTarget,
-    SemanticTarget,
-    SpanTarget,
-    TreeTarget,
-)
+from ctrlgen.backends.embedding.guidance import GuidanceConfig
+from ctrlgen.errors import ConfigError
+from ctrlgen.evaluation.composite import CompositeTarget
+from ctrlgen.evaluation.methods import METHODS, PerTargetMethod, SampleContext, _need_gen, spaced_texts
+from ctrlgen.evaluation.targets import InfillCase, LengthTarget, PosTarget, SemanticTarget, SpanTarget, TreeTarget
 
 #: Diffusion-LM's fluency weight λ per task (paper Table 6; composites: their syntax part's, see the module
 #: doc); other settings are GuidanceConfig's defaults.
@@ -43,14 +36,11 @@ TASK_FLUENCY: dict[str, float] = {"semantic": 0.01, "pos": 5e-4, "tree": 5e-4, "
 
 def constraints_for(target: Any, *, with_length: bool = False) -> Any:
     """A control target (:mod:`.targets`) → the constraint objects that ask for it."""
-    from ..constraints import (
-        POS,
-        Infill,
-        Length,
-        SemanticField,
-        SyntaxSpans,
-        SyntaxTree,
-    )
+    from ctrlgen.constraints.infill import Infill
+    from ctrlgen.constraints.length import Length
+    from ctrlgen.constraints.pos import POS
+    from ctrlgen.constraints.semantic import SemanticField
+    from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
 
     if isinstance(target, CompositeTarget):
         return constraints_for(target.semantic) & constraints_for(target.syntax, with_length=with_length)

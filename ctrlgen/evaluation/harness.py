@@ -28,17 +28,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DataError
-from .fluency import distinct_n
-from .methods import Method, SampleContext, get_method
-from .oracles import Oracles
-from .target_files import check_fits
-from .targets import TARGET_KINDS
-from .tasks import TASKS, TITLES, Task
+from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.evaluation.methods import Method, SampleContext, get_method
+from ctrlgen.evaluation.target_files import check_fits
+from ctrlgen.evaluation.targets import TARGET_KINDS
+from ctrlgen.evaluation.tasks import TASKS, TITLES, Task
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import distinct_n
 
 if TYPE_CHECKING:
-    from ..pipeline import EmbeddingGenerator
-    from ..text.e2e import E2EExample
+    from ctrlgen.backends.embedding.generator import EmbeddingGenerator
+    from ctrlgen.text.e2e import E2EExample
 
 log = logging.getLogger(__name__)
 

@@ -43,13 +43,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigError, DataError
-from ..registry import Registry
-from ..text.e2e import E2EExample
-from .targets import InfillCase, LengthTarget, SemanticTarget
+from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.evaluation.targets import InfillCase, LengthTarget, SemanticTarget
+from ctrlgen.registry import Registry
+from ctrlgen.text.e2e import E2EExample
 
 if TYPE_CHECKING:
-    from ..pipeline import EmbeddingGenerator
+    from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,8 @@ class Hard(PerTargetMethod):
     tasks = frozenset({"infill", "length"})
 
     def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
-        from ..constraints import Infill, Length
+        from ctrlgen.constraints.infill import Infill
+        from ctrlgen.constraints.length import Length
 
         gen = _need_gen(ctx)
         if isinstance(target, InfillCase):
@@ -202,4 +203,4 @@ class Hard(PerTargetMethod):
 
 
 # Built-in methods defined in their own modules register on import.
-from . import guided  # noqa: F401 — "guided": classifier guidance (the control issue)
+from ctrlgen.evaluation import guided  # noqa: F401 — "guided": classifier guidance (the control issue)

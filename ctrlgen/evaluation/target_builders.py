@@ -10,15 +10,8 @@ import os
 import random
 from collections.abc import Callable, Sequence
 
-from ..errors import ConfigError
-from ..text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
-from ..text.tokenizer import split_words
-from .metrics import (
-    TreeLike,
-    constituent_spans,
-)
-
-from .targets import (
+from ctrlgen.errors import ConfigError
+from ctrlgen.evaluation.targets import (
     InfillCase,
     LengthTarget,
     PosTarget,
@@ -27,6 +20,9 @@ from .targets import (
     TreeTarget,
     field_words,
 )
+from ctrlgen.oracles.metrics import TreeLike, constituent_spans
+from ctrlgen.text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
 
 # ------------------------------------------------------------------------------------------ builders
 Source = str | os.PathLike | Sequence[E2EExample]
@@ -51,7 +47,7 @@ def pos_targets(source: Source, *, n: int | None = None, seed: int = 0,
     """The UPOS tags of references (``tag``: word lists → tag lists; default the spaCy oracle)."""
     sents = _pick(source, n, random.Random(seed))
     if tag is None:
-        from .pos import POSTagger
+        from ctrlgen.oracles.pos import POSTagger
 
         tag = POSTagger().tag_words
     return [PosTarget(tuple(w), tuple(t)) for w, t in zip(sents, tag(sents), strict=True)]

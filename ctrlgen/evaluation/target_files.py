@@ -16,12 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CtrlgenError, DataError
-from ..text.e2e import E2EExample, read_e2e_csv
-from ..text.tokenizer import split_words
-from .composite import COMPOSITE_KINDS, composite_targets
-from .oracles import Oracles
-from .target_builders import (
+from ctrlgen.errors import CtrlgenError, DataError
+from ctrlgen.evaluation.composite import COMPOSITE_KINDS, composite_targets
+from ctrlgen.evaluation.target_builders import (
     infill_targets,
     length_targets,
     pos_targets,
@@ -29,8 +26,11 @@ from .target_builders import (
     span_targets,
     tree_targets,
 )
-from .targets import TARGET_KINDS
-from .tasks import TASKS
+from ctrlgen.evaluation.targets import TARGET_KINDS
+from ctrlgen.evaluation.tasks import TASKS
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.text.e2e import E2EExample, read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
 
 log = logging.getLogger(__name__)
 

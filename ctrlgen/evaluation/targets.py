@@ -2,7 +2,7 @@
 
 One target per line. Word lists are Diffusion-LM's ``words_``: ``"START"``, the words, ``"END"``, so
 ``words_[p]`` is the word at sequence position ``p`` (``[START]`` = 0, word ``k`` at ``k + 1``).
-Word indices *inside* a record (spans) count words only, as in :mod:`ctrlgen.evaluation.metrics`.
+Word indices *inside* a record (spans) count words only, as in :mod:`ctrlgen.oracles.metrics`.
 
 - ``pos``: ``{"pos": ["START", "PROPN", …, "END"], "words_": ["START", "Zizzi", …, "END"]}``
   (Diffusion-LM's ``target_pos.json``; one tag per word)
@@ -26,7 +26,7 @@ words joined by spaces (``"£ 20 - 25"`` for ``£20-25``), which :func:`semantic
 Builders (in :mod:`.target_builders`) take an E2E CSV path or :class:`~ctrlgen.text.E2EExample` rows, use each distinct reference
 once (file order), and with ``n`` pick ``n`` of them with ``random.Random(seed)`` (kept in file order).
 Trees and spans need a constituency parser, passed as ``parse``; POS targets default to the oracle of
-:mod:`ctrlgen.evaluation.pos`. Both are *batched*: ``list of word lists → list of results``.
+:mod:`ctrlgen.oracles.pos`. Both are *batched*: ``list of word lists → list of results``.
 """
 
 from __future__ import annotations
@@ -38,15 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, CtrlgenError, DataError
-from ..text.e2e import E2E_FIELDS
-from ..text.tokenizer import split_words
-from .metrics import (
-    Span,
-    _as_tree,
-    _strip_markers,
-    read_span_target,
-)
+from ctrlgen.errors import ConfigError, CtrlgenError, DataError
+from ctrlgen.oracles.metrics import Span, _as_tree, _strip_markers, read_span_target
+from ctrlgen.text.e2e import E2E_FIELDS
+from ctrlgen.text.tokenizer import split_words
 
 NEWLINE = "\n"  # Diffusion-LM's end-of-text word
 #: E2E field → the words Diffusion-LM's semantic targets use for it.
@@ -240,9 +235,7 @@ class InfillCase:
                             hint="write holes as [MASK:k], e.g. 'The Vaults is a [MASK:3] pub .'")
 
     def _layout(self) -> tuple[dict[int, str], int, int]:
-        from ..constraints.infill import (
-            parse_template,  # lazy: constraints imports this package
-        )
+        from ctrlgen.constraints.infill import parse_template
 
         return parse_template(self.template)
 

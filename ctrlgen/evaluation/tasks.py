@@ -38,10 +38,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DataError
-from ..registry import Registry
-from ..text.tokenizer import split_words
-from .metrics import (
+from ctrlgen.errors import DataError
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.metrics import (
     EVALB_PUNCT_TAGS,
     BracketCounts,
     _as_tree,
@@ -53,7 +52,8 @@ from .metrics import (
     semantic_success,
     span_success,
 )
-from .oracles import Oracles
+from ctrlgen.registry import Registry
+from ctrlgen.text.tokenizer import split_words
 
 Texts = Sequence[Sequence[str]]
 Scorer = Callable[[Sequence[Any], Texts, Oracles], dict[str, float | None]]
@@ -181,9 +181,9 @@ def score_length(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict
 
 
 def score_infill(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict[str, float]:
-    from ..constraints.base import check_words
-    from ..constraints.infill import parse_template
-    from ..pipeline import mbr_scores  # late: the pipeline imports evaluation
+    from ctrlgen.constraints.base import check_words
+    from ctrlgen.constraints.infill import parse_template
+    from ctrlgen.core.mbr import mbr_scores  # late: the pipeline imports evaluation
 
     hyps = _flat(texts)
     refs = [g.reference for g, ts in zip(targets, texts, strict=True) for _ in ts]
@@ -202,7 +202,7 @@ def score_infill(targets: Sequence[Any], texts: Texts, oracles: Oracles) -> dict
 # ---------------------------------------------------------------------------------------- the tasks
 def _template_words(template: str) -> int:
     # late: constraints imports evaluation
-    from ..constraints.infill import parse_template
+    from ctrlgen.constraints.infill import parse_template
 
     return parse_template(template)[1]
 
@@ -228,4 +228,4 @@ TITLES: dict[str, str] = {
 }
 
 # Composite tasks (semantic+pos, semantic+tree) register on import.
-from . import composite  # noqa: F401
+from ctrlgen.evaluation import composite  # noqa: F401

@@ -1,27 +1,10 @@
-"""Neural networks only (no sampling, no training loop)."""
+"""Shared neural-network pieces (no sampling, no training loop): the backbone, the AR LM (teacher and draft),
+checkpoint save/load and the bundled-model lookup. Each backend's own model lives in ``ctrlgen/backends/<name>/``."""
 
-from .ar_lm import ARLM, ARLMConfig, ARObjective
-from .backbone import Backbone, BackboneConfig, TimestepEmbedding
-from .edit_models import (
-    IGNORE_INDEX,
-    EditBatch,
-    EditGenerator,
-    EditGeneratorConfig,
-    EditTagger,
-    EditTaggerConfig,
-    length_targets,
-    make_edit_batch,
-    placeholder_sequence,
-)
-from .edit_models_joint import EditModel, EditModelConfig, EditObjective, EditTrainingConfig
-from .embedding_lm import EmbeddingLM, EmbeddingLMConfig
-from .pretrained import load_pretrained, read_config, save_pretrained
-from .score_model import ScoreModel, ScoreModelConfig
+from ctrlgen.models.ar_lm import ARLM, ARLMConfig, ARObjective
+from ctrlgen.models.assets import DEFAULT_MODEL, MODELS, resolve_model_path
+from ctrlgen.models.backbone import Backbone, BackboneConfig, TimestepEmbedding
+from ctrlgen.models.pretrained import load_pretrained, read_config, save_pretrained
 
-MODEL_TYPES = {m.model_type: m for m in (EmbeddingLM, ScoreModel, EditTagger, EditGenerator, EditModel, ARLM)}
-
-__all__ = ["ARLM", "ARLMConfig", "ARObjective", "IGNORE_INDEX", "Backbone", "BackboneConfig", "EditBatch", "EditGenerator", "EditGeneratorConfig", "EditModel",
-           "EditModelConfig", "EditObjective", "EditTrainingConfig",
-           "EditTagger", "EditTaggerConfig", "length_targets", "make_edit_batch", "placeholder_sequence", "EmbeddingLM", "EmbeddingLMConfig", "MODEL_TYPES", "TimestepEmbedding",
-           "ScoreModel", "ScoreModelConfig",
-           "load_pretrained", "read_config", "save_pretrained"]
+__all__ = ["ARLM", "DEFAULT_MODEL", "MODELS", "ARLMConfig", "ARObjective", "Backbone", "BackboneConfig",
+           "TimestepEmbedding", "load_pretrained", "read_config", "resolve_model_path", "save_pretrained"]

@@ -2,7 +2,7 @@
 
 Two uses, one class:
 
-- the **teacher LM** that scores fluency ("lm-score", ``ctrlgen.evaluation.teacher``), and
+- the **teacher LM** that scores fluency ("lm-score", ``ctrlgen.oracles.teacher``), and
 - the **AR-draft model** whose samples seed the edit backend.
 
 Both are trained from scratch (random init from a ``GPT2Config``; no pretrained GPT-2 is loaded) on
@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError, SamplingError
-from ..text.vocab import END, MASK, PAD, SPECIALS, START, UNK
+from ctrlgen.errors import ConfigError, SamplingError
+from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START, UNK
 
 PAD_ID, START_ID, END_ID, UNK_ID, MASK_ID = (SPECIALS.index(s) for s in (PAD, START, END, UNK, MASK))
 _TIED, _EMBEDDING = "gpt.lm_head.weight", "gpt.transformer.wte.weight"
@@ -196,7 +196,7 @@ def _restore_tied_head(module: nn.Module, state_dict: dict[str, Tensor], prefix:
 
 
 class ARObjective(nn.Module):
-    """Teacher-forced cross-entropy for ``ctrlgen.training.Trainer``.
+    """Teacher-forced cross-entropy for ``ctrlgen.training.trainer.Trainer``.
 
     ``forward(ids: Tensor[B, L], generator) -> {"loss": Tensor[B], "tokens": Tensor[B]}``: ``loss`` is each
     sequence's mean token NLL (nats; the trainer then averages sequences equally); ``generator`` is

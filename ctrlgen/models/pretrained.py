@@ -18,15 +18,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import from_dict, to_dict
-from ..errors import CheckpointError, ConfigError
-from ..text.tokenizer import Tokenizer
+from ctrlgen.config import from_dict, to_dict
+from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.text.tokenizer import Tokenizer
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 
 def _version() -> str:
-    from .. import __version__
+    from ctrlgen.version import __version__
 
     return __version__
 

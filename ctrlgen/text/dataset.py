@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import DataError
-from .tokenizer import Tokenizer, split_words
+from ctrlgen.errors import DataError
+from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 log = logging.getLogger(__name__)
 

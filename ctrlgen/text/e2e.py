@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError, MRParseError
+from ctrlgen.errors import DataError, MRParseError
 
 #: The eight E2E fields, spelled as in the data.
 E2E_FIELDS: tuple[str, ...] = ("name", "eatType", "food", "priceRange", "customer rating", "area",

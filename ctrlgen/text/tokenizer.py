@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, DataError
-from .vocab import Vocabulary
+from ctrlgen.errors import CheckpointError, DataError
+from ctrlgen.text.vocab import Vocabulary
 
 TOKENIZER_FILE = "tokenizer.json"
 _FORMAT = "ctrlgen.word-tokenizer.v1"

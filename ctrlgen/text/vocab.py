@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import CheckpointError
+from ctrlgen.errors import CheckpointError
 
 START, END, PAD, UNK, MASK = "[START]", "[END]", "[PAD]", "[UNK]", "[MASK]"
 #: Specials in id order. MASK is reserved for discrete (absorbing) diffusion; it always

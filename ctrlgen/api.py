@@ -1,0 +1,42 @@
+"""The public entry point: ``load(name_or_path)`` → the generator of the checkpoint's backend.
+
+```python
+import ctrlgen
+gen = ctrlgen.load("e2e")                 # bundled default, offline
+out = gen.generate(n=8, seed=0)
+out.texts
+```
+"""
+
+from __future__ import annotations
+
+import os
+
+from ctrlgen.core.contract import Generator
+from ctrlgen.core.options import Options
+from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
+from ctrlgen.models.pretrained import read_config
+from ctrlgen.registry import BACKENDS, resolve
+
+
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | None = None,
+         dtype: str | None = None) -> Generator:
+    """Load a bundled model by name (``"e2e"``, ``"e2e-sedd"``, ``"e2e-edit"``) or a checkpoint directory; the
+    generator follows the checkpoint's ``model_type`` (the backend whose ``BackendSpec.model_types`` has it).
+    ``device`` / ``dtype`` (``"cpu"``, ``"cuda:0"``; ``"float32"``, ``"bfloat16"``) move the networks after loading."""
+    if name_or_path is None or not isinstance(name_or_path, str | os.PathLike):
+        raise ConfigError(f"load() takes a model name or a checkpoint directory, got {name_or_path!r}",
+                          f"e.g. ctrlgen.load({DEFAULT_MODEL!r}) or ctrlgen.load('path/to/checkpoint')")
+    opts = Options(device=device, dtype=dtype)  # validated before anything is read
+    path = resolve_model_path(name_or_path)
+    mtype = read_config(path)["model_type"]
+    spec = BACKENDS.for_model_type(mtype)
+    if spec is None:
+        served = sorted(t for n in BACKENDS for t in BACKENDS.get(n).model_types)
+        raise CheckpointError(f"{path}: model_type {mtype!r} is not a generator",
+                              f"generators load: {', '.join(served)} (teacher/draft LMs load with their own classes)")
+    gen: Generator = resolve(spec.generator).from_pretrained(path)
+    if device is not None or dtype is not None:
+        gen.to(opts.torch_device(), opts.torch_dtype())
+    return gen

@@ -1,0 +1,344 @@
+"""Score-entropy discrete diffusion (SEDD): graphs, noise schedules and the score-entropy loss.
+Math only; the score network is passed in.
+
+Conventions (those of the SEDD paper and code):
+- A *graph* is the rate matrix Q of a continuous-time Markov chain on N token ids, in the column
+  convention: ``Q[y, x]`` is the rate of x → y, columns sum to 0, dp_t/dt = σ'(t)·Q p_t. ``rate(i)`` is
+  column i (rates out of i); ``transp_rate(i)`` is row i (rates into i, which the reverse process uses).
+- ``sigma`` is the total noise σ̄(t) = ∫σ'; the transition is exp(σ̄Q): ``transition(i, σ̄)`` is its column i,
+  q(x_t = · | x0 = i), ``transp_transition(i, σ̄)`` its row i, q(x_t = i | x0 = ·).
+- ``log_score`` is the network's output log s_θ(x)_{·, y}; ``score`` is the ratio s_θ itself.
+- ``vocab_size`` N counts every id the model scores, MASK included (ctrlgen's vocabulary always has one,
+  at any id, so ``Absorbing`` takes ``mask_id`` rather than appending MASK as the SEDD code does).
+Shapes: ids ``i: LongTensor[*S]``; ``sigma`` a number, a ``Tensor[B]`` (one value per leading row) or a
+tensor broadcastable to ``[*S]``; per-token vectors ``Tensor[*S, N]``. Sampling takes a ``generator``.
+Negative or NaN ``sigma``/``t`` raise ``SamplingError``; the check runs on CPU tensors and numbers only,
+because on an accelerator it would cost a device sync per call.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ctrlgen.errors import ConfigError, SamplingError
+from ctrlgen.registry import Registry
+
+Sigma = Tensor | float  # a total noise σ̄ (or a Δσ̄): a number or a tensor, see the shapes above
+Gen = torch.Generator | None
+Device = torch.device | str | None
+GRAPHS: Registry[type["Graph"]] = Registry("graph")
+NOISES: Registry[type["Noise"]] = Registry("noise")
+
+
+def _sigma(sigma: Sigma, shape: torch.Size, device: torch.device, name: str = "sigma") -> Tensor:
+    """``sigma`` as a float tensor broadcast to ``shape`` (a ``Tensor[B]`` is one value per leading row)."""
+    s = torch.as_tensor(sigma, device=device)
+    s = s if s.is_floating_point() else s.to(torch.get_default_dtype())
+    if s.device.type == "cpu" and not bool((s >= 0).all()):  # `>= 0` is also False for NaN
+        raise SamplingError(f"{name} must be >= 0, got {s.min().item()}",
+                            "pass the total noise σ̄(t) from a Noise, which is never negative")
+    if s.dim() == 1 and len(shape) > 1:
+        s = s.view(-1, *([1] * (len(shape) - 1)))
+    try:
+        return torch.broadcast_to(s, shape)
+    except RuntimeError:
+        raise SamplingError(f"{name} of shape {tuple(s.shape)} does not broadcast to the ids' shape {tuple(shape)}",
+                            "pass a number, a Tensor[B] or a tensor broadcastable to the ids") from None
+
+
+def sample_categorical(probs: Tensor, generator: Gen = None) -> Tensor:
+    """Gumbel-max draw from unnormalised ``probs: Tensor[*S, N]`` -> ``LongTensor[*S]``, computed in float64
+    (more faithful than float32 for near-deterministic rows). Entries ≤ 0 are never drawn (Euler steps with
+    a large Δt can make the stay-probability negative; it is then treated as 0)."""
+    p = probs.to(torch.float64).clamp(min=0)
+    u = torch.rand(p.shape, generator=generator, device=p.device, dtype=torch.float64)
+    u = u.clamp(min=torch.finfo(torch.float64).tiny, max=1 - torch.finfo(torch.float64).eps)
+    return (p.log() - (-u.log()).log()).argmax(dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------- graphs
+class Graph(ABC):
+    """The forward CTMC on token ids. Both SEDD graphs have the form Q = π1ᵀ − I: every token jumps at rate 1
+    to a draw from the limit π (itself included). Then Q² = −Q, so exp(aQ) = I + (1 − e^{−a})·Q, which gives
+    every method here in closed form; a graph of another form overrides them. ``absorbing`` declares how
+    samplers start (all MASK vs the uniform limit) and whether the final denoise step drops the MASK column."""
+
+    absorbing: bool = False
+    vocab_size: int
+
+    @abstractmethod
+    def limit(self, dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:
+        """The limiting distribution π: ``Tensor[N]``."""
+
+    @abstractmethod
+    def sample_limit(self, shape: tuple[int, ...], generator: Gen = None, device: Device = None) -> Tensor:
+        """Draw x_1 ~ π: ``LongTensor[shape]``."""
+
+    @abstractmethod
+    def score_entropy(self, log_score: Tensor, sigma: Sigma, x_t: Tensor, x0: Tensor) -> Tensor:
+        """Denoising score entropy per position, *without* the σ'(t) weight (closed form of
+        Σ_{y≠x_t} Q(x_t, y)·[s_y − ρ_y·log s_y + K(ρ_y)], ρ_y = q(y|x0)/q(x_t|x0), K(a) = a(log a − 1)).
+        ``log_score: Tensor[*S, N]``, ``x_t, x0: LongTensor[*S]`` -> ``Tensor[*S]``, ≥ 0 and 0 at the true ratio."""
+
+    def _hot(self, i: Tensor, dtype: torch.dtype) -> Tensor:
+        return F.one_hot(i, self.vocab_size).to(dtype)
+
+    def rate(self, i: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Column i of Q, the forward rates out of i: π − onehot(i). ``LongTensor[*S]`` -> ``Tensor[*S, N]``."""
+        return self.limit(dtype, i.device) - self._hot(i, dtype)
+
+    def transp_rate(self, i: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Row i of Q, the forward rates from every y into i: π_i − onehot(i). -> ``Tensor[*S, N]``."""
+        return self.limit(dtype, i.device)[i][..., None] - self._hot(i, dtype)
+
+    def transition(self, i: Tensor, sigma: Sigma) -> Tensor:
+        """Column i of exp(σ̄Q) = q(x_t | x0 = i) = e^{−σ̄}·onehot(i) + (1 − e^{−σ̄})·π. -> ``Tensor[*S, N]``."""
+        s = _sigma(sigma, i.shape, i.device)[..., None]
+        return torch.exp(-s) * self._hot(i, s.dtype) - torch.expm1(-s) * self.limit(s.dtype, i.device)
+
+    def transp_transition(self, i: Tensor, sigma: Sigma) -> Tensor:
+        """Row i of exp(σ̄Q) = q(x_t = i | x0 = y) for every y: e^{−σ̄}·onehot(i) + (1 − e^{−σ̄})·π_i."""
+        s = _sigma(sigma, i.shape, i.device)[..., None]
+        return torch.exp(-s) * self._hot(i, s.dtype) - torch.expm1(-s) * self.limit(s.dtype, i.device)[i][..., None]
+
+    def sample_transition(self, i: Tensor, sigma: Sigma, generator: Gen = None) -> Tensor:
+        """Perturb x0 = ``i: LongTensor[*S]`` to x_t ~ q(x_t | x0): with probability 1 − e^{−σ̄} redraw from π."""
+        s = _sigma(sigma, i.shape, i.device)
+        move = torch.rand(i.shape, generator=generator, device=i.device, dtype=s.dtype) < -torch.expm1(-s)
+        return torch.where(move, self.sample_limit(tuple(i.shape), generator, i.device), i)
+
+    def staggered_score(self, score: Tensor, dsigma: Sigma) -> Tensor:
+        """exp(−Δσ̄Q)·s = e^{Δσ̄}·s + (1 − e^{Δσ̄})·π·Σ_y s_y for ``score: Tensor[*S, N]`` (ratios): the analytic
+        (Tweedie τ-leaping) sampler's estimate of p_{σ̄−Δσ̄}(y)/p_{σ̄}(x). Absorbing: only the MASK entry gains."""
+        d = _sigma(dsigma, score.shape[:-1], score.device, "dsigma")[..., None].to(score)
+        return score * d.exp() - torch.expm1(d) * score.sum(dim=-1, keepdim=True) * self.limit(score.dtype, score.device)
+
+    def reverse_rate(self, i: Tensor, score: Tensor) -> Tensor:
+        """Reverse rates out of ``i: LongTensor[*S]``: R̂(i → y) = Q[i, y]·s_y (``transp_rate``), the diagonal set
+        to minus the row sum. ``score: Tensor[*S, N]`` (ratios). Multiply by σ'(t)·Δt for an Euler step."""
+        r = self.transp_rate(i, dtype=score.dtype) * score
+        r = r.scatter(-1, i[..., None], 0.0)
+        return r.scatter(-1, i[..., None], -r.sum(dim=-1, keepdim=True))
+
+    def sample_rate(self, i: Tensor, rate: Tensor, generator: Gen = None) -> Tensor:
+        """Euler / τ-leaping draw: x' ~ onehot(i) + ``rate`` (already scaled by σ'(t)·Δt)."""
+        return sample_categorical(self._hot(i, rate.dtype) + rate, generator)
+
+    def rate_matrix(self, dtype: torch.dtype = torch.float64) -> Tensor:
+        """Dense Q: ``Tensor[N, N]`` (for tests and tiny vocabularies)."""
+        return self.rate(torch.arange(self.vocab_size), dtype=dtype).T
+
+    def _check_vocab(self) -> None:
+        if not isinstance(self.vocab_size, int) or self.vocab_size < 2:
+            raise ConfigError(f"vocab_size must be an int >= 2, got {self.vocab_size!r}",
+                              "pass len(tokenizer), MASK included")
+
+
+@GRAPHS.register("absorbing")
+class Absorbing(Graph):
+    """Every token jumps to MASK at rate 1; MASK stays (π = onehot(MASK)). After σ̄ a token is MASK with
+    probability 1 − e^{−σ̄}."""
+
+    absorbing = True
+
+    def __init__(self, vocab_size: int, mask_id: int) -> None:
+        self.vocab_size = vocab_size
+        self._check_vocab()
+        if not isinstance(mask_id, int) or not 0 <= mask_id < vocab_size:
+            raise ConfigError(f"mask_id must be an id in [0, {vocab_size}), got {mask_id!r}",
+                              "pass tokenizer.vocab.mask_id; vocab_size counts MASK")
+        self.mask_id = mask_id
+
+    def limit(self, dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:
+        return F.one_hot(torch.tensor(self.mask_id, device=device), self.vocab_size).to(dtype)
+
+    def sample_limit(self, shape: tuple[int, ...], generator: Gen = None, device: Device = None) -> Tensor:
+        return torch.full(tuple(shape), self.mask_id, dtype=torch.long, device=device)
+
+    def score_entropy(self, log_score: Tensor, sigma: Sigma, x_t: Tensor, x0: Tensor) -> Tensor:
+        # Only MASKed positions have jumps into them (Q(MASK, y) = 1 for y ≠ MASK, else Q(x, y) = 0). Given x0,
+        # the one nonzero ratio is ρ_{x0} = e^{−σ̄}/(1 − e^{−σ̄}) = 1/(e^{σ̄} − 1) =: r, so the sum is
+        #   Σ_{y≠MASK} e^{s_y} − r·s_{x0} + K(r).   (x0 = MASK, which data never has, gives r = 0 exactly.)
+        s = _sigma(sigma, x_t.shape, x_t.device)
+        masked = x_t == self.mask_id
+        # clamp: σ̄ = 0 would give r = inf, and inf in a branch that `where` discards still poisons the gradient
+        r = 1 / torch.expm1(s).clamp(min=torch.finfo(s.dtype).tiny)
+        r = torch.where(x0 == self.mask_id, torch.zeros_like(r), r)
+        ls = torch.where(masked[..., None], log_score, torch.zeros_like(log_score))  # no exp() overflow elsewhere
+        pos = ls.masked_fill(self.limit(torch.bool, ls.device), -math.inf).exp().sum(dim=-1)  # y ≠ MASK
+        neg = r * ls.gather(-1, x0[..., None]).squeeze(-1)
+        return torch.where(masked, pos - neg + torch.xlogy(r, r) - r, torch.zeros_like(pos))
+
+
+@GRAPHS.register("uniform")
+class Uniform(Graph):
+    """Q = (11ᵀ − N·I)/N (π uniform). After σ̄: stay with e^{−σ̄} + (1 − e^{−σ̄})/N, else any token w.p. (1 − e^{−σ̄})/N."""
+
+    absorbing = False
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self._check_vocab()
+
+    def limit(self, dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:
+        return torch.full((self.vocab_size,), 1 / self.vocab_size, dtype=dtype, device=device)
+
+    def sample_limit(self, shape: tuple[int, ...], generator: Gen = None, device: Device = None) -> Tensor:
+        return torch.randint(0, self.vocab_size, tuple(shape), generator=generator, device=device)
+
+    def score_entropy(self, log_score: Tensor, sigma: Sigma, x_t: Tensor, x0: Tensor) -> Tensor:
+        # Q(x_t, y) = 1/N for y ≠ x_t. With E = e^{σ̄} − 1 and a = E/(E + N):
+        #   x_t = x0: every ρ_y = a;                               Σ = (1/N)Σ_{y≠x}[e^{s_y} − a·s_y] + (N−1)/N·K(a)
+        #   x_t ≠ x0: ρ_{x0} = 1/a = 1 + N/E, the other ρ_y = 1;   Σ = (1/N)Σ_{y≠x}[e^{s_y} − s_y] − s_{x0}/E
+        #                                                            + (K(1/a) − (N − 2))/N      (K(1) = −1)
+        n = self.vocab_size
+        s = _sigma(sigma, x_t.shape, x_t.device)
+        em1 = torch.expm1(s).clamp(min=torch.finfo(s.dtype).tiny)  # σ̄ = 0: see Absorbing
+        a, inv = em1 / (em1 + n), 1 + n / em1
+        at_x = F.one_hot(x_t, n).bool()
+        pos = log_score.masked_fill(at_x, -math.inf).exp().sum(dim=-1) / n
+        mean_s = log_score.masked_fill(at_x, 0.0).sum(dim=-1) / n
+        s_x0 = log_score.gather(-1, x0[..., None]).squeeze(-1)
+        same = x_t == x0
+        neg = torch.where(same, a * mean_s, mean_s + s_x0 / em1)
+        const = torch.where(same, (n - 1) / n * (torch.xlogy(a, a) - a), (inv * (inv.log() - 1) - (n - 2)) / n)
+        return pos - neg + const
+
+
+# ---------------------------------------------------------------------------------------------- noises
+class Noise(ABC):
+    """A noise schedule: ``noise(t) -> (σ̄(t), σ'(t))`` for ``t: Tensor[B]`` in [0, 1], σ̄ = ∫σ'."""
+
+    @abstractmethod
+    def total_noise(self, t: Tensor) -> Tensor:
+        """σ̄(t): ``Tensor[B]``."""
+
+    @abstractmethod
+    def rate_noise(self, t: Tensor) -> Tensor:
+        """σ'(t) = dσ̄/dt: ``Tensor[B]``."""
+
+    config_fields: tuple[str, ...] = ()  # the DiscreteDiffusionConfig fields the constructor takes
+
+    @classmethod
+    def from_config(cls, config: DiscreteDiffusionConfig) -> Noise:
+        return cls(**{f: getattr(config, f) for f in cls.config_fields})
+
+    def __call__(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        t = torch.as_tensor(t)
+        t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
+        if t.device.type == "cpu" and not bool(((t >= 0) & (t <= 1)).all()):
+            raise SamplingError(f"t must lie in [0, 1], got values in [{t.min().item()}, {t.max().item()}]",
+                                "t is diffusion time: 1 is pure noise, 0 is data")
+        return self.total_noise(t), self.rate_noise(t)
+
+
+@NOISES.register("loglinear")
+class LogLinear(Noise):
+    """σ̄(t) = −log(1 − (1−eps)·t), σ'(t) = (1−eps)/(1 − (1−eps)·t): with the absorbing graph a token is
+    MASK at time t with probability exactly (1−eps)·t. SEDD's default."""
+
+    config_fields = ("eps",)
+
+    def __init__(self, eps: float = 1e-3) -> None:
+        if not 0 < eps < 1:
+            raise ConfigError(f"eps must be in (0, 1), got {eps!r}", "1e-3 is the SEDD default")
+        self.eps = eps
+
+    def total_noise(self, t: Tensor) -> Tensor:
+        return -torch.log1p(-(1 - self.eps) * t)
+
+    def rate_noise(self, t: Tensor) -> Tensor:
+        return (1 - self.eps) / (1 - (1 - self.eps) * t)
+
+
+@NOISES.register("geometric")
+class Geometric(Noise):
+    """σ̄(t) = σmin^(1−t)·σmax^t, σ'(t) = σ̄(t)·log(σmax/σmin)."""
+
+    config_fields = ("sigma_min", "sigma_max")
+
+    def __init__(self, sigma_min: float = 1e-4, sigma_max: float = 20.0) -> None:
+        if not 0 < sigma_min < sigma_max:
+            raise ConfigError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}",
+                              "SEDD uses sigma_min=1e-4, sigma_max=20")
+        self.sigma_min, self.sigma_max = sigma_min, sigma_max
+
+    def total_noise(self, t: Tensor) -> Tensor:
+        return self.sigma_min ** (1 - t) * self.sigma_max ** t
+
+    def rate_noise(self, t: Tensor) -> Tensor:
+        return self.total_noise(t) * math.log(self.sigma_max / self.sigma_min)
+
+
+# ---------------------------------------------------------------------------------------------- config
+@dataclass
+class DiscreteDiffusionConfig:
+    graph: str = "absorbing"  # "absorbing" (MASK; what infilling wants) or "uniform" (see GRAPHS)
+    noise: str = "loglinear"  # "loglinear" (mask prob (1−eps)·t with absorbing) or "geometric" (see NOISES)
+    eps: float = 1e-3  # loglinear: σ̄(1) = −log(eps), so a sliver of tokens survives at t = 1 (SEDD)
+    sigma_min: float = 1e-4  # geometric: σ̄(0) (SEDD)
+    sigma_max: float = 20.0  # geometric: σ̄(1) (SEDD)
+    sampling_eps: float = 1e-3  # smallest t: training draws t ~ U[sampling_eps, 1]; samplers stop and denoise here
+
+    def __post_init__(self) -> None:
+        GRAPHS.get(self.graph)  # unknown names raise RegistryError, listing the known ones
+        NOISES.get(self.noise).from_config(self)  # ... and the schedule checks its own fields
+        if not 0 < self.sampling_eps < 1:
+            raise ConfigError(f"sampling_eps must be in (0, 1), got {self.sampling_eps!r}", "1e-3 is the SEDD default")
+
+
+def make_graph(name: str, vocab_size: int, mask_id: int | None = None) -> Graph:
+    """The registered graph ``name``; absorbing graphs need ``mask_id``."""
+    cls = GRAPHS.get(name)
+    if cls.absorbing:
+        if mask_id is None:
+            raise ConfigError(f"the {name!r} graph needs a mask_id", "pass tokenizer.vocab.mask_id")
+        return cls(vocab_size, mask_id)  # type: ignore[call-arg]
+    return cls(vocab_size)  # type: ignore[call-arg]
+
+
+class DiscreteDiffusion:
+    """A graph and a noise schedule: perturbation and the training loss (Σ over positions of σ'(t)·score entropy)."""
+
+    def __init__(self, graph: Graph, noise: Noise, config: DiscreteDiffusionConfig | None = None) -> None:
+        self.graph, self.noise = graph, noise
+        self.config = config or DiscreteDiffusionConfig()
+
+    @classmethod
+    def from_config(cls, config: DiscreteDiffusionConfig, vocab_size: int, mask_id: int | None = None) -> "DiscreteDiffusion":
+        return cls(make_graph(config.graph, vocab_size, mask_id), NOISES.get(config.noise).from_config(config), config)
+
+    def sample_t(self, batch: int, generator: Gen, device: Device) -> Tensor:
+        """t ~ U[sampling_eps, 1]: ``Tensor[B]``."""
+        eps = self.config.sampling_eps
+        return eps + (1 - eps) * torch.rand(batch, generator=generator, device=device)
+
+    def training_losses(self, model: Callable[[Tensor, Tensor], Tensor], ids: Tensor,
+                        generator: Gen) -> dict[str, Tensor]:
+        """DWDSE loss for ``ids: LongTensor[B, L]``; ``model(x_t: LongTensor[B, L], sigma: Tensor[B])`` returns the
+        log-score ``Tensor[B, L, N]``. ``loss``: Σ_positions σ'(t)·score entropy, ``Tensor[B]`` (nats per sequence)."""
+        t = self.sample_t(ids.shape[0], generator, ids.device)
+        sigma, dsigma = self.noise(t)
+        x_t = self.graph.sample_transition(ids, sigma, generator)
+        entropy = self.graph.score_entropy(model(x_t, sigma), sigma, x_t, ids)
+        return {"loss": (dsigma[:, None] * entropy).sum(dim=-1), "score_entropy": entropy.sum(dim=-1)}
+
+
+class DiscreteObjective(torch.nn.Module):
+    """``forward(ids: LongTensor[B, L], generator) -> dict of Tensor[B]``: the trainer's objective for a score
+    model (an ``nn.Module`` so DDP can wrap it; its parameters are the model's)."""
+
+    def __init__(self, model: torch.nn.Module, diffusion: DiscreteDiffusion) -> None:
+        super().__init__()
+        self.model = model
+        self.diffusion = diffusion
+
+    def forward(self, ids: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        return self.diffusion.training_losses(self.model, ids, generator)

@@ -1,0 +1,134 @@
+"""What the constraints tell the edit backend beyond hard faces (mixed into
+:class:`~ctrlgen.backends.edit.generator.DiffusERGenerator`): the check face as a ranking, the AR draft model as the fluency
+term and the draft writer, phrases probed from AR drafts for check-only leaves, and pattern proposals for per-word
+label leaves (:mod:`.edit_pattern`).
+
+Per-word label constraints (``POS``, ``SyntaxTree``): drafts are written under the label lexicon (labels seen in
+≥ ``LEXICON_SHARE`` of a word's uses in the probed drafts) and ranked by check + label closeness +
+``DRAFT_FLUENCY`` · the draft model's mean log-prob per word (``recipes/sweep_edit_pattern.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ctrlgen.backends.edit.models import encode_batch
+from ctrlgen.backends.edit.ops import device_of
+from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
+from ctrlgen.backends.edit.start import probe_phrases
+from ctrlgen.constraints.base import CHECK, WordLabelled
+from ctrlgen.constraints.composition import PreparedConstraint
+from ctrlgen.errors import CheckpointError
+from ctrlgen.models.assets import resolve_model_path
+from ctrlgen.models.pretrained import load_pretrained
+
+LEXICON_SHARE, DRAFT_FLUENCY = 0.3, 0.3
+
+
+def local_leaves(prepared: PreparedConstraint) -> list:  # type: ignore[type-arg]
+    """The check-only leaves (no hard face) that are not per-word label constraints: those the local-edit
+    proposals of :mod:`ctrlgen.backends.edit.explore` (and their probed phrases) serve."""
+    return [t.constraint for t in prepared.terms
+            if t.faces == frozenset({CHECK}) and not isinstance(t.constraint, WordLabelled)]
+
+
+class EditGuides:
+    """Constraint- and draft-model-derived helpers of the edit backend; the host sets ``model``, ``tokenizer``,
+    ``draft_model`` and calls :meth:`_init_guides`."""
+
+    model: Any
+    tokenizer: Any
+    draft_model: str | None
+    path: Path | None
+
+    def _init_guides(self) -> None:
+        self._draft: Any = None
+        self._phrases: dict[str, list[list[int]]] = {}  # probed phrases per constraint (see phrases())
+        self._lexicons: dict[type, dict[str, torch.Tensor]] = {}  # label lexicons per constraint class (proposer())
+        self._probe_rows: list[list[int]] | None = None  # the AR drafts phrases and lexicons are probed from
+
+    def _rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
+        if prepared is None or not any(CHECK in t.constraint.faces for t in prepared.terms):
+            return None
+        vocab = self.tokenizer.vocab
+        return lambda rows: prepared.score([self.tokenizer.detokenize([vocab.word(i) for i in r]) for r in rows])
+
+    def _draft_rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
+        """How AR drafts are ranked: the check face, plus, for per-word label leaves, how close the draft's labels
+        are to the target's (fewest edits to reach them; the check alone only counts labels in place)."""
+        rank, propose = self._rank(prepared), self.proposer(prepared)
+        if rank is None or propose is None:
+            return rank
+        fluency = self.fluency()
+        return lambda rows: [a + b + DRAFT_FLUENCY * f for a, b, f in zip(rank(rows), propose.closeness(rows), fluency(rows), strict=True)]
+
+    def draft(self) -> Any:
+        """The AR draft model (loaded on first use); its vocabulary must be this model's."""
+        if self._draft is None:
+            if self.draft_model is None:
+                raise CheckpointError("this edit model names no AR draft model",
+                                      "pass bootstrap='empty' or 'random', or load with draft_model='e2e-ar-draft'")
+            from ctrlgen.models.ar_lm import ARLM
+
+            ar, tok, _ = load_pretrained(resolve_model_path(self.draft_model), ARLM)
+            if tok.vocab.words != self.tokenizer.vocab.words:
+                raise CheckpointError(f"the draft model {self.draft_model!r} has another vocabulary",
+                                      "train the draft model on the same data with the same min_count")
+            self._draft = ar
+        return self._draft
+
+    def fluency(self):  # type: ignore[no-untyped-def]
+        """``rows -> mean log-prob per word`` under the AR draft model (None without one): the sampler's fluency
+        term. The draft model learned the same data as the teacher LM, so teacher lm-scores of edit-backend
+        outputs are optimistic; the bigram precision is not affected."""
+        if self.draft_model is None:
+            return None
+        ar = self.draft()
+
+        def score(rows: list[list[int]]) -> list[float]:
+            with torch.no_grad():
+                ids = encode_batch(rows, ar.config.seq_len)
+                return (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist()
+        return score
+
+    def _probes(self, drafts: int = 512) -> list[list[int]]:
+        """``drafts`` AR drafts (seed 0), drawn once per loaded model: what phrases and lexicons are probed from."""
+        if self._probe_rows is None:
+            from ctrlgen.backends.edit.joint import words_of
+
+            with torch.no_grad():
+                sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0), allow_unk=False)
+            self._probe_rows = [words_of(r) for r in sample]
+        return self._probe_rows
+
+    def phrases(self, prepared: PreparedConstraint | None) -> list[list[int]]:
+        """Phrases the proposals may write: for each check-only leaf (no hard face, not a per-word label
+        constraint), the shortest spans of the probed AR drafts that meet it on their own
+        (:func:`probe_phrases`), cached per leaf. Empty without a draft model."""
+        if prepared is None or self.draft_model is None:
+            return []
+        leaves = local_leaves(prepared)
+        for c in leaves:
+            if repr(c) not in self._phrases:
+                self._phrases[repr(c)] = probe_phrases([c], self._probes(), self.tokenizer.vocab,
+                                                       self.tokenizer.detokenize)
+        return [p for c in leaves for p in self._phrases[repr(c)]]
+
+    def proposer(self, prepared: PreparedConstraint | None) -> PatternProposer | None:
+        """Pattern proposals (:mod:`.edit_pattern`) for the per-word label leaves (``POS``, ``SyntaxTree``), their
+        lexicons probed from the AR drafts and cached per constraint class (one labeller per class: the POS
+        tagger, the parser); ``None`` without such a leaf or a draft model."""
+        if prepared is None or self.draft_model is None:
+            return None
+        leaves = [t.constraint for t in prepared.terms if isinstance(t.constraint, WordLabelled)
+                  and CHECK in t.faces]
+        if not leaves:
+            return None
+        for c in leaves:
+            if type(c) not in self._lexicons:
+                self._lexicons[type(c)] = build_lexicon(c, self._probes(), self.tokenizer.vocab, LEXICON_SHARE)
+        return PatternProposer(leaves, [self._lexicons[type(c)] for c in leaves], self.model.generator,
+                               self.tokenizer.vocab, device_of(self.model.tagger))

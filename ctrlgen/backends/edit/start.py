@@ -1,0 +1,142 @@
+"""Start texts and reports of the edit backend (:mod:`ctrlgen.backends.edit.generator`): hard faces → layout, projecting a
+bootstrap text onto the layout, AR drafts ranked by the check face, and readable edit operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ctrlgen.backends.edit.edits import Edit, align
+from ctrlgen.backends.edit.models import MASK_ID
+from ctrlgen.backends.edit.ops import device_of, fill_sequential
+from ctrlgen.backends.edit.types import EditLayout
+from ctrlgen.constraints.base import HardSpec
+from ctrlgen.text.vocab import Vocabulary
+
+
+def layout_of(hard: HardSpec | None, vocab: Vocabulary) -> tuple[dict[int, int], EditLayout | None]:
+    """``(fixed words {position: id}, layout)`` of a merged hard face (``None``: no hard face).
+
+    ``[END]`` at ``p`` sets the length to ``p − 1`` words; a ``[PAD]`` without an ``[END]`` (the text ended
+    before ``p``) caps the length at ``p − 2`` words, which the edit backend steers to like a length. Fixed words
+    pin every position up to the last of them."""
+    if hard is None:
+        return {}, None
+    fixed = {p: i for p, i in hard.positions.items() if i not in (vocab.end_id, vocab.pad_id)}
+    ends = [p for p, i in hard.positions.items() if i == vocab.end_id]
+    pads = [p for p, i in hard.positions.items() if i == vocab.pad_id]
+    length = ends[0] - 1 if ends else (min(pads) - 2 if pads else None)
+    return fixed, EditLayout(pinned=max(fixed, default=0), length=length)
+
+
+def project(start: Sequence[int], fixed: dict[int, int], layout: EditLayout | None) -> list[int]:
+    """A start text (word ids) made to fit the layout: the fixed words written at their positions, the holes
+    up to the last fixed position (and up to the length, when words are fixed and the length is known) made
+    [MASK] placeholders for the generator to fill; a length-only layout leaves the text to length steering."""
+    if not fixed or layout is None:
+        return list(start)
+    last = layout.pinned if layout.length is None else layout.length
+    out = [MASK_ID] * last if layout.length is not None else [MASK_ID] * last + list(start[last:])
+    for p, i in fixed.items():
+        out[p - 1] = i
+    return out
+
+
+def fill_masks(tagger: Any, edit_generator: Any, rows: list[list[int]], t: float, k: int = 1) -> list[list[list[int]]]:
+    """Per row, the ``k`` best left-to-right fills of its [MASK] placeholders (rows without one come back as is)."""
+    if not any(MASK_ID in r for r in rows):
+        return [[list(r)] for r in rows]
+    with torch.no_grad():
+        beams = fill_sequential(edit_generator, rows, t, k, device_of(tagger))
+    return [[ids for ids, _ in b] for b in beams]
+
+
+def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, score: Callable[[list[list[int]]], list[float]] | None,
+                 limit: int, allowed: torch.Tensor | None = None, top_p: float = 1.0) -> tuple[list[list[int]], list[float]]:
+    """``n`` AR drafts (word ids): per sample the best of ``per_sample`` drafts by the check score ``score`` (ties:
+    the first drawn), or the first draft without one; ``allowed`` (``BoolTensor[L, V]``) restricts the words the
+    draft model may write at each position. Returns ``(drafts, their check scores)``."""
+    from ctrlgen.backends.edit.joint import words_of
+
+    with torch.no_grad():
+        rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False,
+                                                       allowed=allowed, top_p=top_p)]
+    scores = score(rows) if score is not None else [1.0] * len(rows)
+    out, best = [], []
+    for s in range(n):
+        group = range(s * per_sample, (s + 1) * per_sample)
+        j = max(group, key=lambda i: (scores[i], -i))
+        out.append(rows[j])
+        best.append(float(scores[j]))
+    return out, best
+
+
+def output_words(source_words: Sequence[str], source_ids: Sequence[int], ids: Sequence[int], vocab: Vocabulary) -> list[str]:
+    """The words of ``ids``, with the source's own spelling for the source words that were kept (so a word
+    outside the vocabulary, read as [UNK], comes back as written)."""
+    script = align(source_ids, ids)
+    out = [vocab.word(i) for i in script.spans[0]]
+    for word, tag, span in zip(source_words, script.tags[1:], script.spans[1:]):
+        if tag in (Edit.KEEP, Edit.INSERT):
+            out.append(word)
+        out.extend(vocab.word(i) for i in span)
+    return out
+
+
+def describe(source_words: Sequence[str], source_ids: Sequence[int], ids: Sequence[int],
+             vocab: Vocabulary) -> list[dict[str, Any]]:
+    """The net edit operations from the source to ``ids`` (a minimal Levenshtein script), readable:
+    ``{"op": "replace" | "delete" | "insert", "position": k, "old": "…", "new": "…"}``, where ``position`` is the
+    1-based source word (0: before the first word) and an insert goes after it."""
+    script, ops = align(source_ids, ids), []
+    for k, (tag, span) in enumerate(zip(script.tags, script.spans)):
+        new = " ".join(vocab.word(i) for i in span)
+        old = source_words[k - 1] if k else ""
+        if tag == Edit.REPLACE:
+            ops.append({"op": "replace", "position": k, "old": old, "new": new})
+        elif tag == Edit.DELETE:
+            ops.append({"op": "delete", "position": k, "old": old, "new": ""})
+        elif tag == Edit.INSERT:
+            ops.append({"op": "insert", "position": k, "old": "", "new": new})
+    return _merge_runs(ops)
+
+
+def _merge_runs(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join a replace followed by deletes of the next words into one multi-word replace (as a user reads it)."""
+    out: list[dict[str, Any]] = []
+    for op in ops:
+        prev = out[-1] if out else None
+        if prev and op["op"] == "delete" and prev["op"] in ("replace", "delete") and \
+                op["position"] == prev["position"] + len(prev["old"].split()):
+            prev["old"] = f"{prev['old']} {op['old']}".strip()
+            continue
+        out.append(dict(op))
+    return out
+
+
+def probe_phrases(leaves: Sequence[Any], rows: Sequence[Sequence[int]], vocab: Vocabulary, detok: Callable[[list[str]], str],
+                  max_words: int = 4, top: int = 3) -> list[list[int]]:
+    """Phrases for the proposals, found through the check face alone: for each ``leaf`` (a constraint), the
+    shortest word windows (≤ ``max_words``) of the ``rows`` (e.g. AR drafts) that meet it on their own — for
+    ``SemanticField("near", "Burger King")`` that is "Burger King" — the ``top`` most frequent per leaf.
+    Checks about a whole text (length, syntax) find none, and then nothing is proposed from here."""
+    from collections import Counter
+
+    out: list[list[int]] = []
+    texts = [detok([vocab.word(i) for i in r]) for r in rows]
+    for leaf in leaves:
+        found: Counter[tuple[int, ...]] = Counter()
+        for r, ok in zip(rows, leaf.satisfied(texts)):
+            if not ok:
+                continue
+            for m in range(1, max_words + 1):
+                windows = [tuple(r[k:k + m]) for k in range(len(r) - m + 1)]
+                hits = [w for w, good in zip(windows, leaf.satisfied([detok([vocab.word(i) for i in w]) for w in windows]))
+                        if good]
+                if hits:
+                    found.update(set(hits))
+                    break
+        out += [list(p) for p, _ in found.most_common(top)]
+    return out

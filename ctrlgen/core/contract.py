@@ -1,0 +1,89 @@
+"""The contract every backend's generator implements (in the spirit of diffusers' ``SchedulerMixin`` and dllm's
+``BaseSampler``): ``prepare(constraints)``, ``generate``, ``infill``, ``edit`` → one :class:`GenerationOutput`.
+
+```python
+gen = ctrlgen.load("e2e")                     # any backend: the checkpoint's model_type picks the generator
+prepared = gen.prepare(Length(12))            # compile once (faces checked here, before any sampling)
+out = gen.generate(n=4, steps=50, seed=0, constraints=prepared.constraint)
+```
+
+A generator is stateless between calls (state lives in the call), so one loaded model serves many. Options
+are validated once by :class:`~ctrlgen.core.options.Options` (``n``, ``steps``, ``seed``, ``batch_size``,
+``guidance_scale``, ``device``, ``dtype``); ``steps`` is the number of denoising / revision steps on every
+backend, and its default is the backend's ``BackendSpec.default_steps`` in the API and the CLI alike.
+An operation a backend does not serve raises :class:`~ctrlgen.errors.UnsupportedOperationError` naming the
+backends that do. The report is built by :func:`ctrlgen.core.output.build_output` alone.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
+from ctrlgen.core.options import Options
+from ctrlgen.core.output import GenerationOutput
+from ctrlgen.errors import UnsupportedOperationError
+from ctrlgen.registry import BACKENDS, BackendSpec
+
+
+class Generator(ABC):
+    """A loaded model of one backend. Subclasses set :attr:`backend` and implement :meth:`from_pretrained`,
+    :meth:`prepare` and :meth:`generate`; :meth:`infill` and :meth:`edit` where the backend serves them."""
+
+    backend: ClassVar[str]  # the backend's name in :data:`ctrlgen.registry.BACKENDS`
+    tokenizer: Any
+
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike) -> Generator:
+        """Load a checkpoint directory or a bundled model name."""
+
+    @property
+    def spec(self) -> BackendSpec:
+        """This backend's declaration (faces, default steps, what ``guidance_scale`` means, ...)."""
+        return BACKENDS.get(self.backend)
+
+    def options(self, **kwargs: Any) -> Options:
+        """The call's keyword options validated once (typed errors with hints), ``steps`` defaulted."""
+        return Options.from_kwargs(**kwargs).with_defaults(steps=self.spec.default_steps)
+
+    @abstractmethod
+    def prepare(self, constraints: ConstraintLike) -> PreparedConstraint | None:
+        """Compile constraints for this model and backend (``None`` for no constraint); raises before sampling
+        when a leaf has no face this backend uses."""
+
+    @abstractmethod
+    def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0,
+                 constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:
+        """Sample ``n`` texts under ``constraints``."""
+
+    def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
+               constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:
+        """Fill the ``[MASK]`` / ``[MASK:k]`` holes of ``template``; the MBR choice first."""
+        raise self._unsupported("infill")
+
+    def edit(self, text: str, constraints: ConstraintLike = None, n: int = 1, seed: int | None = 0,
+             **kwargs: Any) -> GenerationOutput:
+        """Revise ``text`` toward ``constraints`` with few changes; the best result first."""
+        raise self._unsupported("edit")
+
+    def _unsupported(self, operation: str) -> UnsupportedOperationError:
+        others = [n for n in BACKENDS.serving(operation) if n != self.backend]
+        models = ", ".join(f"ctrlgen.load({BACKENDS.get(n).default_model!r})" for n in others)
+        return UnsupportedOperationError(f"the {self.backend!r} backend has no {operation}()",
+                                         f"use the {' or '.join(map(repr, others))} backend, e.g. {models}" if others
+                                         else "no registered backend serves it")
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The generator's networks by attribute name (moved by :meth:`to`)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.nn.Module)}
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Generator:
+        """Move every network to ``device`` / ``dtype`` (in place); returns ``self``."""
+        for module in self.modules().values():
+            module.to(device=device, dtype=dtype)
+        return self

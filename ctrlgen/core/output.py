@@ -1,0 +1,45 @@
+"""What every backend returns: :class:`GenerationOutput`, built by the one report builder :func:`build_output`.
+
+The report (``out.report``) has, per sample: ``well_formed`` (START … END then only PAD), and with constraints
+``constraints`` (per checkable leaf: ``satisfied`` and ``scores`` lists) and ``satisfied`` (every leaf holds);
+plus call entries (``seconds``, ``steps``, ``seed`` and backend extras such as ``edits`` or ``mbr``). The
+oracles behind the check faces run once per call: :meth:`PreparedConstraint.check` runs each leaf's check face
+once, and ``satisfied`` is derived from the same results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ctrlgen.constraints.composition import PreparedConstraint
+from ctrlgen.oracles.fluency import well_formed
+
+
+@dataclass
+class GenerationOutput:
+    texts: list[str]
+    tokens: torch.Tensor  # Tensor[n, L] ids
+    report: dict[str, Any] = field(default_factory=dict)  # well_formed per sample, seconds, ...
+    trajectory: list[list[str]] | None = None  # per step, the n texts of round(x̂0)
+
+
+def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint | None,
+                 trajectory: list[list[str]] | None = None, **report: Any) -> GenerationOutput:
+    """Decode ``ids: LongTensor[n, L]`` and report well-formedness and each constraint's check face
+    (``report`` adds entries such as seconds, steps, seed). Shared by every backend's generator."""
+    unk_words = prepared.hard.unk_words if prepared is not None and prepared.hard is not None else None
+    texts = tokenizer.decode_batch(ids, unk_words)  # words fixed with allow_unk come back as written
+    rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
+    if prepared is not None:
+        rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
+                              for r in prepared.check(texts)}
+        rep["satisfied"] = prepared.satisfied(texts)
+    return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)
+
+
+def decode_trajectory(batches: list[list[torch.Tensor]], tokenizer: Any) -> list[list[str]]:
+    """Per-batch trajectories (``batches[b][k]``: ``LongTensor[n_b, L]`` ids at step k) → per step, all texts."""
+    return [[text for b in batches for text in tokenizer.decode_batch(b[k])] for k in range(len(batches[0]))]

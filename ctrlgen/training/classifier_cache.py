@@ -1,0 +1,95 @@
+"""A file cache of a built-in classifier's encoded training data (``ctrlgen train-classifier --prepared``).
+
+Silver POS tags and parse trees take minutes to build and need the oracles (spaCy, benepar); the cache
+holds everything ``create`` + ``make_data`` derived from the data, so a classifier can be trained again
+(another size, another machine, a GPU box without the oracles) from the file alone.
+
+Contents (gzip of a ``torch.save`` dict): ``key`` (classifier name, sequence length, vocabulary hash,
+SHA-256 prefixes of the data files, creation-only options such as ``min_count``), ``data_hparams``
+(the constructor arguments that came from the data: value sets, labels, shapes) and ``sets``
+(``train``/``valid`` ids and targets, integer tensors in the narrowest dtype that holds them).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ctrlgen.constraints.plugin import ClassifierData, NoiseAwareClassifier
+from ctrlgen.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def size_options(klass: type[NoiseAwareClassifier]) -> set[str]:
+    """Keyword options of ``klass.create`` (sizes, thresholds); everything else in hparams came from data."""
+    return {n for n, p in inspect.signature(klass.create).parameters.items() if p.kind == p.KEYWORD_ONLY}
+
+
+def cache_key(klass: type[NoiseAwareClassifier], name: str, files: dict[str, Path], context: Any,
+              options: dict[str, Any]) -> dict[str, Any]:
+    def sha(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+    init = set(inspect.signature(klass.__init__).parameters)
+    creation_only = {k: v for k, v in sorted(options.items()) if k not in init}  # e.g. min_count shapes labels
+    vocab = hashlib.sha256("\n".join(context.tokenizer.vocab.words).encode()).hexdigest()[:16]
+    return {"classifier": name, "seq_len": context.seq_len, "vocab": vocab, "creation_options": creation_only,
+            **{k: sha(p) for k, p in files.items()}}
+
+
+def _narrow(t: Any) -> Any:
+    if isinstance(t, tuple):
+        return [_narrow(x) for x in t]
+    if t.is_floating_point() or t.numel() == 0:
+        return t
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        if torch.iinfo(dtype).min <= int(t.min()) and int(t.max()) <= torch.iinfo(dtype).max:
+            return t.to(dtype)
+    return t
+
+
+def _widen(t: Any) -> Tensor | tuple[Tensor, ...]:
+    if isinstance(t, list):
+        return tuple(x if x.is_floating_point() else x.long() for x in t)
+    return t if t.is_floating_point() else t.long()
+
+
+def save(path: str | Path, key: dict[str, Any], classifier: NoiseAwareClassifier,
+         sets: dict[str, ClassifierData]) -> None:
+    """Write the cache atomically."""
+    sizes = size_options(type(classifier))
+    blob = {"key": key, "data_hparams": {k: v for k, v in classifier.hparams.items() if k not in sizes},
+            "sets": {k: {"ids": _narrow(d.ids), "targets": _narrow(d.targets)} for k, d in sets.items()}}
+    tmp = Path(str(path) + ".tmp")
+    with gzip.open(tmp, "wb", compresslevel=6) as f:
+        torch.save(blob, f)
+    tmp.replace(path)
+
+
+def load(path: str | Path, key: dict[str, Any], klass: type[NoiseAwareClassifier],
+         options: dict[str, Any]) -> tuple[NoiseAwareClassifier, dict[str, ClassifierData]] | None:
+    """``(new classifier, sets)`` from the cache, or None when ``path`` does not exist; a cache built for
+    other data, another tokenizer or other creation options raises."""
+    if not Path(path).is_file():
+        return None
+    try:
+        with gzip.open(path, "rb") as f:
+            blob = torch.load(f, weights_only=True)
+    except (OSError, RuntimeError, EOFError) as e:
+        raise ConfigError(f"--prepared {path} is not a prepared-data file ({e})", "delete it; it is rebuilt") from None
+    if blob.get("key") != key:
+        raise ConfigError(f"--prepared {path} was built for {blob.get('key')}, not {key}",
+                          "delete it (it is rebuilt) or pass another file")
+    init = set(inspect.signature(klass.__init__).parameters)
+    classifier = klass(**blob["data_hparams"], **{k: v for k, v in options.items() if k in init})
+    sets = {k: ClassifierData(v["ids"].long(), _widen(v["targets"])) for k, v in blob["sets"].items()}
+    logger.info("prepared data read from %s", path)
+    return classifier, sets
