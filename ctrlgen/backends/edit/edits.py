@@ -18,7 +18,7 @@ REPLACE ``len(span)`` = one substitution plus insertions); for :func:`align` it 
 distance. Ids are plain word ids (strip START/END/PAD first); they are lists of ints or 1-D tensors.
 
 The corruption (:class:`EditDiffusion`, :class:`EditDiffusionConfig`) lives in
-:mod:`ctrlgen.backends.edit.corruption` and is re-exported here.
+:mod:`ctrlgen.backends.edit.corruption`.
 """
 
 from __future__ import annotations
@@ -184,7 +184,4 @@ def align(source: Sequence[int], target: Sequence[int]) -> EditScript:
     return _script(a, moves[::-1])
 
 
-from ctrlgen.backends.edit.corruption import EditDiffusion, EditDiffusionConfig, Rng, as_random
-
-__all__ = ["Edit", "EditDiffusion", "EditDiffusionConfig", "EditScript", "Rng", "align", "apply_edits", "as_random",
-           "edit_distance"]
+__all__ = ["Edit", "EditScript", "align", "apply_edits", "edit_distance"]

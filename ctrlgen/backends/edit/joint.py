@@ -10,7 +10,7 @@ shared trainer. ``EditModel.tagger`` and ``EditModel.generator`` are plain :clas
 
 **Training data** (:class:`EditObjective`). Each training row is a clean reference ``x_0`` (the trainer's
 ``[START] w… [END] PAD…`` rows). Per row, a step ``t ~ U{1..T}`` is drawn, ``t`` corruption steps of
-:class:`~ctrlgen.backends.edit.edits.EditDiffusion` give ``x_{t−1}`` and ``x_t`` with the gold reverse script,
+:class:`~ctrlgen.backends.edit.corruption.EditDiffusion` give ``x_{t−1}`` and ``x_t`` with the gold reverse script,
 and the loss is the tagger's cross-entropy on the gold tags plus the generator's on the gold span lengths
 and the gold words (:func:`make_edit_batch`), per row. Two extra kinds of rows (see
 :class:`EditTrainingConfig`) teach what decoding needs beyond the paper's process: ``p_clean`` rows are

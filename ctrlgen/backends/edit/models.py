@@ -19,7 +19,7 @@ library's default models run, that is the difference between a few and a few doz
 step. The price is independent words inside one span (a later revision can repair them). The AR generator
 is :mod:`ctrlgen.backends.edit.ar_generator` (same targets; measured against this one in the e2e-edit README).
 
-Training targets come from the scripts of :class:`~ctrlgen.backends.edit.edits.EditDiffusion`:
+Training targets come from the scripts of :class:`~ctrlgen.backends.edit.corruption.EditDiffusion`:
 :func:`placeholder_sequence` and :func:`length_targets` build them on top of ``apply_edits``, and
 :func:`make_edit_batch` packs a batch. Positions without a target hold ``IGNORE_INDEX``.
 """
