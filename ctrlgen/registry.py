@@ -25,9 +25,15 @@ class RegistryError(CtrlgenError, KeyError):
 
 
 class Registry(Generic[V]):
-    def __init__(self, kind: str) -> None:
+    """Names → values. ``builtin`` names modules that register more entries when imported; they are imported on
+    the first lookup (never at construction), so a registry can list entries defined *above* its own module
+    without an upward import — the plug-in pattern, like entry points."""
+
+    def __init__(self, kind: str, builtin: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.builtin = builtin  # modules imported on first lookup; each registers its entries
         self._items: dict[str, V] = {}
+        self._loaded = not builtin
 
     def register(self, name: str, value: V | None = None, *, overwrite: bool = False) -> Callable[[V], V] | V:
         """``registry.register("name", obj)`` or as a decorator ``@registry.register("name")``."""
@@ -39,7 +45,20 @@ class Registry(Generic[V]):
 
         return add if value is None else add(value)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register a throwaway entry clean up with this)."""
+        self._items.pop(name, None)
+
+    def _load(self) -> None:
+        """Import the ``builtin`` modules once (they register themselves)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self.builtin:
+            importlib.import_module(module)
+
     def get(self, name: str) -> V:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -49,9 +68,11 @@ class Registry(Generic[V]):
                                 + f"available: {', '.join(sorted(self._items)) or '(none)'}") from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(sorted(self._items))
 
 
@@ -119,38 +140,20 @@ class BackendRegistry(Registry[BackendSpec]):
     finds third-party backends through the ``ctrlgen.backends`` entry-point group (a value
     ``"pkg.module:SPEC"``). A test may ``register`` a backend in-process."""
 
-    #: the built-in backends' packages, imported on first lookup (each registers its spec)
-    BUILTIN = ("ctrlgen.backends.embedding", "ctrlgen.backends.discrete.generator", "ctrlgen.backends.edit.generator")
-
     def __init__(self) -> None:
-        super().__init__("backend")
-        self._loaded = False
+        super().__init__("backend", builtin=("ctrlgen.backends.embedding", "ctrlgen.backends.discrete",
+                                             "ctrlgen.backends.edit"))
 
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
-        for module in self.BUILTIN:
-            importlib.import_module(module)
-        from importlib.metadata import entry_points
+        super()._load()
+        from importlib.metadata import entry_points  # lazy: start-up speed (scans installed distributions)
 
         for ep in entry_points(group="ctrlgen.backends"):
-            if ep.name not in self._items:
-                spec = ep.load()
-                if spec.name not in self._items:
-                    self.register(spec.name, spec)
-
-    def get(self, name: str) -> BackendSpec:
-        self._load()
-        return super().get(name)
-
-    def __contains__(self, name: object) -> bool:
-        self._load()
-        return super().__contains__(name)
-
-    def __iter__(self) -> Iterator[str]:
-        self._load()
-        return super().__iter__()
+            spec = ep.load()
+            if spec.name not in self._items:
+                self.register(spec.name, spec)
 
     def for_model_type(self, model_type: str) -> BackendSpec | None:
         """The backend whose generator loads checkpoints of ``model_type`` (None: no generator does)."""

@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, sample_quality, write_json  # noqa: E402
-
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, sample_quality, write_json  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
 from ctrlgen.text.e2e import read_e2e_csv  # noqa: E402
 from ctrlgen.training.run import build_run, load_run_config  # noqa: E402

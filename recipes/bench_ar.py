@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json  # noqa: E402
-
+from ctrlgen.evaluation.bench import data_dir, machine, write_json  # noqa: E402
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path  # noqa: E402
 from ctrlgen.models.pretrained import load_pretrained  # noqa: E402

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, write_json  # noqa: E402
-
 from ctrlgen.backends.embedding.model import EmbeddingLM, EmbeddingLMConfig  # noqa: E402
+from ctrlgen.evaluation.bench import machine, write_json  # noqa: E402
 
 
 def main() -> None:

@@ -25,20 +25,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json
 
 import ctrlgen
 from ctrlgen import Length, SemanticField
 from ctrlgen.backends.edit.edits import Edit, align, edit_distance
 from ctrlgen.backends.edit.sampler import EditSampler
+from ctrlgen.evaluation.bench import data_dir, machine, write_json
 from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.oracles.metrics import semantic_success
 from ctrlgen.oracles.teacher import Teacher

@@ -22,15 +22,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, sample_quality, write_json  # noqa: E402
-
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.backends.embedding.model import EmbeddingLM  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, sample_quality, write_json  # noqa: E402
 from ctrlgen.models.assets import resolve_model_path  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference, distinct_n, length_histogram  # noqa: E402
 from ctrlgen.text.dataset import encode_corpus

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json  # noqa: E402
 
 import ctrlgen  # noqa: E402
 from ctrlgen.backends.discrete.sampler import SEDDSampler  # noqa: E402
 from ctrlgen.backends.embedding.sampler import EmbeddingSampler
 from ctrlgen.constraints.infill import Infill, parse_template  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, write_json  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
 from ctrlgen.oracles.metrics import infill_bleu4, infill_rouge_l  # noqa: E402
 from ctrlgen.oracles.teacher import Teacher  # noqa: E402

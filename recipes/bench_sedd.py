@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json  # noqa: E402
-
 from ctrlgen.backends.discrete.generator import DiscreteGenerator  # noqa: E402
 from ctrlgen.backends.discrete.sampler import SEDDSampler  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, write_json  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference, distinct_n, well_formed  # noqa: E402
 from ctrlgen.oracles.teacher import Teacher  # noqa: E402
 from ctrlgen.text.e2e import read_e2e_csv

@@ -36,15 +36,10 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json
 
 from ctrlgen.backends.edit.ar_generator import EditARGenerator
 from ctrlgen.backends.edit.corruption import EditDiffusion
@@ -58,6 +53,7 @@ from ctrlgen.backends.edit.models import (
     make_edit_batch,
     pad_targets,
 )
+from ctrlgen.evaluation.bench import data_dir, machine, write_json
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
 from ctrlgen.oracles.metrics import infill_bleu4

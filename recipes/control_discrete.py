@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 import ctrlgen
+from ctrlgen.evaluation.bench import data_dir, machine, write_json
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
 from ctrlgen.evaluation.target_builders import semantic_targets
@@ -32,9 +33,6 @@ from ctrlgen.evaluation.target_files import fitting_examples
 from ctrlgen.oracles.bundle import Oracles
 from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.text.e2e import read_e2e_csv
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -29,15 +29,7 @@ import torch
 
 import ctrlgen
 from ctrlgen import GuidanceConfig
-from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
-from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import NoControl
-from ctrlgen.oracles.bundle import Oracles
-from ctrlgen.oracles.fluency import BigramReference
-from ctrlgen.text.e2e import read_e2e_csv
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import (
+from ctrlgen.evaluation.bench import (
     build_targets,
     data_dir,
     float_list,
@@ -46,7 +38,13 @@ from _common import (
     row_summary,
     time_fifty,
 )
-from _common import classifier_info as _classifier_info
+from ctrlgen.evaluation.bench import classifier_info as _classifier_info
+from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
+from ctrlgen.evaluation.harness import evaluate
+from ctrlgen.evaluation.methods import NoControl
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -54,15 +54,7 @@ import torch
 import ctrlgen
 from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.errors import CtrlgenError
-from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
-from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
-from ctrlgen.oracles.bundle import Oracles
-from ctrlgen.oracles.fluency import BigramReference
-from ctrlgen.text.e2e import read_e2e_csv
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import (
+from ctrlgen.evaluation.bench import (
     build_targets,
     classifier_info,
     data_dir,
@@ -72,6 +64,12 @@ from _common import (
     row_summary,
     time_fifty,
 )
+from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided
+from ctrlgen.evaluation.harness import evaluate
+from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("semantic", "pos", "tree", "spans", "length", "semantic+pos", "semantic+tree", "infill")

@@ -16,10 +16,8 @@ from pathlib import Path
 import torch
 
 import ctrlgen
+from ctrlgen.evaluation.bench import build_targets, data_dir, machine, time_fifty, write_json
 from ctrlgen.oracles.bundle import Oracles
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import build_targets, data_dir, machine, time_fifty, write_json
 
 
 def main() -> None:

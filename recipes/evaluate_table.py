@@ -19,19 +19,16 @@ with the reason, and the other tasks still run. Metrics: ``docs/metrics.md``.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine
-
 from ctrlgen.api import load
 from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.errors import CtrlgenError
+from ctrlgen.evaluation.bench import data_dir, machine
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import spaced_texts
 from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples

@@ -57,7 +57,11 @@ def scan(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]], list[tup
         def visit(node: ast.AST, in_def: bool, in_tc: bool) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    targets = {k for t in resolve(child, mod, is_pkg) if (k := known(t)) and k != mod}
+                    names = resolve(child, mod, is_pkg)
+                    if isinstance(child, ast.ImportFrom):  # ``from pkg import a``: the submodule pkg.a if it is one
+                        names = [t for t in names[1:] if t in files] + ([names[0]] if any(
+                            t not in files for t in names[1:]) else [])
+                    targets = {k for t in names if (k := known(t)) and k != mod}
                     every[mod] |= targets
                     if in_def and targets:
                         local.append((mod, child.lineno, ", ".join(sorted(targets))))
@@ -119,20 +123,65 @@ def sccs(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+#: The layers of DESIGN.md / pyproject's import-linter contract, top first (a module belongs to the first prefix
+#: it matches; the package root ``ctrlgen`` is the public facade above everything).
+LAYERS = ("ctrlgen.cli", "ctrlgen.evaluation", "ctrlgen.api", "ctrlgen.training", "ctrlgen.backends", "ctrlgen.core",
+          "ctrlgen.constraints", "ctrlgen.oracles", "ctrlgen.models", "ctrlgen.text",
+          "ctrlgen.registry|ctrlgen.config", "ctrlgen.errors|ctrlgen.version")
+
+
+def layer(mod: str) -> int | None:
+    if mod == "ctrlgen":
+        return -1
+    for i, names in enumerate(LAYERS):
+        if any(mod == n or mod.startswith(n + ".") for n in names.split("|")):
+            return i
+    return None
+
+
+def upward(graph: dict[str, set[str]], rename: dict[str, str]) -> list[tuple[str, str]]:
+    """Import edges that go up the layers (or between two backends), after renaming old modules to their new
+    homes (``rename``: old module → new module) so that an old tree is judged by the new layout."""
+    def new(m: str) -> str:
+        best = max((k for k in rename if m == k or m.startswith(k + ".")), key=len, default=None)
+        return rename[best] + m[len(best):] if best else m
+
+    out = []
+    for src, dsts in graph.items():
+        for dst in dsts:
+            a, b = new(src), new(dst)
+            la, lb = layer(a), layer(b)
+            if la is None or lb is None:
+                continue
+            other_backend = (la == lb == LAYERS.index("ctrlgen.backends")
+                             and a.split(".")[2:3] != b.split(".")[2:3] and len(a.split(".")) > 2 and len(b.split(".")) > 2)
+            if lb < la or other_backend:
+                out.append((src, dst))
+    return sorted(out)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--package", default=str(Path(__file__).resolve().parents[1] / "ctrlgen"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--list-local", action="store_true", help="print every function-local import")
+    ap.add_argument("--rename", default=None, help="JSON file: old module -> new module, to judge an old tree's "
+                    "arrows by the new layers (recipes/results/issue12_module_moves.json)")
     args = ap.parse_args(argv)
     top, every, local = scan(Path(args.package))
     res = {"modules": len(top), "module_level_cycles": sccs(top), "all_import_cycles": sccs(every),
            "function_local_imports_of_ctrlgen": len(local)}
+    rename = json.loads(Path(args.rename).read_text()) if args.rename else {}
+    res["upward_imports"] = [list(e) for e in upward(every, rename)]
+    res["upward_imports_module_level"] = [list(e) for e in upward(top, rename)]
     print(f"modules {res['modules']}; module-level cycles {len(res['module_level_cycles'])}; "
           f"cycles counting function-local imports {len(res['all_import_cycles'])}; "
-          f"function-local imports of ctrlgen modules {len(local)}")
+          f"function-local imports of ctrlgen modules {len(local)}; upward imports {len(res['upward_imports'])} "
+          f"({len(res['upward_imports_module_level'])} at module level)")
     for c in res["all_import_cycles"]:
         print("  cycle:", " ".join(c))
+    for a, b in res["upward_imports"]:
+        print("  upward:", a, "->", b)
     if args.list_local:
         for m, line, t in local:
             print(f"  {m}:{line} -> {t}")

@@ -38,8 +38,8 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from _common import machine, write_json  # noqa: E402
 
+from ctrlgen.evaluation.bench import machine, write_json  # noqa: E402
 from ctrlgen.oracles.pos import UPOS_TO_UNIVERSAL12, POSTagger  # noqa: E402
 
 TRACE = "-NONE-"

@@ -13,19 +13,15 @@ The defaults (``LEXICON_SHARE``, ``DRAFT_FLUENCY`` in :mod:`ctrlgen.backends.edi
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, write_json  # noqa: E402
 
 import ctrlgen  # noqa: E402
 import ctrlgen.backends.edit.generator as edit_backend  # noqa: E402
 import ctrlgen.backends.edit.guides as edit_guides  # noqa: E402
 from ctrlgen.constraints.pos import POS  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, write_json  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
 from ctrlgen.oracles.metrics import pos_match  # noqa: E402
 from ctrlgen.oracles.pos import pos_tags  # noqa: E402

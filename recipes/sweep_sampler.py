@@ -8,15 +8,11 @@ well-formedness, copy rate and speed, side by side in one run with the same seed
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import data_dir, machine, sample_quality, write_json  # noqa: E402
-
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator  # noqa: E402
+from ctrlgen.evaluation.bench import data_dir, machine, sample_quality, write_json  # noqa: E402
 from ctrlgen.oracles.fluency import BigramReference  # noqa: E402
 from ctrlgen.text.e2e import read_e2e_csv  # noqa: E402
 

@@ -36,6 +36,7 @@ from ctrlgen.evaluation.targets import TARGET_KINDS, PosTarget, SemanticTarget, 
 from ctrlgen.evaluation.tasks import TASKS, TITLES, Task, Texts, _flat, _split_back, fitted_parses, macro, tree_scores
 from ctrlgen.oracles.bundle import Oracles
 from ctrlgen.oracles.metrics import _as_tree, bracket_counts, pos_match, semantic_success
+from ctrlgen.oracles.pos import POSTagger
 from ctrlgen.text.e2e import E2E_FIELDS
 from ctrlgen.text.tokenizer import split_words
 
@@ -134,8 +135,6 @@ def composite_targets(source: Source, kind: str, *, n: int | None = None, seed: 
     sents = [words for words, _ in cands]
     if kind == "semantic+pos":
         if tag is None:
-            from ctrlgen.oracles.pos import POSTagger
-
             tag = POSTagger().tag_words
         parts: list[Any] = [PosTarget(tuple(w), tuple(t)) for w, t in zip(sents, tag(sents), strict=True)]
     else:

@@ -23,6 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ctrlgen.backends.embedding.guidance import GuidanceConfig
+from ctrlgen.constraints.infill import Infill
+from ctrlgen.constraints.length import Length
+from ctrlgen.constraints.pos import POS
+from ctrlgen.constraints.semantic import SemanticField
+from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
 from ctrlgen.errors import ConfigError
 from ctrlgen.evaluation.composite import CompositeTarget
 from ctrlgen.evaluation.methods import METHODS, PerTargetMethod, SampleContext, _need_gen, spaced_texts
@@ -36,12 +41,6 @@ TASK_FLUENCY: dict[str, float] = {"semantic": 0.01, "pos": 5e-4, "tree": 5e-4, "
 
 def constraints_for(target: Any, *, with_length: bool = False) -> Any:
     """A control target (:mod:`.targets`) → the constraint objects that ask for it."""
-    from ctrlgen.constraints.infill import Infill
-    from ctrlgen.constraints.length import Length
-    from ctrlgen.constraints.pos import POS
-    from ctrlgen.constraints.semantic import SemanticField
-    from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
-
     if isinstance(target, CompositeTarget):
         return constraints_for(target.semantic) & constraints_for(target.syntax, with_length=with_length)
     if isinstance(target, SemanticTarget):

@@ -43,6 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ctrlgen.constraints.infill import Infill
+from ctrlgen.constraints.length import Length
 from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.evaluation.targets import InfillCase, LengthTarget, SemanticTarget
 from ctrlgen.registry import Registry
@@ -101,7 +103,7 @@ class PerTargetMethod(Method):
         """``ctx.n`` texts for one target."""
 
 
-METHODS: Registry[type[Method]] = Registry("evaluation method")
+METHODS: Registry[type[Method]] = Registry("evaluation method", builtin=("ctrlgen.evaluation.guided",))  # "guided" registers there
 
 
 def get_method(name: str) -> Method:
@@ -187,9 +189,6 @@ class Hard(PerTargetMethod):
     tasks = frozenset({"infill", "length"})
 
     def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
-        from ctrlgen.constraints.infill import Infill
-        from ctrlgen.constraints.length import Length
-
         gen = _need_gen(ctx)
         if isinstance(target, InfillCase):
             constraint: Any = Infill(target.template, allow_unk=True)
@@ -201,6 +200,3 @@ class Hard(PerTargetMethod):
         out = gen.generate(n=ctx.n, steps=ctx.steps, seed=seed, constraints=constraint, batch_size=ctx.batch_size)
         return spaced_texts(out, gen.tokenizer)
 
-
-# Built-in methods defined in their own modules register on import.
-from ctrlgen.evaluation import guided  # noqa: F401 — "guided": classifier guidance (the control issue)

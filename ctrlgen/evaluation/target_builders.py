@@ -21,6 +21,7 @@ from ctrlgen.evaluation.targets import (
     field_words,
 )
 from ctrlgen.oracles.metrics import TreeLike, constituent_spans
+from ctrlgen.oracles.pos import POSTagger
 from ctrlgen.text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
@@ -47,8 +48,6 @@ def pos_targets(source: Source, *, n: int | None = None, seed: int = 0,
     """The UPOS tags of references (``tag``: word lists → tag lists; default the spaCy oracle)."""
     sents = _pick(source, n, random.Random(seed))
     if tag is None:
-        from ctrlgen.oracles.pos import POSTagger
-
         tag = POSTagger().tag_words
     return [PosTarget(tuple(w), tuple(t)) for w, t in zip(sents, tag(sents), strict=True)]
 

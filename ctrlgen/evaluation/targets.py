@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ctrlgen.constraints.infill import parse_template
 from ctrlgen.errors import ConfigError, CtrlgenError, DataError
 from ctrlgen.oracles.metrics import Span, _as_tree, _strip_markers, read_span_target
 from ctrlgen.text.e2e import E2E_FIELDS
@@ -235,8 +236,6 @@ class InfillCase:
                             hint="write holes as [MASK:k], e.g. 'The Vaults is a [MASK:3] pub .'")
 
     def _layout(self) -> tuple[dict[int, str], int, int]:
-        from ctrlgen.constraints.infill import parse_template
-
         return parse_template(self.template)
 
     @property

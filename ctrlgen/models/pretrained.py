@@ -21,13 +21,12 @@ from torch import nn
 from ctrlgen.config import from_dict, to_dict
 from ctrlgen.errors import CheckpointError, ConfigError
 from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.version import __version__
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 
 def _version() -> str:
-    from ctrlgen.version import __version__
-
     return __version__
 
 

@@ -1,4 +1,5 @@
-"""Shared helpers for the recipe scripts (not part of the library API)."""
+"""Shared helpers of the benchmark and control recipes in `recipes/` (machine description, data folder, sample
+statistics, JSON output): a real module, so recipes import it instead of patching sys.path."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from typing import Any
 
 import torch
 
+from ctrlgen.backends.embedding.guidance import GuidanceConfig
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler
+from ctrlgen.evaluation.guided import Guided, constraints_for
+from ctrlgen.evaluation.target_builders import semantic_targets
+from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
 from ctrlgen.oracles.fluency import BigramReference, distinct_n, length_histogram, well_formed
 from ctrlgen.text.tokenizer import split_words
 
@@ -34,8 +40,6 @@ def sample_quality(gen: Any, train_texts: list[str], n: int = 200, steps: int = 
                    ref: BigramReference | None = None, keep_texts: bool = False, **sampler_kw: Any) -> dict[str, Any]:
     """Draw ``n`` samples and measure fluency proxy, well-formedness, distinct-n, copy rate, lengths
     (``keep_texts``: also return every sample under ``"all_texts"``)."""
-    from ctrlgen.backends.embedding.sampler import EmbeddingSampler
-
     ref = ref or BigramReference(train_texts)
     t0 = time.perf_counter()
     out = gen.generate(n=n, seed=seed, sampler=EmbeddingSampler(steps=steps, **sampler_kw))
@@ -71,9 +75,6 @@ def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, o
     """``count`` targets of ``task`` from ``valid`` (references that fit ``seq_len``). Semantic targets: a
     seeded sample of the distinct ``field = value`` pairs (the harness's builder takes them in field
     order, which would be mostly names); other tasks: :func:`build_task_targets` with ``seed``."""
-    from ctrlgen.evaluation.target_builders import semantic_targets
-    from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
-
     if task == "semantic":
         pairs = semantic_targets(fitting_examples(valid, seq_len - 2))
         return sorted(random.Random(seed).sample(pairs, min(count, len(pairs))), key=pairs.index)
@@ -82,8 +83,6 @@ def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, o
 
 def lambda_methods(lambdas: list[float], step: float = 0.1) -> list:
     """Extra ``guided`` rows, one per fluency weight λ (step size ``step``), named ``guided λ=…``."""
-    from ctrlgen import GuidanceConfig
-    from ctrlgen.evaluation.guided import Guided
 
     return [Guided(GuidanceConfig(fluency_weight=lam, step_size=step),
                    name=f"guided λ={lam:g}" + (f" lr={step:g}" if step != 0.1 else "")) for lam in lambdas]
@@ -98,7 +97,6 @@ def row_summary(row: Any) -> dict:
 
 def time_fifty(gen: Any, target: Any, task: str, steps: int, seed: int) -> dict:
     """Wall and CPU seconds for 50 samples drawn in one batch, unguided and guided (the task's default)."""
-    from ctrlgen.evaluation.guided import Guided, constraints_for
 
     out = {"n": 50, "steps": steps, "target": repr(target)[:120], "torch_threads": torch.get_num_threads()}
     for name, kw in (("no-control", {}), ("guided", {"constraints": constraints_for(target),
