@@ -3,8 +3,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
+from ctrlgen.backends.embedding.guidance import GuidanceConfig
 from ctrlgen.cli.main import main
+from ctrlgen.core.output import GenerationOutput
+from ctrlgen.registry import BACKENDS
 
 
 def test_generate_json(model_dir, capsys):
@@ -35,8 +39,76 @@ def test_user_errors_exit_nonzero_without_traceback(argv, msg, model_dir, tmp_pa
 
 
 def test_bad_n_is_rejected():
-    r = subprocess.run([sys.executable, "-m", "ctrlgen.cli", "generate", "-n", "0"], capture_output=True, text=True)
-    assert r.returncode != 0 and "must be > 0" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "ctrlgen.cli", "generate", "-n", "0"], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 2 and "n must be a positive integer" in r.stderr and "hint:" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--seed", "99999999999999999999999"], "seed must be in [0, 2**63 - 1]"),
+    (["--seed", "x"], "seed must be an integer, got 'x'"),
+    (["--seed", "-1"], "seed must be in"),
+    (["-n", "10000000"], "n=10000000 is above the limit"),
+    (["-n", "0"], "n must be a positive integer"),
+    (["--steps", "1000000000", "--backend", "discrete"], "steps=1000000000 is above the limit"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--batch-size", "2.5"], "batch_size must be an integer"),
+    (["--guidance-scale", "nan"], "guidance_scale must be a finite number >= 0"),
+    (["--guidance-scale", "inf"], "guidance_scale must be a finite number >= 0"),
+    (["--guidance-scale", "-1"], "guidance_scale must be a finite number >= 0"),
+    (["--guidance-scale", "strong"], "guidance_scale must be a finite number >= 0"),
+    (["--beam", "2,2", "--backend", "discrete"], "--beam is for the edit backend"),
+    (["--fluency-weight", "0.1", "--backend", "edit"], "--fluency-weight is for the embedding backend"),
+])
+@pytest.mark.parametrize("command", [["generate"], ["infill", "The [MASK] ."]])
+def test_bad_options_are_refused_before_any_model_loads(command, argv, msg, tmp_path, capsys):
+    """Typed error + hint, exit 2; the model path does not exist, so an error about it would mean the model was
+    looked up before the options were checked."""
+    missing = str(tmp_path / "no" / "such" / "model")
+    assert main([*command, "--model", missing, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and msg in err and "\nhint: " in err
+    assert "no model named" not in err and "Traceback" not in err
+
+
+class _Recorder:
+    """Stands in for a loaded generator of ``backend``: records the keyword arguments of ``generate``."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend, self.spec, self.kwargs = backend, BACKENDS.get(backend), {}
+
+    def generate(self, **kwargs):
+        self.kwargs = kwargs
+        return GenerationOutput(texts=["a ."], tokens=torch.zeros(1, 2, dtype=torch.long), report={"well_formed": [True]})
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("steps", [None, 5])
+def test_steps_reach_every_backend(backend, steps, monkeypatch, capsys):
+    """--steps is passed to every backend's generator; left out, it is the backend's default_steps (as in the
+    API) — the edit backend used to ignore it and the discrete one defaulted to 200 instead of 128."""
+    rec = _Recorder(backend)
+    monkeypatch.setattr("ctrlgen.cli.generate.load", lambda *a, **k: rec)
+    assert main(["generate", "--backend", backend, "-n", "1", *([] if steps is None else ["--steps", str(steps)])]) == 0
+    assert rec.kwargs["steps"] == (BACKENDS.get(backend).default_steps if steps is None else steps)
+    assert rec.kwargs["n"] == 1 and capsys.readouterr().out == "a .\n"
+
+
+def test_backend_flags_become_generator_arguments(monkeypatch, capsys):
+    """Each backend's own flags reach its generator through its BackendFlags.to_kwargs."""
+    seen = {}
+    for backend, argv in [("discrete", ["--predictor", "euler", "--guidance-scale", "0.5"]),
+                          ("edit", ["--beam", "2,2"]),
+                          ("embedding", ["--no-clamp", "--guidance-scale", "2"])]:
+        rec = _Recorder(backend)
+        monkeypatch.setattr("ctrlgen.cli.generate.load", lambda *a, r=rec, **k: r)
+        assert main(["generate", "--backend", backend, *argv]) == 0
+        seen[backend] = rec.kwargs
+    assert seen["discrete"]["sampler"].predictor == "euler" and seen["discrete"]["guidance_scale"] == 0.5
+    assert seen["edit"]["sampler"].beam == (2, 2)
+    assert seen["embedding"]["sampler"].clamp is False
+    assert seen["embedding"]["guidance"].step_size == pytest.approx(2 * GuidanceConfig().step_size)
 
 
 def test_train_cli(tiny_toml, tmp_path, capsys):

@@ -5,15 +5,15 @@ Positions count from [START] = 0, so word k sits at position k; a text of n word
 
 from __future__ import annotations
 
+import ast
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 
 from ctrlgen.constraints.base import (
-    CHECK,
-    HARD,
-    SOFT_TOKEN,
     Constraint,
     ConstraintError,
     HardSpec,
@@ -26,7 +26,7 @@ from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix
 from ctrlgen.constraints.length import Length
 from ctrlgen.constraints.specs import CONSTRAINTS, parse_constraint
 from ctrlgen.errors import ConfigError, ConstraintConflictError, CtrlgenError
-from ctrlgen.registry import RegistryError
+from ctrlgen.registry import CHECK, HARD, SOFT_TOKEN, RegistryError
 from ctrlgen.text.tokenizer import Tokenizer
 
 L = 16
@@ -289,3 +289,42 @@ def test_specs():
 def test_hardspec_rejects_out_of_range_positions():
     with pytest.raises(ConstraintError):
         HardSpec(4, {4: 2})
+
+
+# ------------------------------------------------------------------------------------- import structure
+def _imports(path: Path) -> Iterator[tuple[ast.stmt, bool, str]]:
+    """``(import node, inside a def, its source line)`` for every import of a module."""
+    lines = path.read_text().splitlines()
+
+    def walk(node: ast.AST, in_def: bool) -> Iterator[tuple[ast.stmt, bool, str]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                yield child, in_def, lines[child.lineno - 1]
+            else:
+                yield from walk(child, in_def or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef))
+
+    yield from walk(ast.parse("\n".join(lines)), False)
+
+
+def test_constraints_and_oracles_import_one_way():
+    """No function-local import of ctrlgen in constraints/ or oracles/ (the cycle it hid is gone); lazy imports of
+    slow third-party packages are marked ``# lazy: start-up speed``; oracles import only models, text and the
+    floor; constraints never import the layers above them."""
+    root = Path(__file__).resolve().parents[1] / "ctrlgen"
+    allowed = {"oracles": ("ctrlgen.oracles", "ctrlgen.models", "ctrlgen.text", "ctrlgen.errors", "ctrlgen.registry",
+                           "ctrlgen.config", "ctrlgen.version"),
+               "constraints": ("ctrlgen.constraints", "ctrlgen.oracles", "ctrlgen.models", "ctrlgen.text",
+                               "ctrlgen.errors", "ctrlgen.registry", "ctrlgen.config", "ctrlgen.version")}
+    lazy = 0
+    for package, ok in allowed.items():
+        for path in sorted((root / package).glob("*.py")):
+            for node, in_def, line in _imports(path):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for mod in mods:
+                    if mod.startswith("ctrlgen"):
+                        assert not in_def, f"{path.name}: function-local import of {mod}"
+                        assert mod.startswith(ok), f"{path.name} imports {mod} (a layer above {package}/)"
+                    elif in_def:
+                        lazy += 1
+                        assert line.rstrip().endswith("# lazy: start-up speed"), f"{path.name}: unmarked {line.strip()}"
+    assert lazy <= 10  # spaCy, benepar, nltk, sacrebleu, rouge-score only

@@ -122,7 +122,8 @@ def test_score_entropy_is_zero_at_true_ratio(graph: Graph, sigma: float) -> None
     torch.testing.assert_close(graph.score_entropy(true, s, x, x0), torch.zeros(len(pairs), dtype=torch.float64),
                                rtol=0, atol=1e-10)
     # any other finite score does worse wherever the position contributes at all
-    off = true.clamp(min=-30) + 0.1 * torch.randn(true.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(true.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    off = true.clamp(min=-30) + 0.1 * noise
     contributes = (q[x] != 0).sum(dim=-1) > 1  # some y ≠ x with Q(x, y) > 0
     assert bool((graph.score_entropy(off, s, x, x0)[contributes] > 0).all())
 

@@ -9,7 +9,9 @@ import ctrlgen
 from ctrlgen import ConstraintConflictError, Infill, Length
 from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
 from ctrlgen.backends.discrete.generator import DiscreteGenerator
+from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
+from ctrlgen.backends.discrete.sampler import SEDDSampler
 from ctrlgen.cli.main import main
 from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN, Constraint, ConstraintError, UnsupportedConstraintError
 from ctrlgen.errors import SamplingError
@@ -26,8 +28,8 @@ def score_model(tokenizer):
 
 @pytest.fixture
 def gen(score_model, tokenizer):
-    return DiscreteGenerator(score_model, tokenizer,
-                             DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id))
+    diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id)
+    return DiscreteGenerator(score_model, tokenizer, diffusion)
 
 
 @pytest.fixture
@@ -42,8 +44,6 @@ def test_load_dispatches_on_model_type(sedd_dir):
 
 @pytest.mark.parametrize("predictor", ["analytic", "euler"])
 def test_infill_positions_hold_in_every_step(gen, tokenizer, predictor):
-    from ctrlgen.backends.discrete.sampler import SEDDSampler
-
     template = "The Mill is a [MASK:2] pub near [MASK] ."
     out = gen.generate(n=6, seed=1, constraints=Infill(template), return_trajectory=True,
                        sampler=SEDDSampler(steps=6, predictor=predictor))
@@ -119,7 +119,8 @@ def test_cli_backend_discrete(sedd_dir, capsys):
 
 
 class _WordAt(Constraint):
-    """A soft:token face that wants ``word`` at ``position``: −log p falls linearly with the one-hot mass of the word there."""
+    """A soft:token face that wants ``word`` at ``position``: −log p falls linearly with the one-hot mass of the word
+    there."""
 
     faces = frozenset({SOFT_TOKEN})
 
@@ -157,8 +158,6 @@ def test_bundled_sedd_model_infills():
 def test_shortlist_exact_ratios(gen, tokenizer):
     """Exact shortlist ratios equal the first-order ones for a soft face linear in the one-hot input (so the
     samples are identical), and match a brute-force evaluation for a nonlinear one."""
-    from ctrlgen.backends.discrete.guidance import RateGuidance
-
     want = tokenizer.vocab.id("pub")
     c = _WordAt(want, 3)
     first = gen.generate(n=16, steps=6, seed=2, constraints=c, guidance_shortlist=0)
@@ -190,3 +189,28 @@ def test_shortlist_exact_ratios(gen, tokenizer):
     assert float(ratio[1, 2, want]) == 1.0  # (1)² − 0: one 'pub' among positions 1..3
     with pytest.raises(SamplingError, match="shortlist"):
         RateGuidance(gen.model, [(1.0, soft)], shortlist=-1)
+
+
+def test_steps_default_and_sampler_precedence(gen):
+    """``steps=None`` → the sampler's steps when one is passed, else ``spec.default_steps`` (128); an explicit
+    ``steps`` wins over the sampler's and keeps its other options (here the Euler predictor)."""
+    assert gen.generate(n=1, seed=0).report["steps"] == gen.spec.default_steps == 128
+    euler = SEDDSampler(steps=6, predictor="euler")
+    assert gen.generate(n=2, seed=0, sampler=euler).report["steps"] == 6
+    out = gen.generate(n=2, steps=3, seed=0, sampler=euler)
+    assert (out.report["steps"], out.report["predictor"]) == (3, "euler")
+    assert torch.equal(out.tokens, gen.generate(n=2, seed=0, sampler=SEDDSampler(steps=3, predictor="euler")).tokens)
+
+
+def test_budget_estimate_refuses_up_front(gen, monkeypatch):
+    seconds, per_sample = gen.budget(gen.options(n=4))
+    cfg = gen.model.config
+    assert 0 < seconds < 1 and per_sample > 6 * 8 * cfg.seq_len * cfg.vocab_size  # float64 step math dominates
+    calls = []
+    gen.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    monkeypatch.setenv("CTRLGEN_MAX_SECONDS", "10")
+    with pytest.raises(SamplingError, match="would take"):
+        gen.generate(n=100_000, steps=10_000)
+    with pytest.raises(SamplingError, match="n must be|above the limit"):
+        gen.generate(n=10**7)
+    assert calls == []  # refused before any network ran (the probe is memoised from the first budget call)

@@ -1,4 +1,4 @@
-"""The autoregressive span generator (ctrlgen/models/edit_ar_generator.py): layout, loss, STOP, decoding."""
+"""The autoregressive span generator (ctrlgen/backends/edit/ar_generator.py): layout, loss, STOP, decoding."""
 
 import pytest
 import torch

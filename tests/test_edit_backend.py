@@ -18,7 +18,11 @@ from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.backends.edit.start import describe, layout_of, project
 from ctrlgen.backends.edit.types import EditLayout
 from ctrlgen.cli.main import main
-from ctrlgen.constraints.base import SOFT_EMBEDDING, Constraint, UnsupportedConstraintError
+from ctrlgen.constraints.base import (
+    SOFT_EMBEDDING,
+    Constraint,
+    UnsupportedConstraintError,
+)
 from ctrlgen.constraints.infill import FixedTokens, Prefix
 from ctrlgen.constraints.length import Length
 from ctrlgen.errors import CheckpointError, SamplingError
@@ -250,3 +254,114 @@ def test_bundled_edit_model_edits_offline():
     gen.draft_model = None  # no AR model (no fluency term): keeps the test fast
     out = gen.edit("The Vaults is a cheap pub near Café Adriatic .", sampler=EditSampler(max_steps=2))
     assert out.report["well_formed"] == [True] and out.report["steps"][0] <= 2 and out.texts[0]
+
+
+# ------------------------------------------------------------------------------ the contract (issue 12)
+def test_steps_rule_explicit_then_sampler_then_default(gen):
+    """An explicit ``steps`` wins over a passed sampler's ``max_steps``, which wins over the default (12)."""
+    run = lambda sampler, steps, **kw: gen._options(sampler, steps, **kw)
+    assert run(EditSampler(max_steps=9), 2)[1].max_steps == 2
+    assert run(EditSampler(max_steps=5), None)[1].max_steps == 5
+    assert run(None, None)[1].max_steps == gen.spec.default_steps == 12
+    assert run(None, 3)[1].max_steps == 3 and run(None, 3)[0].steps == 3
+
+
+@pytest.mark.parametrize("call", ["generate", "infill", "edit"])
+def test_steps_honoured_with_a_sampler(gen, call):
+    sampler = EditSampler(decoding="beam", beam=(2, 2), max_steps=9, rank_weight=100.0)
+    c = HasWord("zebra")  # unreachable: nothing stops the revisions early on its account
+    if call == "generate":
+        out = gen.generate(n=2, steps=2, sampler=sampler, bootstrap="random", constraints=c, t_start=3)
+    elif call == "infill":
+        out = gen.infill("The Mill is a [MASK:2] pub .", n=2, steps=2, sampler=sampler, constraints=c)
+    else:
+        out = gen.edit(TEXT, steps=2, sampler=sampler, constraints=c, t_start=3)
+    assert out.report["steps"] and all(1 <= s <= 2 for s in out.report["steps"])
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"seed": "x"}, "seed"), ({"seed": -1}, "seed"), ({"batch_size": 2.5}, "batch_size"), ({"n": 0}, "n"),
+    ({"n": 10 ** 9}, "limit"), ({"steps": 0}, "steps"), ({"steps": 1.5}, "steps"), ({"guidance_scale": -1.0}, "guidance"),
+    ({"guidance_scale": float("nan")}, "guidance"), ({"sampler": "beam"}, "EditSampler"), ({"progress": "yes"}, "progress"),
+])
+def test_bad_options_raise_typed_errors_with_hints(gen, kwargs, match):
+    from ctrlgen.errors import CtrlgenError
+
+    calls = [lambda kw: gen.generate(bootstrap="random", **kw),
+             lambda kw: gen.infill("The Mill is a [MASK:2] pub .", **kw)]
+    if "batch_size" not in kwargs:  # edit() revises one text: it takes no batch_size
+        calls.append(lambda kw: gen.edit(TEXT, **kw))
+    for call in calls:
+        with pytest.raises(CtrlgenError, match=match) as err:
+            call(dict(kwargs))
+        assert err.value.hint
+
+
+def test_guidance_scale_weights_the_check_in_the_ranking(gen):
+    assert gen._options(None, None)[1].rank_weight == EditSampler().rank_weight  # 1.0: today's ranking
+    assert gen._options(EditSampler(rank_weight=30.0), None, guidance_scale=2.0)[1].rank_weight == 60.0
+    sampler = EditSampler(decoding="beam", beam=(2, 2), max_steps=3)
+    c = HasWord("Italian")
+    plain = gen.generate(n=3, seed=7, bootstrap="random", sampler=sampler)
+    zero = gen.generate(n=3, seed=7, bootstrap="random", sampler=sampler, constraints=c, guidance_scale=0.0)
+    guided = gen.generate(n=3, seed=7, bootstrap="random", sampler=replace_rank(sampler, 1000.0), constraints=c)
+    assert zero.texts == plain.texts  # guidance 0: the check steers nothing
+    assert "constraints" in zero.report and "constraints" not in plain.report  # ...but is still reported
+    assert guided.texts != plain.texts and sum(guided.report["satisfied"]) >= sum(zero.report["satisfied"])
+
+
+def replace_rank(sampler: EditSampler, w: float) -> EditSampler:
+    from dataclasses import replace
+
+    return replace(sampler, rank_weight=w)
+
+
+def test_an_unreadable_word_is_kept_intact_and_marked(gen):
+    """An emoji is no character of the model's vocabulary: never dropped, listed in ``unknown_words``."""
+    text = "The Mill is a cheap pub 🍺 near the river ."
+    for c in (Length(4), HasWord("Italian") & Length(6)):
+        out = gen.edit(text, constraints=c, sampler=EditSampler(beam=(2, 1), max_steps=8, rank_weight=100.0), t_start=3)
+        got = out.texts[0]
+        assert "🍺" in split_words(got)
+        assert all("🍺" not in op["old"] for op in out.report["edits"][0])
+        k = out_words(gen, out).index("[UNK]") + 1  # the word positions of the output ids
+        assert out.report["unknown_words"][0] == [{"position": k, "word": "🍺"}]
+
+
+def test_report_schema(gen):
+    """The keys of build_output (well_formed, constraints, satisfied) plus the edit entries, one per sample."""
+    per_sample = {"well_formed", "satisfied", "steps", "edits", "start", "unknown_words"}
+    common = per_sample | {"constraints", "seconds", "seed"}
+    sampler = EditSampler(max_steps=2)
+    outs = {"generate": gen.generate(n=3, bootstrap="random", sampler=sampler, constraints=Length(6)),
+            "infill": gen.infill("The Mill is a [MASK:2] pub .", n=2, sampler=sampler),
+            "edit": gen.edit(TEXT, n=2, sampler=sampler, constraints=Length(8))}
+    extra = {"generate": {"bootstrap"}, "infill": {"mbr"}, "edit": set()}
+    for call, out in outs.items():
+        assert set(out.report) == common | extra[call], call
+        for key in per_sample:
+            assert len(out.report[key]) == len(out.texts), (call, key)
+        for rec in out.report["constraints"].values():
+            assert len(rec["satisfied"]) == len(rec["scores"]) == len(out.texts)
+        assert out.tokens.shape[0] == len(out.texts) and out.report["seed"] == 0
+
+
+def test_edit_backend_imports_stay_inside_and_below():
+    """No module of the edit backend imports another backend, the API, the CLI or evaluation, and none has a
+    function-local import of a ctrlgen module unless marked ``# lazy: start-up speed``."""
+    import ast
+
+    import ctrlgen.backends.edit as pkg
+
+    forbidden = ("ctrlgen.api", "ctrlgen.cli", "ctrlgen.evaluation", "ctrlgen.backends.")
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("ctrlgen"):
+                        assert "# lazy: start-up speed" in lines[inner.lineno - 1], f"{path.name}:{inner.lineno}"
+            if isinstance(node, ast.ImportFrom) and node.module:
+                bad = node.module.startswith(forbidden) and not node.module.startswith("ctrlgen.backends.edit")
+                assert not bad and node.module != "ctrlgen", f"{path.name} imports {node.module}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -177,7 +176,9 @@ def test_target_longer_than_seq_len_names_the_line(tmp_path, gen, oracles):
 
 
 def test_missing_parser_says_what_to_install(monkeypatch, gen):
-    monkeypatch.setitem(sys.modules, "ctrlgen.oracles.parser", None)  # import fails as if not installed
+    import ctrlgen.oracles.bundle as bundle
+
+    monkeypatch.setattr(bundle, "load_parser", _no_benepar)
     targets = build_task_targets("tree", TINY_CSV, count=2, oracles=Oracles(parser=FakeParser(), teacher_name=None))
     with pytest.raises(MissingOracleError, match="parser") as e:
         evaluate("tree", targets, gen=gen, oracles=Oracles(teacher_name=None))
@@ -226,8 +227,14 @@ def test_cli_bad_targets_exit_2_and_write_nothing(cli_env, model_dir, tmp_path, 
     assert not out.exists() and not list(tmp_path.glob("*out.json*"))
 
 
+def _no_benepar(path=None):  # what load_parser raises when benepar is not installed
+    raise ImportError("No module named 'benepar'")
+
+
 def test_cli_missing_oracle_writes_nothing(cli_env, monkeypatch, model_dir, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "ctrlgen.oracles.parser", None)
+    import ctrlgen.oracles.bundle as bundle
+
+    monkeypatch.setattr(bundle, "load_parser", _no_benepar)
     targets = tmp_path / "tree.jsonl"
     write_targets(targets, build_task_targets("tree", TINY_CSV, count=2,
                                               oracles=Oracles(parser=FakeParser(), teacher_name=None)))

@@ -6,6 +6,7 @@ import torch
 
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, EmbeddingObjective, GaussianDiffusion, make_betas
 from ctrlgen.errors import ConfigError, SamplingError
+from ctrlgen.text.dataset import encode_corpus
 
 
 def test_sqrt_schedule_matches_formula():
@@ -85,8 +86,6 @@ def test_training_loss_terms(tiny_model, diffusion):
 
 
 def test_loss_decreases_when_training(tiny_model, diffusion, tokenizer, tiny_texts):
-    from ctrlgen.text.dataset import encode_corpus
-
     data = encode_corpus(tiny_texts, tokenizer, tiny_model.config.seq_len)
     obj = EmbeddingObjective(tiny_model.train(), diffusion)
     opt = torch.optim.Adam(tiny_model.parameters(), lr=3e-3)

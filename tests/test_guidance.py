@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
 from ctrlgen.backends.embedding.sampler import EmbeddingSampler
+from ctrlgen.constraints.base import SOFT_EMBEDDING, Constraint
 from ctrlgen.errors import SamplingError
 
 
@@ -74,3 +76,28 @@ def test_window_limits_guidance(tiny_model, diffusion):
 def test_bad_config(kw):
     with pytest.raises(SamplingError):
         GuidanceConfig(**kw)
+
+
+class _Toward(Constraint):
+    """A soft:embedding face pulling the latent at position 3 toward a constant vector."""
+
+    faces = frozenset({SOFT_EMBEDDING})
+
+    def soft(self, tokenizer, seq_len, backend):
+        return lambda x, t: ((x[:, 3] - 3.0) ** 2).sum(-1)
+
+
+def test_guidance_scale_multiplies_the_step_size(tiny_model, tokenizer, diffusion):
+    """``guidance_scale`` scales ``guidance.step_size`` (default ``GuidanceConfig()``): 0 is unguided bit for bit."""
+    gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion)
+    kw = dict(n=4, steps=8, seed=2, constraints=_Toward())
+    plain = gen.generate(n=4, steps=8, seed=2).tokens
+    assert torch.equal(gen.generate(**kw, guidance_scale=0.0).tokens, plain)
+    default = gen.generate(**kw).tokens
+    assert not torch.equal(default, plain)
+    assert torch.equal(gen.generate(**kw, guidance=GuidanceConfig(step_size=0.2), guidance_scale=0.5).tokens, default)
+    strong = gen.generate(**kw, guidance_scale=3.0).tokens
+    assert torch.equal(strong, gen.generate(**kw, guidance=GuidanceConfig(step_size=0.1 * 3.0)).tokens)
+    assert not torch.equal(strong, default)
+    with pytest.raises(SamplingError, match="guidance_scale"):
+        gen.generate(**kw, guidance_scale=-1.0)

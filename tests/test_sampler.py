@@ -74,3 +74,30 @@ def test_generator_bad_input(tiny_model, tokenizer, diffusion):
     assert len(out.texts) == 3 and len(out.report["well_formed"]) == 3
     assert len(out.trajectory) == 5 and len(out.trajectory[0]) == 3
     assert gen.generate(n=3, steps=5, seed=2, batch_size=2).texts == out.texts
+
+
+def test_generator_steps_default_and_sampler_precedence(tiny_model, tokenizer, diffusion):
+    """``steps=None`` → the sampler's steps when one is passed, else ``spec.default_steps`` (200 > this T = 100:
+    refused up front); an explicit ``steps`` wins over the sampler's and keeps its other options."""
+    gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion)
+    with pytest.raises(SamplingError, match="200 exceeds"):
+        gen.generate(n=1)
+    unclamped = EmbeddingSampler(steps=7, clamp=False)
+    assert gen.generate(n=2, seed=1, sampler=unclamped).report["steps"] == 7
+    out = gen.generate(n=2, steps=3, seed=1, sampler=unclamped)
+    assert out.report["steps"] == 3
+    assert torch.equal(out.tokens, gen.generate(n=2, seed=1, sampler=EmbeddingSampler(steps=3, clamp=False)).tokens)
+    assert not torch.equal(out.tokens, gen.generate(n=2, steps=3, seed=1).tokens)  # clamp=False was kept
+
+
+def test_generator_budget_estimate(tiny_model, tokenizer, diffusion, monkeypatch):
+    gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion)
+    seconds, per_sample = gen.budget(gen.options(n=4))
+    cfg = tiny_model.config
+    assert 0 < seconds < 1 and per_sample == 4 * cfg.seq_len * (8 * cfg.hidden + cfg.heads * cfg.seq_len
+                                                                 + 2 * cfg.vocab_size + 8 * cfg.embed_dim)
+    assert gen.budget(gen.options(n=4))[0] == seconds  # measured once, then memoised
+    monkeypatch.setenv("CTRLGEN_MAX_BYTES", str(per_sample * 3))
+    with pytest.raises(SamplingError, match="memory"):
+        gen.generate(n=4, steps=2, batch_size=4)
+    assert len(gen.generate(n=4, steps=2, batch_size=3).texts) == 4  # a smaller batch fits

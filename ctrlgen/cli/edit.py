@@ -2,7 +2,8 @@
 
 Prints each edited text, the operations applied and per-constraint satisfaction; ``--json`` prints one object
 per result with ``"text"``, ``"edits"`` (``{"op", "position", "old", "new"}``), ``"satisfied"`` (per constraint)
-and ``"all_satisfied"``. Also gives ``generate`` / ``infill`` their edit-backend sampler (``--beam``).
+and ``"all_satisfied"``. The arguments are in :mod:`ctrlgen.cli.arguments` (checked before the model loads);
+the backend's own flags (the edit backend's ``--beam``) become keyword arguments through its ``BackendFlags``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import json
 import sys
 from typing import Any
 
-from ctrlgen.backends.edit.flags import parse_beam, sampler_from_args
-from ctrlgen.core.options import positive_int as _positive_int
+from ctrlgen.api import load
+from ctrlgen.cli.arguments import backend_flags
+from ctrlgen.constraints.specs import parse_constraint
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import BACKENDS
 
 
 def _show(out: Any, as_json: bool) -> None:
@@ -32,34 +36,18 @@ def _show(out: Any, as_json: bool) -> None:
             print(f"  {'✓' if ok else '✗'} {name}")
 
 
-def _cmd_edit(args: argparse.Namespace) -> int:
-    from ctrlgen.api import load
-    from ctrlgen.constraints.specs import parse_constraint
-    from ctrlgen.errors import ConfigError
-
+def run(args: argparse.Namespace) -> int:
+    """``ctrlgen edit``."""
     constraints = [parse_constraint(spec) for spec in args.constraint or []]
     gen = load(args.model)
-    if getattr(gen, "backend", None) != "edit":
-        raise ConfigError(f"--model {args.model} is a {getattr(gen, 'backend', '?')!r} model, not an edit model",
-                          "pass an edit checkpoint such as e2e-edit")
-    out = gen.edit(args.text, constraints=constraints or None, n=args.n, seed=args.seed, sampler=sampler_from_args(args),
-                   steps=args.steps, progress=sys.stderr.isatty())
+    if "edit" not in gen.spec.operations:
+        editors = BACKENDS.serving("edit")
+        raise ConfigError(f"--model {args.model} is a {gen.backend!r} model, not an edit model",
+                          "pass a checkpoint of a backend that edits, such as "
+                          + " or ".join(BACKENDS.get(n).default_model for n in editors))
+    opts = args.options.with_defaults(steps=gen.spec.default_steps)
+    flags = backend_flags(gen.backend)
+    out = gen.edit(args.text, constraints=constraints or None, n=opts.n, seed=opts.seed, steps=opts.steps,
+                   progress=sys.stderr.isatty(), **(flags.to_kwargs(args) if flags is not None else {}))
     _show(out, args.json)
     return 0
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``edit`` subcommand to ``ctrlgen``'s subparsers."""
-    e = subparsers.add_parser("edit", help="revise a text toward constraints with few changes (edit backend)")
-    e.add_argument("text", help='e.g. "The Vaults is a cheap pub near Café Adriatic ."')
-    e.add_argument("--model", default="e2e-edit", help="edit checkpoint: bundled name or directory (default e2e-edit)")
-    e.add_argument("--constraint", action="append", metavar="SPEC",
-                   help="repeatable: length=8, prefix=TEXT, any registered spec with a hard or check face")
-    e.add_argument("-n", type=_positive_int, default=1, help="number of results, best first (default 1)")
-    e.add_argument("--beam", type=parse_beam, default=None, metavar="R,B",
-                   help="2D beam: R revisions kept, B candidates each (default 3,3; 1,1 = greedy)")
-    e.add_argument("--steps", type=_positive_int, default=None, help="most revisions (default 12)")
-    e.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    e.add_argument("--json", action="store_true", help="one JSON object per result: text, edits, satisfied")
-    e.set_defaults(func=_cmd_edit)
-    return e

@@ -22,8 +22,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ctrlgen.api import load
 from ctrlgen.errors import ConfigError
+from ctrlgen.evaluation.harness import evaluate, prepare_methods
+from ctrlgen.evaluation.methods import METHODS
+from ctrlgen.evaluation.target_files import (
+    build_task_targets,
+    fitting_examples,
+    read_task_targets,
+)
+from ctrlgen.evaluation.targets import write_targets
 from ctrlgen.evaluation.tasks import TASKS
+from ctrlgen.models.assets import resolve_model_path
+from ctrlgen.models.pretrained import read_config
+from ctrlgen.oracles.bundle import Oracles, load_parser_oracle
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +91,10 @@ def _methods(spec: str) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ctrlgen.api import load
-    from ctrlgen.evaluation.harness import evaluate, prepare_methods
-    from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples, read_task_targets
-    from ctrlgen.oracles.bundle import Oracles, load_parser_oracle
-    from ctrlgen.oracles.fluency import BigramReference
-    from ctrlgen.text.e2e import read_e2e_csv
-
     _check_out(args.out)
     _, methods = prepare_methods(args.task, _methods(args.methods))  # unknown names fail before any loading
     gen = load(args.model)
+    steps = args.steps if args.steps is not None else gen.spec.default_steps
     seq_len = gen.model.config.seq_len
     oracles = Oracles(teacher_name=None if args.teacher == "none" else args.teacher)
     if args.parser and "parser" in TASKS.get(args.task).needs:
@@ -111,11 +119,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(train_csv, parse_mrs=False))
     else:
         log.warning("no training references (--train or $CTRLGEN_DATA/e2e/train.csv): bigram precision left out")
-    result = evaluate(args.task, targets, gen=gen, methods=methods, n=args.n, steps=args.steps, seed=args.seed,
+    result = evaluate(args.task, targets, gen=gen, methods=methods, n=args.n, steps=steps, seed=args.seed,
                       batch_size=args.batch_size, oracles=oracles, references=references, lines=lines,
                       source=source, progress=sys.stderr.isatty())
     print(result.table())
-    print(f"({source}; n = {args.n} per target, {args.steps} steps, seed {args.seed}; "
+    print(f"({source}; n = {args.n} per target, {steps} steps, seed {args.seed}; "
           f"lm-score: {oracles.names.get('teacher', 'off')})")
     if args.out:
         data = result.to_dict()
@@ -125,12 +133,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_build_targets(args: argparse.Namespace) -> int:
-    from ctrlgen.evaluation.target_files import build_task_targets
-    from ctrlgen.evaluation.targets import write_targets
-    from ctrlgen.models.assets import resolve_model_path
-    from ctrlgen.models.pretrained import read_config
-    from ctrlgen.oracles.bundle import Oracles, load_parser_oracle
-
     _check_out(args.out)
     source = _data_file(args.from_csv, "valid.csv")
     if source is None:
@@ -154,13 +156,10 @@ def cmd_build_targets(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    """Register ``evaluate`` and ``build-targets`` on the CLI's subparsers."""
-    from ctrlgen.evaluation.methods import METHODS
-
+def evaluate_arguments(e: argparse.ArgumentParser) -> None:
+    """The arguments of ``ctrlgen evaluate`` (see the module doc)."""
+    e.description, e.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     tasks = sorted(TASKS)
-    e = sub.add_parser("evaluate", help="score control tasks like the Diffusion-LM paper (docs/metrics.md)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--task", required=True, choices=tasks, help="the control task")
     e.add_argument("--targets", metavar="FILE", help="JSON-lines targets (default: built from --from)")
     e.add_argument("--from", dest="from_csv", metavar="CSV",
@@ -170,7 +169,7 @@ def add_parser(sub: Any) -> None:
                    help=f"targets to build without --targets (default {DEFAULT_COUNT})")
     e.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
     e.add_argument("-n", type=_positive, default=DEFAULT_N, help=f"samples per target (default {DEFAULT_N})")
-    e.add_argument("--steps", type=_positive, default=200, help="denoising steps (default 200)")
+    e.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: the backend's)")
     e.add_argument("--seed", type=int, default=0, help="random seed of sampling and target building (default 0)")
     e.add_argument("--batch-size", type=_positive, default=64)
     e.add_argument("--limit", type=_positive, metavar="M", help="evaluate only the first M targets")
@@ -182,10 +181,11 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--train", metavar="CSV", help="training references of the fluency proxy "
                                                   "(default $CTRLGEN_DATA/e2e/train.csv)")
     e.add_argument("--out", metavar="FILE.json", help="write every row as JSON (atomically, after success)")
-    e.set_defaults(func=cmd_evaluate)
 
-    b = sub.add_parser("build-targets", help="build control targets from held-out E2E references")
-    b.add_argument("--task", required=True, choices=tasks)
+
+def build_targets_arguments(b: argparse.ArgumentParser) -> None:
+    """The arguments of ``ctrlgen build-targets``."""
+    b.add_argument("--task", required=True, choices=sorted(TASKS))
     b.add_argument("--from", dest="from_csv", metavar="CSV", help="E2E CSV (default $CTRLGEN_DATA/e2e/valid.csv)")
     b.add_argument("--out", required=True, metavar="FILE.jsonl")
     b.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"targets (default {DEFAULT_COUNT}; 0: all)")
@@ -194,4 +194,3 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--max-words", type=_positive, help="keep references of at most this many words "
                                                        "(default: the model's seq_len - 2)")
     b.add_argument("--parser", metavar="FILE", help="benepar model file for tree / spans / semantic+tree targets (default: bundled)")
-    b.set_defaults(func=cmd_build_targets)

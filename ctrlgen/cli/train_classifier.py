@@ -22,7 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ctrlgen.api import load
+from ctrlgen.constraints.fingerprint import ModelContext
+from ctrlgen.constraints.plugin import CLASSIFIERS
+from ctrlgen.constraints.syntax import use_parser
 from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.training import classifier_cache
+from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier
+from ctrlgen.training.trainer import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +67,9 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
     ``"cuda"``; the saved classifier is always stored on the CPU. ``prepared_file``: a cache of the encoded
     training/validation data (silver tags and trees take minutes to build): read when it matches the
     classifier, data files and tokenizer, else built and written there."""
-    import torch
-
-    from ctrlgen.api import load
-    from ctrlgen.constraints.fingerprint import ModelContext
-    from ctrlgen.constraints.plugin import CLASSIFIERS
-    from ctrlgen.text.e2e import read_e2e_csv
-    from ctrlgen.training import classifier_cache
-    from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier
-    from ctrlgen.training.trainer import resolve_device
-
     gen = load(model)
     gen.model.to(resolve_device(device))
     if parser:
-        from ctrlgen.constraints.syntax import use_parser
-
         use_parser(parser)
     if not hasattr(gen, "diffusion") or not hasattr(gen.model, "config"):
         raise ConfigError(f"--model {model} is not a diffusion model",
@@ -156,8 +154,7 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    """``ctrlgen train-classifier``: prints the saved classifier's directory."""
     if args.threads:
         torch.set_num_threads(args.threads)
     argv = sys.argv[sys.argv.index("train-classifier") + 1:] if "train-classifier" in sys.argv else None
@@ -169,10 +166,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``train-classifier`` command to the ``ctrlgen`` command line."""
-    p = subparsers.add_parser("train-classifier", help="train a noise-aware classifier beside a model",
-                              description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``ctrlgen train-classifier``."""
+    p.description, p.formatter_class = __doc__.split("\n\n")[1], argparse.RawDescriptionHelpFormatter
     p.add_argument("kind", help=f"{', '.join(KINDS)} (or a registered classifier name)")
     p.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default e2e)")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
@@ -189,5 +185,3 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--parser", help="benepar model file for the silver trees of 'tree' (default: the bundled parser)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="classifier size options, e.g. hidden=128, layers=2 (repeatable)")
-    p.set_defaults(func=run)
-    return p

@@ -29,29 +29,28 @@ from __future__ import annotations
 import difflib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from ctrlgen.errors import ConfigError
-from ctrlgen.registry import (
+from ctrlgen.registry import (  # the faces are re-exported: backends and tests import them from here
     BACKENDS,
-    CHECK,
-    FACES,
-    HARD,
-    SOFT_EMBEDDING,
-    SOFT_FACES,
-    SOFT_TOKEN,
+    CHECK,  # noqa: F401
+    FACES,  # noqa: F401
+    HARD,  # noqa: F401
+    SOFT_EMBEDDING,  # noqa: F401
+    SOFT_FACES,  # noqa: F401
+    SOFT_TOKEN,  # noqa: F401
     BackendSpec,
 )
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 from ctrlgen.text.vocab import PAD
 
 if TYPE_CHECKING:
-    from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
     from ctrlgen.constraints.fingerprint import ModelContext
 
 logger = logging.getLogger(__name__)
@@ -204,7 +203,9 @@ class WordLabelled(Protocol):
 class Constraint(ABC):
     """A constraint with up to three faces. Subclasses declare :attr:`faces` and implement those faces.
 
-    Compose with ``a & b`` (all of), ``2.0 * c`` (weight) or a list; compile with :meth:`prepare`.
+    Compose with ``a & b`` (all of), ``2.0 * c`` (weight) or a list; compile with :meth:`prepare`. The
+    operators and ``prepare`` live in :mod:`.composition` with the classes they build, which attaches them
+    here (importing ``ctrlgen.constraints`` imports it), so the dependency runs one way: composition → base.
     """
 
     @property
@@ -234,35 +235,38 @@ class Constraint(ABC):
         """Check face: a score in [0, 1] per text, higher is better, 1.0 when satisfied."""
         return [float(s) for s in self.satisfied(texts)]
 
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        """Check face in one pass: ``(satisfied, scores)`` per text, each oracle run once.
+
+        The default calls :meth:`satisfied`, and :meth:`score` only when a subclass overrides it (otherwise the
+        scores are the verdicts as floats). Oracle-backed leaves (``POS``, ``SyntaxTree``, ``SyntaxSpans``)
+        override it to label the texts once and derive both from the labels."""
+        ok = self.satisfied(texts)
+        if type(self).score is Constraint.score:
+            return ok, [float(s) for s in ok]
+        return ok, self.score(texts)
+
+    def exclusive_slot(self) -> tuple[str, str, Hashable] | None:
+        """``(kind, name, value)`` when the constraint sets a slot that holds one value (``SemanticField``: an
+        E2E field); two leaves of one composition that give one slot different values raise
+        :class:`~ctrlgen.errors.ConstraintConflictError` when composed. ``None`` (the default): no such slot."""
+        return None
+
     def leaves(self) -> Iterator[tuple[float, Constraint]]:
         """``(weight, leaf)`` pairs of a composition; a leaf yields itself with weight 1."""
         yield 1.0, self
 
-    def prepare(self, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
-                model: ModelContext | None = None) -> PreparedConstraint:
-        """Compile once for a model and backend; see :func:`ctrlgen.constraints.prepare`."""
-        from ctrlgen.constraints.composition import prepare
+    if TYPE_CHECKING:  # defined in .composition (beside AllOf, Weighted, PreparedConstraint), attached there
+        def prepare(self, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
+                    model: ModelContext | None = None) -> Any: ...
 
-        return prepare(self, tokenizer, seq_len, backend, model=model)
+        def __and__(self, other: object) -> Constraint: ...
 
-    def __and__(self, other: ConstraintLike) -> Constraint:
-        from ctrlgen.constraints.composition import AllOf
+        def __rand__(self, other: object) -> Constraint: ...
 
-        return AllOf(self, other)
+        def __mul__(self, weight: object) -> Constraint: ...
 
-    def __rand__(self, other: ConstraintLike) -> Constraint:
-        from ctrlgen.constraints.composition import AllOf
-
-        return AllOf(other, self)
-
-    def __mul__(self, weight: object) -> Constraint:
-        from ctrlgen.constraints.composition import Weighted
-
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
-            return NotImplemented
-        return Weighted(float(weight), self)
-
-    __rmul__ = __mul__
+        def __rmul__(self, weight: object) -> Constraint: ...
 
     def __repr__(self) -> str:
         """``Name(first, option=value)`` for dataclass constraints, options only where not default."""

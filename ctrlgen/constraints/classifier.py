@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ctrlgen.constraints.base import (
-    CHECK,
-    SOFT_EMBEDDING,
-    SOFT_TOKEN,
     Backend,
     Constraint,
     ConstraintError,
@@ -46,6 +43,7 @@ from ctrlgen.constraints.plugin import (
     targets_to,
 )
 from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.registry import CHECK, SOFT_EMBEDDING, SOFT_TOKEN
 from ctrlgen.text.tokenizer import Tokenizer
 
 ClassifierRef = str | os.PathLike | NoiseAwareClassifier

@@ -3,15 +3,20 @@
 ``a & b`` is :class:`AllOf`, ``2.0 * c`` is :class:`Weighted`, and a list (or a ``"name=value"`` spec
 string, see :mod:`ctrlgen.constraints.specs`) is accepted anywhere a constraint is, through
 :func:`as_constraint`. Compositions flatten: ``a & (b & c)`` is ``AllOf(a, b, c)`` and
-``2.0 * (a & 3.0 * b)`` has leaves ``(2.0, a), (6.0, b)``.
+``2.0 * (a & 3.0 * b)`` has leaves ``(2.0, a), (6.0, b)``. The operators (and ``Constraint.prepare``) are
+defined here, beside the classes they build, and attached to :class:`~.base.Constraint` at the end of this
+module: the dependency runs one way, composition → base.
 
 Weights scale a leaf's soft face (its guidance loss) and its check score when scores are combined;
-they never relax a hard face — a fixed token is fixed whatever its weight.
+they never relax a hard face — a fixed token is fixed whatever its weight. Two leaves that give one
+single-valued slot different values (``SemanticField("food", "Chinese") & SemanticField("food", "Japanese")``)
+raise :class:`~ctrlgen.errors.ConstraintConflictError` naming both when they are composed.
 
 :func:`prepare` compiles a composition once for a model (tokenizer, ``seq_len``) and a backend: it
 checks that every leaf has a face the backend can use, compiles the hard and soft faces, and merges
-the hard specs, raising :class:`~ctrlgen.errors.ConstraintConflictError` that names both constraints
-when two fix one position differently (a ``Length`` shorter than an ``Infill`` template is one case).
+the hard specs (:func:`~.conflicts.merge_hard`, which raises ``ConstraintConflictError`` naming both
+constraints when two fix one position differently). :meth:`PreparedConstraint.check` runs each leaf's check
+face once (:meth:`~.base.Constraint.judge`) on the unique texts; ``satisfied`` and ``score`` derive from it.
 """
 
 from __future__ import annotations
@@ -24,10 +29,6 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ctrlgen.constraints.base import (
-    BACKENDS,
-    CHECK,
-    HARD,
-    SOFT_FACES,
     Backend,
     Constraint,
     ConstraintError,
@@ -37,7 +38,10 @@ from ctrlgen.constraints.base import (
     as_texts,
     get_backend,
 )
-from ctrlgen.errors import ConfigError, ConstraintConflictError
+from ctrlgen.constraints.conflicts import check_slots, merge_hard
+from ctrlgen.constraints.specs import parse_constraint
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import BACKENDS, CHECK, HARD, SOFT_FACES
 from ctrlgen.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -54,8 +58,6 @@ def as_constraint(x: ConstraintLike) -> Constraint:
     if x is None:
         return AllOf()
     if isinstance(x, str):
-        from ctrlgen.constraints.specs import parse_constraint
-
         return parse_constraint(x)
     if isinstance(x, list | tuple):
         return AllOf(*x)
@@ -71,6 +73,7 @@ class AllOf(Constraint):
         for c in map(as_constraint, constraints):
             flat.extend(c.constraints if isinstance(c, AllOf) else (c,))
         self.constraints: tuple[Constraint, ...] = tuple(flat)
+        check_slots(self.leaves())
 
     @property
     def faces(self) -> frozenset[str]:
@@ -92,6 +95,13 @@ class AllOf(Constraint):
     def score(self, texts: Sequence[str]) -> list[float]:
         """Weighted mean of the leaves' scores (plain mean when all weights are 0)."""
         return _weighted_mean([(w, c.score(texts)) for w, c in self.leaves()], len(as_texts(texts)))
+
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        """Every leaf judged once: all satisfied, and the weighted mean of the scores."""
+        texts = as_texts(texts)
+        parts = [(w, c.judge(texts)) for w, c in self.leaves()]
+        ok = [all(j[0][k] for _, j in parts) for k in range(len(texts))]
+        return ok, _weighted_mean([(w, j[1]) for w, j in parts], len(texts))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AllOf) and self.constraints == other.constraints
@@ -132,6 +142,9 @@ class Weighted(Constraint):
     def score(self, texts: Sequence[str]) -> list[float]:
         return self.constraint.score(texts)
 
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        return self.constraint.judge(texts)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Weighted) and (self.weight, self.constraint) == (other.weight, other.constraint)
 
@@ -149,48 +162,6 @@ def _weighted_mean(parts: list[tuple[float, list[float]]], n: int) -> list[float
     total = sum(w for w, _ in parts)
     ws = [w / total for w, _ in parts] if total > 0 else [1 / len(parts)] * len(parts)
     return [sum(w * s[k] for w, (_, s) in zip(ws, parts, strict=True)) for k in range(n)]
-
-
-# ------------------------------------------------------------------------------------ hard merging
-def merge_hard(items: Sequence[tuple[Constraint, HardSpec]], tokenizer: Tokenizer, seq_len: int) -> HardSpec | None:
-    """Merge the hard specs of several constraints; ``None`` when there are none.
-
-    Raises ``ConstraintConflictError`` naming both constraints when two fix a position differently.
-    """
-    if not items:
-        return None
-    positions: dict[int, int] = {}
-    owner: dict[int, tuple[Constraint, HardSpec]] = {}
-    unk: dict[int, str] = {}
-    for c, spec in items:
-        for p, tok in sorted(spec.positions.items()):
-            if p in positions and positions[p] != tok:
-                raise ConstraintConflictError(_conflict(p, owner[p], (c, spec), tokenizer),
-                                              "drop one of them or make them agree; positions count from "
-                                              "[START] = 0, so word k is at position k")
-            positions[p] = tok
-            owner.setdefault(p, (c, spec))
-        unk.update(spec.unk_words)
-    return HardSpec(seq_len, dict(sorted(positions.items())), unk)
-
-
-def _conflict(p: int, a: tuple[Constraint, HardSpec], b: tuple[Constraint, HardSpec], tokenizer: Tokenizer) -> str:
-    vocab = tokenizer.vocab
-
-    def end(spec: HardSpec) -> int | None:
-        return next((q for q, t in sorted(spec.positions.items()) if t == vocab.end_id), None)
-
-    (ca, sa), (cb, sb) = a, b
-    ea, eb = end(sa), end(sb)
-    ta, tb = sa.positions[p], sb.positions[p]
-    if ea is not None and eb is not None:
-        return f"{ca!r} ends the text after {ea - 1} words but {cb!r} after {eb - 1} words"
-    ending = {vocab.end_id, vocab.pad_id}
-    if (ta in ending) != (tb in ending):
-        (ce, e, te), (cw, tw) = ((ca, ea, ta), (cb, tb)) if ta in ending else ((cb, eb, tb), (ca, ta))
-        ends = f"ends the text after {e - 1} words" if e is not None else f"fixes {vocab.word(te)} at position {p}"
-        return f"{ce!r} {ends}, shorter than the fixed words of {cw!r} ({vocab.word(tw)!r} at position {p})"
-    return f"{ca!r} fixes position {p} to {vocab.word(ta)!r} but {cb!r} fixes it to {vocab.word(tb)!r}"
 
 
 # --------------------------------------------------------------------------------------- preparing
@@ -234,19 +205,37 @@ class PreparedConstraint:
         return tokens if self.hard is None else self.hard.project(tokens)
 
     def check(self, texts: Sequence[str]) -> list[CheckResult]:
-        """Per leaf with a check face: satisfied and score for every text (for reports)."""
+        """Per leaf with a check face: satisfied and score for every text (for reports).
+
+        Each leaf is judged once (:meth:`~.base.Constraint.judge`) on the unique texts, so an oracle labels each
+        distinct text once per call; repeated texts share the result."""
         texts = as_texts(texts)
-        return [CheckResult(t.constraint, t.weight, t.constraint.satisfied(texts), t.constraint.score(texts))
-                for t in self.terms if CHECK in t.constraint.faces]
+        index = {t: k for k, t in enumerate(dict.fromkeys(texts))}
+        unique, where = list(index), [index[t] for t in texts]
+        out = []
+        for t in self.terms:
+            if CHECK in t.constraint.faces:
+                ok, scores = t.constraint.judge(unique)
+                out.append(CheckResult(t.constraint, t.weight, [ok[k] for k in where], [scores[k] for k in where]))
+        return out
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        """Whether every checkable leaf holds, per text."""
-        texts = as_texts(texts)
-        return [all(r.satisfied[k] for r in self.check(texts)) for k in range(len(texts))]
+        """Whether every checkable leaf holds, per text (one :meth:`check`)."""
+        return all_satisfied(self.check(texts), len(as_texts(texts)))
 
     def score(self, texts: Sequence[str]) -> list[float]:
-        """Weighted mean of the checkable leaves' scores, per text (1.0 without any)."""
-        return _weighted_mean([(r.weight, r.scores) for r in self.check(texts)], len(as_texts(texts)))
+        """Weighted mean of the checkable leaves' scores, per text (1.0 without any; one :meth:`check`)."""
+        return combined_score(self.check(texts), len(as_texts(texts)))
+
+
+def all_satisfied(results: Sequence[CheckResult], n: int) -> list[bool]:
+    """Per text, whether every leaf of ``results`` (a :meth:`PreparedConstraint.check` of ``n`` texts) holds."""
+    return [all(r.satisfied[k] for r in results) for k in range(n)]
+
+
+def combined_score(results: Sequence[CheckResult], n: int) -> list[float]:
+    """Per text, the weighted mean of the leaves' scores in ``results`` (1.0 without any)."""
+    return _weighted_mean([(r.weight, r.scores) for r in results], n)
 
 
 def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
@@ -294,3 +283,30 @@ def _unsupported(leaf: Constraint, be: Backend) -> tuple[str, str]:
     if others:
         return msg, f"use the {' or '.join(repr(o) for o in others)} backend, or a constraint with a face {be.name!r} uses"
     return msg, f"use a constraint with one of the faces {', '.join(sorted(be.faces))}"
+
+
+# ------------------------------------------------------------- the operators, attached to Constraint
+def _all_of(self: Constraint, other: ConstraintLike) -> Constraint:
+    return AllOf(self, other)
+
+
+def _all_of_reflected(self: Constraint, other: ConstraintLike) -> Constraint:
+    return AllOf(other, self)
+
+
+def _weighted(self: Constraint, weight: object) -> Constraint:
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        return NotImplemented
+    return Weighted(float(weight), self)
+
+
+def _prepare(self: Constraint, tokenizer: Tokenizer, seq_len: int, backend: str | Backend, *,
+             model: ModelContext | None = None) -> PreparedConstraint:
+    """Compile once for a model and backend; see :func:`ctrlgen.constraints.prepare`."""
+    return prepare(self, tokenizer, seq_len, backend, model=model)
+
+
+Constraint.__and__ = _all_of  # type: ignore[method-assign]
+Constraint.__rand__ = _all_of_reflected  # type: ignore[method-assign]
+Constraint.__mul__ = Constraint.__rmul__ = _weighted  # type: ignore[method-assign]
+Constraint.prepare = _prepare  # type: ignore[method-assign]

@@ -21,7 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ctrlgen.constraints.base import CHECK, HARD, Constraint, ConstraintError, HardSpec, check_words, compile_words
+from ctrlgen.constraints.base import (
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    check_words,
+    compile_words,
+)
+from ctrlgen.registry import CHECK, HARD
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 from ctrlgen.text.vocab import END, MASK, PAD, START
 
@@ -72,6 +79,10 @@ class _Layout(Constraint):
     def score(self, texts: Sequence[str]) -> list[float]:
         """Share of the fixed words found at their positions (and of the length, where fixed)."""
         return check_words(texts, *self.layout())
+
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        scores = self.score(texts)
+        return [s == 1.0 for s in scores], scores
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,8 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ctrlgen.constraints.base import CHECK, HARD, Constraint, ConstraintError, HardSpec, as_texts, compile_words
+from ctrlgen.constraints.base import (
+    Constraint,
+    ConstraintError,
+    HardSpec,
+    as_texts,
+    compile_words,
+)
 from ctrlgen.oracles.metrics import length_success
+from ctrlgen.registry import CHECK, HARD
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 

@@ -37,21 +37,25 @@ Saved classifiers live beside their model, ``<model dir>/classifiers/<kind>/`` (
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
 from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
 from ctrlgen.registry import Registry, RegistryError
+from ctrlgen.version import __version__
 
 CLASSIFIER_FORMAT = "ctrlgen.classifier.v1"
 ENTRY_POINT_GROUP = "ctrlgen.classifiers"
@@ -143,10 +147,6 @@ class NoiseAwareClassifier(nn.Module):
     # ------------------------------------------------------------------------------- save / load
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` (name, hyperparameters, fingerprint) and ``model.safetensors``, atomically."""
-        from safetensors.torch import save_file
-
-        from ctrlgen.version import __version__
-
         name = type(self).classifier_name
         if not name or name not in CLASSIFIERS:
             raise ConfigError(f"{type(self).__name__} is not registered, so it could not be loaded back",
@@ -180,8 +180,6 @@ class NoiseAwareClassifier(nn.Module):
                         expect: ModelFingerprint | ModelContext | None = None) -> NoiseAwareClassifier:
         """Load a saved classifier (its class comes from the registry by the saved name), frozen and in eval
         mode; with ``expect`` (a model's fingerprint or context), check it was trained for that model."""
-        from safetensors.torch import load_file
-
         path = Path(directory)
         cfg = read_classifier_config(path)
         klass = CLASSIFIERS.get(cfg["classifier"])
@@ -236,8 +234,6 @@ class ClassifierRegistry(Registry[type[NoiseAwareClassifier]]):
 
     def _pending(self) -> dict[str, Any]:
         if self._entry_points is None:
-            from importlib.metadata import distributions
-
             # every distribution, not entry_points(group=...): that one keeps only the first metadata of a
             # name, and a stale ``*.egg-info`` in the working directory would hide an installed plug-in
             self._entry_points = {}
@@ -272,8 +268,6 @@ class ClassifierRegistry(Registry[type[NoiseAwareClassifier]]):
             self.register(name, klass, overwrite=True)
         if name in self._items:
             return self._items[name]
-        import difflib
-
         names = list(self)
         close = difflib.get_close_matches(name, names, n=1)
         raise RegistryError(f"unknown classifier {name!r}",

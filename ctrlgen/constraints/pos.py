@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from ctrlgen.constraints.base import ConstraintError, as_texts
 from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
 from ctrlgen.oracles.metrics import pos_match
-from ctrlgen.oracles.pos import UPOS_TAGS
+from ctrlgen.oracles.pos import UPOS_TAGS, POSTagger, pos_tags
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,9 +60,7 @@ class POS(ClassifierBacked):
 
     @staticmethod
     def tag_words(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """The oracle: UPOS tags of word lists (one per word), as the check face uses it."""
-        from ctrlgen.oracles.pos import POSTagger
-
+        """The oracle: UPOS tags of word lists (one per word), as the check face uses it (memoised, shared)."""
         return POSTagger().tag_words(sentences)
 
     @property
@@ -75,8 +73,6 @@ class POS(ClassifierBacked):
         return self.tag_words(sentences)
 
     def _tags(self, texts: Sequence[str]) -> list[list[str]]:
-        from ctrlgen.oracles.pos import pos_tags
-
         return pos_tags(as_texts(texts))
 
     def score(self, texts: Sequence[str]) -> list[float]:
@@ -84,6 +80,11 @@ class POS(ClassifierBacked):
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return [list(p) == list(self.tags) for p in self._tags(texts)]
+
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        """Tags each text once; both verdicts and scores come from those tags."""
+        tags = self._tags(texts)
+        return [list(p) == list(self.tags) for p in tags], [pos_match(p, self.tags) for p in tags]
 
     def __repr__(self) -> str:
         return f"POS({','.join(self.tags)!r})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, ClassVar
@@ -46,6 +46,10 @@ class SemanticField(ClassifierBacked):
 
     def classifier_target(self) -> Any:
         return (self.field, self.value)
+
+    def exclusive_slot(self) -> tuple[str, str, Hashable]:
+        """An E2E field holds one value: ``food=Chinese`` and ``food=Japanese`` conflict when composed."""
+        return "E2E field", self.field, self.value
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return [semantic_success(t, self.value) for t in as_texts(texts)]

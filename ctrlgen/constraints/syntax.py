@@ -21,7 +21,14 @@ from typing import Any, ClassVar
 from ctrlgen.constraints.base import ConstraintError, as_texts
 from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
 from ctrlgen.errors import DataError
-from ctrlgen.oracles.metrics import _as_tree, _walk, constituent_spans, span_success, tree_f1
+from ctrlgen.oracles.metrics import (
+    _as_tree,
+    _walk,
+    constituent_spans,
+    span_success,
+    tree_f1,
+)
+from ctrlgen.oracles.parser import load_parser
 from ctrlgen.text.tokenizer import split_words
 
 PAD_WORD = "."  # a short text is padded with it before parsing against a tree (as Diffusion-LM)
@@ -37,9 +44,9 @@ def use_parser(parser: Any = None) -> None:
 
 
 def parse_words(sentences: Sequence[Sequence[str]]) -> list[Any]:
-    """The parser oracle on word lists → one ``nltk.Tree`` each (raises with a hint when it is missing)."""
-    from ctrlgen.oracles.parser import load_parser
-
+    """The parser oracle on word lists → one ``nltk.Tree`` each (raises with a hint when it is missing). The
+    bundled parser (and any ``ConstituencyParser``) memoises trees per sentence, so repeated sentences are
+    parsed once per process; a custom ``parse`` object is called as is."""
     parser = _PARSER[0]
     if parser is None or isinstance(parser, str | os.PathLike):
         parser = load_parser(parser)
@@ -115,6 +122,11 @@ class SyntaxTree(ClassifierBacked):
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return [s == 1.0 for s in self.score(texts)]
 
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        """Parses each text once: ``satisfied`` is F1 = 1."""
+        scores = self.score(texts)
+        return [s == 1.0 for s in scores], scores
+
     def __repr__(self) -> str:
         return f"SyntaxTree({self.tree!r})"
 
@@ -177,6 +189,11 @@ class SyntaxSpans(ClassifierBacked):
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return [s == 1.0 for s in self.score(texts)]
+
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        """Parses each text once: ``satisfied`` means every span is a constituent."""
+        scores = self.score(texts)
+        return [s == 1.0 for s in scores], scores
 
     def __repr__(self) -> str:
         return f"SyntaxSpans({[f'{i}:{j}:{lab}' for i, j, lab in self.spans]!r})"

@@ -7,10 +7,12 @@ prepared = gen.prepare(Length(12))            # compile once (faces checked here
 out = gen.generate(n=4, steps=50, seed=0, constraints=prepared.constraint)
 ```
 
-A generator is stateless between calls (state lives in the call), so one loaded model serves many. Options
-are validated once by :class:`~ctrlgen.core.options.Options` (``n``, ``steps``, ``seed``, ``batch_size``,
-``guidance_scale``, ``device``, ``dtype``); ``steps`` is the number of denoising / revision steps on every
-backend, and its default is the backend's ``BackendSpec.default_steps`` in the API and the CLI alike.
+A generator is stateless between calls (state lives in the call; caches such as the cost probe below only
+memoise), so one loaded model serves many. Options are validated once by :class:`~ctrlgen.core.options.Options`
+(``n``, ``steps``, ``seed``, ``batch_size``, ``guidance_scale``, ``device``, ``dtype``); ``steps`` is the number of
+denoising / revision steps on every backend, and its default is the backend's ``BackendSpec.default_steps`` in
+the API and the CLI alike. Before any sampling, :meth:`Generator.check_budget` refuses a request whose estimated
+time or memory is out of budget (``Options.check_budget``), from the backend's :meth:`Generator.budget` estimate.
 An operation a backend does not serve raises :class:`~ctrlgen.errors.UnsupportedOperationError` naming the
 backends that do. The report is built by :func:`ctrlgen.core.output.build_output` alone.
 """
@@ -18,7 +20,9 @@ backends that do. The report is built by :func:`ctrlgen.core.output.build_output
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
 
 import torch
@@ -77,6 +81,50 @@ class Generator(ABC):
         return UnsupportedOperationError(f"the {self.backend!r} backend has no {operation}()",
                                          f"use the {' or '.join(map(repr, others))} backend, e.g. {models}" if others
                                          else "no registered backend serves it")
+
+    def place(self, opts: Options) -> torch.device:
+        """Move the networks to the call's ``device`` / ``dtype`` when given (in place, as :meth:`to`; they stay
+        there for later calls); returns the device the networks are on."""
+        if opts.device is not None or opts.dtype is not None:
+            self.to(opts.device, opts.torch_dtype() if opts.dtype is not None else None)
+        params = (p for m in self.modules().values() for p in m.parameters())
+        return next(params, torch.empty(0)).device
+
+    @staticmethod
+    def rng(opts: Options, device: torch.device) -> torch.Generator:
+        """The call's sampling generator seeded with ``opts.seed`` (``Options.torch_generator``), on ``device``
+        (torch samples on an accelerator only from a generator of that device)."""
+        gen = opts.torch_generator()
+        return gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(gen.initial_seed())
+
+    def budget(self, opts: Options) -> tuple[float, int] | None:
+        """``(seconds per sample per step, bytes per sample in flight)`` for ``opts``, or None (no estimate)."""
+        return None
+
+    def check_budget(self, opts: Options) -> None:
+        """Refuse (``SamplingError`` with the estimate) a request that cannot finish in the time / memory budget."""
+        estimate = self.budget(opts)
+        if estimate is not None:
+            opts.check_budget(cost_per_step_s=estimate[0], memory_per_sample_bytes=estimate[1],
+                              default_steps=self.spec.default_steps)
+
+    def probe_seconds(self, key: Hashable, forward: Callable[[], Any], batch: int) -> float:
+        """Seconds per sample of ``forward()`` (which runs ``batch`` samples), measured once per ``key`` (e.g. the
+        device and dtype) and memoised: one untimed warm-up call, then one timed call, without gradients and with
+        torch's global RNG state restored afterwards."""
+        cache: dict[Hashable, float] = self.__dict__.setdefault("_probe_seconds", {})
+        if key not in cache:
+            cuda = torch.cuda.is_available()
+            sync = torch.cuda.synchronize if cuda else (lambda: None)
+            # fork_rng: a network left in train mode (dropout) must not shift the RNG the sampling then uses
+            with torch.no_grad(), torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+                forward()
+                sync()
+                t0 = time.perf_counter()
+                forward()
+                sync()
+            cache[key] = (time.perf_counter() - t0) / batch
+        return cache[key]
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The generator's networks by attribute name (moved by :meth:`to`)."""

@@ -3,6 +3,9 @@
 ``Options`` checks every value up front, in ``__post_init__``, and raises a typed error whose hint
 says what to pass instead, so that a bad request fails in milliseconds rather than an hour into
 sampling. ``check_budget`` does the same for requests that are valid but absurdly expensive.
+
+Importing this module imports no torch (the CLI validates its arguments with it before loading anything):
+torch is imported by the ``torch_*`` methods and to check a ``device``, when one is given.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ import operator
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ctrlgen.errors import ConfigError, SamplingError
 
@@ -31,6 +32,9 @@ MAX_SEED = 2**63 - 1  # the largest seed torch.Generator.manual_seed takes as a 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEFAULT_MAX_SECONDS = 6 * 3600.0  # a run longer than this needs an explicit budget
 _FALLBACK_RAM = 16 * 2**30  # assumed physical RAM when the OS does not say
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _int(name: str, value: Any, example: str) -> int:
@@ -128,7 +132,8 @@ class Options:
 
     @staticmethod
     def _check_dtype(dtype: Any) -> str | None:
-        if isinstance(dtype, torch.dtype):
+        loaded = sys.modules.get("torch")  # a torch.dtype exists only once torch is imported
+        if loaded is not None and isinstance(dtype, loaded.dtype):
             dtype = str(dtype).removeprefix("torch.")
         if dtype is not None and dtype not in DTYPES:
             raise ConfigError(f"unsupported dtype {dtype!r}", f"pass one of {', '.join(DTYPES)} (or None)")
@@ -138,6 +143,8 @@ class Options:
     def _check_device(device: Any) -> str | None:
         if device is None:
             return None
+        import torch
+
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError, ValueError):
@@ -216,15 +223,21 @@ class Options:
         The random seed comes from a throwaway generator so torch's global RNG is left untouched;
         the seed actually used is ``generator.initial_seed()``.
         """
+        import torch
+
         seed = self.seed if self.seed is not None else int(torch.Generator().seed() % 2**62)
         return torch.Generator(device="cpu").manual_seed(seed)
 
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype (float32 when ``dtype`` is None)."""
+        import torch
+
         return getattr(torch, self.dtype or "float32")
 
     def torch_device(self) -> torch.device:
         """The torch device (cpu when ``device`` is None)."""
+        import torch
+
         return torch.device(self.device or "cpu")
 
 

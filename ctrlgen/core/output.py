@@ -3,8 +3,9 @@
 The report (``out.report``) has, per sample: ``well_formed`` (START … END then only PAD), and with constraints
 ``constraints`` (per checkable leaf: ``satisfied`` and ``scores`` lists) and ``satisfied`` (every leaf holds);
 plus call entries (``seconds``, ``steps``, ``seed`` and backend extras such as ``edits`` or ``mbr``). The
-oracles behind the check faces run once per call: :meth:`PreparedConstraint.check` runs each leaf's check face
-once, and ``satisfied`` is derived from the same results.
+oracles behind the check faces run once per unique text per call: :func:`build_output` calls
+:meth:`PreparedConstraint.check` once (each leaf judged once on the unique texts), and ``satisfied`` is derived
+from the same results (:func:`~ctrlgen.constraints.composition.all_satisfied`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ctrlgen.constraints.composition import PreparedConstraint
+from ctrlgen.constraints.composition import PreparedConstraint, all_satisfied
 from ctrlgen.oracles.fluency import well_formed
 
 
@@ -34,9 +35,9 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
     texts = tokenizer.decode_batch(ids, unk_words)  # words fixed with allow_unk come back as written
     rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
     if prepared is not None:
-        rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
-                              for r in prepared.check(texts)}
-        rep["satisfied"] = prepared.satisfied(texts)
+        results = prepared.check(texts)  # the only oracle pass of the report
+        rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores} for r in results}
+        rep["satisfied"] = all_satisfied(results, len(texts))
     return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)
 
 

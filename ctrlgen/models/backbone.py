@@ -49,7 +49,7 @@ class TimestepEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
 
     def forward(self, t: Tensor) -> Tensor:
-        return self.mlp(timestep_features(t, self.hidden))
+        return self.mlp(timestep_features(t, self.hidden).to(self.mlp[0].weight.dtype))
 
 
 class Block(nn.Module):

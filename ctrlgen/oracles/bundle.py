@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from ctrlgen.errors import CtrlgenError
 from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.oracles.parser import load_parser
+from ctrlgen.oracles.pos import POSTagger
 from ctrlgen.oracles.teacher import Teacher
 
 log = logging.getLogger(__name__)
@@ -48,17 +50,12 @@ Tagger = Callable[[list[list[str]]], Sequence[Sequence[str]]]
 def load_parser_oracle(path: str | None = None) -> Parser:
     """The parser oracle (``path``: a benepar model file; ``None``: the bundled one), or an install hint."""
     try:
-        # lazy: benepar is slow to import and only trees need it
-        from ctrlgen.oracles.parser import load_parser
+        return load_parser(path)  # benepar is imported here, not at start-up
     except ImportError as e:
         raise MissingOracleError(
-            f"the tree and spans tasks need the constituency parser oracle, which cannot be imported ({e})",
+            f"the tree and spans tasks need the constituency parser oracle, which cannot be loaded ({e})",
             hint="pip install benepar (the parser oracle ctrlgen.oracles.parser runs benepar's ChartParser "
                  "with the bundled model assets/parser-ptb-sample); or evaluate another task") from e
-    try:
-        return load_parser(path)
-    except ImportError as e:
-        raise MissingOracleError(f"the parser oracle cannot be loaded ({e})", hint="pip install benepar") from e
 
 
 def _check_infill_metrics() -> None:
@@ -90,8 +87,6 @@ class Oracles:
         if unknown:
             raise CtrlgenError(f"unknown oracle(s) {sorted(unknown)}", hint=f"oracles are {', '.join(ORACLES)}")
         if "tagger" in needs and self.tagger is None:
-            from ctrlgen.oracles.pos import POSTagger
-
             tagger = POSTagger()  # raises POSModelNotFoundError with an install hint
             self.tagger, self.names["tagger"] = tagger.tag_words, f"spaCy {tagger.name}"
         if "tagger" in needs:

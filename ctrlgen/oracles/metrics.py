@@ -53,7 +53,7 @@ _TREE_HINT = "pass an nltk.Tree or a bracketed string such as '(S (NP (DT The) (
 def _as_tree(tree: TreeLike) -> Tree:
     if not isinstance(tree, str):
         return tree
-    from nltk import Tree  # lazy: nltk is slow to import and only trees need it
+    from nltk import Tree  # lazy: start-up speed
 
     if not tree.strip().startswith("("):
         raise DataError(f"not a bracketed tree: {tree[:60]!r}", hint=_TREE_HINT + "; parse raw text first")
@@ -286,7 +286,7 @@ def _ref_lists(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
 def infill_bleu4(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> float:
     """Corpus BLEU-4 (sacrebleu defaults: 13a tokenization, exp smoothing) in [0, 1]. ``refs``
     holds one reference or a list of references per hypothesis (their number may vary)."""
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # lazy: start-up speed
 
     _check_pairs(hyps, refs, "hyps", "refs")
     per_hyp = _ref_lists(refs)
@@ -297,7 +297,7 @@ def infill_bleu4(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> fl
 
 def infill_rouge_l(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *, stem: bool = False) -> float:
     """Mean over hypotheses of ROUGE-L F (rouge-score; best reference when there are several)."""
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # lazy: start-up speed
 
     _check_pairs(hyps, refs, "hyps", "refs")
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stem)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctrlgen.errors import ConfigError, CtrlgenError
+from ctrlgen.oracles.memo import LabelMemo
 from ctrlgen.text.tokenizer import split_words
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def clean_ptb_tree(tree: Tree, *, top: str = "TOP") -> Tree | None:
     are), the whole wrapped in ``top``. A tree whose root is already ``top`` (or an unlabelled root,
     as in raw ``.mrg`` files) is re-rooted, not wrapped twice. ``None`` when no word is left.
     The input tree is not modified."""
-    from nltk import Tree
+    from nltk import Tree  # lazy: start-up speed
 
     def clean(node: Any) -> Tree | None:
         if isinstance(node, str):
@@ -105,7 +106,7 @@ class ConstituencyParser:
                                       hint="pass the .pt file written by recipes/train_parser.py, or call "
                                            "load_parser() for the bundled one (reinstall ctrlgen if it is missing)")
         try:
-            import benepar
+            import benepar  # lazy: start-up speed
         except ImportError as e:
             raise ParserNotFoundError(f"the parser oracle needs benepar, which cannot be imported ({e})") from e
         try:
@@ -116,6 +117,7 @@ class ConstituencyParser:
                                            "(recipes/train_parser.py writes one)") from e
         self._parser._parser.eval()
         self.batch_size = batch_size
+        self.memo: LabelMemo[tuple[str, ...], Tree] = LabelMemo(copy=lambda tree: tree.copy(deep=True))
         log.info("parser oracle: %s (%d labels)", self.path, len(self.labels))
 
     @property
@@ -134,8 +136,25 @@ class ConstituencyParser:
 
         ``tags``: gold PTB tags, one list per sentence; when given they become the preterminals
         instead of the predicted ones (the brackets do not change: benepar does not read tags).
+
+        Without ``tags`` the trees are memoised (:attr:`memo`, keyed by the word tuple): a sentence parsed before
+        is not parsed again, the missing unique ones are parsed in one :meth:`parse_uncached` call, and each
+        caller gets its own copy of the tree. The memo holds only because a sentence parses the same alone or
+        in a batch (``tests/test_report.py`` checks it on ~50 sentences).
         """
-        from nltk import Tree
+        if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
+            raise ConfigError("sentences must be a list of word lists",
+                              hint="pass [['The', 'pub', '.']], or texts to parse_texts()")
+        if tags is not None:
+            return self.parse_uncached(sentences, tags=tags)
+        keys = [tuple(map(str, s)) for s in sentences]
+        self._check_lengths(keys)
+        return self.memo.get_many(keys, lambda missing: self.parse_uncached(missing))
+
+    def parse_uncached(self, sentences: Sequence[Sequence[str]], *,
+                       tags: Sequence[Sequence[str]] | None = None) -> list[Tree]:
+        """:meth:`parse` without the memo: every sentence goes through the model, in length-sorted batches."""
+        from nltk import Tree  # lazy: start-up speed
 
         if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
             raise ConfigError("sentences must be a list of word lists",
@@ -145,10 +164,7 @@ class ConstituencyParser:
                                  or any(len(t) != len(s) for t, s in zip(tags, sents, strict=False))):
             raise ConfigError("tags must hold one tag list per sentence and one tag per word",
                               hint="pass tags=None to use the parser's predicted tags")
-        too_long = next((k for k, s in enumerate(sents) if len(s) > self.max_words), None)
-        if too_long is not None:
-            raise ConfigError(f"sentence {too_long} has {len(sents[too_long])} words; the parser takes at most "
-                              f"{self.max_words}", hint="split or truncate long sentences before parsing")
+        self._check_lengths(sents)
         out: list[Tree] = [Tree("TOP", []) for _ in sents]
         order = sorted((k for k, s in enumerate(sents) if s), key=lambda k: len(sents[k]))
         for lo in range(0, len(order), self.batch_size):
@@ -168,8 +184,14 @@ class ConstituencyParser:
                               hint=f"wrap it in a list: parse_texts([{texts[:30]!r}])")
         return self.parse([split_words(t) for t in texts])
 
+    def _check_lengths(self, sents: Sequence[Sequence[str]]) -> None:
+        too_long = next((k for k, s in enumerate(sents) if len(s) > self.max_words), None)
+        if too_long is not None:
+            raise ConfigError(f"sentence {too_long} has {len(sents[too_long])} words; the parser takes at most "
+                              f"{self.max_words}", hint="split or truncate long sentences before parsing")
+
     def _parse_batch(self, sents: list[list[str]], tags: list[list[str]] | None) -> list[Tree]:
-        import benepar
+        import benepar  # lazy: start-up speed
 
         inputs = [benepar.InputSentence(words=w, tags=None if tags is None else tags[k])
                   for k, w in enumerate(sents)]

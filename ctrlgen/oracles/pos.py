@@ -22,11 +22,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctrlgen.errors import ConfigError, CtrlgenError
+from ctrlgen.oracles.memo import LabelMemo
 from ctrlgen.text.tokenizer import split_words
 
 if TYPE_CHECKING:
@@ -74,7 +76,7 @@ def load_pos_pipeline(model: str | None = None) -> Language:
     ``model`` is a package name or a pipeline directory; ``None`` takes the first installed of
     :data:`POS_MODELS`. Raises :class:`POSModelNotFoundError` with an install hint when none is.
     """
-    import spacy
+    import spacy  # lazy: start-up speed
 
     names = (model,) if model else POS_MODELS
     found = next((n for n in names if _is_installed(n)), None)
@@ -115,7 +117,7 @@ class POSTagger:
 
     def docs(self, sentences: Sequence[Sequence[str]]) -> Iterator[Doc]:
         """Tagged spaCy ``Doc`` objects over exactly the given words (for ``tag_`` or morphology)."""
-        from spacy.tokens import Doc
+        from spacy.tokens import Doc  # lazy: start-up speed
 
         if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
             raise ConfigError("sentences must be a list of word lists",
@@ -124,9 +126,21 @@ class POSTagger:
         return self.nlp.pipe((Doc(vocab, words=list(words)) for words in sentences), batch_size=self.batch_size)
 
     def tag_words(self, sentences: Sequence[Sequence[str]], *, fine: bool = False) -> list[list[str]]:
-        """UPOS tags (``fine=True``: the pipeline's PTB tags) of each word list, aligned 1:1."""
+        """UPOS tags (``fine=True``: the pipeline's PTB tags) of each word list, aligned 1:1.
+
+        Memoised per pipeline (:mod:`.memo`): a sentence tagged before (by any caller) is not tagged again, and
+        the missing unique sentences are tagged in one :meth:`docs` batch. spaCy tags each ``Doc`` on its own,
+        so a sentence gets the same tags alone or in any batch (checked in ``tests/test_report.py``)."""
+        if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
+            raise ConfigError("sentences must be a list of word lists",
+                              hint="pass [['The', 'pub', '.']], or texts to POSTagger.__call__ / pos_tags")
         attr = "tag_" if fine else "pos_"
-        return [[getattr(t, attr) for t in doc] for doc in self.docs(sentences)]
+        keys = [(fine, tuple(map(str, s))) for s in sentences]
+
+        def tag(missing: list[tuple[bool, tuple[str, ...]]]) -> list[tuple[str, ...]]:
+            return [tuple(getattr(t, attr) for t in doc) for doc in self.docs([words for _, words in missing])]
+
+        return [list(tags) for tags in _memo(self.nlp).get_many(keys, tag)]
 
     def __call__(self, texts: Sequence[str]) -> list[list[str]]:
         """UPOS tags of each text's :func:`~ctrlgen.text.split_words` words."""
@@ -134,6 +148,18 @@ class POSTagger:
             raise ConfigError("texts must be a list of strings, got one str",
                               hint=f"wrap it in a list: pos_tags([{texts[:30]!r}])")
         return self.tag_words([split_words(t) for t in texts])
+
+
+_MEMOS: weakref.WeakKeyDictionary[Language, LabelMemo[tuple[bool, tuple[str, ...]], tuple[str, ...]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _memo(nlp: Language) -> LabelMemo[tuple[bool, tuple[str, ...]], tuple[str, ...]]:
+    """The tag memo of one pipeline (``(fine, words) → tags``), made on first use."""
+    memo = _MEMOS.get(nlp)
+    if memo is None:
+        memo = _MEMOS[nlp] = LabelMemo()
+    return memo
 
 
 def pos_tags(texts: Sequence[str], *, model: str | None = None) -> list[list[str]]:

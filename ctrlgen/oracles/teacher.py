@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ctrlgen.errors import CheckpointError, DataError
 from ctrlgen.models.ar_lm import ARLM
+from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import WEIGHTS_FILE, load_pretrained
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
@@ -128,8 +129,6 @@ class Teacher:
         """Load a teacher written by ``save_pretrained``, or a bundled one by name (``"e2e-teacher-1"``).
         ``name`` defaults to the directory's name, or to its parent's for a trainer's final
         ``output_dir/model`` (``runs/e2e-teacher-1/model`` → ``e2e-teacher-1``)."""
-        from ctrlgen.models.assets import resolve_model_path  # late: the pipeline imports evaluation
-
         directory = resolve_model_path(directory)
         model, tokenizer, cfg = load_pretrained(directory, ARLM)
         digest = hashlib.sha256((directory / WEIGHTS_FILE).read_bytes()).hexdigest()

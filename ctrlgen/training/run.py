@@ -36,6 +36,7 @@ from torch import nn
 
 from ctrlgen.config import from_dict, to_dict
 from ctrlgen.errors import ConfigError
+from ctrlgen.models.ar_lm import ARLM, ARLMConfig, ARObjective
 from ctrlgen.registry import BACKENDS, resolve
 from ctrlgen.text.dataset import encode_corpus
 from ctrlgen.text.e2e import file_fingerprint, read_e2e_csv
@@ -71,16 +72,8 @@ class Family(Protocol):
 
 
 def _build_ar(mcfg: Any, dcfg: Any, tok: Tokenizer) -> tuple[nn.Module, nn.Module]:
-    from ctrlgen.models.ar_lm import ARLM, ARObjective
-
     model = ARLM(mcfg)
     return model, ARObjective(model)
-
-
-def _ar_config() -> type:
-    from ctrlgen.models.ar_lm import ARLMConfig
-
-    return ARLMConfig
 
 
 #: families that are not a generation backend: the AR LM (teacher and draft), a shared model
@@ -88,12 +81,8 @@ EXTRA_FAMILIES: dict[str, str] = {"ar": "ctrlgen.training.run:AR_FAMILY"}
 
 
 class _ARFamily:
+    MODEL_CONFIG = ARLMConfig
     DIFFUSION_CONFIG = None
-
-    @property
-    def MODEL_CONFIG(self) -> type:  # noqa: N802 — the Family protocol's name
-        return _ar_config()
-
     build = staticmethod(_build_ar)
 
 

@@ -118,7 +118,8 @@ class Graph(ABC):
         """exp(−Δσ̄Q)·s = e^{Δσ̄}·s + (1 − e^{Δσ̄})·π·Σ_y s_y for ``score: Tensor[*S, N]`` (ratios): the analytic
         (Tweedie τ-leaping) sampler's estimate of p_{σ̄−Δσ̄}(y)/p_{σ̄}(x). Absorbing: only the MASK entry gains."""
         d = _sigma(dsigma, score.shape[:-1], score.device, "dsigma")[..., None].to(score)
-        return score * d.exp() - torch.expm1(d) * score.sum(dim=-1, keepdim=True) * self.limit(score.dtype, score.device)
+        total = score.sum(dim=-1, keepdim=True)
+        return score * d.exp() - torch.expm1(d) * total * self.limit(score.dtype, score.device)
 
     def reverse_rate(self, i: Tensor, score: Tensor) -> Tensor:
         """Reverse rates out of ``i: LongTensor[*S]``: R̂(i → y) = Q[i, y]·s_y (``transp_rate``), the diagonal set
@@ -312,7 +313,8 @@ class DiscreteDiffusion:
         self.config = config or DiscreteDiffusionConfig()
 
     @classmethod
-    def from_config(cls, config: DiscreteDiffusionConfig, vocab_size: int, mask_id: int | None = None) -> "DiscreteDiffusion":
+    def from_config(cls, config: DiscreteDiffusionConfig, vocab_size: int,
+                    mask_id: int | None = None) -> "DiscreteDiffusion":
         return cls(make_graph(config.graph, vocab_size, mask_id), NOISES.get(config.noise).from_config(config), config)
 
     def sample_t(self, batch: int, generator: Gen, device: Device) -> Tensor:

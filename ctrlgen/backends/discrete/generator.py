@@ -21,7 +21,8 @@ approximation along the way (the same thing the embedding backend does in roundi
 
 Soft faces: ``soft:token`` faces steer by first-order rate reweighting (``ctrlgen.backends.discrete.guidance``), with
 strength ``guidance_scale``; the ``guidance_shortlist`` (default 4) likeliest jumps of each masked position get
-the exact likelihood ratio instead of the first-order one (0: first order only, ~10× cheaper). ``SemanticField`` uses the token-space classifier saved beside the model
+the exact likelihood ratio instead of the first-order one (0: first order only, ~10× cheaper). ``SemanticField``
+uses the token-space classifier saved beside the model
 (``semantic-token.v1``, ``<model>/classifiers/semantic``; ``ctrlgen train-classifier semantic --model e2e-sedd``).
 A constraint whose only soft face reads embedding latents (``soft:embedding``) has no
 use here and raises ``UnsupportedConstraintError`` at prepare time, naming the backend that supports it.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +42,20 @@ from torch import Tensor, nn
 from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
 from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.model import ScoreModel
-from ctrlgen.backends.discrete.sampler import SEDDSampler, fixed_tokens_projector
+from ctrlgen.backends.discrete.sampler import DTYPES, SEDDSampler, fixed_tokens_projector
 from ctrlgen.config import from_dict
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.core.contract import Generator
 from ctrlgen.core.mbr import order_by_mbr
+from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
-from ctrlgen.errors import CheckpointError, SamplingError
+from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
+
+PROBE_BATCH = 8  # samples in the forward that budget() times
 
 
 class BannedTokens(nn.Module):
@@ -113,45 +118,73 @@ class DiscreteGenerator(Generator):
             banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
         return fixed, values, banned
 
-    def generate(self, n: int = 8, steps: int = 128, seed: int | None = 0, constraints: ConstraintLike = None,
+    def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
-                 guidance_shortlist: int = 4,
-                 return_trajectory: bool = False, progress: bool = False) -> GenerationOutput:
-        """Sample ``n`` texts with ``steps`` predictor steps (analytic by default; pass ``sampler`` for Euler,
-        float32 or another eps). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
-        faces reweight the rates with strength ``guidance_scale`` (0: unguided, bit for bit), exactly for the
+                 guidance_shortlist: int = 4, return_trajectory: bool = False, progress: bool | None = None,
+                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+        """Sample ``n`` texts with ``steps`` predictor steps (default ``spec.default_steps``; analytic by default:
+        pass ``sampler`` for Euler, float32 or another eps — its ``steps`` are used when ``steps`` is None, an
+        explicit ``steps`` wins). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
+        faces reweight the rates with strength ``guidance_scale`` = γ (0: unguided, bit for bit), exactly for the
         ``guidance_shortlist`` likeliest jumps per masked position; the check face fills
-        ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise SamplingError(f"n must be a positive integer, got {n!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise SamplingError(f"batch_size must be > 0, got {batch_size!r}")
-        sampler = sampler or SEDDSampler(steps=steps)
+        ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts. ``device`` / ``dtype`` move the
+        model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
+        any sampling."""
+        opts = self.options(n=n, steps=steps if steps is not None or sampler is None else sampler.steps, seed=seed,
+                            batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
+                            progress=progress, return_trajectory=return_trajectory)
+        assert opts.steps is not None  # filled in by options()
+        sampler = SEDDSampler(steps=opts.steps) if sampler is None else replace(sampler, steps=opts.steps)
+        on = self.place(opts)
+        self.check_budget(opts, sampler)
         prepared = self.prepare(constraints)
         fixed, values, banned = self.conditioning(prepared)
         score_model: nn.Module = self.model
-        if prepared is not None and prepared.soft_terms:
-            score_model = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms], guidance_scale,
-                                       shortlist=guidance_shortlist,
+        if prepared is not None and prepared.soft_terms:  # scale 0: the model's scores untouched, bit for bit
+            score_model = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms],
+                                       opts.guidance_scale, shortlist=guidance_shortlist,
                                        mask_id=self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None)
         model = BannedTokens(score_model, banned)
         projector = fixed_tokens_projector(fixed, values)
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**62))
+        gen = self.rng(opts, on)
         t0 = time.perf_counter()
         tokens, traj = [], []
-        for start in range(0, n, batch_size):
-            out = sampler.sample(model, self.diffusion, min(batch_size, n - start), None, gen, projector=projector,
-                                 return_trajectory=return_trajectory, progress=progress)
+        for start in range(0, opts.n, opts.batch_size):
+            out = sampler.sample(model, self.diffusion, min(opts.batch_size, opts.n - start), None, gen,
+                                 projector=projector, return_trajectory=opts.return_trajectory,
+                                 progress=opts.show_progress())
             tokens.append(out.tokens)
             traj.append(out.trajectory)
-        trajectory = None
-        if return_trajectory:
-            trajectory = decode_trajectory(traj, self.tokenizer)
+        trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory,
-                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=seed,
+                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=opts.seed,
                             predictor=sampler.predictor)
 
-    def infill(self, template: str, n: int = 4, steps: int = 128, seed: int | None = 0,
+    def budget(self, opts: Options, sampler: SEDDSampler | None = None) -> tuple[float, int]:
+        """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the score model alone.
+
+        Time: one no-grad forward of ``PROBE_BATCH`` all-MASK samples plus the exp of its log-scores in the
+        sampler's dtype, timed once per device and dtypes (:meth:`Generator.probe_seconds`); rate guidance adds
+        classifier passes on top (about 10× with the default shortlist). Memory: per sample,
+        ``seq_len · (itemsize · (8·hidden + heads·seq_len + vocab) + 6 · 8 · vocab)``: the widest layer
+        activations, one attention map, the log-scores and about six ``[seq_len, vocab]`` tensors of the step
+        math in float64 (score, staggered score, transition, probabilities, uniform draws)."""
+        cfg, param = self.model.config, next(self.model.parameters())
+        math_dtype = DTYPES[(sampler or SEDDSampler()).dtype]
+        x = torch.full((PROBE_BATCH, cfg.seq_len), self.tokenizer.vocab.mask_id, device=param.device)
+        sigma = torch.ones(PROBE_BATCH, device=param.device)
+        seconds = self.probe_seconds((str(param.device), param.dtype, math_dtype),
+                                     lambda: self.model(x, sigma).to(math_dtype).exp(), PROBE_BATCH)
+        per_position = param.dtype.itemsize * (8 * cfg.hidden + cfg.heads * cfg.seq_len + cfg.vocab_size)
+        return seconds, cfg.seq_len * (per_position + 6 * math_dtype.itemsize * cfg.vocab_size)
+
+    def check_budget(self, opts: Options, sampler: SEDDSampler | None = None) -> None:
+        """:meth:`Generator.check_budget` with the estimate for ``sampler``'s step dtype."""
+        seconds, memory = self.budget(opts, sampler)
+        opts.check_budget(cost_per_step_s=seconds, memory_per_sample_bytes=memory,
+                          default_steps=self.spec.default_steps)
+
+    def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, **kw: Any) -> GenerationOutput:
         """Fill the holes of ``template`` exactly conditioned on its words; samples ordered by minimum Bayes
         risk (``report["mbr"]``), so ``texts[0]`` is the MBR choice."""

@@ -158,7 +158,7 @@ class SEDDSampler:
         eps = diffusion.config.sampling_eps if self.eps is None else self.eps
         times = torch.linspace(1.0, eps, self.steps + 1, dtype=dtype, device=device)
         project = (lambda x: x) if projector is None else (lambda x: _project(projector, x))
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # lazy: start-up speed
 
         x = project(graph.sample_limit((n, seq_len), generator, device))
         trajectory: list[Tensor] = []

@@ -1,9 +1,18 @@
-"""The edit backend's command-line flags: ``--beam R,B`` for ``generate``, ``infill`` and ``edit``."""
+"""The edit backend's command-line flags: ``--beam R,B`` for ``generate``, ``infill`` and ``edit``.
+
+Torch-free at import time (``ctrlgen --help`` lists these flags): the sampler class is resolved when a
+command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import resolve
+
+SAMPLER = "ctrlgen.backends.edit.sampler:EditSampler"
 
 
 def parse_beam(s: str) -> tuple[int, int]:
@@ -18,10 +27,28 @@ def parse_beam(s: str) -> tuple[int, int]:
 
 
 def sampler_from_args(args: argparse.Namespace) -> Any:
-    """The edit sampler for ``--beam R,B`` (``1,1``: greedy); the backend's default without ``--beam``."""
+    """The edit sampler for ``--beam R,B`` (``1,1``: greedy); None (the backend's default) without ``--beam``."""
     beam = getattr(args, "beam", None)
     if beam is None:
         return None
-    from ctrlgen.backends.edit.sampler import EditSampler
+    return resolve(SAMPLER)(decoding="greedy" if beam[1] == 1 else "beam", beam=beam)
 
-    return EditSampler(decoding="greedy" if beam[1] == 1 else "beam", beam=beam)
+
+class EditFlags:
+    """``--beam R,B``."""
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--beam", type=parse_beam, default=None, metavar="R,B",
+                            help="2D beam: R revisions kept, B candidates each (default 3,3; 1,1 = greedy)")
+
+    def to_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
+        """``sampler`` for ``--beam`` (none: the backend's default 2D beam). ``--guidance-scale`` is refused until
+        the edit generator takes ``guidance_scale`` (the weight of the check scores in the beam ranking)."""
+        if getattr(args, "guidance_scale", None) is not None:
+            raise ConfigError("--guidance-scale does not apply to the edit backend yet",
+                              "the edit backend ranks revisions by the constraints' checks; tune --beam R,B instead")
+        sampler = sampler_from_args(args)
+        return {} if sampler is None else {"sampler": sampler}
+
+
+FLAGS = EditFlags()

@@ -18,23 +18,22 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
   to right by the generator; a length (``Length``, ``Infill``, ``Suffix``) *steers* insertions and deletions:
   a text above the length may only delete, below it only insert, at it only replace word for word.
 - **check faces** — the weighted score of every checkable constraint ranks the candidates of the 2D beam
-  (``EditSampler.rank_weight``) and, while a kept text scores below 1, drives check-guided proposals (see
-  :mod:`ctrlgen.backends.edit.sampler`). A constraint with neither face (e.g. one with only a soft face) is refused by
-  ``prepare`` with a hint naming the backends that can use it.
+  (``guidance_scale`` · ``EditSampler.rank_weight``) and, while a kept text scores below 1, drives check-guided
+  proposals (see :mod:`ctrlgen.backends.edit.sampler`). A constraint with neither face (e.g. one with only a soft
+  face) is refused by ``prepare`` with a hint naming the backends that can use it.
 - **per-word labels** — a constraint that names one label per word (:class:`~ctrlgen.constraints.WordLabelled`:
   ``POS``, ``SyntaxTree`` via its preterminals) gets drafts written under its label lexicon and *pattern
   proposals* that align the text's labels to the target's and refill the mismatched words
-  (:mod:`.edit_pattern`, :mod:`.edit_guides`); the local-edit proposals are then skipped unless another
-  check-only constraint needs them.
+  (:mod:`.pattern`, :mod:`.guides`); the local-edit proposals are then skipped unless another check-only
+  constraint needs them.
 - A constraint the revisions cannot reach is reported **unsatisfied** with the best attempt
   (``report["satisfied"]``); nothing is claimed that the check face did not confirm.
 
 Bootstraps (``generate(bootstrap=...)``): ``"draft"`` (default) — the bundled AR draft model
 (``e2e-ar-draft``, trained on the same data as the teacher LM ``e2e-teacher-1`` but with its own seed and
 name) writes ``drafts`` (32) drafts per sample, never [UNK], and the one that best meets the constraints is
-revised;
-``"empty"`` — start from nothing at ``t = T``; ``"random"`` — random words at ``t = T``. ``edit`` starts from
-the given text (DiffusER's source bootstrap) at ``t_start``.
+revised; ``"empty"`` — start from nothing at ``t = T``; ``"random"`` — random words at ``t = T``. ``edit``
+starts from the given text (DiffusER's source bootstrap) at ``t_start``.
 """
 
 from __future__ import annotations
@@ -52,33 +51,61 @@ from ctrlgen.backends.edit.guides import EditGuides, local_leaves
 from ctrlgen.backends.edit.joint import EditModel
 from ctrlgen.backends.edit.models import MASK_ID, encode_batch
 from ctrlgen.backends.edit.sampler import EditSampler
-from ctrlgen.backends.edit.start import describe, draft_starts, fill_masks, layout_of, output_words, project
+from ctrlgen.backends.edit.start import (
+    SourceSpelling,
+    describe,
+    draft_starts,
+    fill_masks,
+    layout_of,
+    project,
+    unknown_words,
+)
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.core.contract import Generator
 from ctrlgen.core.mbr import order_by_mbr
-from ctrlgen.core.output import GenerationOutput
+from ctrlgen.core.options import Options
+from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
-from ctrlgen.oracles.fluency import well_formed
 from ctrlgen.text.tokenizer import split_words
 from ctrlgen.text.vocab import SPECIALS
 
 DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label constraint (see generate)
-DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .edit_guides; recipes/sweep_edit_pattern.py)
+DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
+PROBE_BATCH = 8  # rows in the forward that budget() times
 
 
 class DiffusERGenerator(EditGuides, Generator):
-    """A loaded edit model (tagger + generator); stateless between calls (caches: see :class:`EditGuides`)."""
+    """A loaded edit model (tagger + generator); stateless between calls (caches: see :class:`EditGuides`).
+
+    **Options** (``n``, ``steps``, ``seed``, ``batch_size``, ``guidance_scale``, ``progress``, ``return_trajectory``,
+    ``device``, ``dtype``) are validated once by :meth:`options` (:class:`~ctrlgen.core.options.Options`).
+
+    - ``steps`` = the number of revisions at most (a sample also stops when a revision changes nothing). One rule
+      in ``generate``, ``infill`` and ``edit``: an explicit ``steps`` wins, else the passed ``sampler``'s
+      ``max_steps``, else the backend's ``default_steps`` (12). ``report["steps"]`` counts the revisions run.
+    - ``guidance_scale`` = the weight of the constraints' check scores in the beam ranking relative to fluency:
+      a candidate scores ``log-prob + guidance_scale · rank_weight · check + fluency_weight · fluency``
+      (``EditSampler``: ``rank_weight`` 30, ``fluency_weight`` 10), so 1.0 (the default) is the measured ranking.
+      ``0`` means the check faces steer nothing — no check ranking of beams or drafts, no check-guided or pattern
+      proposals: the same texts as without the check-only constraints (hard faces still hold; the report still
+      checks every constraint).
+    - **Unknown words** (``edit``): a source word the vocabulary lacks is read as ``[UNK]`` and comes back as
+      written when kept (``report["unknown_words"]``: per sample, ``{"position", "word"}``). A word with a
+      character no vocabulary word has (an emoji) is beyond the models' reading, so it is protected — kept
+      intact, never silently dropped — and the report's checks judge the text with it.
+    """
 
     backend = "edit"  # the name of this backend (``ctrlgen generate --backend``)
 
     def __init__(self, model: EditModel, tokenizer: Any, steps: int = 12, draft_model: str | None = None,
                  path: Path | None = None) -> None:
-        self.model, self.tokenizer, self.T, self.path = model, tokenizer, steps, path
+        self.model, self.tokenizer, self.T, self.path = model, tokenizer, steps, path  # T: training steps
         self.draft_model = draft_model
+        self._alphabet = frozenset(c for w in tokenizer.vocab.words[len(SPECIALS):] for c in w)
         self._init_guides()
 
     @classmethod
@@ -91,7 +118,6 @@ class DiffusERGenerator(EditGuides, Generator):
         draft = draft_model or cfg.get("bootstrap", {}).get("draft_model")
         return cls(model, tok, int(cfg.get("diffusion", {}).get("steps", 12)), draft, path)
 
-    # ------------------------------------------------------------------------------------------- helpers
     @property
     def limit(self) -> int:
         return self.model.config.seq_len - 2
@@ -102,48 +128,79 @@ class DiffusERGenerator(EditGuides, Generator):
             return None
         return prepare(constraints, self.tokenizer, self.model.config.seq_len, "edit")
 
+    def _options(self, sampler: EditSampler | None, steps: int | None, **kw: Any) -> tuple[Options, EditSampler]:
+        """The call's options, validated once, and its sampler: revisions by the steps rule (an explicit ``steps``,
+        else ``sampler.max_steps``, else the default), the check weight × ``guidance_scale``; then the budget."""
+        if sampler is not None and not isinstance(sampler, EditSampler):
+            raise SamplingError(f"sampler must be an EditSampler, got {type(sampler).__name__}",
+                                "e.g. EditSampler(decoding='beam', beam=(3, 3)), or None for the default")
+        opts = self.options(steps=steps if steps is not None or sampler is None else sampler.max_steps, **kw)
+        base = sampler or DEFAULT_SAMPLER
+        if opts.steps != base.max_steps:
+            base = replace(base, max_steps=opts.steps)
+        if opts.guidance_scale != 1.0:
+            base = replace(base, rank_weight=opts.guidance_scale * base.rank_weight)
+        self.place(opts)
+        self.check_budget(opts, base)
+        return opts, base
+
+    def budget(self, opts: Options, sampler: EditSampler | None = None) -> tuple[float, int]:
+        """``(seconds per sample per revision, bytes per sample in flight)``, a lower bound for the two models
+        alone (the AR draft and fluency model and the check faces come on top). A revision of one sample runs the
+        tagger on its ``r`` kept texts and the generator's length and fill passes on ``r · b`` candidates; time:
+        ``r · (1 + 2b)`` × one forward per row (timed once per device and dtype on ``PROBE_BATCH`` rows,
+        :meth:`Generator.probe_seconds`); memory: ``r · b`` rows of ``seq_len · (itemsize · (8·hidden +
+        heads·seq_len) + 2 · 8 · vocab)`` (activations, one attention map, fill logits and their float64 log-probs)."""
+        r, b = (sampler or DEFAULT_SAMPLER).beam
+        cfg, param = self.model.config, next(self.model.parameters())
+        x = encode_batch([[len(SPECIALS)] * (cfg.seq_len - 2)] * PROBE_BATCH, cfg.seq_len).to(param.device)
+        seconds = self.probe_seconds((str(param.device), param.dtype),
+                                     lambda: self.model.generator.fill_logits(x, 1.0), PROBE_BATCH)
+        per_row = cfg.seq_len * (param.dtype.itemsize * (8 * cfg.hidden + cfg.heads * cfg.seq_len) + 16 * cfg.vocab_size)
+        return seconds * r * (1 + 2 * b), r * b * per_row
+
+    def check_budget(self, opts: Options, sampler: EditSampler | None = None) -> None:
+        """:meth:`Generator.check_budget` with the estimate for ``sampler``'s beam."""
+        seconds, memory = self.budget(opts, sampler)
+        opts.check_budget(cost_per_step_s=seconds, memory_per_sample_bytes=memory,
+                          default_steps=self.spec.default_steps)
+
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
-             t_start: float, seed: int | None, sampler: EditSampler | None, batch_size: int, progress: bool,
-             return_trajectory: bool, keep: int = 1, protect: Collection[int] = ()) -> GenerationOutput:
+             t_start: float, opts: Options, sampler: EditSampler, keep: int = 1, protect: Collection[int] = (),
+             **extra: Any) -> GenerationOutput:
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
-        sampler = sampler or DEFAULT_SAMPLER
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
+        gen = opts.torch_generator()
         t0 = time.perf_counter()
-        rank, phrases, fluency = self._rank(prepared), self.phrases(prepared), self.fluency()
-        propose = self.proposer(prepared)
-        if propose is not None and not local_leaves(prepared):  # type: ignore[arg-type]
+        steer = prepared if opts.guidance_scale > 0 else None  # guidance 0: the check faces steer nothing
+        rank, phrases, fluency = self._rank(steer), self.phrases(steer), self.fluency()
+        propose = self.proposer(steer)
+        if propose is not None and not local_leaves(steer):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
         ids, traj, steps = [], [], []
-        for lo in range(0, len(starts), batch_size):
-            chunk = starts[lo:lo + batch_size]
+        for lo in range(0, len(starts), opts.batch_size):
+            chunk = starts[lo:lo + opts.batch_size]
             out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk), rank,
-                                 return_trajectory, progress, layout, phrases, fluency, propose)
+                                 opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose)
             ids += [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
             traj += [[(r.t, r.ids[j]) for r in out.trajectory] for j in range(len(chunk))]
             steps += out.steps
         rows = [r for b in ids for r in b]
         src = [s for s, b in zip(sources, ids) for _ in b]
-        words = [output_words(w, i, r, self.tokenizer.vocab) for (w, i), r in zip(src, rows)]
-        texts = [self.tokenizer.detokenize(w) for w in words]
-        tokens = encode_batch(rows, self.model.config.seq_len)
-        report: dict[str, Any] = {
-            "well_formed": well_formed(tokens, self.tokenizer.vocab).tolist(), "seconds": time.perf_counter() - t0,
-            "seed": seed, "steps": [s for s, b in zip(steps, ids) for _ in b],
-            "edits": [describe(w, i, r, self.tokenizer.vocab) for (w, i), r in zip(src, rows)],
-            "start": [self.tokenizer.detokenize(w) for w, _ in src]}
-        if prepared is not None:
-            report["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores}
-                                     for r in prepared.check(texts)}
-            report["satisfied"] = prepared.satisfied(texts)
+        vocab = self.tokenizer.vocab
         trajectory = None
-        if return_trajectory:
+        if opts.return_trajectory:
             width = max((len(t) for t in traj), default=0)
-            trajectory = [[self.tokenizer.detokenize([self.tokenizer.vocab.word(i) for i in (t[k][1] if k < len(t) else t[-1][1])])
+            trajectory = [[self.tokenizer.detokenize([vocab.word(i) for i in (t[k][1] if k < len(t) else t[-1][1])])
                            for t in traj] for k in range(width)]
-        return GenerationOutput(texts=texts, tokens=tokens, report=report, trajectory=trajectory)
+        return build_output(encode_batch(rows, self.model.config.seq_len), SourceSpelling(self.tokenizer, src),
+                            prepared, trajectory, seconds=time.perf_counter() - t0, seed=opts.seed,
+                            steps=[s for s, b in zip(steps, ids) for _ in b],
+                            edits=[describe(w, i, r, vocab) for (w, i), r in zip(src, rows)],
+                            start=[self.tokenizer.detokenize(w) for w, _ in src],
+                            unknown_words=[unknown_words(w, i, r, vocab) for (w, i), r in zip(src, rows)], **extra)
 
     def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1) -> list[list[int]]:
         """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
@@ -161,66 +218,69 @@ class DiffusERGenerator(EditGuides, Generator):
             out += [options[min(j, len(options) - 1)] for j in range(k)]
         return out
 
+    def _sources(self, starts: list[list[int]]) -> list[tuple[list[str], list[int]]]:  # (words, ids) per start
+        return [([self.tokenizer.vocab.word(i) for i in r], r) for r in starts]
+
     # ------------------------------------------------------------------------------------------- the API
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
-                 batch_size: int = 64, progress: bool = False, sampler: EditSampler | None = None,
+                 batch_size: int = 64, progress: bool | None = None, sampler: EditSampler | None = None,
                  bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int | None = None,
-                 t_start: float = 2.0, return_trajectory: bool = False) -> GenerationOutput:
-        """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints``. ``steps`` caps the
-        revisions (default: the sampler's ``max_steps``); ``drafts`` AR drafts per sample (default 32; 128 under a
+                 t_start: float = 2.0, return_trajectory: bool = False, guidance_scale: float = 1.0,
+                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+        """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints`` for at most ``steps``
+        revisions (the rule: see the class docstring). ``drafts`` AR drafts per sample (default 32; 128 under a
         per-word label constraint such as ``POS``, whose drafts are written under its lexicon) are ranked by the
         check face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
         same texts."""
-        _check_n(n, batch_size)
-        sampler = _with_steps(sampler, steps)
+        opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, batch_size=batch_size, dtype=dtype,
+                                          guidance_scale=guidance_scale, progress=progress, device=device,
+                                          return_trajectory=return_trajectory)
         prepared = self.prepare(constraints)
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2 ** 62))
+        steer = prepared if opts.guidance_scale > 0 else None
+        gen = opts.torch_generator()
         if bootstrap == "draft":
-            propose = self.proposer(prepared)
+            propose = self.proposer(steer)
             if drafts is None:
                 drafts = DRAFTS if propose is None else PATTERN_DRAFTS
             if isinstance(drafts, bool) or not isinstance(drafts, int) or drafts < 1:
                 raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=32")
             mask = propose.draft_mask(self.draft().config.seq_len) if propose is not None else None
-            rows, _ = draft_starts(self.draft(), n, drafts, gen, self._draft_rank(prepared), self.limit, mask,
+            rows, _ = draft_starts(self.draft(), opts.n, drafts, gen, self._draft_rank(steer), self.limit, mask,
                                    DRAFT_TOP_P if mask is not None else 1.0)
         elif bootstrap == "empty":
-            rows, t_start = [[] for _ in range(n)], float(self.T)
+            rows, t_start = [[] for _ in range(opts.n)], float(self.T)
         elif bootstrap == "random":
-            lens = torch.randint(min(8, self.limit), min(25, self.limit + 1), (n,), generator=gen).tolist()  # words, never a special id
+            lens = torch.randint(min(8, self.limit), min(25, self.limit + 1), (opts.n,), generator=gen).tolist()
             rows = [torch.randint(len(SPECIALS), len(self.tokenizer), (m,), generator=gen).tolist() for m in lens]
             t_start = float(self.T)
         else:
             raise SamplingError(f"unknown bootstrap {bootstrap!r}", "choose 'draft', 'empty' or 'random'")
         starts = self._starts(rows, prepared)
-        sources = [([self.tokenizer.vocab.word(i) for i in r], r) for r in starts]
-        out = self._run(starts, sources, prepared, t_start, seed, sampler, batch_size, progress, return_trajectory)
-        out.report["bootstrap"] = bootstrap
-        return out
+        return self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, bootstrap=bootstrap)
 
     def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
-               constraints: ConstraintLike = None, **kw: Any) -> GenerationOutput:
+               constraints: ConstraintLike = None, batch_size: int = 64, progress: bool | None = None,
+               sampler: EditSampler | None = None, t_start: float = 1.0, return_trajectory: bool = False,
+               guidance_scale: float = 1.0, device: str | None = None, dtype: str | None = None) -> GenerationOutput:
         """Fill the holes of ``template`` (``"The Vaults is a [MASK:3] pub near [MASK] ."``): the ``n`` best
         left-to-right fills of the holes, each revised with the template's words protected and in place, ordered
         by minimum Bayes risk (``report["mbr"]``; ``texts[0]`` is the MBR choice)."""
-        _check_n(n, kw.get("batch_size", 64))
-        c = Infill(template) if constraints is None else Infill(template) & constraints
-        prepared = self.prepare(c)
-        starts = self._starts([[]], prepared, k=n)
-        sources = [([self.tokenizer.vocab.word(i) for i in r], r) for r in starts]
-        kw.setdefault("t_start", 1.0)
-        out = self._run(starts, sources, prepared, kw.pop("t_start"), seed, _with_steps(kw.pop("sampler", None), steps),
-                        kw.pop("batch_size", 64), kw.pop("progress", False), kw.pop("return_trajectory", False))
-        if kw:
-            raise SamplingError(f"unknown arguments {sorted(kw)}", "see DiffusERGenerator.infill")
-        return order_by_mbr(out, ("edits", "steps", "start"))
+        opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, batch_size=batch_size, dtype=dtype,
+                                          guidance_scale=guidance_scale, progress=progress, device=device,
+                                          return_trajectory=return_trajectory)
+        prepared = self.prepare(Infill(template) if constraints is None else Infill(template) & constraints)
+        starts = self._starts([[]], prepared, k=opts.n)
+        out = self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler)
+        return order_by_mbr(out, ("edits", "steps", "start", "unknown_words"))
 
     def edit(self, text: str, constraints: ConstraintLike = None, n: int = 1, seed: int | None = 0,
              sampler: EditSampler | None = None, steps: int | None = None, protect: Collection[int] = (),
-             t_start: float = 1.0, progress: bool = False, return_trajectory: bool = False) -> GenerationOutput:
+             t_start: float = 1.0, progress: bool | None = None, return_trajectory: bool = False,
+             guidance_scale: float = 1.0, device: str | None = None, dtype: str | None = None) -> GenerationOutput:
         """Revise ``text`` toward ``constraints`` with few changes: the ``n`` best distinct results of the beam,
-        best first (``n`` > r widens the beam to ``n``). ``protect``: 1-based word positions never changed.
-        ``report["edits"]`` lists the operations from ``text`` to each result."""
+        best first (``n`` > r widens the beam to ``n``), after at most ``steps`` revisions (the rule: see the class
+        docstring). ``protect``: 1-based word positions never changed. ``report["edits"]`` lists the operations
+        from ``text`` to each result; ``report["unknown_words"]`` the words kept as written outside the vocabulary."""
         if not isinstance(text, str) or not split_words(text):
             raise SamplingError("the text to edit is empty",
                                 "pass a sentence; to write from nothing use generate(bootstrap='empty')")
@@ -228,29 +288,19 @@ class DiffusERGenerator(EditGuides, Generator):
         if len(words) > self.limit:
             raise SamplingError(f"the text has {len(words)} words, more than this model's {self.limit}",
                                 "shorten it, or use a model with a longer seq_len")
-        _check_n(n, 64)
         bad = [p for p in protect if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= len(words)]
         if bad:
             raise SamplingError(f"protect positions {bad} are outside 1..{len(words)}", "word k is position k (1-based)")
-        sampler = _with_steps(sampler, steps) or DEFAULT_SAMPLER
-        if sampler.beam[0] < n:
-            sampler = replace(sampler, beam=(n, sampler.beam[1]))
+        opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, guidance_scale=guidance_scale, dtype=dtype,
+                                          progress=progress, return_trajectory=return_trajectory, device=device)
+        if run_sampler.beam[0] < opts.n:
+            run_sampler = replace(run_sampler, beam=(opts.n, run_sampler.beam[1]))
         prepared = self.prepare(constraints)
-        ids = self.tokenizer.vocab.ids(words)
-        start = self._starts([ids], prepared)
-        src_words = words if start[0] == ids else [self.tokenizer.vocab.word(i) for i in start[0]]
-        return self._run(start, [(src_words, start[0])], prepared, t_start, seed, sampler, 1, progress,
-                         return_trajectory, keep=n, protect=protect)
-
-
-def _check_n(n: object, batch_size: object) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise SamplingError(f"n must be a positive integer, got {n!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise SamplingError(f"batch_size must be > 0, got {batch_size!r}")
-
-
-def _with_steps(sampler: EditSampler | None, steps: int | None) -> EditSampler | None:
-    if steps is None:
-        return sampler
-    return replace(sampler or DEFAULT_SAMPLER, max_steps=steps)
+        vocab = self.tokenizer.vocab
+        ids = vocab.ids(words)
+        start = self._starts([ids], prepared)[0]  # == ids unless hard faces rewrote positions (kept in place)
+        same = [k < len(ids) and i == ids[k] for k, i in enumerate(start)]
+        src_words = [words[k] if ok else vocab.word(i) for k, (i, ok) in enumerate(zip(start, same))]
+        unreadable = {k + 1 for k, (w, ok) in enumerate(zip(src_words, same)) if ok and not set(w) <= self._alphabet}
+        return self._run([start], [(src_words, start)], prepared, t_start, opts, run_sampler, keep=opts.n,
+                         protect=set(protect) | unreadable)

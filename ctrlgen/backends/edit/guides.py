@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ctrlgen.backends.edit.joint import words_of
 from ctrlgen.backends.edit.models import encode_batch
 from ctrlgen.backends.edit.ops import device_of
 from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
@@ -22,6 +23,7 @@ from ctrlgen.backends.edit.start import probe_phrases
 from ctrlgen.constraints.base import CHECK, WordLabelled
 from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.errors import CheckpointError
+from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
 
@@ -71,8 +73,6 @@ class EditGuides:
             if self.draft_model is None:
                 raise CheckpointError("this edit model names no AR draft model",
                                       "pass bootstrap='empty' or 'random', or load with draft_model='e2e-ar-draft'")
-            from ctrlgen.models.ar_lm import ARLM
-
             ar, tok, _ = load_pretrained(resolve_model_path(self.draft_model), ARLM)
             if tok.vocab.words != self.tokenizer.vocab.words:
                 raise CheckpointError(f"the draft model {self.draft_model!r} has another vocabulary",
@@ -97,8 +97,6 @@ class EditGuides:
     def _probes(self, drafts: int = 512) -> list[list[int]]:
         """``drafts`` AR drafts (seed 0), drawn once per loaded model: what phrases and lexicons are probed from."""
         if self._probe_rows is None:
-            from ctrlgen.backends.edit.joint import words_of
-
             with torch.no_grad():
                 sample = self.draft().sample(drafts, generator=torch.Generator().manual_seed(0), allow_unk=False)
             self._probe_rows = [words_of(r) for r in sample]

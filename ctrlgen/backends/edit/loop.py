@@ -1,16 +1,16 @@
 """The revision loop of :class:`~ctrlgen.backends.edit.sampler.EditSampler` (2D beam over revisions; see its module
-docstring). State lives in the call; the sampler object only configures it."""
+docstring). State lives in the call; the sampler object only configures it. The loop sees the sampler through
+the :class:`~ctrlgen.backends.edit.types.Reviser` protocol, so this module does not import the sampler's."""
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ctrlgen.backends.edit.edits import EditScript
 from ctrlgen.backends.edit.ops import start_flags
@@ -21,13 +21,11 @@ from ctrlgen.backends.edit.types import (
     ProposeFn,
     Protect,
     RankFn,
+    Reviser,
     SpanGenerator,
     Tagger,
 )
 from ctrlgen.errors import SamplingError
-
-if TYPE_CHECKING:
-    from ctrlgen.backends.edit.sampler import EditSampler
 
 
 @dataclass
@@ -50,7 +48,7 @@ def _ranked(rank: RankFn, ids: list[list[int]]) -> list[float]:
 
 
 @torch.no_grad()
-def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
+def run_loop(sampler: Reviser, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
              return_trajectory: bool, progress: bool, layout: EditLayout | None,
              phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None,
@@ -60,8 +58,6 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
     A candidate's score is its path log-likelihood + ``rank_weight · rank`` + ``fluency_weight · fluency``. With a
     layout length, only the candidates closest to it survive a step (so the length moves toward it whenever
     some candidate does)."""
-    from tqdm.auto import tqdm
-
     n, w = len(rows), sampler.rank_weight
     predicate = protect if callable(protect) else None
     flags = start_flags(protect, rows) if predicate is None else [[False] * (len(r) + 1) for r in rows]
@@ -69,7 +65,7 @@ def run_loop(sampler: EditSampler, tagger: Tagger, edit_generator: SpanGenerator
     hyps = [[_Hyp(tuple(r), tuple(f), 0.0, w * rk if rank else 0.0, rk)] for r, f, rk in zip(rows, flags, ranks)]
     target = None if layout is None else layout.length
     steps, done = [0] * n, [False] * n
-    for t in tqdm(ts, disable=not progress or not sys.stderr.isatty(), desc="revising", leave=False):
+    for t in tqdm(ts, disable=not progress, desc="revising", leave=False):
         active = [s for s in range(n) if not done[s]]
         if not active:
             break

@@ -11,8 +11,16 @@ import torch
 from torch import Tensor
 
 from ctrlgen.backends.edit.edits import Edit, EditScript
-from ctrlgen.backends.edit.types import EditCandidate, EditLayout, Protect, SpanGenerator, Tagger
+from ctrlgen.backends.edit.models import MASK_ID, encode_batch
+from ctrlgen.backends.edit.types import (
+    EditCandidate,
+    EditLayout,
+    Protect,
+    SpanGenerator,
+    Tagger,
+)
 from ctrlgen.errors import SamplingError
+from ctrlgen.text.vocab import SPECIALS
 
 SPAN_TAGS = (Edit.REPLACE, Edit.INSERT)
 
@@ -175,9 +183,6 @@ def fill_sequential(edit_generator: SpanGenerator, rows: list[list[int]], t: flo
     ``allowed[i][m]`` (``BoolTensor[V]`` or ``None`` = any word) restricts the ``m``-th placeholder of row ``i``;
     a row whose placeholders allow nothing comes back empty. Returns per row up to ``k`` ``(ids, log-prob)``,
     best first."""
-    from ctrlgen.backends.edit.models import MASK_ID, encode_batch
-    from ctrlgen.text.vocab import SPECIALS
-
     seq_len = int(edit_generator.config.seq_len)
     beams: list[list[tuple[list[int], float]]] = [[(list(r), 0.0)] for r in rows]
     holes = [r.count(MASK_ID) for r in rows]

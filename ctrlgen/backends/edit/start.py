@@ -3,16 +3,19 @@ bootstrap text onto the layout, AR drafts ranked by the check face, and readable
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from ctrlgen.backends.edit.edits import Edit, align
+from ctrlgen.backends.edit.joint import words_of
 from ctrlgen.backends.edit.models import MASK_ID
 from ctrlgen.backends.edit.ops import device_of, fill_sequential
 from ctrlgen.backends.edit.types import EditLayout
 from ctrlgen.constraints.base import HardSpec
+from ctrlgen.errors import SamplingError
 from ctrlgen.text.vocab import Vocabulary
 
 
@@ -58,8 +61,6 @@ def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, s
     """``n`` AR drafts (word ids): per sample the best of ``per_sample`` drafts by the check score ``score`` (ties:
     the first drawn), or the first draft without one; ``allowed`` (``BoolTensor[L, V]``) restricts the words the
     draft model may write at each position. Returns ``(drafts, their check scores)``."""
-    from ctrlgen.backends.edit.joint import words_of
-
     with torch.no_grad():
         rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False,
                                                        allowed=allowed, top_p=top_p)]
@@ -83,6 +84,40 @@ def output_words(source_words: Sequence[str], source_ids: Sequence[int], ids: Se
             out.append(word)
         out.extend(vocab.word(i) for i in span)
     return out
+
+
+def unknown_words(source_words: Sequence[str], source_ids: Sequence[int], ids: Sequence[int],
+                  vocab: Vocabulary) -> list[dict[str, Any]]:
+    """The words of ``ids`` that the models read as ``[UNK]`` and that come back as the source wrote them:
+    ``[{"position": k, "word": "…"}]`` with ``k`` the 1-based word of the output (see :func:`output_words`)."""
+    words = output_words(source_words, source_ids, ids, vocab)
+    return [{"position": k + 1, "word": w} for k, (i, w) in enumerate(zip(ids, words))
+            if i == vocab.unk_id and w != vocab.word(i)]
+
+
+class SourceSpelling:
+    """A decoder for :func:`ctrlgen.core.output.build_output` (``vocab`` and ``decode_batch`` as the tokenizer's):
+    row ``j`` of the ids is decoded with ``sources[j]``'s own spelling of the source words it kept
+    (:func:`output_words`), so a word the vocabulary lacks comes back as written, never as ``[UNK]``; an
+    ``[UNK]`` at a position in ``unk_words`` (hard faces with ``allow_unk``) is spelled as the constraint wrote it."""
+
+    def __init__(self, tokenizer: Any, sources: Sequence[tuple[Sequence[str], Sequence[int]]]) -> None:
+        self.tokenizer, self.vocab, self.sources = tokenizer, tokenizer.vocab, list(sources)
+
+    def decode_batch(self, ids: torch.Tensor, unk_words: dict[int, str] | None = None) -> list[str]:
+        """``ids: LongTensor[n, L]`` (``[START] words [END] [PAD]…``, one row per source) → n texts."""
+        rows = [words_of(r) for r in ids.tolist()]
+        if len(rows) != len(self.sources):
+            raise SamplingError(f"{len(rows)} rows of ids for {len(self.sources)} source texts",
+                                "pass one (words, ids) source per output row")
+        out = []
+        for row, (words, src) in zip(rows, self.sources):
+            spelled = output_words(words, src, row, self.vocab)
+            if unk_words:
+                spelled = [unk_words.get(k + 1, w) if i == self.vocab.unk_id else w
+                           for k, (i, w) in enumerate(zip(row, spelled))]
+            out.append(self.tokenizer.detokenize(spelled))
+        return out
 
 
 def describe(source_words: Sequence[str], source_ids: Sequence[int], ids: Sequence[int],
@@ -122,8 +157,6 @@ def probe_phrases(leaves: Sequence[Any], rows: Sequence[Sequence[int]], vocab: V
     shortest word windows (≤ ``max_words``) of the ``rows`` (e.g. AR drafts) that meet it on their own — for
     ``SemanticField("near", "Burger King")`` that is "Burger King" — the ``top`` most frequent per leaf.
     Checks about a whole text (length, syntax) find none, and then nothing is proposed from here."""
-    from collections import Counter
-
     out: list[list[int]] = []
     texts = [detok([vocab.word(i) for i in r]) for r in rows]
     for leaf in leaves:

@@ -78,6 +78,23 @@ class EditStepOutput:
     # first, then the check-guided proposals (if asked for), best first
 
 
+class Reviser(Protocol):
+    """What the revision loop (:func:`ctrlgen.backends.edit.loop.run_loop`) needs of its sampler: the 2D beam and
+    the score weights, and one revision of many texts (:meth:`ctrlgen.backends.edit.sampler.EditSampler.step`).
+    A protocol, so that the loop never imports the sampler module that calls it."""
+
+    beam: tuple[int, int]  # (r texts kept per sample, b candidates per revision)
+    rank_weight: float  # weight of the check score in a candidate's score
+    fluency_weight: float  # weight of the fluency term
+    explore: bool  # check-guided proposals for texts below a check score of 1
+
+    def step(self, tagger: Tagger, edit_generator: SpanGenerator, ids: Sequence[Sequence[int]], t: float,
+             generator: Any = None, protected: Sequence[Sequence[bool]] | None = None,
+             layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
+             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
+             fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditStepOutput: ...
+
+
 @dataclass
 class EditRevision:
     """One step of the output's trajectory (the chain of revisions that led to each final text)."""

@@ -68,7 +68,8 @@ class GaussianDiffusion:
         self.alphas_cumprod_prev = np.append(1.0, self.alphas_cumprod[:-1])
         self.posterior_variance = self.betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         # log of the variance, with t=0 (variance 0) replaced by t=1's value, as improved-DDPM
-        self.posterior_log_variance_clipped = np.log(np.append(self.posterior_variance[1:2], self.posterior_variance[1:])) \
+        clipped = np.append(self.posterior_variance[1:2], self.posterior_variance[1:])
+        self.posterior_log_variance_clipped = np.log(clipped) \
             if self.num_steps > 1 else np.log(np.maximum(self.posterior_variance, 1e-20))
         self.posterior_mean_coef1 = self.betas * np.sqrt(self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * np.sqrt(a) / (1.0 - self.alphas_cumprod)

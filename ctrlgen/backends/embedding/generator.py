@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,29 @@ import torch
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
 from ctrlgen.backends.embedding.model import EmbeddingLM
-from ctrlgen.backends.embedding.sampler import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput, round_to_words
 from ctrlgen.config import from_dict
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
+from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.core.contract import Generator
 from ctrlgen.core.mbr import order_by_mbr
+from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
 from ctrlgen.errors import CheckpointError, SamplingError
 from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
-from ctrlgen.oracles.fluency import well_formed
+
+PROBE_BATCH = 8  # samples in the forward that budget() times
+
+
+def _scaled(guidance: GuidanceConfig | None, scale: float) -> GuidanceConfig | None:
+    """``guidance`` (default ``GuidanceConfig()``) with its step size times ``scale``; None for ``scale`` 0 (no
+    guidance hook at all: unguided sampling, bit for bit)."""
+    if scale == 0:
+        return None
+    config = guidance or GuidanceConfig()
+    return config if scale == 1 else replace(config, step_size=config.step_size * scale)
 
 
 class EmbeddingGenerator(Generator):
@@ -57,8 +70,6 @@ class EmbeddingGenerator(Generator):
         constraints load and check their classifier here (``model=`` context), before any sampling."""
         if constraints is None or constraints == []:
             return None
-        from ctrlgen.constraints.fingerprint import ModelContext
-
         context = ModelContext.of(self.model, self.diffusion, self.path, self.tokenizer)
         return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding", model=context)
 
@@ -83,8 +94,9 @@ class EmbeddingGenerator(Generator):
 
     def _hook(self, prepared: PreparedConstraint | None, guidance: GuidanceConfig | None,
               hook: StepHook | None) -> StepHook | None:
+        """The step hook: gradient guidance by ``guidance`` (None: none) on the soft terms, then ``hook``."""
         hooks: list[StepHook] = []
-        if prepared is not None and prepared.soft_terms:
+        if prepared is not None and prepared.soft_terms and guidance is not None:
             hooks.append(Guidance([(term.weight, term.soft) for term in prepared.soft_terms], guidance))
         if hook is not None:
             hooks.append(hook)
@@ -100,42 +112,62 @@ class EmbeddingGenerator(Generator):
 
         return chained
 
-    def generate(self, n: int = 8, steps: int = 200, seed: int | None = 0, constraints: ConstraintLike = None,
+    def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  guidance: GuidanceConfig | None = None, batch_size: int = 64,
                  sampler: EmbeddingSampler | None = None, hook: StepHook | None = None,
-                 return_trajectory: bool = False, progress: bool = False) -> GenerationOutput:
-        """Sample ``n`` texts with ``steps`` denoising steps (≤ the training T).
+                 return_trajectory: bool = False, progress: bool | None = None, guidance_scale: float = 1.0,
+                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+        """Sample ``n`` texts with ``steps`` denoising steps (≤ the training T; default ``spec.default_steps``).
 
         ``constraints``: constraint objects (``Length(12) & Infill(...)``), a list, or spec strings;
-        their hard faces are imposed exactly, soft faces steer through ``guidance``, and the check
+        their hard faces are imposed exactly, soft faces steer by gradient guidance, and the check
         face fills ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts.
-        ``sampler`` overrides clamping options; ``hook`` is called after every step."""
-        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-            raise SamplingError(f"n must be a positive integer, got {n!r}")
-        if batch_size <= 0:
-            raise SamplingError(f"batch_size must be > 0, got {batch_size}")
-        sampler = sampler or EmbeddingSampler(steps=steps)
-        if sampler.steps > self.diffusion.num_steps:
-            raise SamplingError(f"steps = {sampler.steps} exceeds the model's {self.diffusion.num_steps} training steps",
+        ``guidance_scale`` multiplies the guidance step size of ``guidance`` (default ``GuidanceConfig()``, whose
+        ``step_size`` is 1×); 0 samples unguided, bit for bit. ``sampler`` overrides clamping options; its
+        ``steps`` are used when ``steps`` is None, an explicit ``steps`` wins. ``hook`` is called after every
+        step. ``device`` / ``dtype`` move the model (in place, as :meth:`to`). Options are validated and the
+        budget checked (:meth:`budget`) before any sampling."""
+        opts = self.options(n=n, steps=steps if steps is not None or sampler is None else sampler.steps, seed=seed,
+                            batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
+                            progress=progress, return_trajectory=return_trajectory)
+        assert opts.steps is not None  # filled in by options()
+        sampler = EmbeddingSampler(steps=opts.steps) if sampler is None else replace(sampler, steps=opts.steps)
+        if opts.steps > self.diffusion.num_steps:
+            raise SamplingError(f"steps = {opts.steps} exceeds the model's {self.diffusion.num_steps} training steps",
                                 f"use 1..{self.diffusion.num_steps}")
+        on = self.place(opts)
+        self.check_budget(opts)
         prepared = self.prepare(constraints)
         fixed = self._fixed(prepared)
-        step_hook = self._hook(prepared, guidance, hook)
-        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**62))
+        step_hook = self._hook(prepared, _scaled(guidance, opts.guidance_scale), hook)
+        gen = self.rng(opts, on)
         t0 = time.perf_counter()
         tokens, traj = [], []
-        for start in range(0, n, batch_size):
-            out = sampler.sample(self.model, self.diffusion, min(batch_size, n - start), gen, hook=step_hook,
-                                 return_trajectory=return_trajectory, progress=progress, fixed=fixed)
+        for start in range(0, opts.n, opts.batch_size):
+            out = sampler.sample(self.model, self.diffusion, min(opts.batch_size, opts.n - start), gen, hook=step_hook,
+                                 return_trajectory=opts.return_trajectory, progress=opts.show_progress(), fixed=fixed)
             tokens.append(out.tokens)
             traj.append(out.trajectory)
-        trajectory = None
-        if return_trajectory:
-            trajectory = decode_trajectory(traj, self.tokenizer)
+        trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory,
-                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=seed)
+                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=opts.seed)
 
-    def infill(self, template: str, n: int = 4, steps: int = 200, seed: int | None = 0,
+    def budget(self, opts: Options) -> tuple[float, int]:
+        """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the denoiser alone.
+
+        Time: one no-grad forward plus the L2 rounding of ``PROBE_BATCH`` samples, timed once per device and dtype
+        (:meth:`Generator.probe_seconds`); gradient guidance adds ``num_inner`` classifier passes per step on
+        top. Memory: per sample, ``itemsize · seq_len · (8·hidden + heads·seq_len + 2·vocab + 8·embed_dim)``:
+        the widest layer activations, one attention map, the rounding scores and the sampler's latents."""
+        cfg, param = self.model.config, next(self.model.parameters())
+        x = torch.zeros(PROBE_BATCH, cfg.seq_len, cfg.embed_dim, device=param.device, dtype=param.dtype)
+        t = torch.zeros(PROBE_BATCH, dtype=torch.long, device=param.device)
+        seconds = self.probe_seconds((str(param.device), param.dtype),
+                                     lambda: round_to_words(self.model, self.model(x, t), "l2"), PROBE_BATCH)
+        width = 8 * cfg.hidden + cfg.heads * cfg.seq_len + 2 * cfg.vocab_size + 8 * cfg.embed_dim
+        return seconds, param.dtype.itemsize * cfg.seq_len * width
+
+    def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, **kw: Any) -> GenerationOutput:
         """Fill the holes of ``template`` (``"The Vaults is a [MASK:3] pub near [MASK] ."``).
 

@@ -151,15 +151,16 @@ class EmbeddingSampler:
             raise SamplingError(f"n must be > 0, got {n}")
         cfg = model.config
         sched = diffusion.respace(self.steps)
-        device = next(model.parameters()).device
-        x = torch.randn((n, cfg.seq_len, cfg.embed_dim), generator=generator, device=device)
+        param = next(model.parameters())
+        device = param.device
+        x = torch.randn((n, cfg.seq_len, cfg.embed_dim), generator=generator, device=device, dtype=param.dtype)
         if fixed is not None:
             x = fixed.apply(x)
         x0_prev: Tensor | None = None
         trajectory: list[Tensor] = []
         clamp_from = round(self.clamp_after * sched.num_steps)
         banned = fixed.banned if fixed is not None else None
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # lazy: start-up speed
 
         for k, i in enumerate(tqdm(range(sched.num_steps - 1, -1, -1), disable=not progress, desc="sampling",
                                    leave=False)):

@@ -1,0 +1,37 @@
+"""The discrete (SEDD) backend's command-line flags: ``--predictor`` and ``--guidance-shortlist``; the shared
+``--guidance-scale`` is the rate-reweighting scale γ, passed through as ``guidance_scale``.
+
+Torch-free at import time (``ctrlgen --help`` lists these flags): the sampler class is resolved when a
+command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ctrlgen.registry import resolve
+
+SAMPLER = "ctrlgen.backends.discrete.sampler:SEDDSampler"
+
+
+class DiscreteFlags:
+    """``--predictor {analytic,euler}``, ``--guidance-shortlist K``."""
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--predictor", choices=["analytic", "euler"], default=None,
+                            help="SEDD predictor (default analytic)")
+        parser.add_argument("--guidance-shortlist", type=int, default=None, metavar="K",
+                            help="exact likelihood ratios for the K likeliest jumps per masked position "
+                                 "(default 4; 0 = first order only, faster)")
+
+    def to_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
+        """``sampler`` (a ``SEDDSampler`` with the predictor; its steps are the call's), ``guidance_scale`` and
+        ``guidance_shortlist`` when given."""
+        scale = getattr(args, "guidance_scale", None)
+        return {"sampler": resolve(SAMPLER)(predictor=args.predictor or "analytic"),
+                **({} if scale is None else {"guidance_scale": scale}),
+                **({} if args.guidance_shortlist is None else {"guidance_shortlist": args.guidance_shortlist})}
+
+
+FLAGS = DiscreteFlags()

@@ -1,0 +1,75 @@
+"""``ctrlgen generate`` and ``ctrlgen infill``: load the model of ``--backend`` / ``--model`` and sample.
+
+The arguments were parsed and checked by :mod:`ctrlgen.cli.arguments` (``args.options``: the validated
+``Options``); here the model is loaded, its backend's flags become generator keyword arguments through the
+backend's ``BackendFlags.to_kwargs``, and ``--steps`` left out means the backend's ``default_steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ctrlgen.api import load
+from ctrlgen.cli.arguments import backend_flags, check_backend_flags
+from ctrlgen.constraints.specs import parse_constraint
+from ctrlgen.core.contract import Generator
+from ctrlgen.core.output import GenerationOutput
+from ctrlgen.errors import ConfigError
+from ctrlgen.registry import BACKENDS
+
+
+def load_for(args: argparse.Namespace) -> Generator:
+    """The generator for ``--model`` / ``--backend``; the checkpoint's own backend must match ``--backend``."""
+    name = args.model or (BACKENDS.get(args.backend).default_model if args.backend else None)
+    gen = load(name) if name else load()
+    if args.backend is not None and gen.backend != args.backend:
+        raise ConfigError(f"--model {args.model} is a {gen.backend!r} model but --backend is {args.backend!r}",
+                          f"pass --backend {gen.backend} (or leave --backend out: the model's own is used)")
+    args.backend = gen.backend
+    return gen
+
+
+def call_kwargs(args: argparse.Namespace, gen: Generator) -> dict[str, Any]:
+    """The keyword arguments of ``generate`` / ``infill``: the validated options (``steps`` defaulted to the
+    backend's) and what the backend's own flags mean."""
+    check_backend_flags(args, gen.backend)
+    opts = args.options.with_defaults(steps=gen.spec.default_steps)
+    flags = backend_flags(gen.backend)
+    extra = flags.to_kwargs(args) if flags is not None else (
+        {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale})
+    return {"n": opts.n, "steps": opts.steps, "seed": opts.seed, "batch_size": opts.batch_size,
+            "progress": sys.stderr.isatty(), **extra}
+
+
+def show(out: GenerationOutput, as_json: bool) -> None:
+    """Print one text per line, or one JSON object per text (index, text, well_formed, satisfied, mbr)."""
+    per = out.report.get("constraints", {})
+    for i, text in enumerate(out.texts):
+        if as_json:
+            rec = {"index": i, "text": text, "well_formed": out.report["well_formed"][i]}
+            if per:
+                rec["satisfied"] = {name: r["satisfied"][i] for name, r in per.items()}
+            if "mbr" in out.report:
+                rec["mbr"] = out.report["mbr"][i]
+            print(json.dumps(rec, ensure_ascii=False))
+        else:
+            print(text)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """``ctrlgen generate``."""
+    constraints = [parse_constraint(spec) for spec in args.constraint or []]  # a bad spec fails before loading
+    gen = load_for(args)
+    show(gen.generate(constraints=constraints or None, **call_kwargs(args, gen)), args.json)
+    return 0
+
+
+def run_infill(args: argparse.Namespace) -> int:
+    """``ctrlgen infill TEMPLATE``."""
+    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    gen = load_for(args)
+    show(gen.infill(args.template, constraints=constraints or None, **call_kwargs(args, gen)), args.json)
+    return 0

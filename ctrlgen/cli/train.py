@@ -1,0 +1,36 @@
+"""``ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ctrlgen.errors import ConfigError
+from ctrlgen.training.run import train_from_config
+
+
+def parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``["training.lr=5e-4", "name=x"]`` → ``{"training.lr": 0.0005, "name": "x"}`` (TOML values, else strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r} is not key=value", "e.g. --set training.lr=5e-4")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # a bare string
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ctrlgen train``: prints the final checkpoint's directory."""
+    overrides = {"data.train": args.data, "output_dir": args.output, "training.steps": args.steps,
+                 **parse_set(args.set or [])}
+    if args.output is not None:
+        overrides["output_dir"] = str(Path(args.output).resolve())
+    print(train_from_config(args.config, overrides, resume=not args.no_resume))
+    return 0
