@@ -60,6 +60,7 @@ def test_bad_n_is_rejected():
     (["--guidance-scale", "strong"], "guidance_scale must be a finite number >= 0"),
     (["--beam", "2,2", "--backend", "discrete"], "--beam is for the edit backend"),
     (["--fluency-weight", "0.1", "--backend", "edit"], "--fluency-weight is for the embedding backend"),
+    (["--constraint", "food=Chinese", "--constraint", "food=Japanese"], "two values of 'food'"),
 ])
 @pytest.mark.parametrize("command", [["generate"], ["infill", "The [MASK] ."]])
 def test_bad_options_are_refused_before_any_model_loads(command, argv, msg, tmp_path, capsys):

@@ -45,6 +45,8 @@ def test_importtime_reader_can_see_a_heavy_import() -> None:
     (["generate", "--steps", "1000000000", "--backend", "discrete"], 2),
     (["generate", "--beam", "2,2", "--backend", "discrete"], 2),
     (["generate", "--no-such-flag"], 2),
+    (["generate", "--constraint", "food=Chinese", "--constraint", "food=Japanese"], 2),
+    (["edit", "x", "--constraint", "food=Chinese", "--constraint", "food=Japanese"], 2),
     (["no-such-command"], 2),
 ])
 def test_help_and_argument_errors_import_nothing_heavy(argv: list[str], code: int) -> None:

@@ -14,8 +14,9 @@ import argparse
 
 from ctrlgen.core.flags import BackendFlags
 from ctrlgen.core.options import Options, positive_int
-from ctrlgen.errors import ConfigError
+from ctrlgen.errors import ConfigError, ConstraintConflictError
 from ctrlgen.registry import BACKENDS, resolve
+from ctrlgen.text.e2e import E2E_FIELDS
 
 
 def integer(s: str) -> int | str:
@@ -69,6 +70,7 @@ def check_sampling(args: argparse.Namespace) -> None:
         args.guidance_scale = args.options.guidance_scale
     if args.backend is not None:
         check_backend_flags(args, args.backend)
+    check_constraint_specs(args.constraint)
 
 
 def _each(attr: str) -> str:
@@ -118,6 +120,7 @@ def infill_arguments(q: argparse.ArgumentParser) -> None:
 def check_edit(args: argparse.Namespace) -> None:
     """Validate ``-n``, ``--steps`` and ``--seed`` with ``Options`` before the model is loaded."""
     args.options = Options(n=args.n, steps=args.steps, seed=args.seed)
+    check_constraint_specs(args.constraint)
 
 
 def edit_arguments(e: argparse.ArgumentParser) -> None:
@@ -153,4 +156,20 @@ def train_arguments(t: argparse.ArgumentParser) -> None:
 
 def env_arguments(e: argparse.ArgumentParser) -> None:
     """``ctrlgen env`` takes no arguments."""
+
+
+def check_constraint_specs(specs: list[str] | None) -> None:
+    """One value per semantic field: ``--constraint food=Chinese --constraint food=Japanese`` is refused here, at
+    start-up and without torch (``SemanticField`` composition raises the same error in the API)."""
+    seen: dict[str, str] = {}
+    for spec in specs or []:
+        key, sep, rest = spec.partition("=")
+        field, value = key.strip(), rest.split(";")[0].strip()
+        if not sep or field not in E2E_FIELDS:
+            continue
+        if field in seen and seen[field] != value:
+            raise ConstraintConflictError(f"--constraint {field}={seen[field]} and --constraint {field}={value} ask "
+                                          f"for two values of {field!r}",
+                                          f"pick one value for {field!r}")
+        seen[field] = value
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ctrlgen.api import load
 from ctrlgen.cli.arguments import backend_flags
-from ctrlgen.constraints.specs import parse_constraint
+from ctrlgen.cli.generate import parse_constraints
 from ctrlgen.errors import ConfigError
 from ctrlgen.registry import BACKENDS
 
@@ -38,7 +38,7 @@ def _show(out: Any, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``ctrlgen edit``."""
-    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    constraints = parse_constraints(args)
     gen = load(args.model)
     if "edit" not in gen.spec.operations:
         editors = BACKENDS.serving("edit")

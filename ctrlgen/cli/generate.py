@@ -14,6 +14,7 @@ from typing import Any
 
 from ctrlgen.api import load
 from ctrlgen.cli.arguments import backend_flags, check_backend_flags
+from ctrlgen.constraints.composition import as_constraint
 from ctrlgen.constraints.specs import parse_constraint
 from ctrlgen.core.contract import Generator
 from ctrlgen.core.output import GenerationOutput
@@ -59,9 +60,18 @@ def show(out: GenerationOutput, as_json: bool) -> None:
             print(text)
 
 
+def parse_constraints(args: argparse.Namespace) -> list[Any]:
+    """``--constraint SPEC`` … → constraint objects, composed once so that a bad spec or two that conflict
+    (``food=Chinese`` and ``food=Japanese``) fail before any model is loaded."""
+    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    if constraints:
+        as_constraint(constraints)  # raises ConstraintConflictError naming both
+    return constraints
+
+
 def run_generate(args: argparse.Namespace) -> int:
     """``ctrlgen generate``."""
-    constraints = [parse_constraint(spec) for spec in args.constraint or []]  # a bad spec fails before loading
+    constraints = parse_constraints(args)
     gen = load_for(args)
     show(gen.generate(constraints=constraints or None, **call_kwargs(args, gen)), args.json)
     return 0
@@ -69,7 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_infill(args: argparse.Namespace) -> int:
     """``ctrlgen infill TEMPLATE``."""
-    constraints = [parse_constraint(spec) for spec in args.constraint or []]
+    constraints = parse_constraints(args)
     gen = load_for(args)
     show(gen.infill(args.template, constraints=constraints or None, **call_kwargs(args, gen)), args.json)
     return 0

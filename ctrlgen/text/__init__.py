@@ -1,9 +1,28 @@
-"""Text layer: tokenizer, vocabulary, E2E data."""
+"""Text: the word tokenizer and vocabulary, E2E data readers and corpus encoding.
 
-from ctrlgen.text.dataset import encode_corpus
-from ctrlgen.text.e2e import E2E_FIELDS, E2EExample, file_fingerprint, parse_mr, read_e2e_csv
-from ctrlgen.text.tokenizer import Tokenizer, split_words
-from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START, UNK, Vocabulary
+The names below are loaded on first access (PEP 562), so that ``ctrlgen.text.e2e`` (E2E field names, MR
+parsing) can be read without importing torch or spaCy — the CLI checks ``--constraint`` specs with it at
+start-up.
+"""
 
-__all__ = ["E2E_FIELDS", "E2EExample", "END", "MASK", "PAD", "SPECIALS", "START", "UNK", "Tokenizer",
-           "Vocabulary", "encode_corpus", "file_fingerprint", "parse_mr", "read_e2e_csv", "split_words"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "encode_corpus": "ctrlgen.text.dataset",
+    **{n: "ctrlgen.text.e2e" for n in ("E2E_FIELDS", "E2EExample", "file_fingerprint", "parse_mr", "read_e2e_csv")},
+    **{n: "ctrlgen.text.tokenizer" for n in ("Tokenizer", "split_words")},
+    **{n: "ctrlgen.text.vocab" for n in ("END", "MASK", "PAD", "SPECIALS", "START", "UNK", "Vocabulary")},
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ctrlgen.text' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
