@@ -100,14 +100,14 @@ def test_backend_flags_become_generator_arguments(monkeypatch, capsys):
     """Each backend's own flags reach its generator through its BackendFlags.to_kwargs."""
     seen = {}
     for backend, argv in [("discrete", ["--predictor", "euler", "--guidance-scale", "0.5"]),
-                          ("edit", ["--beam", "2,2"]),
+                          ("edit", ["--beam", "2,2", "--guidance-scale", "0"]),
                           ("embedding", ["--no-clamp", "--guidance-scale", "2"])]:
         rec = _Recorder(backend)
         monkeypatch.setattr("ctrlgen.cli.generate.load", lambda *a, r=rec, **k: r)
         assert main(["generate", "--backend", backend, *argv]) == 0
         seen[backend] = rec.kwargs
     assert seen["discrete"]["sampler"].predictor == "euler" and seen["discrete"]["guidance_scale"] == 0.5
-    assert seen["edit"]["sampler"].beam == (2, 2)
+    assert seen["edit"]["sampler"].beam == (2, 2) and seen["edit"]["guidance_scale"] == 0.0
     assert seen["embedding"]["sampler"].clamp is False
     assert seen["embedding"]["guidance"].step_size == pytest.approx(2 * GuidanceConfig().step_size)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ctrlgen.errors import ConfigError
 from ctrlgen.registry import resolve
 
 SAMPLER = "ctrlgen.backends.edit.sampler:EditSampler"
@@ -42,13 +41,15 @@ class EditFlags:
                             help="2D beam: R revisions kept, B candidates each (default 3,3; 1,1 = greedy)")
 
     def to_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
-        """``sampler`` for ``--beam`` (none: the backend's default 2D beam). ``--guidance-scale`` is refused until
-        the edit generator takes ``guidance_scale`` (the weight of the check scores in the beam ranking)."""
+        """``sampler`` for ``--beam`` (none: the backend's default 2D beam) and ``guidance_scale`` (the weight of
+        the constraints' check scores in the beam ranking; 0 = fluency only) when given."""
+        kwargs: dict[str, Any] = {}
         if getattr(args, "guidance_scale", None) is not None:
-            raise ConfigError("--guidance-scale does not apply to the edit backend yet",
-                              "the edit backend ranks revisions by the constraints' checks; tune --beam R,B instead")
+            kwargs["guidance_scale"] = args.guidance_scale
         sampler = sampler_from_args(args)
-        return {} if sampler is None else {"sampler": sampler}
+        if sampler is not None:
+            kwargs["sampler"] = sampler
+        return kwargs
 
 
 FLAGS = EditFlags()
