@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from ctrlgen.text.tokenizer import Tokenizer
 from ctrlgen.version import __version__
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+T = TypeVar("T")
 
 
 def _version() -> str:
@@ -131,3 +132,12 @@ def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) ->
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.eval()
     return model, tokenizer, cfg
+
+
+def config_section(directory: str | os.PathLike, cfg: dict[str, Any], name: str, config_cls: type[T]) -> T:
+    """``cfg[name]`` (a table of a loaded ``config.json``, e.g. ``"diffusion"``) as ``config_cls``; any problem with
+    it is a :class:`CheckpointError` naming the file."""
+    try:
+        return from_dict(config_cls, cfg.get(name, {}), name)
+    except Exception as e:  # noqa: BLE001 — any config problem is a checkpoint problem here
+        raise CheckpointError(f"{Path(directory) / CONFIG_FILE}: {e}") from None

@@ -43,7 +43,6 @@ from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffu
 from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.model import ScoreModel
 from ctrlgen.backends.discrete.sampler import DTYPES, SEDDSampler, fixed_tokens_projector
-from ctrlgen.config import from_dict
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
@@ -53,7 +52,7 @@ from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path
-from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
 
@@ -84,10 +83,7 @@ class DiscreteGenerator(Generator):
     def from_pretrained(cls, name_or_path: str | os.PathLike = "e2e-sedd") -> DiscreteGenerator:
         path = resolve_model_path(name_or_path)
         model, tok, cfg = load_pretrained(path, ScoreModel)
-        try:
-            dcfg = from_dict(DiscreteDiffusionConfig, cfg.get("diffusion", {}), "diffusion")
-        except Exception as e:  # noqa: BLE001 — any config problem is a checkpoint problem here
-            raise CheckpointError(f"{path / 'config.json'}: {e}") from None
+        dcfg = config_section(path, cfg, "diffusion", DiscreteDiffusionConfig)
         if (dcfg.graph == "absorbing") != (model.config.graph == "absorbing"):
             raise CheckpointError(f"{path / 'config.json'}: model.graph {model.config.graph!r} does not match "
                                   f"diffusion.graph {dcfg.graph!r}", "retrain or fix the config")

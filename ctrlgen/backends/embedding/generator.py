@@ -23,7 +23,6 @@ from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffus
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
 from ctrlgen.backends.embedding.model import EmbeddingLM
 from ctrlgen.backends.embedding.sampler import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput, round_to_words
-from ctrlgen.config import from_dict
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
@@ -31,9 +30,9 @@ from ctrlgen.core.contract import Generator
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
-from ctrlgen.errors import CheckpointError, SamplingError
+from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
-from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
 
@@ -59,10 +58,7 @@ class EmbeddingGenerator(Generator):
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:
         path = resolve_model_path(name_or_path)
         model, tok, cfg = load_pretrained(path, EmbeddingLM)
-        try:
-            dcfg = from_dict(DiffusionConfig, cfg.get("diffusion", {}), "diffusion")
-        except Exception as e:  # noqa: BLE001 — any config problem is a checkpoint problem here
-            raise CheckpointError(f"{path / 'config.json'}: {e}") from None
+        dcfg = config_section(path, cfg, "diffusion", DiffusionConfig)
         return cls(model, tok, GaussianDiffusion.from_config(dcfg), path)
 
     def prepare(self, constraints: ConstraintLike) -> PreparedConstraint | None:
