@@ -57,6 +57,10 @@ def test_mismatched_field_is_named(saved):
     cfg = json.loads((saved / "config.json").read_text())
     cfg["model"]["embed_dim"] = 12
     (saved / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"changed: model\.embed_dim"):  # the digests see it first
+        load_pretrained(saved, EmbeddingLM)
+    del cfg["integrity"]  # an unsealed checkpoint: the structural checks still name the field
+    (saved / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="shape"):
         load_pretrained(saved, EmbeddingLM)
     cfg["model"]["embed_dim"] = 8
@@ -89,3 +93,75 @@ def test_save_replaces_atomically(tiny_model, tokenizer, saved, monkeypatch):
         save_pretrained(saved, tiny_model, tokenizer, write_extra=boom)
     assert (saved / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in saved.parent.iterdir()) == ["ckpt"]
+
+
+# ------------------------------------------------------------------------------------ self-verification
+def _edit_config(saved, fn):
+    cfg = json.loads((saved / "config.json").read_text())
+    fn(cfg)
+    (saved / "config.json").write_text(json.dumps(cfg))
+
+
+def test_saved_checkpoint_is_sealed(saved):
+    table = json.loads((saved / "config.json").read_text())["integrity"]
+    assert table["weights_sha256"].startswith("sha256:") and "diffusion.steps" in table["fields"]
+    load_pretrained(saved, EmbeddingLM)  # verifies
+
+
+def test_flipped_weight_bytes_are_refused(saved):
+    """A tensor's bytes changed but the file still parses: only the digest can tell (it used to load silently)."""
+    w = saved / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-8] ^= 0x40  # inside the last tensor's data
+    w.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the digest"):
+        load_pretrained(saved, EmbeddingLM)
+
+
+def test_edited_schedule_field_is_named(saved):
+    _edit_config(saved, lambda c: c["diffusion"].update(steps=50))
+    with pytest.raises(CheckpointError, match=r"changed: diffusion\.steps"):
+        load(saved)
+
+
+def test_edited_tokenizer_is_refused(saved):
+    t = saved / "tokenizer.json"
+    t.write_text(t.read_text().replace("pub", "bar", 1))
+    with pytest.raises(CheckpointError, match="tokenizer.json does not match"):
+        load_pretrained(saved, EmbeddingLM)
+
+
+def test_non_finite_weights_are_refused(tiny_model, tokenizer, tmp_path):
+    with torch.no_grad():
+        tiny_model.embedding.weight[0, 0] = float("nan")
+    save_pretrained(tmp_path / "nan", tiny_model, tokenizer)  # sealed as it is: the digests agree
+    with pytest.raises(CheckpointError, match="embedding.weight.*non-finite"):
+        load_pretrained(tmp_path / "nan", EmbeddingLM)
+
+
+def test_invalid_model_fields_are_a_checkpoint_error(saved):
+    """heads that do not divide hidden: the model's own error comes back as a CheckpointError naming the file."""
+    def bad(c):
+        c["model"]["heads"] = 3
+        del c["integrity"]
+    _edit_config(saved, bad)
+    with pytest.raises(CheckpointError, match="config.json: the 'model' fields"):
+        load_pretrained(saved, EmbeddingLM)
+
+
+def test_unsealed_checkpoint_loads_with_a_warning(saved, caplog):
+    _edit_config(saved, lambda c: c.pop("integrity"))
+    with caplog.at_level("WARNING"):
+        load_pretrained(saved, EmbeddingLM)
+    assert "unverified" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["e2e", "e2e-sedd", "e2e-edit", "e2e-ar-draft", "e2e-teacher-1"])
+def test_bundled_checkpoints_are_sealed_and_verify(name):
+    from ctrlgen.models.assets import resolve_model_path
+    from ctrlgen.models.integrity import verify
+
+    d = resolve_model_path(name)
+    cfg = json.loads((d / "config.json").read_text())
+    assert "integrity" in cfg
+    verify(cfg, d, d / "model.safetensors", d / "tokenizer.json")

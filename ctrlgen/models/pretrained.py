@@ -20,7 +20,8 @@ from torch import nn
 
 from ctrlgen.config import from_dict, to_dict
 from ctrlgen.errors import CheckpointError, ConfigError
-from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.models.integrity import check_finite, seal, verify
+from ctrlgen.text.tokenizer import TOKENIZER_FILE, Tokenizer
 from ctrlgen.version import __version__
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -50,8 +51,9 @@ def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: T
         save_file(state, str(tmp / WEIGHTS_FILE))
         cfg = {"model_type": model.model_type, "ctrlgen_version": _version(),
                "model": to_dict(model.config), **(extra or {})}
-        (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
         tokenizer.save(tmp)
+        cfg["integrity"] = seal(cfg, tmp / WEIGHTS_FILE, tmp / TOKENIZER_FILE)  # checked by load_pretrained
+        (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
         if write_extra is not None:
             write_extra(tmp)
         _normal_permissions(tmp)
@@ -107,14 +109,20 @@ def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) ->
         mcfg = from_dict(model_cls.config_class, cfg["model"], "model")
     except ConfigError as e:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {e.message}", e.hint) from None
+    wpath = directory / WEIGHTS_FILE
+    if not wpath.is_file():
+        raise CheckpointError(f"{wpath} is missing")
+    verify(cfg, directory, wpath, directory / TOKENIZER_FILE)  # digests of the weights, tokenizer, config fields
     tokenizer = Tokenizer.load(directory)
     if len(tokenizer) != mcfg.vocab_size:
         raise CheckpointError(f"field model.vocab_size = {mcfg.vocab_size} but tokenizer.json has "
                               f"{len(tokenizer)} words", "the tokenizer belongs to another model")
-    model = model_cls(mcfg)
-    wpath = directory / WEIGHTS_FILE
-    if not wpath.is_file():
-        raise CheckpointError(f"{wpath} is missing")
+    try:
+        model = model_cls(mcfg)
+    except (ValueError, AssertionError, RuntimeError, TypeError) as e:  # the model's own check of its sizes
+        raise CheckpointError(f"{directory / CONFIG_FILE}: the 'model' fields do not make a valid "
+                              f"{model_cls.__name__} ({e})", f"check the fields {sorted(cfg['model'])} "
+                              "(e.g. hidden must be divisible by heads)") from None
     try:
         state = load_file(str(wpath))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
@@ -126,6 +134,7 @@ def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) ->
         if state[key].shape != value.shape:
             raise CheckpointError(f"{wpath}: tensor {key!r} has shape {tuple(state[key].shape)}, config "
                                   f"implies {tuple(value.shape)}", "config.json and weights do not match")
+    check_finite(state, wpath)
     extra = set(state) - set(expected)
     if extra:
         raise CheckpointError(f"{wpath} has unexpected tensors {sorted(extra)[:3]}")
