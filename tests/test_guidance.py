@@ -101,3 +101,11 @@ def test_guidance_scale_multiplies_the_step_size(tiny_model, tokenizer, diffusio
     assert not torch.equal(strong, default)
     with pytest.raises(SamplingError, match="guidance_scale"):
         gen.generate(**kw, guidance_scale=-1.0)
+
+
+@pytest.mark.parametrize("kw", [{"step_size": float("nan")}, {"fluency_weight": float("inf")}, {"step_size": -0.1},
+                                {"num_inner": 1.5}, {"fluency_weight": "a"}, {"start": float("nan")}])
+def test_guidance_config_refuses_non_finite_and_bad_numbers(kw):
+    """``--fluency-weight nan`` used to switch guidance off silently; every such number is a typed error now."""
+    with pytest.raises(SamplingError, match=next(iter(kw))):
+        GuidanceConfig(**kw)

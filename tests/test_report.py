@@ -21,6 +21,7 @@ import torch
 from nltk import Tree
 
 from ctrlgen.constraints import syntax
+from ctrlgen.constraints.base import Constraint
 from ctrlgen.constraints.composition import (
     AllOf,
     PreparedConstraint,
@@ -185,7 +186,7 @@ def test_judge_agrees_with_satisfied_and_score(counts):
     texts = TEXTS + ["The Mill is a cheap Italian pub near the river ."]
     leaves = [POS("DET,PROPN,AUX,DET,NOUN,PUNCT"), SyntaxTree("(S (NN a) (X (NN b)))"),
               SyntaxSpans("0:2:S"), Length(6, tolerance=1), Infill("The Mill is [MASK] pub ."),
-              SemanticField("name", "The Mill"), Weighted(2.0, Length(5)),
+              SemanticField("name", "The Mill"), Weighted(2.0, Length(6)),
               AllOf(POS("DET,NOUN,ADP,DET,NOUN,PUNCT"), 3.0 * Length(6))]
     for c in leaves:
         ok, scores = c.judge(texts)
@@ -277,3 +278,31 @@ def test_same_value_or_other_fields_compose():
     assert [type(leaf).__name__ for _, leaf in c.leaves()] == ["SemanticField"] * 3
     assert (SemanticField("food", "Chinese") & SemanticField("near", "Café Adriatic")).satisfied(
         ["Chinese food near Café Adriatic ."]) == [True]
+
+
+# ---------------------------------------------------------------------------- leaves without a check face
+class _NoCheck(Constraint):
+    """A leaf with a hard face that fixes nothing and no check face (like a plug-in classifier alone)."""
+
+    faces = frozenset({"hard"})
+
+    def __repr__(self) -> str:
+        return "NoCheck()"
+
+
+def test_a_leaf_without_check_face_is_unchecked_never_satisfied(tokenizer) -> None:
+    from ctrlgen.constraints.composition import prepare
+    from ctrlgen.constraints.length import Length
+    from ctrlgen.core.output import build_output
+
+    texts = ["The Mill is a pub .", "The Mill is a big pub near the river ."]
+    ids = torch.stack([torch.tensor(tokenizer.encode(t, 24)) for t in texts])
+    alone = prepare(_NoCheck(), tokenizer, 24, "embedding")
+    out = build_output(ids, tokenizer, alone)
+    assert out.report["satisfied"] == [None, None] and out.report["unchecked"] == ["NoCheck()"]
+    both = prepare(_NoCheck() & Length(6), tokenizer, 24, "embedding")
+    out = build_output(ids, tokenizer, both)
+    assert out.report["satisfied"] == [None, False]  # checked leaf holds → unknown; fails → False, never True
+    assert both.satisfied(texts) == [None, False]
+    checked = build_output(ids, tokenizer, prepare(Length(6), tokenizer, 24, "embedding"))
+    assert checked.report["satisfied"] == [True, False] and "unchecked" not in checked.report

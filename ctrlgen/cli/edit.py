@@ -26,12 +26,16 @@ def _show(out: Any, as_json: bool) -> None:
         sat = {name: r["satisfied"][i] for name, r in per.items()}
         if as_json:
             rec = {"index": i, "text": text, "edits": out.report["edits"][i], "satisfied": sat,
-                   "all_satisfied": all(sat.values())}
+                   "all_satisfied": out.report.get("satisfied", [True] * len(out.texts))[i]}  # None: unchecked
+            if "unchecked" in out.report:
+                rec["unchecked"] = out.report["unchecked"]
             print(json.dumps(rec, ensure_ascii=False))
             continue
         print(text)
         for op in out.report["edits"][i]:
             print(f"  {op['op']:<7} @{op['position']:<2} {op['old']!r} → {op['new']!r}")
+        for name in out.report.get("unchecked", []):
+            print(f"  ? {name} (no check face: unchecked)")
         for name, ok in sat.items():
             print(f"  {'✓' if ok else '✗'} {name}")
 

@@ -53,6 +53,8 @@ def show(out: GenerationOutput, as_json: bool) -> None:
             rec = {"index": i, "text": text, "well_formed": out.report["well_formed"][i]}
             if per:
                 rec["satisfied"] = {name: r["satisfied"][i] for name, r in per.items()}
+            if "unchecked" in out.report:  # constraints no oracle can check: never reported as satisfied
+                rec["unchecked"] = out.report["unchecked"]
             if "mbr" in out.report:
                 rec["mbr"] = out.report["mbr"][i]
             print(json.dumps(rec, ensure_ascii=False))

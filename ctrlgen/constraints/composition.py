@@ -200,6 +200,12 @@ class PreparedConstraint:
         """Leaves whose soft face this backend uses (guidance sums ``weight * soft(state, t)``)."""
         return [t for t in self.terms if t.soft is not None]
 
+    @property
+    def unchecked(self) -> list[Constraint]:
+        """Leaves without a check face (a plug-in classifier alone, say): no oracle can tell whether a text meets
+        them, so a report never calls a text that is subject to them ``satisfied`` (see :meth:`satisfied`)."""
+        return [t.constraint for t in self.terms if CHECK not in t.constraint.faces]
+
     def project(self, tokens: Tensor) -> Tensor:
         """Overwrite the hard-fixed positions of ``tokens: Tensor[..., L]`` (identity without a hard face)."""
         return tokens if self.hard is None else self.hard.project(tokens)
@@ -219,18 +225,20 @@ class PreparedConstraint:
                 out.append(CheckResult(t.constraint, t.weight, [ok[k] for k in where], [scores[k] for k in where]))
         return out
 
-    def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        """Whether every checkable leaf holds, per text (one :meth:`check`)."""
-        return all_satisfied(self.check(texts), len(as_texts(texts)))
+    def satisfied(self, texts: Sequence[str]) -> list[bool | None]:
+        """Per text (one :meth:`check`): ``True`` when every leaf is checked and holds, ``False`` when a checked leaf
+        fails, ``None`` (unknown) when the checked ones hold but some leaf has no check face (:attr:`unchecked`)."""
+        return all_satisfied(self.check(texts), len(as_texts(texts)), unchecked=bool(self.unchecked))
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """Weighted mean of the checkable leaves' scores, per text (1.0 without any; one :meth:`check`)."""
         return combined_score(self.check(texts), len(as_texts(texts)))
 
 
-def all_satisfied(results: Sequence[CheckResult], n: int) -> list[bool]:
-    """Per text, whether every leaf of ``results`` (a :meth:`PreparedConstraint.check` of ``n`` texts) holds."""
-    return [all(r.satisfied[k] for r in results) for k in range(n)]
+def all_satisfied(results: Sequence[CheckResult], n: int, unchecked: bool = False) -> list[bool | None]:
+    """Per text, whether every leaf of ``results`` (a :meth:`PreparedConstraint.check` of ``n`` texts) holds;
+    with ``unchecked`` leaves beside them, a text whose checked leaves all hold is ``None`` (unknown), never True."""
+    return [False if not all(r.satisfied[k] for r in results) else (None if unchecked else True) for k in range(n)]
 
 
 def combined_score(results: Sequence[CheckResult], n: int) -> list[float]:

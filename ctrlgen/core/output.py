@@ -1,7 +1,8 @@
 """What every backend returns: :class:`GenerationOutput`, built by the one report builder :func:`build_output`.
 
 The report (``out.report``) has, per sample: ``well_formed`` (START … END then only PAD), and with constraints
-``constraints`` (per checkable leaf: ``satisfied`` and ``scores`` lists) and ``satisfied`` (every leaf holds);
+``constraints`` (per checkable leaf: ``satisfied`` and ``scores`` lists) and ``satisfied`` (every leaf holds:
+True / False, or None — unknown — when a leaf has no check face; those leaves are listed in ``unchecked``);
 plus call entries (``seconds``, ``steps``, ``seed`` and backend extras such as ``edits`` or ``mbr``). The
 oracles behind the check faces run once per unique text per call: :func:`build_output` calls
 :meth:`PreparedConstraint.check` once (each leaf judged once on the unique texts), and ``satisfied`` is derived
@@ -37,7 +38,9 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
     if prepared is not None:
         results = prepared.check(texts)  # the only oracle pass of the report
         rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores} for r in results}
-        rep["satisfied"] = all_satisfied(results, len(texts))
+        rep["satisfied"] = all_satisfied(results, len(texts), unchecked=bool(prepared.unchecked))
+        if prepared.unchecked:  # no check face: reported as unchecked, never as satisfied
+            rep["unchecked"] = [repr(c) for c in prepared.unchecked]
     return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)
 
 

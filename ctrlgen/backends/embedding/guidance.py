@@ -16,6 +16,7 @@ guided sampling then equals unguided sampling bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -41,9 +42,13 @@ class GuidanceConfig:
     stop: float = 0.95  # fraction after which guidance stops (original: last 10 of 200 steps unguided)
 
     def __post_init__(self) -> None:
-        if self.num_inner < 0 or self.step_size < 0 or self.fluency_weight < 0:
-            raise SamplingError(f"num_inner, step_size and fluency_weight must be >= 0, got {self.num_inner}, "
-                                f"{self.step_size}, {self.fluency_weight}")
+        if isinstance(self.num_inner, bool) or not isinstance(self.num_inner, int) or self.num_inner < 0:
+            raise SamplingError(f"num_inner must be an integer >= 0, got {self.num_inner!r}", "e.g. num_inner=3")
+        for name in ("step_size", "fluency_weight", "start", "stop"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
+                                    f"e.g. {name}={getattr(GuidanceConfig, name)}; 0 switches it off")
         if not 0.0 <= self.start <= self.stop <= 1.0:
             raise SamplingError(f"need 0 <= start <= stop <= 1, got start={self.start}, stop={self.stop}")
         if self.optimizer not in ("sign", "adagrad", "adam"):
