@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 import ctrlgen
-from ctrlgen.evaluation.bench import data_dir, machine, write_json
+from ctrlgen.evaluation.bench import classifier_info, data_dir, machine, write_json
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import NoControl, PerTargetMethod, SampleContext, spaced_texts
 from ctrlgen.evaluation.target_builders import semantic_targets
@@ -103,7 +103,7 @@ def main() -> None:
     timing = time_fifty(gen, targets[0], args.steps, best, args.shortlist) if args.timing else None
     if timing:
         print(json.dumps(timing, indent=1))
-    clf = json.loads((Path(gen.path) / "classifiers" / "semantic" / "config.json").read_text())
+    clf = classifier_info(gen)["semantic"]  # the one SemanticField loaded (user location first)
     rows = [{**r.__dict__, "seconds_per_50": round(50 / r.samples_per_s, 1) if r.samples_per_s else None}
             for r in result.rows]
     write_json(args.out, {

@@ -224,7 +224,7 @@ def train(args: argparse.Namespace) -> None:
              "history": [], "train_seconds": 0.0}
     last = out / "last.pt"
     if last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
+        ck = torch.load(last, map_location="cpu", weights_only=True)  # no pickled code: plain types + tensors
         if ck["args"] != _model_args(args):
             raise SystemExit(f"{last} was trained with other settings {ck['args']}; use another --out-dir")
         parser.load_state_dict(ck["model"])
@@ -315,7 +315,7 @@ def export(args: argparse.Namespace) -> None:
     half = {k: v.half() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": ck["config"], "state_dict": half}, dst)
-    last_ck = torch.load(Path(args.out_dir) / "last.pt", map_location="cpu", weights_only=False)
+    last_ck = torch.load(Path(args.out_dir) / "last.pt", map_location="cpu", weights_only=True)
     last = last_ck["state"]
 
     res: dict[str, Any] = {"split": info}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,19 @@ from ctrlgen.text.tokenizer import Tokenizer
 torch.set_num_threads(1)  # tiny models: more threads only add overhead (and contention)
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CSV = FIXTURES / "tiny_e2e.csv"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_ctrlgen_home(tmp_path_factory: pytest.TempPathFactory):
+    """Classifiers a developer trained into ~/.cache/ctrlgen must not change what the tests load (the lookup
+    tries the user location first): every test sees an empty CTRLGEN_HOME of its own."""
+    old = os.environ.get("CTRLGEN_HOME")
+    os.environ["CTRLGEN_HOME"] = str(tmp_path_factory.mktemp("ctrlgen-home"))
+    yield
+    if old is None:
+        os.environ.pop("CTRLGEN_HOME", None)
+    else:
+        os.environ["CTRLGEN_HOME"] = old
 
 
 @pytest.fixture(scope="session")

@@ -82,8 +82,10 @@ def test_no_resume_refuses_to_overwrite(tiny_toml, tmp_path):
 def test_resume_with_other_model_config_names_field(tiny_toml, tmp_path):
     cfg = tiny_toml(steps=2, every=2)
     train_from_config(cfg)
-    with pytest.raises(CheckpointError, match="model.hidden"):
+    with pytest.raises(ConfigError, match="model.hidden"):
         train_from_config(cfg, {"model.hidden": 16, "training.steps": 4})
+    with pytest.raises(CheckpointError, match="does not fit"):  # allowed, but the weights cannot follow
+        train_from_config(cfg, {"model.hidden": 16, "training.steps": 4}, allow_config_change=True)
 
 
 def test_config_errors(tiny_toml, tmp_path):

@@ -145,13 +145,17 @@ def edit_arguments(e: argparse.ArgumentParser) -> None:
 
 
 def train_arguments(t: argparse.ArgumentParser) -> None:
-    """``ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]``."""
+    """``ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]
+    [--allow-config-change]``."""
     t.add_argument("config", help="TOML run config, e.g. recipes/configs/e2e_embedding.toml")
     t.add_argument("--data", help="training CSV (overrides data.train)")
     t.add_argument("--output", help="output directory (overrides output_dir)")
     t.add_argument("--steps", type=positive_int, help="total training steps (overrides training.steps)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, repeatable")
     t.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
+    t.add_argument("--allow-config-change", action="store_true",
+                   help="resume although training-relevant settings (seed, lr, model, data, ...) differ from the "
+                        "run's checkpoint; the change is logged and recorded")
 
 
 def env_arguments(e: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]``."""
+"""``ctrlgen train CONFIG.toml [--data CSV] [--output DIR] [--steps N] [--set key=value ...] [--no-resume]
+[--allow-config-change]``."""
 
 from __future__ import annotations
 
@@ -32,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
                  **parse_set(args.set or [])}
     if args.output is not None:
         overrides["output_dir"] = str(Path(args.output).resolve())
-    print(train_from_config(args.config, overrides, resume=not args.no_resume))
+    print(train_from_config(args.config, overrides, resume=not args.no_resume,
+                            allow_config_change=args.allow_config_change))
     return 0

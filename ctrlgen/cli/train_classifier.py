@@ -1,11 +1,14 @@
-"""``ctrlgen train-classifier {semantic,pos,tree} --model DIR [--steps N] [--out DIR]``.
+"""``ctrlgen train-classifier {semantic,pos,tree} --model DIR [--steps N] [--output DIR]``.
 
 Trains a built-in noise-aware classifier (found through the ``CLASSIFIERS`` registry: ``semantic`` →
 ``semantic.v1``, ``pos`` → ``pos.v1``, ``tree`` → ``syntax.v1``, or any registered name whose class has a
 training recipe) on the E2E training references and the model's frozen embeddings, reports accuracy on
-the validation file at several noise levels, and saves it beside the model
-(``DIR/classifiers/<kind>/``: ``config.json``, ``model.safetensors``, ``README.md``), where
-``SemanticField`` / ``POS`` / ``SyntaxTree`` / ``SyntaxSpans`` find it.
+the validation file at several noise levels, and saves it (``config.json``, ``model.safetensors``,
+``README.md``) where ``SemanticField`` / ``POS`` / ``SyntaxTree`` / ``SyntaxSpans`` find it:
+``--output DIR`` if given, else for a bundled model the user location
+``$CTRLGEN_HOME`` (else ``$XDG_CACHE_HOME/ctrlgen``, else ``~/.cache/ctrlgen``)``/classifiers/<model>/<kind>``,
+and for a checkpoint directory ``DIR/classifiers/<kind>``. Never inside the installed package; the target
+is checked to be writable before any data is read.
 
 Data: ``--data`` (default ``$CTRLGEN_DATA/e2e/train.csv``) and ``--valid`` (default ``valid.csv`` beside it).
 """
@@ -25,10 +28,16 @@ from typing import Any
 import torch
 
 from ctrlgen.api import load
-from ctrlgen.constraints.fingerprint import ModelContext
-from ctrlgen.constraints.plugin import CLASSIFIERS
+from ctrlgen.constraints.fingerprint import (
+    ModelContext,
+    bundled_name,
+    classifier_home,
+    in_package,
+)
+from ctrlgen.constraints.plugin import CLASSIFIERS, package_write_error
 from ctrlgen.constraints.syntax import use_parser
 from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.training import classifier_cache
 from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier
@@ -50,6 +59,32 @@ def _default_data() -> Path:
     return Path(root) / "e2e" / "train.csv"
 
 
+def default_output(model_path: Path, kind: str) -> Path:
+    """Where a ``kind`` classifier for the model at ``model_path`` goes without ``--output``: a bundled
+    model's to the user location (``classifier_home(model) / kind``), a checkpoint directory's beside it."""
+    if bundled_name(model_path) is not None:
+        return classifier_home(model_path) / kind
+    return Path(model_path) / "classifiers" / kind
+
+
+def check_output(target: Path, model_path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``target`` can be written: not inside the installed package, the
+    nearest existing folder above it writable, ``target`` itself a writable folder when it exists."""
+    if in_package(target):
+        raise package_write_error(target)
+    probe = target.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    blocked = next((p for p in ((target,) if target.exists() else ()) + (probe,)
+                    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK)), None)
+    if blocked is not None:
+        home = classifier_home(model_path) / target.name
+        raise ConfigError(f"cannot write the classifier to {target}: {blocked} is "
+                          + ("not a folder" if not blocked.is_dir() else "not writable"),
+                          f"pass --output DIR (a writable folder); --output {home} is the user location, "
+                          "searched before the classifiers beside the model, so the model finds it without more")
+
+
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     cols = sorted({k for row in metrics.values() for k in row})
     lines = ["| noise | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
@@ -66,7 +101,12 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
     silver trees (``tree``; default the bundled parser). ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
     ``"cuda"``; the saved classifier is always stored on the CPU. ``prepared_file``: a cache of the encoded
     training/validation data (silver tags and trees take minutes to build): read when it matches the
-    classifier, data files and tokenizer, else built and written there."""
+    classifier, data files and tokenizer, else built and written there. ``out``: the classifier's directory
+    (default :func:`default_output`), checked by :func:`check_output` before anything is loaded."""
+    model_path = resolve_model_path(model)
+    target = Path(out) if out else default_output(model_path, kind.split(".")[0])
+    check_output(target, model_path)
+    logger.info("%s classifier for %s will be written to %s", kind, model, target)
     gen = load(model)
     gen.model.to(resolve_device(device))
     if parser:
@@ -110,7 +150,6 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
                               "data_prep_seconds": round(prep_s, 1), "valid_metrics": metrics,
                               "threads": torch.get_num_threads(), "options": options or {},
                               "parser": Path(parser).name if parser else "bundled"})
-    target = Path(out) if out else Path(gen.path) / "classifiers" / kind.split(".")[0]
     if command and parser:  # no machine paths in the README
         command = command.replace(parser, Path(parser).name)
     if command and prepared_file:  # a cache path is machine-specific and does not change the result
@@ -172,7 +211,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", help=f"{', '.join(KINDS)} (or a registered classifier name)")
     p.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default e2e)")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    p.add_argument("--out", help="output directory (default MODEL/classifiers/KIND)")
+    p.add_argument("--output", "--out", dest="out", metavar="DIR",
+                   help="output directory (default: a bundled model's go to $CTRLGEN_HOME, else "
+                   "$XDG_CACHE_HOME/ctrlgen, else ~/.cache/ctrlgen, under classifiers/MODEL/KIND; a checkpoint "
+                   "directory's to MODEL/classifiers/KIND); never inside the installed package")
     p.add_argument("--data", help="E2E training CSV (default $CTRLGEN_DATA/e2e/train.csv)")
     p.add_argument("--valid", help="E2E validation CSV (default valid.csv beside --data)")
     p.add_argument("--seed", type=int, default=0)

@@ -13,15 +13,17 @@ out = gen.generate(n=8, constraints=ctrlgen.Classifier("my-name.v1", target=1, w
 **Binding.** A classifier belongs to one model, so the soft face is compiled only once the model is
 known: :func:`~ctrlgen.constraints.prepare` with ``model=ModelContext(...)`` (what every generator does)
 calls :meth:`ClassifierBacked.bind`, which finds the classifier — a registered name is looked up among
-the classifiers saved beside the model (``<model dir>/classifiers/*/``) — checks its fingerprint
-against the model (:class:`~ctrlgen.errors.CheckpointError` naming the field), and encodes the target
-(:class:`~.base.ConstraintError` on bad input). All of it happens before sampling starts. Loaded
+the model's saved classifiers (:func:`saved_classifiers`: first the user location
+``<ctrlgen home>/classifiers/<model>/*/``, then beside the model, ``<model dir>/classifiers/*/``) — checks
+its fingerprint against the model (:class:`~ctrlgen.errors.CheckpointError` naming the field), and encodes
+the target (:class:`~.base.ConstraintError` on bad input). All of it happens before sampling starts. Loaded
 classifiers are cached per directory and modification time.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -46,9 +48,10 @@ from ctrlgen.errors import CheckpointError, ConfigError
 from ctrlgen.registry import CHECK, SOFT_EMBEDDING, SOFT_TOKEN
 from ctrlgen.text.tokenizer import Tokenizer
 
+logger = logging.getLogger(__name__)
 ClassifierRef = str | os.PathLike | NoiseAwareClassifier
 _SPACE_FACE = {"embedding": SOFT_EMBEDDING, "token": SOFT_TOKEN}
-_CACHE: dict[tuple[str, int], NoiseAwareClassifier] = {}
+_CACHE: dict[tuple[str, int, int], NoiseAwareClassifier] = {}
 
 
 def _as_dir(ref: ClassifierRef) -> Path | None:
@@ -74,30 +77,76 @@ def classifier_space(ref: ClassifierRef) -> str:
     return CLASSIFIERS.get(ref).space
 
 
-def find_saved(name: str, context: ModelContext) -> Path:
-    """The directory of a saved ``name`` classifier beside ``context``'s model."""
-    root = context.classifier_dir
+def saved_classifiers(name: str, context: ModelContext) -> list[tuple[Path, str]]:
+    """Every saved ``name`` classifier of ``context``'s model, in lookup order, each with where it was found:
+
+    1. the user location, ``classifier_home(model) / <kind>`` (``$CTRLGEN_HOME``, else
+       ``$XDG_CACHE_HOME/ctrlgen``, else ``~/.cache/ctrlgen``; then ``classifiers/<model key>/``), where
+       ``ctrlgen train-classifier`` writes a bundled model's classifiers;
+    2. beside the model, ``<model dir>/classifiers/<kind>`` (the bundled classifiers, or a user's own).
+
+    Within a folder, sub-folders are taken in name order; a sub-folder without a valid ``config.json`` is
+    skipped."""
     found = []
-    if root is not None and root.is_dir():
-        for sub in sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()):
+    for where, root in context.classifier_dirs:
+        try:
+            subs = sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
+        except OSError as e:  # an unreadable folder hides nothing else
+            logger.warning("cannot read the classifiers at %s (%s): %s", root, where, e)
+            continue
+        for sub in subs:
             try:
                 if read_classifier_config(sub)["classifier"] == name:
-                    found.append(sub)
+                    found.append((sub, where))
             except CheckpointError:
                 continue
+    return found
+
+
+def _not_found(name: str, context: ModelContext) -> CheckpointError:
+    where = " or ".join(str(root) for _, root in context.classifier_dirs) or "(the model has no checkpoint directory)"
+    kind = {"syntax": "tree"}.get(name.split(".")[0], name.split(".")[0])  # the train-classifier kind
+    return CheckpointError(f"no trained {name!r} classifier for the model in {where}",
+                           f"train one: ctrlgen train-classifier {kind} --model MODEL (a bundled model's go to the "
+                           "user location, a checkpoint directory's beside it), or pass classifier=<a saved "
+                           "directory or a NoiseAwareClassifier>")
+
+
+def find_saved(name: str, context: ModelContext) -> Path:
+    """The directory of the first saved ``name`` classifier of ``context``'s model in the lookup order of
+    :func:`saved_classifiers` (user location, then beside the model)."""
+    found = saved_classifiers(name, context)
     if not found:
-        where = f"in {root}" if root is not None else "(the model has no checkpoint directory)"
-        kind = {"syntax": "tree"}.get(name.split(".")[0], name.split(".")[0])  # the train-classifier kind
-        raise CheckpointError(f"no trained {name!r} classifier beside the model {where}",
-                              f"train one: ctrlgen train-classifier {kind} --model DIR (writes DIR/classifiers/"
-                              f"{kind}), or pass classifier=<a saved directory or a NoiseAwareClassifier>")
-    return found[0]
+        raise _not_found(name, context)
+    return found[0][0]
+
+
+def _load_saved(name: str, context: ModelContext) -> NoiseAwareClassifier:
+    """The first saved ``name`` classifier that fits the model, in lookup order; logs (INFO) which one. One
+    trained for another model (say, a user-location copy from before the bundled model changed) is
+    skipped with a warning when a later one fits; when none fits, the first one's error is raised."""
+    found = saved_classifiers(name, context)
+    if not found:
+        raise _not_found(name, context)
+    first_error: CheckpointError | None = None
+    for path, where in found:
+        try:
+            clf = load_cached(path, context)
+        except CheckpointError as e:
+            first_error = first_error or e
+            logger.warning("skipping the %s classifier at %s (%s): %s", name, path, where, e.message)
+            continue
+        logger.info("classifier %s: %s (%s)", name, path, where)
+        return clf
+    assert first_error is not None
+    raise first_error
 
 
 def load_cached(path: Path, context: ModelContext) -> NoiseAwareClassifier:
-    """Load (once per directory and modification time) and check the fingerprint against ``context``."""
-    weights = path / "model.safetensors"
-    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
+    """Load (once per directory and modification times of its files) and check the fingerprint against
+    ``context``."""
+    stamps = tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in (path / "model.safetensors", path / CONFIG_FILE))
+    key = (str(path.resolve()), *stamps)
     clf = _CACHE.get(key)
     if clf is None:
         clf = NoiseAwareClassifier.from_pretrained(path)
@@ -111,7 +160,8 @@ def load_cached(path: Path, context: ModelContext) -> NoiseAwareClassifier:
 
 def resolve_classifier(ref: ClassifierRef, context: ModelContext) -> NoiseAwareClassifier:
     """A ready classifier for ``context``'s model: an instance as is (its fingerprint checked when it
-    has one), a directory loaded, a registered name found beside the model. Frozen and in eval mode."""
+    has one), a directory loaded, a registered name found among the model's saved classifiers (the user
+    location first, then beside the model: :func:`saved_classifiers`). Frozen and in eval mode."""
     if isinstance(ref, NoiseAwareClassifier):
         if ref.fingerprint is not None:
             context.fingerprint.check(ref.fingerprint, f"classifier {type(ref).__name__}")
@@ -120,8 +170,9 @@ def resolve_classifier(ref: ClassifierRef, context: ModelContext) -> NoiseAwareC
         path = _as_dir(ref)
         if path is None:
             classifier_space(ref)  # unknown name → error listing the registered ones
-            path = find_saved(str(ref), context)
-        clf = load_cached(path, context)
+            clf = _load_saved(str(ref), context)
+        else:
+            clf = load_cached(path, context)
     clf.eval().requires_grad_(False)
     return clf.to(context.device)
 
@@ -134,7 +185,7 @@ class ClassifierBacked(Constraint):
     given, of every space that has a default (e.g. ``SemanticField``: ``semantic.v1`` on latents for the
     embedding backend, ``semantic-token.v1`` on tokens for the discrete one)."""
 
-    default_classifiers: ClassVar[dict[str, str]] = {}  # space → registered name, found beside the model
+    default_classifiers: ClassVar[dict[str, str]] = {}  # space → registered name, found by saved_classifiers
     _bound: tuple[NoiseAwareClassifier, Any] | None = None
 
     @property
@@ -201,8 +252,8 @@ class ClassifierBacked(Constraint):
 class Classifier(ClassifierBacked):
     """A plug-in classifier as a constraint: ``Classifier(model, target, weight=1.0, check=None)``.
 
-    ``model``: a registered name (``"my-name.v1"``: the saved classifier of that name beside the
-    generating model is used), a directory written by ``save_pretrained``, or a
+    ``model``: a registered name (``"my-name.v1"``: the generating model's saved classifier of that name,
+    from the user location or beside the model, is used), a directory written by ``save_pretrained``, or a
     :class:`~ctrlgen.NoiseAwareClassifier` instance. ``target``: whatever that classifier's
     ``encode_target`` accepts. ``weight`` scales its guidance loss (as ``weight * constraint``).
     ``check``: an optional oracle ``texts -> list[bool]`` giving the constraint a check face.

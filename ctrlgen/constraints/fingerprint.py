@@ -4,6 +4,16 @@ and :class:`ModelContext` (what a constraint is prepared for: model, diffusion, 
 A classifier reads one model's frozen word embeddings, so it is only valid for that model: same vocabulary
 size, ``seq_len``, embedding size ``d``, noise schedule and T, and the same embedding table (hashed). A
 mismatch raises :class:`~ctrlgen.errors.CheckpointError` naming every differing field.
+
+**Where a model's classifiers live** (:attr:`ModelContext.classifier_dirs`, searched in this order):
+
+1. the *user location* :func:`classifier_home` ``(model)``: ``<home>/classifiers/<key>/<kind>/``, where
+   ``<home>`` is :func:`user_home` (``$CTRLGEN_HOME``, else ``$XDG_CACHE_HOME/ctrlgen``, else
+   ``~/.cache/ctrlgen``) and ``<key>`` is the bundled model's name (``e2e``) or, for a checkpoint
+   directory, its folder name plus a digest of its absolute path (``my-model-3f2a9c1d0b7e``);
+2. *beside the model*: ``<model dir>/classifiers/<kind>/`` (the bundled classifiers, or a user's own).
+
+Nothing is ever written inside the installed package (:func:`in_package`).
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +31,8 @@ from torch import nn
 
 from ctrlgen.errors import CheckpointError
 
+#: The environment variable naming ctrlgen's per-user folder (trained classifiers go under ``classifiers/``).
+HOME_ENV = "CTRLGEN_HOME"
 _RETRAIN = "retrain it for this model: ctrlgen train-classifier KIND --model DIR (or fit_classifier in Python)"
 
 
@@ -116,4 +129,59 @@ class ModelContext:
 
     @property
     def classifier_dir(self) -> Path | None:
+        """``<model dir>/classifiers`` (beside the model), or ``None`` without a checkpoint directory."""
         return None if self.path is None else self.path / "classifiers"
+
+    @property
+    def classifier_dirs(self) -> list[tuple[str, Path]]:
+        """The folders holding this model's classifiers, in lookup order, each with where it is: the user
+        location (:func:`classifier_home`), then beside the model. Empty without a checkpoint directory."""
+        if self.path is None:
+            return []
+        return [("user location", classifier_home(self.path)), ("beside the model", self.path / "classifiers")]
+
+
+# ---------------------------------------------------------------------------------------- locations
+def user_home() -> Path:
+    """ctrlgen's per-user folder: ``$CTRLGEN_HOME``, else ``$XDG_CACHE_HOME/ctrlgen``, else
+    ``~/.cache/ctrlgen`` (not created here)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "ctrlgen"
+    return Path.home() / ".cache" / "ctrlgen"
+
+
+def package_root() -> Path:
+    """The installed ``ctrlgen`` package's folder (read-only by contract: nothing writes below it)."""
+    return Path(str(resources.files("ctrlgen"))).resolve()
+
+
+def in_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (existing or not; symlinks resolved) lies inside the installed package."""
+    return Path(path).resolve().is_relative_to(package_root())
+
+
+def bundled_name(model_path: str | os.PathLike) -> str | None:
+    """The bundled model's name when ``model_path`` is a folder of ``ctrlgen/assets``, else ``None``."""
+    try:
+        rel = Path(model_path).resolve().relative_to(package_root() / "assets")
+    except ValueError:
+        return None
+    return rel.parts[0] if rel.parts else None
+
+
+def model_key(model_path: str | os.PathLike) -> str:
+    """The folder name of a model's classifiers under the user location: a bundled model's name, else the
+    checkpoint folder's name and a digest of its absolute path (two folders of one name stay apart)."""
+    name = bundled_name(model_path)
+    if name is not None:
+        return name
+    resolved = Path(model_path).resolve()
+    return f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:12]}"
+
+
+def classifier_home(model_path: str | os.PathLike) -> Path:
+    """The user location of a model's classifiers: ``user_home() / "classifiers" / model_key(model_path)``;
+    ``ctrlgen train-classifier`` writes a bundled model's classifiers to ``classifier_home(...) / <kind>``."""
+    return user_home() / "classifiers" / model_key(model_path)

@@ -31,8 +31,10 @@ class Mine(NoiseAwareClassifier):
   the built-ins arrive through the ``ctrlgen.classifiers`` entry-point group (``pyproject.toml``), loaded
   on first lookup — the core never imports them by name.
 
-Saved classifiers live beside their model, ``<model dir>/classifiers/<kind>/`` (``config.json`` +
-``model.safetensors``); :class:`ModelContext` is what a constraint gets to find and check them.
+Saved classifiers (``config.json`` + ``model.safetensors``) are found in the user location,
+``<ctrlgen home>/classifiers/<model>/<kind>/``, then beside their model, ``<model dir>/classifiers/<kind>/``
+(:class:`ModelContext` ``.classifier_dirs``; ``ctrlgen.constraints.fingerprint`` documents the order).
+:meth:`NoiseAwareClassifier.save_pretrained` refuses a directory inside the installed package.
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
+from ctrlgen.constraints.fingerprint import (
+    ModelContext,
+    ModelFingerprint,
+    classifier_home,
+    in_package,
+)
 from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
 from ctrlgen.registry import Registry, RegistryError
 from ctrlgen.version import __version__
@@ -146,7 +153,12 @@ class NoiseAwareClassifier(nn.Module):
 
     # ------------------------------------------------------------------------------- save / load
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` (name, hyperparameters, fingerprint) and ``model.safetensors``, atomically."""
+        """Write ``config.json`` (name, hyperparameters, fingerprint) and ``model.safetensors``, atomically.
+        A directory inside the installed package is refused (:class:`ConfigError`): save to the user
+        location, ``classifier_home(model dir) / <kind>``, which the lookup searches first."""
+        target = Path(directory)
+        if in_package(target):
+            raise package_write_error(target)
         name = type(self).classifier_name
         if not name or name not in CLASSIFIERS:
             raise ConfigError(f"{type(self).__name__} is not registered, so it could not be loaded back",
@@ -159,7 +171,6 @@ class NoiseAwareClassifier(nn.Module):
         except TypeError as e:
             raise ConfigError(f"{name}: hyperparameters must be JSON-serialisable ({e})",
                               "pass lists, dicts, strings and numbers to super().__init__") from None
-        target = Path(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
@@ -199,6 +210,15 @@ class NoiseAwareClassifier(nn.Module):
                                   "config.json and weights do not match; re-save the classifier") from None
         clf.fingerprint, clf.training_info = fp, dict(cfg.get("training") or {})
         return clf.eval().requires_grad_(False)  # for guidance: gradients flow to the latents, not the weights
+
+
+def package_write_error(target: Path) -> ConfigError:
+    """The error for a classifier directory inside the installed package (read-only by contract)."""
+    model = target.resolve().parent.parent  # <model dir>/classifiers/<kind> → its user location
+    return ConfigError(f"{target} is inside the installed ctrlgen package; classifiers are never written there",
+                       f"save to the user location {classifier_home(model) / target.name} (searched before the "
+                       "bundled classifiers) or any directory outside the package (train-classifier --output); "
+                       "to ship a classifier with ctrlgen, copy it into ctrlgen/assets in a source checkout")
 
 
 def read_classifier_config(path: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import torch
 
 from ctrlgen.backends.embedding.guidance import GuidanceConfig
 from ctrlgen.backends.embedding.sampler import EmbeddingSampler
+from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.evaluation.guided import Guided, constraints_for
 from ctrlgen.evaluation.target_builders import semantic_targets
 from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
@@ -108,12 +109,16 @@ def time_fifty(gen: Any, target: Any, task: str, steps: int, seed: int) -> dict:
 
 
 def classifier_info(gen: Any) -> dict:
-    """The classifiers saved beside ``gen``'s checkpoint: name → class, scalar hyperparameters, training steps."""
-    root = Path(gen.path) / "classifiers"
-    out = {}
-    for sub in sorted(p for p in root.glob("*/config.json")):
-        cfg = json.loads(sub.read_text())
-        out[sub.parent.name] = {"classifier": cfg["classifier"], "hparams": {k: v for k, v in cfg["hparams"].items()
-                                                                            if not isinstance(v, list | dict)},
-                                "steps": cfg.get("training", {}).get("steps")}
+    """The classifiers ``gen``'s constraints would load (the user location first, then beside the checkpoint;
+    :attr:`ModelContext.classifier_dirs`): kind → class, scalar hyperparameters, training steps, where found."""
+    out: dict[str, Any] = {}
+    context = ModelContext.of(gen.model, getattr(gen, "diffusion", None), gen.path, gen.tokenizer)
+    for where, root in context.classifier_dirs:
+        for sub in sorted(root.glob("*/config.json")):
+            if sub.parent.name in out:
+                continue  # the first one found is the one the lookup uses
+            cfg = json.loads(sub.read_text())
+            out[sub.parent.name] = {"classifier": cfg["classifier"], "where": where, "steps": cfg.get(
+                "training", {}).get("steps"), "hparams": {k: v for k, v in cfg["hparams"].items()
+                                                          if not isinstance(v, list | dict)}}
     return out

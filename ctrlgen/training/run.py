@@ -185,5 +185,9 @@ def build_run(cfg: RunConfig) -> Trainer:
     return Trainer(model, tok, data, objective, cfg.training, out, extra)
 
 
-def train_from_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None, resume: bool = True) -> Path:
-    return build_run(load_run_config(path, overrides)).train(resume=resume)
+def train_from_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None, resume: bool = True,
+                      allow_config_change: bool = False) -> Path:
+    """Train (or resume) the run a TOML config describes; returns ``output_dir/model``. Resuming with a changed
+    training-relevant config or seed raises ``ConfigError`` unless ``allow_config_change`` (then it is logged and
+    recorded as ``config_changes`` in the checkpoints' ``config.json``)."""
+    return build_run(load_run_config(path, overrides)).train(resume=resume, allow_config_change=allow_config_change)

@@ -8,10 +8,14 @@ functions of (seed, k, rank) only, so a run resumed from step k continues bit fo
 
 Layout of ``output_dir``::
 
-    checkpoints/step-0001000/   save_pretrained files (EMA weights) + training_state.pt
+    checkpoints/step-0001000/   save_pretrained files (EMA weights) + training_state.safetensors/.json
+                                (raw weights, EMA, optimizer, RNG states, step: no pickle, see training.state)
     latest                      name of the newest complete checkpoint (replaced atomically)
-    log.jsonl                   one line per log interval: step, lr, losses, steps/s
+    log.jsonl                   one line per log interval: step, lr, losses, steps/s (cut back to the resumed step)
     model/                      the final EMA model (save_pretrained), written at the end
+
+A resume refuses a folder holding a pickle, removes temporary folders left by a kill during a write, and refuses
+a changed training-relevant config (``training.state.config_diff``) unless ``allow_config_change``.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from ctrlgen.config import to_dict
 from ctrlgen.errors import CheckpointError, ConfigError, DistributedError, TrainingStopped
 from ctrlgen.models.pretrained import read_config, save_pretrained
 from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.training import state as run_state
 
 log = logging.getLogger(__name__)
-STATE_FILE = "training_state.pt"
 
 
 @dataclass
@@ -149,6 +153,7 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=betas)
         self.ema = [p.detach().clone() for p in model.parameters()]
         self.step = 0
+        self.config_changes: list[dict[str, Any]] = []  # accepted config changes on resume, carried along
         self.ddp: nn.Module = self.objective
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -179,58 +184,78 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/step-K`` atomically and point ``latest`` at it (rank 0 only)."""
         ckdir = self.out / "checkpoints" / f"step-{self.step:07d}"
-        raw = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        training_state = {"step": self.step, "model": raw, "ema": self.ema, "optimizer": self.opt.state_dict(),
-                          "config": to_dict(self.cfg)}
+        raw = {k: v.detach().clone() for k, v in self.model.state_dict().items()}  # copied before the EMA swap
+        ema = dict(zip([n for n, _ in self.model.named_parameters()], self.ema))
+        state = run_state.TrainingState(self.step, raw, ema, self.opt.state_dict(), run_state.capture_rng(),
+                                        self.config_changes)
         with _swapped_weights(self.model, self._ema_model_state()):
             save_pretrained(ckdir, self.model, self.tokenizer, self.extra,
-                            write_extra=lambda d: torch.save(training_state, d / STATE_FILE))
-        tmp = self.out / "latest.tmp"
-        tmp.write_text(ckdir.name)
-        os.replace(tmp, self.out / "latest")
+                            write_extra=lambda d: run_state.write_training_state(d, state))
+        self._set_latest(ckdir.name)
         olds = sorted((self.out / "checkpoints").glob("step-*"))[:-max(1, self.cfg.keep_checkpoints)]
         for old in olds:
             shutil.rmtree(old, ignore_errors=True)
         return ckdir
 
-    def resume(self) -> bool:
-        """Load the checkpoint named in ``output_dir/latest`` if there is one."""
+    def _set_latest(self, name: str) -> None:
+        tmp = self.out / "latest.tmp"
+        tmp.write_text(name)
+        os.replace(tmp, self.out / "latest")
+
+    def resume(self, allow_config_change: bool = False) -> bool:
+        """Load the checkpoint named in ``output_dir/latest`` if there is one. A changed training-relevant
+        config (seed included) raises ``ConfigError`` naming the fields, unless ``allow_config_change``."""
         pointer = self.out / "latest"
         if not pointer.exists():
             return False
         ckdir = self.out / "checkpoints" / pointer.read_text().strip()
         saved = read_config(ckdir)
-        current = {"model": to_dict(self.model.config), **{k: v for k, v in self.extra.items() if k != "training"}}
-        for section, fields in current.items():
-            for key, value in (fields or {}).items():
-                if section == "data" and key != "fingerprint":
-                    continue
-                if saved.get(section, {}).get(key) != value:
-                    raise CheckpointError(
-                        f"cannot resume from {ckdir}: {section}.{key} is {saved.get(section, {}).get(key)!r} there "
-                        f"but {value!r} now", "use the same config, or another output_dir for a new run")
+        current = {"model": to_dict(self.model.config), **self.extra}
+        diff = run_state.config_diff(saved, current)
+        shown = ", ".join(f"{k} ({old!r} -> {new!r})" for k, (old, new) in diff.items())
+        if diff and not allow_config_change:
+            raise ConfigError(f"cannot resume {self.out}: the config differs from its checkpoint in {shown}",
+                              "use the run's config again, pass --allow-config-change (allow_config_change=True) "
+                              "to continue with the new values, or choose another --output for a new run")
+        st = run_state.read_training_state(ckdir)
         try:
-            st = torch.load(ckdir / STATE_FILE, map_location=self.device, weights_only=False)
-        except (FileNotFoundError, RuntimeError, EOFError) as e:
-            raise CheckpointError(f"cannot resume from {ckdir / STATE_FILE}: {e}",
-                                  "delete the 'latest' file to start over, or point it at an older step") from None
-        self.model.load_state_dict(st["model"])
-        self.opt.load_state_dict(st["optimizer"])
-        self.ema = [e.to(self.device) for e in st["ema"]]
-        self.step = int(st["step"])
+            self.model.load_state_dict({k: v.to(self.device) for k, v in st.model.items()})
+            self.ema = [st.ema[n].to(self.device) for n, _ in self.model.named_parameters()]
+            self.opt.load_state_dict(st.optimizer)
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"cannot resume from {ckdir}: its training state does not fit this model ({e})",
+                                  "use the run's model config, or another --output for a new run") from None
+        for g in self.opt.param_groups:  # a changed config's hyperparameters win over the saved ones
+            g["weight_decay"], g["betas"] = self.cfg.weight_decay, tuple(self.cfg.betas or (0.9, 0.999))
+        run_state.restore_rng(st.rng)
+        self.step = st.step
+        self.config_changes = st.config_changes
+        if diff:
+            log.warning("resuming %s at step %d with a changed config: %s", self.out, self.step, shown)
+            self.config_changes = [*self.config_changes, {"step": self.step, "changed": diff}]
+        if self.config_changes:
+            self.extra["config_changes"] = self.config_changes
         log.info("resumed from %s (step %d)", ckdir, self.step)
         return True
 
     # ------------------------------------------------------------------ loop
-    def train(self, resume: bool = True) -> Path:
+    def train(self, resume: bool = True, allow_config_change: bool = False) -> Path:
         """Run to ``config.steps``; returns the final model directory ``output_dir/model``."""
         cfg = self.cfg
+        if self.rank == 0 and self.out.is_dir():
+            run_state.clean_orphans(self.out)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()  # orphans gone (or a half-renamed checkpoint put back) before any rank reads
         if resume:
-            self.resume()
+            run_state.refuse_pickles(self.out)
+            self.resume(allow_config_change)
         elif (self.out / "latest").exists() or (self.out / "model").exists():
             raise CheckpointError(f"{self.out} already holds a run", "resume it, or choose another output directory")
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
+            run_state.truncate_log(self.out / "log.jsonl", self.step)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0 or not sys.stderr.isatty(),
