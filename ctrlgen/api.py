@@ -15,6 +15,7 @@ import os
 from ctrlgen.core.contract import Generator
 from ctrlgen.core.options import Options
 from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
 from ctrlgen.models.pretrained import read_config
 from ctrlgen.registry import BACKENDS, resolve
@@ -40,3 +41,17 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | None 
     if device is not None or dtype is not None:
         gen.to(opts.torch_device(), opts.torch_dtype())
     return gen
+
+
+def model_class(model_type: str) -> type:
+    """The network class of a checkpoint's ``model_type``: a backend's (``BackendSpec.models``) or the shared AR LM
+    (``"ar-lm"``: the teacher and the edit backend's draft model). For tools that re-save any checkpoint."""
+    if model_type == ARLM.model_type:
+        return ARLM
+    for name in BACKENDS:
+        ref = BACKENDS.get(name).models.get(model_type)
+        if ref is not None:
+            return resolve(ref)  # type: ignore[no-any-return]
+    known = sorted({ARLM.model_type, *(t for n in BACKENDS for t in BACKENDS.get(n).models)})
+    raise CheckpointError(f"no network class for model_type {model_type!r}", f"known: {', '.join(known)}")
+

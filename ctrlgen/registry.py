@@ -106,6 +106,7 @@ class BackendSpec:
     default_steps: int = 100  # denoising / revision steps when the caller gives none (API and CLI alike)
     operations: frozenset[str] = OPERATIONS  # the contract's operations it serves (others raise, naming who can)
     guidance: str = ""  # what ``guidance_scale`` means on this backend (documented in ``--help``)
+    models: Mapping[str, str] = field(default_factory=dict)  # every network it saves: model_type → "module:Class"
     training: Mapping[str, str] = field(default_factory=dict)  # ``ctrlgen train`` backend name → "module:Builder"
     cli: str = ""  # "module:FLAGS" — a ``BackendFlags`` object: extra CLI flags and how they become options
 

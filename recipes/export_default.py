@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ctrlgen.models import MODEL_TYPES
+from ctrlgen.api import model_class
 from ctrlgen.models.pretrained import load_pretrained, read_config, save_pretrained
 
 ASSETS = Path(__file__).resolve().parent.parent / "ctrlgen" / "assets"
@@ -35,7 +35,7 @@ def main() -> None:
     else:  # "latest" or a checkpoint folder name such as step-0008000
         name = (args.run / "latest").read_text().strip() if args.checkpoint == "latest" else args.checkpoint
         src = args.run / "checkpoints" / name
-    model, tok, cfg = load_pretrained(src, MODEL_TYPES[read_config(src)["model_type"]])
+    model, tok, cfg = load_pretrained(src, model_class(read_config(src)["model_type"]))
     log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines()]
     every = cfg["training"]["log_every"]
     steps = int(src.name.split("-")[-1]) if src.name.startswith("step-") else cfg["training"]["steps"]

@@ -165,3 +165,21 @@ def test_bundled_checkpoints_are_sealed_and_verify(name):
     cfg = json.loads((d / "config.json").read_text())
     assert "integrity" in cfg
     verify(cfg, d, d / "model.safetensors", d / "tokenizer.json")
+
+
+def test_every_declared_network_class_matches_its_model_type():
+    """``BackendSpec.models`` (and the shared AR LM) name each saved network once; bundled checkpoints resolve."""
+    from ctrlgen.api import model_class
+    from ctrlgen.models.assets import MODELS, resolve_model_path
+    from ctrlgen.models.pretrained import read_config
+    from ctrlgen.registry import BACKENDS
+
+    declared = {t for n in BACKENDS for t in BACKENDS.get(n).models} | {"ar-lm"}
+    for t in declared:
+        assert model_class(t).model_type == t
+    for name in MODELS:
+        path = resolve_model_path(name)
+        if (path / "config.json").is_file():
+            assert read_config(path)["model_type"] in declared, name
+    with pytest.raises(CheckpointError, match="known"):
+        model_class("no-such-type")

@@ -18,6 +18,7 @@ SPEC = BackendSpec(
     default_steps=128,
     operations=frozenset({"generate", "infill"}),
     guidance="the rate-reweighting scale γ (0 = unguided)",
+    models={"sedd-score": "ctrlgen.backends.discrete.model:ScoreModel"},
     training={"discrete": "ctrlgen.backends.discrete.training"},
     cli="ctrlgen.backends.discrete.flags:FLAGS",
 )

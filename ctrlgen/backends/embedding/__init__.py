@@ -18,6 +18,7 @@ SPEC = BackendSpec(
     default_steps=200,
     operations=frozenset({"generate", "infill"}),
     guidance="a multiple of the gradient step size (1 = GuidanceConfig().step_size)",
+    models={"embedding-lm": "ctrlgen.backends.embedding.model:EmbeddingLM"},
     training={"embedding": "ctrlgen.backends.embedding.training"},
     cli="ctrlgen.backends.embedding.flags:FLAGS",
 )
