@@ -66,6 +66,7 @@ def check_sampling(args: argparse.Namespace) -> None:
     default) and, when ``--backend`` is given, the backend flags — all before any model is loaded."""
     args.options = Options(n=args.n, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                            guidance_scale=1.0 if args.guidance_scale is None else args.guidance_scale)
+    check_threads(args)
     if args.guidance_scale is not None:
         args.guidance_scale = args.options.guidance_scale
     if args.backend is not None:
@@ -73,12 +74,30 @@ def check_sampling(args: argparse.Namespace) -> None:
     check_constraint_specs(args.constraint)
 
 
+def check_threads(args: argparse.Namespace) -> None:
+    """``--threads``: None (torch's default, which follows ``OMP_NUM_THREADS``) or a positive int."""
+    v = args.threads
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        raise ConfigError(f"--threads must be a positive integer, got {v!r}",
+                          "e.g. --threads 4; leave it out for torch's default (OMP_NUM_THREADS when set)")
+
+
+def _run_arguments(q: argparse.ArgumentParser, what: str) -> None:
+    """``--threads`` and ``--quiet``, shared by generate, infill and edit."""
+    q.add_argument("--threads", type=integer, default=None, metavar="N",
+                   help="CPU threads for torch (default: OMP_NUM_THREADS when set, else torch's default); under "
+                        "CPU contention fewer threads can be much faster")
+    q.add_argument("--quiet", action="store_true",
+                   help=f"no progress on stderr (default: a bar on a terminal, else a line every few seconds). "
+                        f"{what} Exit status: 0 done, 2 bad input, 130 Ctrl-C, 143 SIGTERM")
+
+
 def _each(attr: str) -> str:
     """``"discrete: 128; edit: 12; ..."`` — a BackendSpec field of every backend, for help texts."""
     return "; ".join(f"{n}: {getattr(BACKENDS.get(n), attr)}" for n in BACKENDS).replace("%", "%%")
 
 
-def _sampling_arguments(q: argparse.ArgumentParser, n: int) -> None:
+def _sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None:
     q.add_argument("--backend", choices=list(BACKENDS), default=None,
                    help="the backend (each one's flags are listed below); without --model its bundled model is "
                         "used, without either the package's default model")
@@ -95,6 +114,7 @@ def _sampling_arguments(q: argparse.ArgumentParser, n: int) -> None:
     q.add_argument("--guidance-scale", type=number, default=None, metavar="G",
                    help=f"strength of soft constraints, 0 = unguided (default 1). Per backend: {_each('guidance')}")
     q.add_argument("--json", action="store_true", help="one JSON object per line")
+    _run_arguments(q, stream)
     owners: dict[str, list[tuple[str, str]]] = {}
     for name in BACKENDS:
         flags = backend_flags(name)
@@ -108,18 +128,21 @@ def _sampling_arguments(q: argparse.ArgumentParser, n: int) -> None:
 
 def generate_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen generate [-n 8] [--steps S] [--seed 0] [--backend B | --model DIR] [--constraint SPEC ...]``."""
-    _sampling_arguments(q, 8)
+    _sampling_arguments(q, 8, "Each batch (--batch-size) is printed as soon as it is done, so an "
+                        "interrupted run keeps every finished sample.")
 
 
 def infill_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen infill TEMPLATE [-n 4] ...`` (the options of ``generate``)."""
     q.add_argument("template", help='e.g. "The Vaults is a [MASK:3] pub near [MASK] ."')
-    _sampling_arguments(q, 4)
+    _sampling_arguments(q, 4, "Results are printed at the end, best (MBR) first: the order needs every "
+                        "sample.")
 
 
 def check_edit(args: argparse.Namespace) -> None:
     """Validate ``-n``, ``--steps`` and ``--seed`` with ``Options`` before the model is loaded."""
     args.options = Options(n=args.n, steps=args.steps, seed=args.seed)
+    check_threads(args)
     check_constraint_specs(args.constraint)
 
 
@@ -137,6 +160,7 @@ def edit_arguments(e: argparse.ArgumentParser) -> None:
                    help=f"most revisions (default: the backend's — {_each('default_steps')})")
     e.add_argument("--seed", type=integer, default=0, help="random seed (default 0)")
     e.add_argument("--json", action="store_true", help="one JSON object per result: text, edits, satisfied")
+    _run_arguments(e, "Results are printed at the end, best first.")
     for name in editors:
         flags = backend_flags(name)
         if flags is not None:

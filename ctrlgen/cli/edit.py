@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ctrlgen.api import load
 from ctrlgen.cli.arguments import backend_flags
 from ctrlgen.cli.generate import parse_constraints
+from ctrlgen.cli.stream import progress_mode, set_threads
 from ctrlgen.errors import ConfigError
 from ctrlgen.registry import BACKENDS
 
@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--model {args.model} is a {gen.backend!r} model, not an edit model",
                           "pass a checkpoint of a backend that edits, such as "
                           + " or ".join(BACKENDS.get(n).default_model for n in editors))
+    set_threads(args.threads)
     opts = args.options.with_defaults(steps=gen.spec.default_steps)
     flags = backend_flags(gen.backend)
     out = gen.edit(args.text, constraints=constraints or None, n=opts.n, seed=opts.seed, steps=opts.steps,
-                   progress=sys.stderr.isatty(), **(flags.to_kwargs(args) if flags is not None else {}))
+                   progress=progress_mode(args.quiet)[0], **(flags.to_kwargs(args) if flags is not None else {}))
     _show(out, args.json)
     return 0

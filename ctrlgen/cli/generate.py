@@ -3,21 +3,21 @@
 The arguments were parsed and checked by :mod:`ctrlgen.cli.arguments` (``args.options``: the validated
 ``Options``); here the model is loaded, its backend's flags become generator keyword arguments through the
 backend's ``BackendFlags.to_kwargs``, and ``--steps`` left out means the backend's ``default_steps``.
+``generate`` prints each batch as it finishes; ``infill`` prints at the end, best (MBR) first
+(:mod:`ctrlgen.cli.stream`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from ctrlgen.api import load
 from ctrlgen.cli.arguments import backend_flags, check_backend_flags
+from ctrlgen.cli.stream import Stream, accepts, progress_mode, set_threads
 from ctrlgen.constraints.composition import as_constraint
 from ctrlgen.constraints.specs import parse_constraint
 from ctrlgen.core.contract import Generator
-from ctrlgen.core.output import GenerationOutput
 from ctrlgen.errors import ConfigError
 from ctrlgen.registry import BACKENDS
 
@@ -42,24 +42,22 @@ def call_kwargs(args: argparse.Namespace, gen: Generator) -> dict[str, Any]:
     extra = flags.to_kwargs(args) if flags is not None else (
         {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale})
     return {"n": opts.n, "steps": opts.steps, "seed": opts.seed, "batch_size": opts.batch_size,
-            "progress": sys.stderr.isatty(), **extra}
+            "progress": progress_mode(args.quiet)[0], **extra}
 
 
-def show(out: GenerationOutput, as_json: bool) -> None:
-    """Print one text per line, or one JSON object per text (index, text, well_formed, satisfied, mbr)."""
-    per = out.report.get("constraints", {})
-    for i, text in enumerate(out.texts):
-        if as_json:
-            rec = {"index": i, "text": text, "well_formed": out.report["well_formed"][i]}
-            if per:
-                rec["satisfied"] = {name: r["satisfied"][i] for name, r in per.items()}
-            if "unchecked" in out.report:  # constraints no oracle can check: never reported as satisfied
-                rec["unchecked"] = out.report["unchecked"]
-            if "mbr" in out.report:
-                rec["mbr"] = out.report["mbr"][i]
-            print(json.dumps(rec, ensure_ascii=False))
-        else:
-            print(text)
+def sample(args: argparse.Namespace, gen: Generator, operation: str, stream: bool, **kwargs: Any) -> int:
+    """Run ``gen``'s ``operation`` (``generate`` / ``infill``) with a :class:`~ctrlgen.cli.stream.Stream` as its
+    ``on_batch``: batches printed as they finish when ``stream``, progress lines on stderr off a terminal."""
+    set_threads(args.threads)
+    kwargs.update(call_kwargs(args, gen))
+    call = getattr(gen, operation)
+    _, lines = progress_mode(args.quiet)
+    with Stream(operation, kwargs["n"], args.json, stream=stream, lines=lines) as out_stream:
+        if accepts(call, "on_batch"):
+            kwargs["on_batch"] = out_stream
+        out = call(**kwargs)
+    out_stream.finish(out)
+    return 0
 
 
 def parse_constraints(args: argparse.Namespace) -> list[Any]:
@@ -75,13 +73,11 @@ def run_generate(args: argparse.Namespace) -> int:
     """``ctrlgen generate``."""
     constraints = parse_constraints(args)
     gen = load_for(args)
-    show(gen.generate(constraints=constraints or None, **call_kwargs(args, gen)), args.json)
-    return 0
+    return sample(args, gen, "generate", True, constraints=constraints or None)
 
 
 def run_infill(args: argparse.Namespace) -> int:
     """``ctrlgen infill TEMPLATE``."""
     constraints = parse_constraints(args)
     gen = load_for(args)
-    show(gen.infill(args.template, constraints=constraints or None, **call_kwargs(args, gen)), args.json)
-    return 0
+    return sample(args, gen, "infill", False, template=args.template, constraints=constraints or None)

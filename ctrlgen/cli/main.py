@@ -9,18 +9,32 @@
 The subcommands are listed in :data:`ctrlgen.cli.lazy.COMMANDS`; only the named one's arguments are built, and
 its code is imported only after its arguments parsed and passed their checks, so ``ctrlgen --help`` and an
 argument error cost no torch. User errors print the message and a hint and exit with status 2, without a
-traceback.
+traceback. Interrupted runs exit with 130 (Ctrl-C, SIGINT) or 143 (SIGTERM, e.g. ``kill`` or a job scheduler's
+time limit), after flushing what was printed: ``generate`` streams each finished batch, so those samples are
+kept (:mod:`ctrlgen.cli.stream`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 
 from ctrlgen.cli.lazy import COMMANDS, load
 from ctrlgen.errors import CtrlgenError
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread by the handler :func:`main` installs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
@@ -50,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser([command] if command else []).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         check = getattr(args, "check", None)
         if check is not None:
@@ -59,10 +75,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        _flush()
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _flush()
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more can be kept
+        pass
 
 
 if __name__ == "__main__":

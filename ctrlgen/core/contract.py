@@ -15,6 +15,14 @@ the API and the CLI alike. Before any sampling, :meth:`Generator.check_budget` r
 time or memory is out of budget (``Options.check_budget``), from the backend's :meth:`Generator.budget` estimate.
 An operation a backend does not serve raises :class:`~ctrlgen.errors.UnsupportedOperationError` naming the
 backends that do. The report is built by :func:`ctrlgen.core.output.build_output` alone.
+
+**Streaming.** ``generate`` (every backend; ``infill`` where it calls it) takes ``on_batch``, an :data:`OnBatch`
+callback ``on_batch(start, part)`` called after each finished batch with the index of the batch's first sample
+and that batch's own :class:`GenerationOutput` (texts, ids, and the per-sample report entries — ``well_formed``,
+``constraints``, ``satisfied``, ``unchecked`` — built by ``build_output`` on the batch's ids). The call's return
+value is the same as without a callback: :func:`merge_batches` concatenates the parts, so the oracles still run
+once per sample. The callback runs in the sampling thread; an exception it raises ends the call. ``infill``
+reorders by MBR only after the last batch, so its parts come in sampling order, not the returned order.
 """
 
 from __future__ import annotations
@@ -29,9 +37,39 @@ import torch
 
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
 from ctrlgen.core.options import Options
-from ctrlgen.core.output import GenerationOutput
+from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.errors import UnsupportedOperationError
 from ctrlgen.registry import BACKENDS, BackendSpec
+
+OnBatch = Callable[[int, GenerationOutput], None]  # (index of the batch's first sample, the batch's output)
+
+
+def emit_batch(on_batch: OnBatch | None, start: int, ids: torch.Tensor, tokenizer: Any,
+               prepared: PreparedConstraint | None, parts: list[GenerationOutput]) -> None:
+    """After a batch of ``ids: LongTensor[b, L]`` finished: build its output, keep it in ``parts`` (for
+    :func:`merge_batches`) and hand it to ``on_batch``. Does nothing without a callback."""
+    if on_batch is None:
+        return
+    part = build_output(ids, tokenizer, prepared)
+    parts.append(part)
+    on_batch(start, part)
+
+
+def merge_batches(parts: list[GenerationOutput], trajectory: list[list[str]] | None = None,
+                  **report: Any) -> GenerationOutput:
+    """The per-batch outputs of one call as one: texts, ``tokens: LongTensor[n, L]`` and every per-sample report
+    list concatenated in order (``well_formed``, ``satisfied``, each constraint's ``satisfied`` / ``scores``);
+    ``unchecked`` as in every part; ``report`` adds the call entries (seconds, steps, seed, ...)."""
+    first = parts[0].report
+    rep: dict[str, Any] = {"well_formed": [w for p in parts for w in p.report["well_formed"]], **report}
+    if "constraints" in first:
+        rep["constraints"] = {name: {key: [v for p in parts for v in p.report["constraints"][name][key]]
+                                     for key in ("satisfied", "scores")} for name in first["constraints"]}
+        rep["satisfied"] = [v for p in parts for v in p.report["satisfied"]]
+    if "unchecked" in first:
+        rep["unchecked"] = first["unchecked"]
+    return GenerationOutput(texts=[t for p in parts for t in p.texts], tokens=torch.cat([p.tokens for p in parts]),
+                            report=rep, trajectory=trajectory)
 
 
 class Generator(ABC):

@@ -39,14 +39,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.diffusion import (
+    DiscreteDiffusion,
+    DiscreteDiffusionConfig,
+)
 from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.model import ScoreModel
-from ctrlgen.backends.discrete.sampler import DTYPES, SEDDSampler, fixed_tokens_projector
+from ctrlgen.backends.discrete.sampler import (
+    DTYPES,
+    SEDDSampler,
+    fixed_tokens_projector,
+)
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.core.contract import Generator
+from ctrlgen.core.contract import Generator, OnBatch, emit_batch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
@@ -117,7 +124,8 @@ class DiscreteGenerator(Generator):
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
                  guidance_shortlist: int = 4, return_trajectory: bool = False, progress: bool | None = None,
-                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+                 device: str | None = None, dtype: str | None = None,
+                 on_batch: OnBatch | None = None) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` predictor steps (default ``spec.default_steps``; analytic by default:
         pass ``sampler`` for Euler, float32 or another eps — its ``steps`` are used when ``steps`` is None, an
         explicit ``steps`` wins). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
@@ -125,7 +133,8 @@ class DiscreteGenerator(Generator):
         ``guidance_shortlist`` likeliest jumps per masked position; the check face fills
         ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts. ``device`` / ``dtype`` move the
         model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
-        any sampling."""
+        any sampling.
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
         opts = self.options(n=n, steps=steps if steps is not None or sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
@@ -144,17 +153,20 @@ class DiscreteGenerator(Generator):
         projector = fixed_tokens_projector(fixed, values)
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
-        tokens, traj = [], []
+        tokens, traj, parts = [], [], []
         for start in range(0, opts.n, opts.batch_size):
             out = sampler.sample(model, self.diffusion, min(opts.batch_size, opts.n - start), None, gen,
                                  projector=projector, return_trajectory=opts.return_trajectory,
                                  progress=opts.show_progress())
             tokens.append(out.tokens)
+            emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
             traj.append(out.trajectory)
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
-        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory,
-                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=opts.seed,
-                            predictor=sampler.predictor)
+        call = {"seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": opts.seed,
+                "predictor": sampler.predictor}
+        if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
+            return merge_batches(parts, trajectory, **call)
+        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory, **call)
 
     def budget(self, opts: Options, sampler: SEDDSampler | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the score model alone.

@@ -62,7 +62,7 @@ from ctrlgen.backends.edit.start import (
 )
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.core.contract import Generator
+from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output
@@ -168,7 +168,7 @@ class DiffusERGenerator(EditGuides, Generator):
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
              t_start: float, opts: Options, sampler: EditSampler, keep: int = 1, protect: Collection[int] = (),
-             **extra: Any) -> GenerationOutput:
+             on_batch: OnBatch | None = None, **extra: Any) -> GenerationOutput:
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         gen = opts.torch_generator()
         t0 = time.perf_counter()
@@ -179,28 +179,43 @@ class DiffusERGenerator(EditGuides, Generator):
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
-        ids, traj, steps = [], [], []
+        ids, traj, steps, parts = [], [], [], []
         for lo in range(0, len(starts), opts.batch_size):
             chunk = starts[lo:lo + opts.batch_size]
             out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk), rank,
                                  opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose)
-            ids += [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
+            new = [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
+            if on_batch is not None:  # streamed: this chunk's own report (merged below)
+                parts.append(self._output(new, sources[lo:lo + len(chunk)], out.steps, prepared))
+                on_batch(sum(map(len, ids)), parts[-1])
+            ids += new
             traj += [[(r.t, r.ids[j]) for r in out.trajectory] for j in range(len(chunk))]
             steps += out.steps
-        rows = [r for b in ids for r in b]
-        src = [s for s, b in zip(sources, ids) for _ in b]
         vocab = self.tokenizer.vocab
         trajectory = None
         if opts.return_trajectory:
             width = max((len(t) for t in traj), default=0)
             trajectory = [[self.tokenizer.detokenize([vocab.word(i) for i in (t[k][1] if k < len(t) else t[-1][1])])
                            for t in traj] for k in range(width)]
+        if parts:
+            rows = {k: [v for p in parts for v in p.report[k]] for k in ("steps", "edits", "start", "unknown_words")}
+            return merge_batches(parts, trajectory, seconds=time.perf_counter() - t0, seed=opts.seed, **rows, **extra)
+        return self._output(ids, sources, steps, prepared, trajectory, seconds=time.perf_counter() - t0,
+                            seed=opts.seed, **extra)
+
+    def _output(self, ids: list[list[list[int]]], sources: list[tuple[list[str], list[int]]], steps: list[int],
+                prepared: PreparedConstraint | None, trajectory: list[list[str]] | None = None,
+                **call: Any) -> GenerationOutput:
+        """The output of ``ids`` (per start, its kept results' ids) revised from ``sources``: ``build_output`` with
+        the per-result ``steps``, ``edits``, ``start`` and ``unknown_words`` and the ``call`` entries."""
+        rows = [r for b in ids for r in b]
+        src = [s for s, b in zip(sources, ids) for _ in b]
+        vocab = self.tokenizer.vocab
         return build_output(encode_batch(rows, self.model.config.seq_len), SourceSpelling(self.tokenizer, src),
-                            prepared, trajectory, seconds=time.perf_counter() - t0, seed=opts.seed,
-                            steps=[s for s, b in zip(steps, ids) for _ in b],
+                            prepared, trajectory, **call, steps=[s for s, b in zip(steps, ids) for _ in b],
                             edits=[describe(w, i, r, vocab) for (w, i), r in zip(src, rows)],
                             start=[self.tokenizer.detokenize(w) for w, _ in src],
-                            unknown_words=[unknown_words(w, i, r, vocab) for (w, i), r in zip(src, rows)], **extra)
+                            unknown_words=[unknown_words(w, i, r, vocab) for (w, i), r in zip(src, rows)])
 
     def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1) -> list[list[int]]:
         """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
@@ -226,12 +241,14 @@ class DiffusERGenerator(EditGuides, Generator):
                  batch_size: int = 64, progress: bool | None = None, sampler: EditSampler | None = None,
                  bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int | None = None,
                  t_start: float = 2.0, return_trajectory: bool = False, guidance_scale: float = 1.0,
-                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+                 device: str | None = None, dtype: str | None = None,
+                 on_batch: OnBatch | None = None) -> GenerationOutput:
         """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints`` for at most ``steps``
         revisions (the rule: see the class docstring). ``drafts`` AR drafts per sample (default 32; 128 under a
         per-word label constraint such as ``POS``, whose drafts are written under its lexicon) are ranked by the
         check face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
-        same texts."""
+        same texts.
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
         opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, batch_size=batch_size, dtype=dtype,
                                           guidance_scale=guidance_scale, progress=progress, device=device,
                                           return_trajectory=return_trajectory)
@@ -256,12 +273,14 @@ class DiffusERGenerator(EditGuides, Generator):
         else:
             raise SamplingError(f"unknown bootstrap {bootstrap!r}", "choose 'draft', 'empty' or 'random'")
         starts = self._starts(rows, prepared)
-        return self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, bootstrap=bootstrap)
+        return self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, on_batch=on_batch,
+                         bootstrap=bootstrap)
 
     def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, batch_size: int = 64, progress: bool | None = None,
                sampler: EditSampler | None = None, t_start: float = 1.0, return_trajectory: bool = False,
-               guidance_scale: float = 1.0, device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+               guidance_scale: float = 1.0, device: str | None = None, dtype: str | None = None,
+               on_batch: OnBatch | None = None) -> GenerationOutput:
         """Fill the holes of ``template`` (``"The Vaults is a [MASK:3] pub near [MASK] ."``): the ``n`` best
         left-to-right fills of the holes, each revised with the template's words protected and in place, ordered
         by minimum Bayes risk (``report["mbr"]``; ``texts[0]`` is the MBR choice)."""
@@ -270,7 +289,7 @@ class DiffusERGenerator(EditGuides, Generator):
                                           return_trajectory=return_trajectory)
         prepared = self.prepare(Infill(template) if constraints is None else Infill(template) & constraints)
         starts = self._starts([[]], prepared, k=opts.n)
-        out = self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler)
+        out = self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, on_batch=on_batch)
         return order_by_mbr(out, ("edits", "steps", "start", "unknown_words"))
 
     def edit(self, text: str, constraints: ConstraintLike = None, n: int = 1, seed: int | None = 0,

@@ -22,11 +22,17 @@ import torch
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
 from ctrlgen.backends.embedding.model import EmbeddingLM
-from ctrlgen.backends.embedding.sampler import EmbeddingSampler, FixedEmbeddings, StepHook, StepOutput, round_to_words
+from ctrlgen.backends.embedding.sampler import (
+    EmbeddingSampler,
+    FixedEmbeddings,
+    StepHook,
+    StepOutput,
+    round_to_words,
+)
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.core.contract import Generator
+from ctrlgen.core.contract import Generator, OnBatch, emit_batch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
@@ -112,7 +118,8 @@ class EmbeddingGenerator(Generator):
                  guidance: GuidanceConfig | None = None, batch_size: int = 64,
                  sampler: EmbeddingSampler | None = None, hook: StepHook | None = None,
                  return_trajectory: bool = False, progress: bool | None = None, guidance_scale: float = 1.0,
-                 device: str | None = None, dtype: str | None = None) -> GenerationOutput:
+                 device: str | None = None, dtype: str | None = None,
+                 on_batch: OnBatch | None = None) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` denoising steps (≤ the training T; default ``spec.default_steps``).
 
         ``constraints``: constraint objects (``Length(12) & Infill(...)``), a list, or spec strings;
@@ -122,7 +129,8 @@ class EmbeddingGenerator(Generator):
         ``step_size`` is 1×); 0 samples unguided, bit for bit. ``sampler`` overrides clamping options; its
         ``steps`` are used when ``steps`` is None, an explicit ``steps`` wins. ``hook`` is called after every
         step. ``device`` / ``dtype`` move the model (in place, as :meth:`to`). Options are validated and the
-        budget checked (:meth:`budget`) before any sampling."""
+        budget checked (:meth:`budget`) before any sampling.
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
         opts = self.options(n=n, steps=steps if steps is not None or sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
@@ -138,15 +146,18 @@ class EmbeddingGenerator(Generator):
         step_hook = self._hook(prepared, _scaled(guidance, opts.guidance_scale), hook)
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
-        tokens, traj = [], []
+        tokens, traj, parts = [], [], []
         for start in range(0, opts.n, opts.batch_size):
             out = sampler.sample(self.model, self.diffusion, min(opts.batch_size, opts.n - start), gen, hook=step_hook,
                                  return_trajectory=opts.return_trajectory, progress=opts.show_progress(), fixed=fixed)
             tokens.append(out.tokens)
+            emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
             traj.append(out.trajectory)
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
-        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory,
-                            seconds=time.perf_counter() - t0, steps=sampler.steps, seed=opts.seed)
+        call = {"seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": opts.seed}
+        if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
+            return merge_batches(parts, trajectory, **call)
+        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory, **call)
 
     def budget(self, opts: Options) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the denoiser alone.
