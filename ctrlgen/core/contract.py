@@ -89,8 +89,11 @@ class Generator(ABC):
         """This backend's declaration (faces, default steps, what ``guidance_scale`` means, ...)."""
         return BACKENDS.get(self.backend)
 
-    def options(self, **kwargs: Any) -> Options:
-        """The call's keyword options validated once (typed errors with hints), ``steps`` defaulted."""
+    def options(self, *, sampler_steps: int | None = None, **kwargs: Any) -> Options:
+        """The call's keyword options validated once (typed errors with hints). The one rule for ``steps``: an
+        explicit ``steps`` wins, else a passed sampler's own (``sampler_steps``), else ``spec.default_steps``."""
+        if kwargs.get("steps") is None and sampler_steps is not None:
+            kwargs["steps"] = sampler_steps
         return Options.from_kwargs(**kwargs).with_defaults(steps=self.spec.default_steps)
 
     @abstractmethod

@@ -135,7 +135,7 @@ class DiscreteGenerator(Generator):
         model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
         any sampling.
         ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
-        opts = self.options(n=n, steps=steps if steps is not None or sampler is None else sampler.steps, seed=seed,
+        opts = self.options(n=n, steps=steps, sampler_steps=None if sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
         assert opts.steps is not None  # filled in by options()

@@ -134,7 +134,7 @@ class DiffusERGenerator(EditGuides, Generator):
         if sampler is not None and not isinstance(sampler, EditSampler):
             raise SamplingError(f"sampler must be an EditSampler, got {type(sampler).__name__}",
                                 "e.g. EditSampler(decoding='beam', beam=(3, 3)), or None for the default")
-        opts = self.options(steps=steps if steps is not None or sampler is None else sampler.max_steps, **kw)
+        opts = self.options(steps=steps, sampler_steps=None if sampler is None else sampler.max_steps, **kw)
         base = sampler or DEFAULT_SAMPLER
         if opts.steps != base.max_steps:
             base = replace(base, max_steps=opts.steps)
