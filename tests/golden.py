@@ -1,7 +1,10 @@
 """Golden outputs: texts and reports for fixed seeds over the three backends and six kinds of call.
 
 Recorded once before the backend-contract redesign (issue 12) and replayed by ``tests/test_golden.py``: the same
-public calls must give the same texts and the same report entries. Re-record only when a change of output is
+public calls must give the same texts and the same report entries. The four ``e2e-sedd`` cases with texts were
+re-recorded once, after the discrete sampler's float32 inverse-CDF draw replaced the float64 Gumbel draw
+(issue 17: the same distribution, checked by ``tests/test_sedd_sampler.py::test_categorical_step_is_exact``,
+but other random draws). Re-record only when a change of output is
 intended and explained in the change's note::
 
     python tests/golden.py            # rewrites tests/golden.json

@@ -327,3 +327,49 @@ def test_save_load_round_trip_is_bit_identical(tmp_path) -> None:
     a = SEDDSampler(steps=3).sample(model, d, 2, 12, torch.Generator().manual_seed(0)).tokens
     b = SEDDSampler(steps=3).sample(back, d, 2, 12, torch.Generator().manual_seed(0)).tokens
     assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------- exactness of a step
+def _one_step_frequencies(graph: str, predictor: str, dtype: str, n: int, bias: float = 0.0) -> tuple[torch.Tensor,
+                                                                                                      torch.Tensor]:
+    """``n`` draws of one step of a single MASKed (absorbing) / token-0 (uniform) position under fixed log-ratios, by
+    the sampler's own predictor in ``dtype``; returns (frequencies, exact float64 probabilities by the reference
+    formulas). ``bias`` multiplies the ratio of token 1 fed to the sampler only (a deliberately wrong sampler)."""
+    d = diffusion_for(graph)
+    log_score = torch.log(torch.tensor([0.05, 0.30, 1.0, 0.15, 0.50], dtype=torch.float64))  # id 2 = MASK: own entry
+    x = torch.full((n, 1), MASK if graph == "absorbing" else 0)
+    log_score = log_score if graph == "absorbing" else log_score[[2, 1, 0, 3, 4]]
+    fed = log_score.clone()
+    fed[1] += math.log1p(bias)
+    t, t_next = torch.full((n,), 0.6, dtype=torch.float64), torch.full((n,), 0.45, dtype=torch.float64)
+    sampler = SEDDSampler(steps=1, predictor=predictor, dtype=dtype)  # type: ignore[arg-type]
+    out = sampler.step(lambda x_, s_: fed.float().expand(n, 1, V), d, x, t, t_next, torch.Generator().manual_seed(0))
+    freq = torch.bincount(out.x_prev[:, 0], minlength=V).double() / n
+    sig, rate = d.noise(t[:1])
+    s, i = log_score.exp()[None], x[:1, 0]
+    if predictor == "analytic":
+        ds = sig - d.noise(t_next[:1])[0]
+        p = d.graph.staggered_score(s, ds) * d.graph.transp_transition(i, ds)
+    else:
+        p = torch.nn.functional.one_hot(i, V).double() + (0.15 * rate)[:, None] * d.graph.reverse_rate(i, s)
+    p = p[0].clamp(min=0)
+    return freq, p / p.sum()
+
+
+@pytest.mark.parametrize("graph", ["absorbing", "uniform"])
+@pytest.mark.parametrize("predictor", ["analytic", "euler"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_categorical_step_is_exact(graph: str, predictor: str, dtype: str) -> None:
+    # 20k draws of one step: the frequencies match the exact probabilities (chi-square, 4 dof, 99.9%)
+    n = 20000
+    freq, p = _one_step_frequencies(graph, predictor, dtype, n)
+    assert freq[p == 0].sum() == 0
+    assert chi_square(freq, p, n) < 18.467  # scipy.stats.chi2.ppf(0.999, 4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_categorical_step_check_has_power(dtype: str) -> None:
+    # the same check rejects a sampler whose ratio for one token is 10% off
+    n = 20000
+    freq, p = _one_step_frequencies("absorbing", "analytic", dtype, n, bias=0.1)
+    assert chi_square(freq, p, n) > 18.467
