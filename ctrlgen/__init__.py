@@ -1,3 +1,4 @@
+# ruff: noqa: F401 — the names below are re-exported lazily through __getattr__ and __all__
 """ctrlgen: controllable text generation and editing with diffusion language models.
 
 ```python

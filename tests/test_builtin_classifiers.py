@@ -144,7 +144,6 @@ def test_prepared_cache_round_trip_and_mismatch(model_dir, tmp_path):
 def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_path):
     """semantic-token.v1: trained on the discrete model's own noise, found beside the model by SemanticField,
     guidance strength 0 is unguided bit for bit, and guidance raises the classifier's own log p."""
-    from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
     from ctrlgen.backends.discrete.generator import DiscreteGenerator
     from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
     from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN
