@@ -146,9 +146,9 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
     guidance strength 0 is unguided bit for bit, and guidance raises the classifier's own log p."""
     from ctrlgen.backends.discrete.generator import DiscreteGenerator
     from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
-    from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN
     from ctrlgen.errors import CheckpointError, ConfigError
     from ctrlgen.models.pretrained import save_pretrained
+    from ctrlgen.registry import SOFT_EMBEDDING, SOFT_TOKEN
     from ctrlgen.training.classifiers import evaluate_classifier
 
     torch.manual_seed(0)

@@ -13,9 +13,10 @@ from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.backends.discrete.sampler import SEDDSampler
 from ctrlgen.cli.main import main
-from ctrlgen.constraints.base import SOFT_EMBEDDING, SOFT_TOKEN, Constraint, ConstraintError, UnsupportedConstraintError
+from ctrlgen.constraints.base import Constraint, ConstraintError, UnsupportedConstraintError
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.pretrained import save_pretrained
+from ctrlgen.registry import SOFT_EMBEDDING, SOFT_TOKEN
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ import torch
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
 from ctrlgen.backends.embedding.sampler import EmbeddingSampler
-from ctrlgen.constraints.base import SOFT_EMBEDDING, Constraint
+from ctrlgen.constraints.base import Constraint
 from ctrlgen.errors import SamplingError
+from ctrlgen.registry import SOFT_EMBEDDING
 
 
 def _toward_word(model, word_id: int, position: int):

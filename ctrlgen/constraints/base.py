@@ -37,16 +37,7 @@ import torch
 from torch import Tensor
 
 from ctrlgen.errors import ConfigError
-from ctrlgen.registry import (  # the faces are re-exported: backends and tests import them from here
-    BACKENDS,
-    CHECK,  # noqa: F401
-    FACES,  # noqa: F401
-    HARD,  # noqa: F401
-    SOFT_EMBEDDING,  # noqa: F401
-    SOFT_FACES,  # noqa: F401
-    SOFT_TOKEN,  # noqa: F401
-    BackendSpec,
-)
+from ctrlgen.registry import BACKENDS, BackendSpec  # the face names (HARD, CHECK, ...) live in ctrlgen.registry
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 from ctrlgen.text.vocab import PAD
 

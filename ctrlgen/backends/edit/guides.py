@@ -20,12 +20,13 @@ from ctrlgen.backends.edit.models import encode_batch
 from ctrlgen.backends.edit.ops import device_of
 from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
 from ctrlgen.backends.edit.start import probe_phrases
-from ctrlgen.constraints.base import CHECK, WordLabelled
+from ctrlgen.constraints.base import WordLabelled
 from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.registry import CHECK
 
 LEXICON_SHARE, DRAFT_FLUENCY = 0.3, 0.3
 
