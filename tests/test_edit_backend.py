@@ -19,7 +19,6 @@ from ctrlgen.backends.edit.start import describe, layout_of, project
 from ctrlgen.backends.edit.types import EditLayout
 from ctrlgen.cli.main import main
 from ctrlgen.constraints.base import (
-    SOFT_EMBEDDING,
     Constraint,
     UnsupportedConstraintError,
 )
@@ -27,6 +26,7 @@ from ctrlgen.constraints.infill import FixedTokens, Prefix
 from ctrlgen.constraints.length import Length
 from ctrlgen.errors import CheckpointError, SamplingError
 from ctrlgen.models.pretrained import save_pretrained
+from ctrlgen.registry import SOFT_EMBEDDING
 from ctrlgen.text.tokenizer import split_words
 
 TEXT = "The Mill is a cheap pub near the river ."
