@@ -156,7 +156,8 @@ class DiffusERGenerator(EditGuides, Generator):
         x = encode_batch([[len(SPECIALS)] * (cfg.seq_len - 2)] * PROBE_BATCH, cfg.seq_len).to(param.device)
         seconds = self.probe_seconds((str(param.device), param.dtype),
                                      lambda: self.model.generator.fill_logits(x, 1.0), PROBE_BATCH)
-        per_row = cfg.seq_len * (param.dtype.itemsize * (8 * cfg.hidden + cfg.heads * cfg.seq_len) + 16 * cfg.vocab_size)
+        activations = param.dtype.itemsize * (8 * cfg.hidden + cfg.heads * cfg.seq_len)
+        per_row = cfg.seq_len * (activations + 16 * cfg.vocab_size)
         return seconds * r * (1 + 2 * b), r * b * per_row
 
     def check_budget(self, opts: Options, sampler: EditSampler | None = None) -> None:
@@ -166,8 +167,9 @@ class DiffusERGenerator(EditGuides, Generator):
                           default_steps=self.spec.default_steps)
 
     # ------------------------------------------------------------------------------------------ the run
-    def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]], prepared: PreparedConstraint | None,
-             t_start: float, opts: Options, sampler: EditSampler, keep: int = 1, protect: Collection[int] = (),
+    def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]],
+             prepared: PreparedConstraint | None, t_start: float, opts: Options, sampler: EditSampler,
+             keep: int = 1, protect: Collection[int] = (),
              on_batch: OnBatch | None = None, **extra: Any) -> GenerationOutput:
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         gen = opts.torch_generator()
@@ -182,8 +184,8 @@ class DiffusERGenerator(EditGuides, Generator):
         ids, traj, steps, parts = [], [], [], []
         for lo in range(0, len(starts), opts.batch_size):
             chunk = starts[lo:lo + opts.batch_size]
-            out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk), rank,
-                                 opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose)
+            out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk),
+                                 rank, opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose)
             new = [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
             if on_batch is not None:  # streamed: this chunk's own report (merged below)
                 parts.append(self._output(new, sources[lo:lo + len(chunk)], out.steps, prepared))
@@ -309,7 +311,8 @@ class DiffusERGenerator(EditGuides, Generator):
                                 "shorten it, or use a model with a longer seq_len")
         bad = [p for p in protect if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= len(words)]
         if bad:
-            raise SamplingError(f"protect positions {bad} are outside 1..{len(words)}", "word k is position k (1-based)")
+            raise SamplingError(f"protect positions {bad} are outside 1..{len(words)}",
+                                "word k is position k (1-based)")
         opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, guidance_scale=guidance_scale, dtype=dtype,
                                           progress=progress, return_trajectory=return_trajectory, device=device)
         if run_sampler.beam[0] < opts.n:
