@@ -76,7 +76,7 @@ def tiny_backend(tokenizer: Tokenizer, tmp_path: Path):
     try:
         yield ckpt
     finally:
-        BACKENDS._items.pop(NAME, None)
+        BACKENDS.unregister(NAME)
 
 
 def test_flags_object_implements_the_protocol() -> None:

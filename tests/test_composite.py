@@ -144,3 +144,16 @@ def test_control_table_markdown_layout() -> None:
     with pytest.raises(SystemExit):
         ct.parse_args(["--tasks", "semantic,colour"])
     assert ct.parse_args([]).tasks == list(ct.TASKS)
+
+
+def test_registries_load_their_built_in_modules_on_first_lookup():
+    """TASKS and METHODS list entries defined in modules above them (composite tasks, the guided method) without
+    importing those modules themselves: a fresh process that imports only the registries finds them."""
+    import subprocess
+    import sys
+
+    code = ("from ctrlgen.evaluation.tasks import TASKS; from ctrlgen.evaluation.methods import METHODS; "
+            "assert 'semantic+pos' in TASKS and 'semantic+tree' in TASKS, list(TASKS); "
+            "assert 'guided' in METHODS, list(METHODS)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]

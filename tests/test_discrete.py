@@ -6,19 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ctrlgen.backends.discrete.diffusion import (
-    GRAPHS,
-    NOISES,
-    Absorbing,
-    DiscreteDiffusion,
-    DiscreteDiffusionConfig,
-    Geometric,
-    Graph,
-    LogLinear,
-    Uniform,
-    make_graph,
-    sample_categorical,
-)
+from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig, make_graph
+from ctrlgen.backends.discrete.graphs import GRAPHS, Absorbing, Graph, Uniform, sample_categorical
+from ctrlgen.backends.discrete.noise import NOISES, Geometric, LogLinear
 from ctrlgen.config import from_dict
 from ctrlgen.errors import ConfigError, SamplingError
 from ctrlgen.registry import RegistryError

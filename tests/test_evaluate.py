@@ -132,7 +132,7 @@ def test_a_registered_method_is_found(gen, oracles):
     try:
         assert run("length", gen, oracles, methods=["test-echo"]).rows[0].n_samples > 0
     finally:
-        METHODS._items.pop("test-echo")
+        METHODS.unregister("test-echo")
 
 
 def test_unknown_task_and_method_list_what_exists(gen, oracles):

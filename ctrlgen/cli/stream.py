@@ -141,6 +141,6 @@ def set_threads(threads: int | None) -> None:
     ``OMP_NUM_THREADS`` when that is set."""
     if threads is None:
         return
-    import torch
+    import torch  # lazy: start-up speed (the CLI parses arguments without torch)
 
     torch.set_num_threads(threads)

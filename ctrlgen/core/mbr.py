@@ -29,7 +29,7 @@ def mbr_scores(texts: list[str]) -> list[float]:
     """Mean sentence-BLEU of each text against the others (1.0 for a single text)."""
     if len(texts) < 2:
         return [1.0] * len(texts)
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # lazy: start-up speed
 
     bleu = BLEU(effective_order=True)
     return [sum(bleu.sentence_score(h, [r]).score for j, r in enumerate(texts) if j != i) / (len(texts) - 1) / 100

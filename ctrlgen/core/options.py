@@ -143,7 +143,7 @@ class Options:
     def _check_device(device: Any) -> str | None:
         if device is None:
             return None
-        import torch
+        import torch  # lazy: start-up speed (the CLI validates options without torch)
 
         try:
             dev = torch.device(device)
@@ -223,20 +223,20 @@ class Options:
         The random seed comes from a throwaway generator so torch's global RNG is left untouched;
         the seed actually used is ``generator.initial_seed()``.
         """
-        import torch
+        import torch  # lazy: start-up speed (the CLI validates options without torch)
 
         seed = self.seed if self.seed is not None else int(torch.Generator().seed() % 2**62)
         return torch.Generator(device="cpu").manual_seed(seed)
 
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype (float32 when ``dtype`` is None)."""
-        import torch
+        import torch  # lazy: start-up speed (the CLI validates options without torch)
 
         return getattr(torch, self.dtype or "float32")
 
     def torch_device(self) -> torch.device:
         """The torch device (cpu when ``device`` is None)."""
-        import torch
+        import torch  # lazy: start-up speed (the CLI validates options without torch)
 
         return torch.device(self.device or "cpu")
 

@@ -117,7 +117,7 @@ def restore_rng(rng: dict[str, Any]) -> None:
     if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(list(rng["cuda"]))
     if "numpy" in rng:
-        import numpy as np
+        import numpy as np  # lazy: only when numpy's RNG state was saved
 
         s = rng["numpy"]
         np.random.set_state((s["name"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],

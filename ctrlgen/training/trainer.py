@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from ctrlgen.config import to_dict
@@ -119,8 +120,6 @@ def _dist() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), world
@@ -245,8 +244,6 @@ class Trainer:
         if self.rank == 0 and self.out.is_dir():
             run_state.clean_orphans(self.out)
         if self.world > 1:
-            import torch.distributed as dist
-
             dist.barrier()  # orphans gone (or a half-renamed checkpoint put back) before any rank reads
         if resume:
             run_state.refuse_pickles(self.out)
@@ -272,8 +269,6 @@ class Trainer:
             with _swapped_weights(self.model, self._ema_model_state()):
                 save_pretrained(final, self.model, self.tokenizer, self.extra)
         if self.world > 1:
-            import torch.distributed as dist
-
             dist.barrier()
         return final
 

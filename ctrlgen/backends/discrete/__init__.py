@@ -1,9 +1,9 @@
 """The ``discrete`` backend: SEDD score-entropy discrete diffusion (absorbing / uniform graphs) with exact
 conditioning of hard faces and rate reweighting for ``soft:token`` faces.
 
-Modules: ``diffusion`` (graphs, noise, score entropy), ``model`` (the score model), ``sampler`` (analytic /
-Euler), ``guidance`` (rate guidance), ``generator`` (the contract), ``training``, ``flags`` (CLI). This file
-only declares the backend (importing it imports no torch).
+Modules: ``graphs`` (rate matrices, score entropy), ``noise`` (schedules), ``diffusion`` (config, loss), ``model``
+(the score model), ``sampler`` (analytic / Euler), ``guidance`` (rate guidance), ``generator`` (the contract),
+``training``, ``flags`` (CLI). This file only declares the backend (importing it imports no torch).
 """
 
 from ctrlgen.registry import BACKENDS, HARD, SOFT_TOKEN, BackendSpec

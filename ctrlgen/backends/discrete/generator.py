@@ -75,7 +75,7 @@ class BannedTokens(nn.Module):
 
     def forward(self, x_t: Tensor, sigma: Tensor) -> Tensor:
         out = self.model(x_t, sigma).masked_fill(self.banned.to(x_t.device), float("-inf"))
-        return out.scatter(-1, x_t[..., None], 0.0)
+        return out.scatter_(-1, x_t[..., None], 0.0)  # in place: ``out`` is masked_fill's fresh copy
 
 
 class DiscreteGenerator(Generator):

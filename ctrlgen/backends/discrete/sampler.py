@@ -32,7 +32,9 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
-from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, Graph, Noise, sample_categorical
+from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion
+from ctrlgen.backends.discrete.graphs import Graph, sample_categorical
+from ctrlgen.backends.discrete.noise import Noise
 from ctrlgen.errors import SamplingError
 from ctrlgen.registry import Registry
 
@@ -128,8 +130,8 @@ class SEDDSampler:
     ``dtype`` is the precision of that step math; times and σ̄ are always float64. float32 is the default
     because it is exact enough: ``tests/test_sedd_sampler.py::test_categorical_step_is_exact`` draws one step
     20 000 times with both dtypes and checks the token frequencies against the exact float64 probabilities
-    (chi-square at 99.9%, a check that rejects a sampler whose ratio for one token is 10% off), and the exact-score tests
-    (``test_matches_data_distribution_with_exact_score``) run on the default. The float32 error per draw is a few
+    (chi-square at 99.9%, a check that rejects a sampler whose ratio for one token is 10% off), and the exact-score
+    tests (``test_matches_data_distribution_with_exact_score``) run on the default. The float32 error per draw is a few
     ulps of a row's mass (~1e-7); its one hazard is a log-ratio above 88 (exp overflows; float64 holds to 709)."""
 
     steps: int = 128  # predictor steps from t = 1 to t = eps (SEDD's default; quality grows with steps)
