@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "GuidanceConfig": "ctrlgen.backends.embedding.guidance",
     "ConstraintError": "ctrlgen.constraints.base",
     "Classifier": "ctrlgen.constraints.classifier",
+    "Contains": "ctrlgen.constraints.contains",
     "ModelContext": "ctrlgen.constraints.fingerprint",
     "ModelFingerprint": "ctrlgen.constraints.fingerprint",
     "FixedTokens": "ctrlgen.constraints.infill",
@@ -32,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Prefix": "ctrlgen.constraints.infill",
     "Suffix": "ctrlgen.constraints.infill",
     "Length": "ctrlgen.constraints.length",
+    "MR": "ctrlgen.constraints.mr",
     "CLASSIFIERS": "ctrlgen.constraints.plugin",
     "ClassifierData": "ctrlgen.constraints.plugin",
     "NoiseAwareClassifier": "ctrlgen.constraints.plugin",
@@ -78,9 +80,11 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from ctrlgen.backends.embedding.guidance import GuidanceConfig
     from ctrlgen.constraints.base import ConstraintError
     from ctrlgen.constraints.classifier import Classifier
+    from ctrlgen.constraints.contains import Contains
     from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
     from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix
     from ctrlgen.constraints.length import Length
+    from ctrlgen.constraints.mr import MR
     from ctrlgen.constraints.plugin import (CLASSIFIERS, ClassifierData, NoiseAwareClassifier, load_classifier,
                                             register_classifier)
     from ctrlgen.constraints.pos import POS

@@ -37,7 +37,12 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | None 
         served = sorted(t for n in BACKENDS for t in BACKENDS.get(n).model_types)
         raise CheckpointError(f"{path}: model_type {mtype!r} is not a generator",
                               f"generators load: {', '.join(served)} (teacher/draft LMs load with their own classes)")
-    gen: Generator = resolve(spec.generator).from_pretrained(path)
+    try:
+        gen: Generator = resolve(spec.generator).from_pretrained(path)
+    except CheckpointError:
+        raise
+    except ConfigError as e:  # a config section the backend refused while building its generator
+        raise CheckpointError(f"{path / 'config.json'}: {e.message}", e.hint or None) from None
     if device is not None or dtype is not None:
         gen.to(opts.torch_device(), opts.torch_dtype())
     return gen

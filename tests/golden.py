@@ -4,7 +4,11 @@ Recorded once before the backend-contract redesign (issue 12) and replayed by ``
 public calls must give the same texts and the same report entries. The four ``e2e-sedd`` cases with texts were
 re-recorded once, after the discrete sampler's float32 inverse-CDF draw replaced the float64 Gumbel draw
 (issue 17: the same distribution, checked by ``tests/test_sedd_sampler.py::test_categorical_step_is_exact``,
-but other random draws). Re-record only when a change of output is
+but other random draws). The ``e2e-edit`` cases were re-recorded once more when ``SemanticField``'s check became
+a slot check and ``Infill``'s a well-formedness check (issue 18): the edit backend ranks revisions by the check,
+so ``e2e-edit/edit`` now writes *"… a high price pub near Café Adriatic"* where it wrote *"… a cheap pub near more
+than £30"*, and ``e2e-edit/infill`` reports its *"family friendly friendly pub"* unsatisfied; the other backends'
+cases did not change. Re-record only when a change of output is
 intended and explained in the change's note::
 
     python tests/golden.py            # rewrites tests/golden.json

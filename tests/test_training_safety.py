@@ -138,7 +138,7 @@ def test_changed_config_or_seed_is_refused_then_allowed_and_recorded(tiny_toml, 
         train_from_config(cfg, {"training.seed": 1, "training.lr": 2e-3, "training.steps": 4})
     with pytest.raises(ConfigError, match="diffusion.steps"):
         train_from_config(cfg, {"diffusion.steps": 50, "training.steps": 4})
-    # run-length and logistics fields may change freely
+    # logistics may change (and a longer run while the steps taken keep their learning rates: see below)
     train_from_config(cfg, {"training.steps": 3, "training.log_every": 2, "training.keep_checkpoints": 3})
     with caplog.at_level(logging.WARNING, logger="ctrlgen.training.trainer"):
         final = train_from_config(cfg, {"training.seed": 1, "training.steps": 4}, allow_config_change=True)
@@ -147,9 +147,76 @@ def test_changed_config_or_seed_is_refused_then_allowed_and_recorded(tiny_toml, 
     assert saved["training"]["seed"] == 1
     assert saved["config_changes"] == [{"step": 3, "changed": {"training.seed": [0, 1]}}]
     # the new seed is now the run's: resuming with it needs no flag, going back to 0 does
-    train_from_config(cfg, {"training.seed": 1, "training.steps": 5})
+    train_from_config(cfg, {"training.seed": 1, "training.steps": 4})
     with pytest.raises(ConfigError, match="training.seed"):
-        train_from_config(cfg, {"training.steps": 6})
+        train_from_config(cfg, {"training.steps": 4})
+
+
+def test_changed_steps_that_shift_the_schedule_are_refused(tiny_toml, tmp_path, caplog):
+    """Cosine decay over ``steps`` (warmup 2): at step 4, 4 -> 8 changes the lr of step 3 (0.55e-3 -> ~0.93e-3),
+    so it is refused; allowed, it gives other weights than a run started with 8, and is recorded."""
+    straight8 = train_from_config(tiny_toml(steps=8, every=4, out=tmp_path / "straight"))
+    cfg = tiny_toml(steps=4, every=4)
+    train_from_config(cfg)
+    with pytest.raises(ConfigError, match=r"training.steps \(4 -> 8\).*learning rate") as e:
+        train_from_config(cfg, {"training.steps": 8})
+    assert "--allow-config-change" in e.value.hint
+    with pytest.raises(ConfigError, match="beyond training.steps = 3"):  # never, whatever the flag
+        train_from_config(cfg, {"training.steps": 3}, allow_config_change=True)
+    with caplog.at_level(logging.WARNING, logger="ctrlgen.training.trainer"):
+        final = train_from_config(cfg, {"training.steps": 8}, allow_config_change=True)
+    assert any("training.steps (4 -> 8)" in r.getMessage() for r in caplog.records)
+    assert json.loads((final / "config.json").read_text())["config_changes"] == [
+        {"step": 4, "changed": {"training.steps": [4, 8]}}]
+    assert not _same_weights(straight8, final)  # what the refusal protects: the schedule did shift
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_longer_run_with_the_same_past_schedule_resumes_exactly(tiny_toml, tmp_path, caplog, schedule):
+    """steps 2 -> 6 at step 2 is still in warmup (cosine), and constant never depends on steps: allowed with a
+    warning, and the result equals a run started with 6 steps bit for bit."""
+    def toml(steps, out):
+        p = tiny_toml(steps=steps, every=2, out=tmp_path / out)
+        p.write_text(p.read_text().replace("lr = 1e-3", f'lr = 1e-3\nlr_schedule = "{schedule}"'))
+        return p
+
+    straight = train_from_config(toml(6, "straight"))
+    train_from_config(toml(2, "run"))
+    if schedule == "constant":  # also past warmup: 4 -> 6 at step 4
+        train_from_config(toml(4, "run"))
+    with caplog.at_level(logging.WARNING, logger="ctrlgen.training.trainer"):
+        resumed = train_from_config(toml(6, "run"))
+    assert _same_weights(straight, resumed)
+    assert any("changed run settings" in r.getMessage() and "training.steps" in r.getMessage()
+               for r in caplog.records)
+    assert "config_changes" not in json.loads((resumed / "config.json").read_text())
+
+
+def test_changed_logistics_are_allowed_and_logged_old_to_new(tiny_toml, tmp_path, caplog):
+    cfg = tiny_toml(steps=2, every=2)
+    train_from_config(cfg)
+    changes = {"training.log_every": 2, "training.checkpoint_every": 1, "training.keep_checkpoints": 5,
+               "training.threads": 2, "training.device": "cpu"}
+    threads = torch.get_num_threads()
+    try:
+        with caplog.at_level(logging.WARNING, logger="ctrlgen.training.trainer"):
+            final = train_from_config(cfg, {"training.steps": 4, **changes})
+        warned = [r for r in caplog.records
+                  if r.levelno == logging.WARNING and "changed run settings" in r.getMessage()]
+        assert len(warned) == 1
+        for shown in ["training.steps (2 -> 4)", "training.log_every (1 -> 2)", "training.checkpoint_every (2 -> 1)",
+                      "training.keep_checkpoints (2 -> 5)", "training.threads (1 -> 2)",
+                      "training.device ('auto' -> 'cpu')"]:
+            assert shown in warned[0].getMessage(), shown
+        assert "config_changes" not in json.loads((final / "config.json").read_text())
+        assert _log_steps(tmp_path / "run") == [1, 2, 4]  # log_every 2 from step 2 on
+        # the same settings again: the checkpoints of steps 3-4 hold them, nothing to say
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ctrlgen.training.trainer"):
+            train_from_config(cfg, {"training.steps": 4, **changes})
+    finally:
+        torch.set_num_threads(threads)
+    assert not [r for r in caplog.records if "changed" in r.getMessage()]
 
 
 def test_cli_allow_config_change_flag(tiny_toml, tmp_path, capsys):

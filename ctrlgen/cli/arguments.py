@@ -11,10 +11,11 @@ Numbers are handed to :class:`~ctrlgen.core.options.Options` as typed, so a bad 
 from __future__ import annotations
 
 import argparse
+import math
 
 from ctrlgen.core.flags import BackendFlags
 from ctrlgen.core.options import Options, positive_int
-from ctrlgen.errors import ConfigError, ConstraintConflictError
+from ctrlgen.errors import ConfigError, ConstraintConflictError, SamplingError
 from ctrlgen.registry import BACKENDS, resolve
 from ctrlgen.text.e2e import E2E_FIELDS
 
@@ -71,22 +72,37 @@ def check_sampling(args: argparse.Namespace) -> None:
         args.guidance_scale = args.options.guidance_scale
     if args.backend is not None:
         check_backend_flags(args, args.backend)
+    check_flag_numbers(args)
     check_constraint_specs(args.constraint)
 
 
+def check_flag_numbers(args: argparse.Namespace) -> None:
+    """A number given to a backend's flag (``--temperature``, ``--fluency-weight``, ``--guidance-shortlist``, ...)
+    must be finite and >= 0: every such flag is a scale, a weight, a fraction or a count, and NaN or infinity
+    would silently blank or unguide the samples."""
+    owners: dict[str, list[tuple[str, str]]] = getattr(args, "backend_flags", {})
+    for flags in owners.values():
+        for dest, opt in flags:
+            v = getattr(args, dest, None)
+            if isinstance(v, int | float) and not isinstance(v, bool) and not (math.isfinite(v) and v >= 0):
+                raise SamplingError(f"{opt} must be a finite number >= 0, got {v!r}",
+                                    f"leave {opt} out for the backend's default; '--help' lists what each flag means")
+
+
 def check_threads(args: argparse.Namespace) -> None:
-    """``--threads``: None (torch's default, which follows ``OMP_NUM_THREADS``) or a positive int."""
+    """``--threads``: None (:func:`ctrlgen.cli.stream.default_threads`) or a positive int."""
     v = args.threads
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
         raise ConfigError(f"--threads must be a positive integer, got {v!r}",
-                          "e.g. --threads 4; leave it out for torch's default (OMP_NUM_THREADS when set)")
+                          "e.g. --threads 4; leave it out for OMP_NUM_THREADS, else the free cores")
 
 
 def _run_arguments(q: argparse.ArgumentParser, what: str) -> None:
     """``--threads`` and ``--quiet``, shared by generate, infill and edit."""
     q.add_argument("--threads", type=integer, default=None, metavar="N",
-                   help="CPU threads for torch (default: OMP_NUM_THREADS when set, else torch's default); under "
-                        "CPU contention fewer threads can be much faster")
+                   help="CPU threads for torch (default: OMP_NUM_THREADS when set, else the free cores: the cores "
+                        "this process may use minus the 1-minute load average, at least 1); under CPU contention "
+                        "fewer threads can be much faster")
     q.add_argument("--quiet", action="store_true",
                    help=f"no progress on stderr (default: a bar on a terminal, else a line every few seconds). "
                         f"{what} Exit status: 0 done, 2 bad input, 130 Ctrl-C, 143 SIGTERM")

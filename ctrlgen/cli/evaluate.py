@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ctrlgen.api import load
+from ctrlgen.core.options import seed_int
 from ctrlgen.errors import ConfigError
 from ctrlgen.evaluation.harness import evaluate, prepare_methods
 from ctrlgen.evaluation.methods import METHODS
@@ -52,6 +53,17 @@ def _positive(s: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def _count(s: str) -> int:
+    """``--count`` of build-targets: an integer >= 0 (0: all)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: all), got {v}")
     return v
 
 
@@ -170,7 +182,7 @@ def evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default: e2e)")
     e.add_argument("-n", type=_positive, default=DEFAULT_N, help=f"samples per target (default {DEFAULT_N})")
     e.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: the backend's)")
-    e.add_argument("--seed", type=int, default=0, help="random seed of sampling and target building (default 0)")
+    e.add_argument("--seed", type=seed_int, default=0, help="random seed of sampling and target building (default 0)")
     e.add_argument("--batch-size", type=_positive, default=64)
     e.add_argument("--limit", type=_positive, metavar="M", help="evaluate only the first M targets")
     e.add_argument("--methods", default="no-control,reference",
@@ -188,8 +200,8 @@ def build_targets_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--task", required=True, choices=sorted(TASKS))
     b.add_argument("--from", dest="from_csv", metavar="CSV", help="E2E CSV (default $CTRLGEN_DATA/e2e/valid.csv)")
     b.add_argument("--out", required=True, metavar="FILE.jsonl")
-    b.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"targets (default {DEFAULT_COUNT}; 0: all)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--count", type=_count, default=DEFAULT_COUNT, help=f"targets (default {DEFAULT_COUNT}; 0: all)")
+    b.add_argument("--seed", type=seed_int, default=0)
     b.add_argument("--model", default="e2e", help="keep references that fit this model's seq_len (default e2e)")
     b.add_argument("--max-words", type=_positive, help="keep references of at most this many words "
                                                        "(default: the model's seq_len - 2)")

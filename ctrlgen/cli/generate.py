@@ -24,8 +24,9 @@ from ctrlgen.registry import BACKENDS
 
 def load_for(args: argparse.Namespace) -> Generator:
     """The generator for ``--model`` / ``--backend``; the checkpoint's own backend must match ``--backend``."""
-    name = args.model or (BACKENDS.get(args.backend).default_model if args.backend else None)
-    gen = load(name) if name else load()
+    name = args.model if args.model is not None else (BACKENDS.get(args.backend).default_model if args.backend
+                                                      else None)
+    gen = load(name) if name is not None else load()
     if args.backend is not None and gen.backend != args.backend:
         raise ConfigError(f"--model {args.model} is a {gen.backend!r} model but --backend is {args.backend!r}",
                           f"pass --backend {gen.backend} (or leave --backend out: the model's own is used)")

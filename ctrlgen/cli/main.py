@@ -8,10 +8,10 @@
 
 The subcommands are listed in :data:`ctrlgen.cli.lazy.COMMANDS`; only the named one's arguments are built, and
 its code is imported only after its arguments parsed and passed their checks, so ``ctrlgen --help`` and an
-argument error cost no torch. User errors print the message and a hint and exit with status 2, without a
-traceback. Interrupted runs exit with 130 (Ctrl-C, SIGINT) or 143 (SIGTERM, e.g. ``kill`` or a job scheduler's
-time limit), after flushing what was printed: ``generate`` streams each finished batch, so those samples are
-kept (:mod:`ctrlgen.cli.stream`).
+argument error cost no torch. User errors — argparse's own usage errors included (:class:`Parser`) — print a
+one-line message and a hint and exit with status 2, without a traceback. Interrupted runs exit with 130 (Ctrl-C,
+SIGINT) or 143 (SIGTERM, e.g. ``kill`` or a job scheduler's time limit), after flushing what was printed:
+``generate`` streams each finished batch, so those samples are kept (:mod:`ctrlgen.cli.stream`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Sequence
+from typing import NoReturn
 
 from ctrlgen.cli.lazy import COMMANDS, load
-from ctrlgen.errors import CtrlgenError
+from ctrlgen.errors import ConfigError, CtrlgenError
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
@@ -37,10 +38,27 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with typed usage errors: an unknown flag, a bad choice or a value its ``type=`` refuses
+    raises :class:`~ctrlgen.errors.ConfigError` (printed by :func:`main` as ``error:`` and ``hint:``, exit 2)
+    instead of printing the usage block and exiting. Subcommand parsers are of this class too."""
+
+    help_command: str | None = None  # the command the hint names (default: this parser's prog)
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message, _help_hint(self.help_command or self.prog))
+
+
+def _help_hint(command: str) -> str:
+    return f"run '{command} --help' for the arguments and what they accept"
+
+
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
     """The ``ctrlgen`` parser listing every subcommand; the arguments of ``commands`` only (all when None)."""
     full = set(COMMANDS) if commands is None else set(commands)
-    p = argparse.ArgumentParser(prog="ctrlgen", description="Controllable text generation with diffusion LMs")
+    p = Parser(prog="ctrlgen", description="Controllable text generation with diffusion LMs")
+    if commands is not None and len(full) == 1:  # unknown flags are reported by this top-level parser
+        p.help_command = f"ctrlgen {next(iter(full))}"
     p.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     sub = p.add_subparsers(dest="command", required=True)
     for name, cmd in COMMANDS.items():
@@ -61,20 +79,20 @@ def command_of(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_of(argv)
-    args = build_parser([command] if command else []).parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     in_main = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
+        args = build_parser([command] if command else []).parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
         check = getattr(args, "check", None)
         if check is not None:
             check(args)  # Options and the backend flags, before anything is loaded
         return int(load(args.run)(args))
     except CtrlgenError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        if e.hint:
-            print(f"hint: {e.hint}", file=sys.stderr)
+        print(f"error: {_one_line(e.message)}", file=sys.stderr)
+        hint = e.hint or _help_hint(f"ctrlgen {command}" if command else "ctrlgen")
+        print(f"hint: {_one_line(hint)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _flush()
@@ -87,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(text: str) -> str:
+    """A message on one line (a wrapped error may carry newlines)."""
+    return " ".join(str(text).split())
 
 
 def _flush() -> None:

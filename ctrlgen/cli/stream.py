@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
+import os
 import sys
 import threading
 import time
@@ -19,6 +21,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from ctrlgen.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 EVERY_S = 5.0  # seconds between two progress lines when stderr is not a terminal
 
 
@@ -136,11 +141,37 @@ def progress_mode(quiet: bool) -> tuple[bool, bool]:
     return tty, not tty
 
 
-def set_threads(threads: int | None) -> None:
-    """``--threads N`` → ``torch.set_num_threads(N)``. Without it torch's default stands, which already follows
-    ``OMP_NUM_THREADS`` when that is set."""
-    if threads is None:
-        return
+def default_threads() -> int:
+    """The torch thread count when ``--threads`` is not given: ``OMP_NUM_THREADS`` when set (its first value, a
+    positive integer), else the cores that are actually free — the cores this process may run on
+    (``os.sched_getaffinity``; ``os.cpu_count()`` where that does not exist) minus the 1-minute load average
+    (``os.getloadavg``), rounded, at least 1. Under CPU contention fewer threads are much faster than torch's
+    default of one per core."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if raw:
+        first = raw.split(",")[0].strip()
+        if not first.isdigit() or int(first) < 1:
+            raise ConfigError(f"OMP_NUM_THREADS must be a positive integer, got {raw!r}",
+                              "unset it, or set e.g. OMP_NUM_THREADS=4 (or pass --threads 4)")
+        return int(first)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        busy = 0.0
+    return max(1, round(cores - busy))
+
+
+def set_threads(threads: int | None) -> int:
+    """``torch.set_num_threads``: ``threads`` (``--threads N``) when given, else :func:`default_threads`. Returns
+    the count, which is logged at INFO."""
+    n = threads if threads is not None else default_threads()
     import torch  # lazy: start-up speed (the CLI parses arguments without torch)
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n)
+    logger.info("torch threads: %d (%s)", n, "--threads" if threads is not None else
+                "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS", "").strip() else "free cores")
+    return n

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,16 +15,20 @@ from ctrlgen.training.run import train_from_config
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """``["training.lr=5e-4", "name=x"]`` → ``{"training.lr": 0.0005, "name": "x"}`` (TOML values, else strings)."""
+    """``["training.lr=5e-4", "name=x"]`` → ``{"training.lr": 0.0005, "name": "x"}`` (TOML values, else strings).
+    NaN and infinity (TOML's ``nan`` / ``inf``) are refused: no setting means them."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise ConfigError(f"--set {item!r} is not key=value", "e.g. --set training.lr=5e-4")
         try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+            parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
-            out[key.strip()] = value  # a bare string
+            parsed = value  # a bare string
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise ConfigError(f"--set {item!r}: {key.strip()} must be a finite number", "e.g. --set training.lr=5e-4")
+        out[key.strip()] = parsed
     return out
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ctrlgen.api import load
+from ctrlgen.cli.stream import set_threads
 from ctrlgen.constraints.fingerprint import (
     ModelContext,
     bundled_name,
@@ -36,6 +37,7 @@ from ctrlgen.constraints.fingerprint import (
 )
 from ctrlgen.constraints.plugin import CLASSIFIERS, package_write_error
 from ctrlgen.constraints.syntax import use_parser
+from ctrlgen.core.options import positive_float, positive_int, seed_int
 from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.text.e2e import read_e2e_csv
@@ -194,8 +196,7 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """``ctrlgen train-classifier``: prints the saved classifier's directory."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     argv = sys.argv[sys.argv.index("train-classifier") + 1:] if "train-classifier" in sys.argv else None
     command = "ctrlgen train-classifier " + " ".join(map(shlex.quote, argv)) if argv else None
     path = train(args.kind, args.model, steps=args.steps, out=args.out, data=args.data, valid=args.valid,
@@ -210,17 +211,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description, p.formatter_class = __doc__.split("\n\n")[1], argparse.RawDescriptionHelpFormatter
     p.add_argument("kind", help=f"{', '.join(KINDS)} (or a registered classifier name)")
     p.add_argument("--model", default="e2e", help="bundled model name or checkpoint directory (default e2e)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    p.add_argument("--steps", type=positive_int, default=3000, help="training steps (default 3000)")
     p.add_argument("--output", "--out", dest="out", metavar="DIR",
                    help="output directory (default: a bundled model's go to $CTRLGEN_HOME, else "
                    "$XDG_CACHE_HOME/ctrlgen, else ~/.cache/ctrlgen, under classifiers/MODEL/KIND; a checkpoint "
                    "directory's to MODEL/classifiers/KIND); never inside the installed package")
     p.add_argument("--data", help="E2E training CSV (default $CTRLGEN_DATA/e2e/train.csv)")
     p.add_argument("--valid", help="E2E validation CSV (default valid.csv beside --data)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads (default: OMP_NUM_THREADS when set, else the cores this process may use minus "
+                        "the 1-minute load average, at least 1)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--prepared", metavar="FILE",
                    help="cache of the encoded data (silver labels): read if it matches, else built and written")

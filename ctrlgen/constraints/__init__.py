@@ -12,7 +12,8 @@ See :mod:`.base` for faces and backend capabilities, :mod:`.composition` for com
 attaches ``&``, ``*`` and ``prepare`` to :class:`Constraint`, so it is imported here), :mod:`.conflicts` for
 conflicts, :mod:`.infill` for templates and the out-of-vocabulary policy, :mod:`.plugin` for the
 plug-in classifier contract and :mod:`.classifier` for classifier-backed constraints (:mod:`.semantic`,
-:mod:`.pos`, :mod:`.syntax`).
+:mod:`.pos`, :mod:`.syntax`); :mod:`.contains` for open-vocabulary phrases (classifier-free math in
+:mod:`.phrase_math`).
 """
 
 from ctrlgen.constraints.base import (
@@ -43,6 +44,7 @@ from ctrlgen.constraints.composition import (
            prepare,
 )
 from ctrlgen.constraints.conflicts import check_slots, merge_hard
+from ctrlgen.constraints.contains import Contains
 from ctrlgen.constraints.fingerprint import ModelContext, ModelFingerprint
 from ctrlgen.constraints.infill import (
            FixedTokens,
@@ -75,7 +77,7 @@ from ctrlgen.registry import (
 
 __all__ = ["BACKENDS", "CHECK", "CLASSIFIERS", "CONSTRAINTS", "FACES", "HARD", "POS", "SOFT_EMBEDDING", "SOFT_FACES",
            "SOFT_TOKEN", "AllOf", "Backend", "CheckResult", "Classifier", "ClassifierBacked", "ClassifierData",
-           "Constraint", "ConstraintError", "FixedTokens", "HardSpec", "Infill", "Length", "ModelContext",
+           "Constraint", "ConstraintError", "Contains", "FixedTokens", "HardSpec", "Infill", "Length", "ModelContext",
            "ModelFingerprint", "NoiseAwareClassifier", "OutOfVocabularyError", "Prefix", "PreparedConstraint",
            "SemanticField", "SoftFn", "Suffix", "SyntaxSpans", "SyntaxTree", "Term", "UnsupportedConstraintError",
            "Weighted", "WordLabelled", "all_satisfied", "as_constraint", "check_slots", "combined_score",

@@ -25,9 +25,11 @@ from ctrlgen.constraints.base import (
     Constraint,
     ConstraintError,
     HardSpec,
+    as_texts,
     check_words,
     compile_words,
 )
+from ctrlgen.oracles.wellformed import well_formed
 from ctrlgen.registry import CHECK, HARD
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 from ctrlgen.text.vocab import END, MASK, PAD, START
@@ -88,7 +90,12 @@ class _Layout(Constraint):
 @dataclass(frozen=True, repr=False)
 class Infill(_Layout):
     """A whole text with holes: its words fixed at their positions, ``[END]`` after the last word or
-    hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole."""
+    hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole.
+
+    Check face: every template word at its position *and* the filled text well-formed
+    (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*); ``score`` stays the
+    share of template words in place. ``report["constraints"]`` therefore says ``satisfied: False`` for a
+    fragment even where ``score`` is 1.0."""
 
     template: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
@@ -101,6 +108,14 @@ class Infill(_Layout):
 
     def layout(self) -> tuple[dict[int, str], int | None]:
         return self._parsed[0], self._parsed[1]
+
+    def satisfied(self, texts: Sequence[str]) -> list[bool]:
+        return self.judge(texts)[0]
+
+    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
+        texts = as_texts(texts)
+        scores = self.score(texts)
+        return [s == 1.0 and well_formed(t) for s, t in zip(scores, texts, strict=True)], scores
 
 
 @dataclass(frozen=True, repr=False)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ctrlgen.constraints.base import ConstraintError, as_texts
 from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
-from ctrlgen.oracles.metrics import semantic_success
+from ctrlgen.oracles.slots import slot_realised
 from ctrlgen.text.e2e import E2E_FIELDS
 
 
@@ -19,9 +19,11 @@ class SemanticField(ClassifierBacked):
     """The text mentions ``value`` for the E2E ``field`` (spelled as in the data: ``name``, ``eatType``,
     ``food``, ``priceRange``, ``customer rating``, ``area``, ``familyFriendly``, ``near``).
 
-    Check face: ``value`` occurs in the text as a run of whole words
-    (:func:`~ctrlgen.evaluation.semantic_success`, case-sensitive, as Diffusion-LM scores it; note
-    that ``familyFriendly = yes`` is rarely said with the word "yes"). Soft face: the ``semantic.v1``
+    Check face: the text realises ``value`` *as that field* (:func:`~ctrlgen.oracles.slots.slot_realised`, a slot
+    check in the spirit of the E2E slot-error scripts): ``near Japanese`` is not ``food = Japanese``, "a high
+    customer rating" is not ``priceRange = high``, ``familyFriendly = yes`` is "family friendly" and not "not
+    family friendly". Diffusion-LM's plain whole-word match stays available as
+    :func:`~ctrlgen.oracles.metrics.semantic_success` for comparison with the paper. Soft face: the ``semantic.v1``
     classifier saved beside the model (``ctrlgen train-classifier semantic``) or ``classifier=`` (a
     registered name, a saved directory or an instance): ``−log p(field = value | x_t, t)``. A value the
     classifier never saw for that field raises ``ConstraintError`` listing the ones it knows.
@@ -52,7 +54,7 @@ class SemanticField(ClassifierBacked):
         return "E2E field", self.field, self.value
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        return [semantic_success(t, self.value) for t in as_texts(texts)]
+        return [slot_realised(t, self.field, self.value) for t in as_texts(texts)]
 
     def __repr__(self) -> str:
         return f"SemanticField({self.field!r}, {self.value!r})"

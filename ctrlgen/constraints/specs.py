@@ -2,6 +2,8 @@
 
 ``length=14``, ``length=14;tolerance=2``, ``infill=The Vaults is a [MASK:3] pub .``,
 ``prefix=The Vaults``, ``suffix=near the river .;length=12``, ``infill=…;allow_unk=true``;
+``contains=city centre`` (several phrases: repeat the flag; options ``max_position=5``, ``min_position=2``,
+``allow_unk=true``, ``face=soft``);
 classifier-backed: any E2E field ``food=Japanese``, ``customer rating=5 out of 5`` (:class:`SemanticField`),
 ``pos=PROPN,AUX,DET,NOUN,PUNCT``, ``tree=(S (NP …) (VP …))``, ``span=3:5:PP`` (several: ``span=0:1:NP,3:5:PP``),
 each with an optional ``;classifier=DIR`` (a saved classifier instead of the one beside the model).
@@ -15,6 +17,7 @@ import inspect
 from collections.abc import Callable
 
 from ctrlgen.constraints.base import Constraint
+from ctrlgen.constraints.contains import Contains
 from ctrlgen.constraints.infill import Infill, Prefix, Suffix
 from ctrlgen.constraints.length import Length
 from ctrlgen.constraints.pos import POS
@@ -88,6 +91,19 @@ def _prefix(value: str, allow_unk: str = "false") -> Constraint:
 @register_constraint("suffix")
 def _suffix(value: str, length: str, allow_unk: str = "false") -> Constraint:
     return Suffix(value, length=_int("length", length), allow_unk=_bool("allow_unk", allow_unk))
+
+
+def _position(name: str, v: str) -> int | None:
+    return _int(name, v) if v.strip() else None
+
+
+@register_constraint("contains")
+def _contains(value: str, min_position: str = "", max_position: str = "", allow_unk: str = "false",
+              face: str = "hard") -> Constraint:
+    """``contains=PHRASE``: Contains(PHRASE) — the words occur contiguously somewhere."""
+    return Contains(value, min_position=_position("min_position", min_position),
+                    max_position=_position("max_position", max_position), allow_unk=_bool("allow_unk", allow_unk),
+                    face=face.strip())
 
 
 def _clf(classifier: str) -> str | None:

@@ -171,6 +171,11 @@ class SyntaxSpans(ClassifierBacked):
             if not 0 <= i <= j or not label:
                 raise ConstraintError(f"SyntaxSpans: bad span {(i, j, label)}",
                                       "i and j are 0-based word indices with i <= j, both inclusive; label non-empty")
+        for a, (i, j, _) in enumerate(parsed):
+            for k, m, _ in parsed[a + 1:]:
+                if i < k <= j < m or k < i <= m < j:
+                    raise ConstraintError(f"SyntaxSpans: spans {i}:{j} and {k}:{m} cross, so no tree has both",
+                                          "constituents nest or are disjoint: e.g. 0:3 with 1:2 or 4:6, not 1:5")
         object.__setattr__(self, "spans", parsed)
 
     def validate(self, seq_len: int) -> None:

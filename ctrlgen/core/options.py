@@ -107,7 +107,7 @@ class Options:
     return_trajectory: bool = False  # also return the intermediate states of every step
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: validate once, here)
+        set_ = lambda k, v: object.__setattr__(self, k, v)
         set_("n", _count("n", self.n, MAX_N, "n=8"))
         set_("batch_size", _count("batch_size", self.batch_size, MAX_BATCH, "batch_size=64"))
         if self.steps is not None:
@@ -260,4 +260,26 @@ def nonnegative_float(s: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s!r}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    """argparse ``type=``: a finite number > 0 (a learning rate, say)."""
+    try:
+        v = float(s)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {s!r}")
+    return v
+
+
+def seed_int(s: str) -> int:
+    """argparse ``type=``: a seed, an integer in [0, 2**63 - 1] (what ``torch.Generator.manual_seed`` takes)."""
+    try:
+        v = int(s)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {s!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, 2**63 - 1], got {v}")
     return v

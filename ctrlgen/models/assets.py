@@ -27,6 +27,9 @@ DEFAULT_MODEL = "e2e"
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     """A bundled model name or a checkpoint directory → the directory."""
+    if not str(name_or_path).strip():  # Path("") is ".", the current directory: never what was meant
+        raise CheckpointError("the model name is empty",
+                              f"bundled models: {', '.join(MODELS)}; or pass a directory written by save_pretrained()")
     p = Path(name_or_path)
     if p.is_dir():
         return p

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ctrlgen.config import from_dict, to_dict
-from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
 from ctrlgen.models.integrity import check_finite, seal, verify
 from ctrlgen.text.tokenizer import TOKENIZER_FILE, Tokenizer
 from ctrlgen.version import __version__
@@ -148,5 +148,7 @@ def config_section(directory: str | os.PathLike, cfg: dict[str, Any], name: str,
     it is a :class:`CheckpointError` naming the file."""
     try:
         return from_dict(config_cls, cfg.get(name, {}), name)
+    except CtrlgenError as e:
+        raise CheckpointError(f"{Path(directory) / CONFIG_FILE}: {e.message}", e.hint or None) from None
     except Exception as e:  # noqa: BLE001 — any config problem is a checkpoint problem here
         raise CheckpointError(f"{Path(directory) / CONFIG_FILE}: {e}") from None

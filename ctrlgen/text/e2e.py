@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import os
 import re
@@ -40,10 +41,13 @@ def parse_mr(mr: str, where: str = "MR") -> dict[str, str]:
             raise MRParseError(f"{where}: cannot parse MR at character {pos}: {text[pos:pos + 30]!r}")
         field, value = m.group(1), m.group(2).strip()
         if field not in E2E_FIELDS:
+            close = difflib.get_close_matches(field, E2E_FIELDS, n=1)
             raise MRParseError(f"{where}: unknown field {field!r}",
-                               f"fields are {', '.join(E2E_FIELDS)}")
+                               (f"did you mean {close[0]!r}? " if close else "") + f"fields are {', '.join(E2E_FIELDS)}")
         if field in out:
-            raise MRParseError(f"{where}: field {field!r} appears twice")
+            raise MRParseError(f"{where}: field {field!r} appears twice", "an E2E field holds one value")
+        if not value:
+            raise MRParseError(f"{where}: field {field!r} has an empty value", "write field[value], e.g. food[Japanese]")
         out[field] = value
         pos = m.end()
         if pos < len(text):

@@ -173,29 +173,6 @@ def read_training_state(directory: Path) -> TrainingState:
                               _RESUME_HINT) from None
 
 
-# ---------------------------------------------------------------------- resume policy
-#: training fields a resume may change: how long to run, how often to log and checkpoint, where, on how many threads
-RUN_FIELDS = frozenset({"steps", "log_every", "checkpoint_every", "keep_checkpoints", "threads", "device"})
-
-
-def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, list[Any]]:
-    """Training-relevant fields that differ between a checkpoint's ``config.json`` and this run, as
-    ``{"training.seed": [old, new]}``: every field of ``model``, ``diffusion`` and ``training`` (less
-    :data:`RUN_FIELDS`) and ``data.fingerprint`` / ``data.min_count``."""
-    current = json.loads(json.dumps(current))  # tuples -> lists, as in the saved JSON
-    missing = object()
-    out: dict[str, list[Any]] = {}
-    for section in ("model", "diffusion", "training", "data"):
-        old, new = saved.get(section) or {}, current.get(section) or {}
-        keys = set(old) | set(new)
-        keys = keys - RUN_FIELDS if section == "training" else keys
-        keys = keys & {"fingerprint", "min_count"} if section == "data" else keys
-        for key in sorted(keys):
-            if old.get(key, missing) != new.get(key, missing):
-                out[f"{section}.{key}"] = [old.get(key), new.get(key)]
-    return out
-
-
 # ---------------------------------------------------------------------- run-folder hygiene
 def _looks_pickled(path: Path) -> bool:
     if path.suffix in PICKLE_SUFFIXES:

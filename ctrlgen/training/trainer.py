@@ -15,7 +15,8 @@ Layout of ``output_dir``::
     model/                      the final EMA model (save_pretrained), written at the end
 
 A resume refuses a folder holding a pickle, removes temporary folders left by a kill during a write, and refuses
-a changed training-relevant config (``training.state.config_diff``) unless ``allow_config_change``.
+a changed training-relevant config (``training.resume``: seed, model, schedule, and ``steps`` when it changes the
+learning rate of steps already taken) unless ``allow_config_change``; changed logistics are logged at WARNING.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ctrlgen.config import to_dict
 from ctrlgen.errors import CheckpointError, ConfigError, DistributedError, TrainingStopped
 from ctrlgen.models.pretrained import read_config, save_pretrained
 from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.training import resume as resume_policy
 from ctrlgen.training import state as run_state
 
 log = logging.getLogger(__name__)
@@ -203,20 +205,22 @@ class Trainer:
 
     def resume(self, allow_config_change: bool = False) -> bool:
         """Load the checkpoint named in ``output_dir/latest`` if there is one. A changed training-relevant
-        config (seed included) raises ``ConfigError`` naming the fields, unless ``allow_config_change``."""
+        config (seed included; ``training.steps`` when it changes the learning rate of steps already taken)
+        raises ``ConfigError`` naming the fields, unless ``allow_config_change``; changed logistics
+        (``training.resume.RUN_FIELDS``) are logged at WARNING."""
         pointer = self.out / "latest"
         if not pointer.exists():
             return False
         ckdir = self.out / "checkpoints" / pointer.read_text().strip()
         saved = read_config(ckdir)
+        st = run_state.read_training_state(ckdir)
         current = {"model": to_dict(self.model.config), **self.extra}
-        diff = run_state.config_diff(saved, current)
-        shown = ", ".join(f"{k} ({old!r} -> {new!r})" for k, (old, new) in diff.items())
-        if diff and not allow_config_change:
-            raise ConfigError(f"cannot resume {self.out}: the config differs from its checkpoint in {shown}",
+        refused, allowed = resume_policy.resume_changes(saved, current, self.cfg, st.step, lr_at)
+        if refused and not allow_config_change:
+            raise ConfigError(f"cannot resume {self.out} at step {st.step}: the config differs from its checkpoint "
+                              f"in {resume_policy.explain(refused)}",
                               "use the run's config again, pass --allow-config-change (allow_config_change=True) "
                               "to continue with the new values, or choose another --output for a new run")
-        st = run_state.read_training_state(ckdir)
         try:
             self.model.load_state_dict({k: v.to(self.device) for k, v in st.model.items()})
             self.ema = [st.ema[n].to(self.device) for n, _ in self.model.named_parameters()]
@@ -229,9 +233,13 @@ class Trainer:
         run_state.restore_rng(st.rng)
         self.step = st.step
         self.config_changes = st.config_changes
-        if diff:
-            log.warning("resuming %s at step %d with a changed config: %s", self.out, self.step, shown)
-            self.config_changes = [*self.config_changes, {"step": self.step, "changed": diff}]
+        if allowed:
+            log.warning("resuming %s at step %d with changed run settings: %s", self.out, self.step,
+                        resume_policy.show(allowed))
+        if refused:
+            log.warning("resuming %s at step %d with a changed config: %s", self.out, self.step,
+                        resume_policy.show(refused))
+            self.config_changes = [*self.config_changes, {"step": self.step, "changed": refused}]
         if self.config_changes:
             self.extra["config_changes"] = self.config_changes
         log.info("resumed from %s (step %d)", ckdir, self.step)

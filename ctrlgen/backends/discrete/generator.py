@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from ctrlgen.backends.discrete.sampler import (
     SEDDSampler,
     fixed_tokens_projector,
 )
+from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
@@ -57,6 +59,7 @@ from ctrlgen.core.contract import Generator, OnBatch, emit_batch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
+from ctrlgen.core.placement import place_phrases, unk_runs, with_placements, with_unk
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
@@ -153,20 +156,71 @@ class DiscreteGenerator(Generator):
         projector = fixed_tokens_projector(fixed, values)
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
+        placed = self.place_phrases(prepared, fixed, values, opts.n, gen)  # per-sample hard specs (Contains), or None
         tokens, traj, parts = [], [], []
         for start in range(0, opts.n, opts.batch_size):
-            out = sampler.sample(model, self.diffusion, min(opts.batch_size, opts.n - start), None, gen,
+            b = min(opts.batch_size, opts.n - start)
+            if placed is not None:  # this batch's own fixed words, and words (not END/PAD) before the last of them
+                f, v, ban = with_placements(fixed, values, banned, placed[start:start + b], self.tokenizer.vocab)
+                model, projector = BannedTokens(score_model, ban.to(on)), fixed_tokens_projector(f, v)
+            out = sampler.sample(model, self.diffusion, b, None, gen,
                                  projector=projector, return_trajectory=opts.return_trajectory,
                                  progress=opts.show_progress())
             tokens.append(out.tokens)
-            emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
+            if on_batch is not None and placed is not None:
+                for a, z, unk in unk_runs(placed[start:start + b]):
+                    emit_batch(on_batch, start + a, out.tokens[a:z], self.tokenizer, with_unk(prepared, unk), parts)
+            else:
+                emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
             traj.append(out.trajectory)
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         call = {"seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": opts.seed,
                 "predictor": sampler.predictor}
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
-        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory, **call)
+        ids = torch.cat(tokens)
+        runs = unk_runs(placed) if placed is not None else [(0, opts.n, {})]
+        if len(runs) > 1:  # placed [UNK]s whose words differ at one position: decoded run by run
+            parts = [build_output(ids[a:z], self.tokenizer, with_unk(prepared, unk)) for a, z, unk in runs]
+            return merge_batches(parts, trajectory, **call)
+        return build_output(ids, self.tokenizer, with_unk(prepared, runs[0][2]), trajectory, **call)
+
+    @torch.no_grad()
+    def place_phrases(self, prepared: PreparedConstraint | None, fixed: Tensor, values: Tensor, n: int,
+                      gen: torch.Generator | None) -> list[HardSpec] | None:
+        """Per-sample placements of the ``Contains`` leaves (:func:`ctrlgen.core.placement.place_phrases`), or
+        ``None`` when there are none, scored by :meth:`placement_score` given ``fixed``/``values`` (``[L]``: START
+        and the merged hard face) and the leaves placed before."""
+        base = {p: int(values[p]) for p in fixed.nonzero().flatten().tolist()}
+        return place_phrases(prepared, self.tokenizer, self.model.config.seq_len, base, n, self.placement_score,
+                             gen)
+
+    @torch.no_grad()
+    def placement_score(self, taken: Mapping[int, int], starts: Sequence[int], ids: Sequence[int]) -> Tensor:
+        """log p(phrase ``ids`` at start s | the ``taken`` tokens, the rest unknown) for each s: ``Tensor[S]``.
+
+        The chain rule over the phrase's words, one batched forward per word at full noise (σ̄(1), all else
+        MASK): log p(w_0 at s | taken) + log p(w_1 at s+1 | taken, w_0) + …, each term the denoiser's clean-token
+        prediction at a masked position (the absorbing score, normalised over the non-MASK ids: for this graph it
+        is p(x_0 | unmasked tokens), independent of σ̄). A word already in place contributes 0."""
+        vocab, L = self.tokenizer.vocab, self.model.config.seq_len
+        device = next(self.model.parameters()).device
+        x = torch.full((len(starts), L), vocab.mask_id, dtype=torch.long, device=device)
+        for p, i in taken.items():
+            x[:, p] = i
+        x[:, 0] = vocab.start_id
+        sigma = self.diffusion.noise(torch.ones(1, dtype=torch.float64))[0].to(device).expand(len(starts))
+        rows, s = torch.arange(len(starts), device=device), torch.as_tensor(starts, device=device)
+        total = torch.zeros(len(starts), dtype=torch.float64, device=device)
+        for j, w in enumerate(ids):
+            masked = x[rows, s + j] == vocab.mask_id
+            if bool(masked.any()):
+                logits = self.model(x, sigma).double()
+                logits[..., vocab.mask_id] = float("-inf")
+                lp = logits[rows, s + j].log_softmax(-1)[:, w]
+                total += torch.where(masked, lp, torch.zeros_like(lp))
+            x[rows, s + j] = w
+        return total
 
     def budget(self, opts: Options, sampler: SEDDSampler | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the score model alone.
@@ -198,3 +252,4 @@ class DiscreteGenerator(Generator):
         risk (``report["mbr"]``), so ``texts[0]`` is the MBR choice."""
         c = Infill(template) if constraints is None else Infill(template) & constraints
         return order_by_mbr(self.generate(n=n, steps=steps, seed=seed, constraints=c, **kw))
+

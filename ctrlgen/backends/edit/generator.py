@@ -48,7 +48,7 @@ from typing import Any, Literal
 import torch
 
 from ctrlgen.backends.edit.guides import EditGuides, local_leaves
-from ctrlgen.backends.edit.joint import EditModel
+from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig
 from ctrlgen.backends.edit.models import MASK_ID, encode_batch
 from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.backends.edit.start import (
@@ -68,7 +68,7 @@ from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import resolve_model_path
-from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.models.pretrained import config_section, load_pretrained
 from ctrlgen.text.tokenizer import split_words
 from ctrlgen.text.vocab import SPECIALS
 
@@ -115,8 +115,9 @@ class DiffusERGenerator(EditGuides, Generator):
         ``bootstrap.draft_model`` for the ``"draft"`` bootstrap."""
         path = resolve_model_path(name_or_path)
         model, tok, cfg = load_pretrained(path, EditModel)
+        diffusion = config_section(path, cfg, "diffusion", EditTrainingConfig)  # a bad field is a CheckpointError
         draft = draft_model or cfg.get("bootstrap", {}).get("draft_model")
-        return cls(model, tok, int(cfg.get("diffusion", {}).get("steps", 12)), draft, path)
+        return cls(model, tok, int(diffusion.steps), draft, path)
 
     @property
     def limit(self) -> int:
@@ -180,6 +181,9 @@ class DiffusERGenerator(EditGuides, Generator):
         if propose is not None and not local_leaves(steer):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
+        if isinstance(t_start, bool) or not isinstance(t_start, int | float) or not 1 <= t_start < float("inf"):
+            raise SamplingError(f"t_start must be a finite number >= 1, got {t_start!r}",
+                                f"the first revision step index, 1 … {self.T} (the model's diffusion.steps)")
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
         ids, traj, steps, parts = [], [], [], []
         for lo in range(0, len(starts), opts.batch_size):

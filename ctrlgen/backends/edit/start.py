@@ -15,7 +15,9 @@ from ctrlgen.backends.edit.models import MASK_ID
 from ctrlgen.backends.edit.ops import device_of, fill_sequential
 from ctrlgen.backends.edit.types import EditLayout
 from ctrlgen.constraints.base import HardSpec
+from ctrlgen.constraints.contains import Contains
 from ctrlgen.errors import SamplingError
+from ctrlgen.text.tokenizer import split_words
 from ctrlgen.text.vocab import Vocabulary
 
 
@@ -173,3 +175,46 @@ def probe_phrases(leaves: Sequence[Any], rows: Sequence[Sequence[int]], vocab: V
                     break
         out += [list(p) for p, _ in found.most_common(top)]
     return out
+
+
+def contains_phrases(prepared: Any, vocab: Vocabulary) -> list[list[int]]:
+    """The word ids of every phrase of the ``Contains`` leaves of ``prepared`` (empty without one); a word the
+    vocabulary lacks is read as ``[UNK]`` (the leaf's own ``allow_unk`` check ran at prepare time)."""
+    if prepared is None:
+        return []
+    return [vocab.ids(split_words(p)) for t in prepared.terms if isinstance(t.constraint, Contains)
+            for p in t.constraint.phrases]
+
+
+def insert_phrases(rows: Sequence[Sequence[int]], phrases: Sequence[Sequence[int]], limit: int,
+                   score: Callable[[list[list[int]]], list[float]] | None = None) -> tuple[list[list[int]], list[set[int]]]:
+    """The *insertion start* for ``Contains`` on the edit backend: each row with every phrase it lacks inserted
+    at the best-scoring word boundary, for the revision loop to repair the sentence around it.
+
+    A phrase already in the row (as a contiguous run) is left where it is. Otherwise every boundary 0 … len(row)
+    is tried and the candidates are ranked by ``score`` (``rows -> higher is better``, e.g. the AR draft model's
+    mean log-prob per word; without one the end of the row); ties go to the earlier boundary. A row that would
+    exceed ``limit`` words loses words from its end first (never inside a placed phrase). Returns ``(rows,
+    inserted)``: ``inserted[b]`` holds the 1-based positions of the phrase words of row b (placed here or found),
+    for the caller to protect."""
+    out, where = [], []
+    for row in rows:
+        cur, placed = list(row), []
+        for ph in map(list, phrases):
+            k = len(ph)
+            found = next((s for s in range(len(cur) - k + 1) if cur[s:s + k] == ph), None)
+            if found is None:
+                cands = [cur[:s] + ph + cur[s:] for s in range(len(cur) + 1)]
+                scores = score(cands) if score is not None else [float(s == len(cur)) for s in range(len(cur) + 1)]
+                found = max(range(len(cands)), key=lambda s: (scores[s], -s))
+                placed = [(a + k if a >= found else a, z) for a, z in placed]  # earlier phrases shift right
+                cur = cands[found]
+            placed.append((found, k))
+        keep = {a + j for a, z in placed for j in range(z)}
+        while len(cur) > limit and len(keep) < len(cur):  # drop the last word outside the phrases
+            drop = max(p for p in range(len(cur)) if p not in keep)
+            cur.pop(drop)
+            keep = {p - (p > drop) for p in keep}
+        out.append(cur)
+        where.append({p + 1 for p in keep})
+    return out, where

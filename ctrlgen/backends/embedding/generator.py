@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,22 @@ from ctrlgen.backends.embedding.sampler import (
     StepOutput,
     round_to_words,
 )
+from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
+from ctrlgen.constraints.phrase_math import start_log_probs
 from ctrlgen.core.contract import Generator, OnBatch, emit_batch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
+from ctrlgen.core.placement import place_phrases, unk_runs, with_placements, with_unk
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
+PLACEMENT_DRAWS = 4  # noise draws x_T averaged by placement_score (a fixed seed: placement scores are deterministic)
 
 
 def _scaled(guidance: GuidanceConfig | None, scale: float) -> GuidanceConfig | None:
@@ -75,10 +80,12 @@ class EmbeddingGenerator(Generator):
         context = ModelContext.of(self.model, self.diffusion, self.path, self.tokenizer)
         return prepare(constraints, self.tokenizer, self.model.config.seq_len, "embedding", model=context)
 
-    def _fixed(self, prepared: PreparedConstraint | None) -> FixedEmbeddings:
-        """Hard constraints as fixed latents. Always bans MASK (never trained on this backend) and UNK
-        (a placeholder for rare training words, useless in output); with an END fixed at position e,
-        positions 1..e−1 must hold words (no START/END/PAD there)."""
+    def _conditioning(self, prepared: PreparedConstraint | None,
+                      start: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mask: BoolTensor[L], values: LongTensor[L], banned: BoolTensor[1, L, V])``: the hard face as fixed
+        positions (START at 0 with it, or with ``start``) and the ids rounding may not pick. Always bans MASK
+        (never trained on this backend) and UNK (a placeholder for rare training words, useless in output); with
+        an END fixed at position e, positions 1..e−1 must hold words (no START/END/PAD there)."""
         device = next(self.model.parameters()).device
         vocab = self.tokenizer.vocab
         L, V = self.model.config.seq_len, len(vocab)
@@ -88,11 +95,63 @@ class EmbeddingGenerator(Generator):
         values = torch.zeros(L, dtype=torch.long, device=device)
         if prepared is not None and prepared.hard is not None:
             mask, values = (v.clone() for v in prepared.hard.to_tensors(device))
-            mask[0], values[0] = True, vocab.start_id  # every sequence starts with START
             ends = [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
             if ends:
                 banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
-        return FixedEmbeddings.build(self.model, mask, values, banned)
+        if start or (prepared is not None and prepared.hard is not None):
+            mask[0], values[0] = True, vocab.start_id  # every sequence starts with START
+        return mask, values, banned
+
+    def _fixed(self, prepared: PreparedConstraint | None) -> FixedEmbeddings:
+        """Hard constraints as fixed latents (:meth:`_conditioning`)."""
+        return FixedEmbeddings.build(self.model, *self._conditioning(prepared))
+
+    @torch.no_grad()
+    def place_phrases(self, prepared: PreparedConstraint | None, n: int,
+                      gen: torch.Generator | None) -> tuple[list[HardSpec] | None, torch.Tensor, torch.Tensor,
+                                                              torch.Tensor]:
+        """``(placements, mask, values, banned)``: per-sample placements of the ``Contains`` leaves
+        (:func:`ctrlgen.core.placement.place_phrases`, scored by :meth:`placement_score`; ``None`` without such a
+        leaf) and the shared conditioning of :meth:`_conditioning` (START fixed when anything is placed)."""
+        mask, values, banned = self._conditioning(prepared)
+        base = {p: int(values[p]) for p in mask.nonzero().flatten().tolist()}
+        base.setdefault(0, self.tokenizer.vocab.start_id)
+        placed = place_phrases(prepared, self.tokenizer, self.model.config.seq_len, base, n, self.placement_score,
+                               gen)
+        if placed is not None:
+            mask, values, banned = self._conditioning(prepared, start=True)
+        return placed, mask, values, banned
+
+    @torch.no_grad()
+    def clean_log_probs(self, taken: Mapping[int, int]) -> torch.Tensor:
+        """log q_p(v): the model's clean-token prediction at full noise given the ``taken`` tokens, ``Tensor[L, V]``
+        (float64). x̂0 = f(x_T, T) with x_T ~ N(0, I) and the taken positions clamped to their clean embeddings
+        (as the sampler starts), read through the rounding head (``logits``, MASK excluded) and averaged in
+        probability over ``PLACEMENT_DRAWS`` noise draws of a fixed seed."""
+        cfg, param = self.model.config, next(self.model.parameters())
+        g = torch.Generator(device=param.device).manual_seed(0)
+        x = torch.randn((PLACEMENT_DRAWS, cfg.seq_len, cfg.embed_dim), generator=g, device=param.device,
+                        dtype=param.dtype)
+        if taken:
+            pos = torch.tensor(sorted(taken), device=param.device)
+            ids = torch.tensor([taken[p] for p in sorted(taken)], device=param.device)
+            x[:, pos] = self.model.embed(ids).to(x.dtype)
+        t = torch.full((PLACEMENT_DRAWS,), self.diffusion.num_steps - 1, dtype=torch.long, device=param.device)
+        logits = self.model.logits(self.model(x, self.diffusion.model_time(t))).double()
+        logits[..., self.tokenizer.vocab.mask_id] = float("-inf")
+        return logits.log_softmax(-1).logsumexp(0) - torch.log(torch.tensor(float(PLACEMENT_DRAWS)))
+
+    @torch.no_grad()
+    def placement_score(self, taken: Mapping[int, int], starts: Sequence[int], ids: Sequence[int]) -> torch.Tensor:
+        """log q(phrase ``ids`` at start s | the ``taken`` tokens) for each s: ``Tensor[S]`` — the factorised
+        clean-token prediction at full noise (:meth:`clean_log_probs`), Σ_j log q_{s+j}(w_j) by
+        :func:`~ctrlgen.constraints.phrase_math.start_log_probs`; a word already in place contributes 0."""
+        lp = self.clean_log_probs(taken).clone()
+        for p, i in taken.items():
+            lp[p] = float("-inf")
+            lp[p, i] = 0.0
+        per_start = start_log_probs(lp[None], list(ids))[0]
+        return per_start[torch.as_tensor(list(starts), dtype=torch.long, device=per_start.device)].cpu()
 
     def _hook(self, prepared: PreparedConstraint | None, guidance: GuidanceConfig | None,
               hook: StepHook | None) -> StepHook | None:
@@ -142,22 +201,37 @@ class EmbeddingGenerator(Generator):
         on = self.place(opts)
         self.check_budget(opts)
         prepared = self.prepare(constraints)
-        fixed = self._fixed(prepared)
         step_hook = self._hook(prepared, _scaled(guidance, opts.guidance_scale), hook)
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
+        placed, mask, values, banned = self.place_phrases(prepared, opts.n, gen)  # Contains: per sample, or None
+        fixed = FixedEmbeddings.build(self.model, mask, values, banned)
         tokens, traj, parts = [], [], []
         for start in range(0, opts.n, opts.batch_size):
-            out = sampler.sample(self.model, self.diffusion, min(opts.batch_size, opts.n - start), gen, hook=step_hook,
+            b = min(opts.batch_size, opts.n - start)
+            if placed is not None:  # this batch's own clamped words ([b, L]; words before the last of them)
+                fixed = FixedEmbeddings.build(self.model, *with_placements(mask, values, banned,
+                                                                           placed[start:start + b],
+                                                                           self.tokenizer.vocab))
+            out = sampler.sample(self.model, self.diffusion, b, gen, hook=step_hook,
                                  return_trajectory=opts.return_trajectory, progress=opts.show_progress(), fixed=fixed)
             tokens.append(out.tokens)
-            emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
+            if on_batch is not None and placed is not None:
+                for a, z, unk in unk_runs(placed[start:start + b]):
+                    emit_batch(on_batch, start + a, out.tokens[a:z], self.tokenizer, with_unk(prepared, unk), parts)
+            else:
+                emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
             traj.append(out.trajectory)
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         call = {"seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": opts.seed}
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
-        return build_output(torch.cat(tokens), self.tokenizer, prepared, trajectory, **call)
+        ids = torch.cat(tokens)
+        runs = unk_runs(placed) if placed is not None else [(0, opts.n, {})]
+        if len(runs) > 1:  # placed [UNK]s whose words differ at one position: decoded run by run
+            parts = [build_output(ids[a:z], self.tokenizer, with_unk(prepared, unk)) for a, z, unk in runs]
+            return merge_batches(parts, trajectory, **call)
+        return build_output(ids, self.tokenizer, with_unk(prepared, runs[0][2]), trajectory, **call)
 
     def budget(self, opts: Options) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the denoiser alone.

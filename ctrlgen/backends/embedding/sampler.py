@@ -11,6 +11,7 @@ The sampler is stateless: everything that changes during a call lives in that ca
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -106,16 +107,20 @@ class EmbeddingSampler:
     self_condition_input: Literal["raw", "clamped"] = "raw"  # which x̂0 self-conditioning feeds back
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps <= 0:
-            raise SamplingError(f"steps must be > 0, got {self.steps}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps <= 0:
+            raise SamplingError(f"steps must be an int > 0, got {self.steps!r}", "e.g. steps=200 (≤ the model's T)")
         if not 0.0 <= self.clamp_after <= 1.0:
-            raise SamplingError(f"clamp_after must be in [0, 1], got {self.clamp_after}")
-        if not self.temperature >= 0:
-            raise SamplingError(f"temperature must be >= 0, got {self.temperature}", "1 is ancestral sampling")
+            raise SamplingError(f"clamp_after must be in [0, 1], got {self.clamp_after}",
+                                "the fraction of steps run before clamping starts; 0 clamps every step")
+        if not 0 <= self.temperature < math.inf:
+            raise SamplingError(f"temperature must be a finite number >= 0, got {self.temperature}",
+                                "1 is ancestral sampling, 0 is deterministic")
         if self.self_condition_input not in ("raw", "clamped"):
-            raise SamplingError(f"self_condition_input must be 'raw' or 'clamped', got {self.self_condition_input!r}")
+            raise SamplingError(f"self_condition_input must be 'raw' or 'clamped', got {self.self_condition_input!r}",
+                                "'raw' feeds back x̂0 as predicted, 'clamped' after snapping to words")
         if self.rounding not in ("l2", "logits"):
-            raise SamplingError(f"rounding must be 'l2' or 'logits', got {self.rounding!r}")
+            raise SamplingError(f"rounding must be 'l2' or 'logits', got {self.rounding!r}",
+                                "'l2': nearest embedding, 'logits': the model's word logits")
 
     def step(self, model: torch.nn.Module, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
              x0_prev: Tensor | None, generator: torch.Generator, clamp: bool,

@@ -1,0 +1,137 @@
+"""How often does ``report["satisfied"]`` mean what a user means? Precision of the check faces against hand labels.
+
+Two steps (issue 18, item 4):
+
+1. ``generate``: draw outputs from the bundled models under ``SemanticField`` and ``Infill`` constraints, in the
+   way a user would (guided generation on ``e2e``, token guidance on ``e2e-sedd``, edits with ``e2e-edit``,
+   infilling on ``e2e`` / ``e2e-sedd``), and write them **without any verdict** to a JSONL file::
+
+       CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/check_precision.py generate \\
+           --out tests/fixtures/check_labels.jsonl
+
+2. A person reads every line and adds ``"label": true`` (the text says ``field = value`` as that field / the
+   filled text is a well-formed sentence with the template's words) or ``false``, plus an optional ``"why"``.
+   The labelled file is ``tests/fixtures/check_labels.jsonl``; how it was labelled is in its first line.
+
+3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
+   its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
+   whole-word match it replaced (Diffusion-LM's ``semantic_success``; for infill, template words in place)::
+
+       python recipes/check_precision.py score --labels tests/fixtures/check_labels.jsonl \\
+           --out recipes/results/check_precision.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ctrlgen
+from ctrlgen import GuidanceConfig, Infill, SemanticField
+from ctrlgen.evaluation.bench import data_dir, machine, write_json
+from ctrlgen.oracles.metrics import semantic_success
+from ctrlgen.text.e2e import read_e2e_csv
+
+FIELDS = [("food", "Japanese"), ("food", "Italian"), ("near", "Café Rouge"), ("area", "riverside"),
+          ("priceRange", "cheap"), ("priceRange", "high"), ("customer rating", "5 out of 5"),
+          ("customer rating", "low"), ("familyFriendly", "yes"), ("familyFriendly", "no"),
+          ("eatType", "coffee shop"), ("name", "The Mill"), ("area", "city centre"), ("priceRange", "more than £30")]
+TEMPLATES = ["The Vaults is a [MASK:3] pub near [MASK] .", "[MASK:2] is a pub in the [MASK] .",
+             "The Punter serves [MASK:2] food in the [MASK:2] .", "Near [MASK:2] there is a [MASK] called Zizzi .",
+             "Zizzi has a [MASK:3] and is [MASK:2] .", "The Mill is a [MASK:2] near [MASK:3] ."]
+
+
+def generate(args: argparse.Namespace) -> None:
+    base = args.seed
+    torch.manual_seed(base)
+    rows: list[dict[str, Any]] = []
+    r = random.Random(base)
+
+    def add(backend: str, constraint: str, kind: str, texts: list[str], **extra: Any) -> None:
+        rows.extend({"backend": backend, "kind": kind, "constraint": constraint, "text": t, **extra} for t in texts)
+
+    emb, sedd, editor = ctrlgen.load("e2e"), ctrlgen.load("e2e-sedd"), ctrlgen.load("e2e-edit")
+    for k, (f, v) in enumerate(FIELDS):
+        c = SemanticField(f, v)
+        out = emb.generate(n=2, steps=args.steps, seed=base + k, constraints=c, guidance=GuidanceConfig(step_size=0.1))
+        add("embedding", repr(c), "semantic", out.texts, field=f, value=v)
+        out = sedd.generate(n=2, steps=64, seed=base + k, constraints=c)
+        add("discrete", repr(c), "semantic", out.texts, field=f, value=v)
+    valid = [e for e in read_e2e_csv(data_dir(args.data) / "e2e" / "valid.csv") if len(e.ref.split()) <= 30]
+    for k, (f, v) in enumerate(FIELDS * 2):
+        src = r.choice(valid).ref
+        out = editor.edit(src, constraints=SemanticField(f, v), n=1, seed=base + k)
+        add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v, source=src)
+    for k, tpl in enumerate(TEMPLATES):
+        c = Infill(tpl)
+        add("discrete", repr(c), "infill", sedd.infill(tpl, n=3, steps=64, seed=base + k).texts, template=tpl)
+        add("embedding", repr(c), "infill", emb.infill(tpl, n=2, steps=args.steps, seed=base + k).texts, template=tpl)
+        add("edit", repr(c), "infill", editor.infill(tpl, n=1, seed=base + k).texts, template=tpl)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for i, row in enumerate(rows):
+            fh.write(json.dumps({"id": i, **row}, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} outputs -> {args.out}")
+
+
+def _old_check(row: dict[str, Any]) -> bool:
+    """What the library said before the slot and well-formedness checks (issue 18 item 4)."""
+    if row["kind"] == "semantic":
+        return semantic_success(row["text"], row["value"])
+    return Infill(row["template"]).score([row["text"]])[0] == 1.0
+
+
+def _new_check(row: dict[str, Any]) -> bool:
+    if row["kind"] == "semantic":
+        return SemanticField(row["field"], row["value"]).satisfied([row["text"]])[0]
+    return Infill(row["template"]).satisfied([row["text"]])[0]
+
+
+def _rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    tp = sum(c and lab for c, lab in pairs)
+    fp = sum(c and not lab for c, lab in pairs)
+    fn = sum(lab and not c for c, lab in pairs)
+    return {"n": len(pairs), "accepted": tp + fp, "true_pos": tp, "false_pos": fp, "false_neg": fn,
+            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+            "accuracy": round(sum(c == lab for c, lab in pairs) / len(pairs), 4)}
+
+
+def score(args: argparse.Namespace) -> None:
+    lines = [json.loads(x) for x in Path(args.labels).read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = [x for x in lines if "label" in x]
+    result: dict[str, Any] = {"labels": args.labels, "protocol": lines[0].get("protocol"), "machine": machine(),
+                              "kinds": {}}
+    for kind in sorted({x["kind"] for x in rows}):
+        sub = [x for x in rows if x["kind"] == kind]
+        result["kinds"][kind] = {
+            "library_check": _rates([(_new_check(x), x["label"]) for x in sub]),
+            "whole_word_match (before)": _rates([(_old_check(x), x["label"]) for x in sub]),
+            "false_positives": [x["text"] for x in sub if _new_check(x) and not x["label"]],
+        }
+    write_json(args.out, result)
+    print(json.dumps(result["kinds"], indent=1, ensure_ascii=False))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--data", default=None)
+    g.add_argument("--steps", type=int, default=50)
+    g.add_argument("--seed", type=int, default=0, help="added to every seed: 0 made the first set, 100 the held-out one")
+    g.add_argument("--out", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("--labels", required=True)
+    s.add_argument("--out", required=True)
+    args = p.parse_args()
+    generate(args) if args.cmd == "generate" else score(args)
+
+
+if __name__ == "__main__":
+    main()
