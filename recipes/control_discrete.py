@@ -48,11 +48,11 @@ class RateGuided(PerTargetMethod):
 
     def check(self, targets: Any, ctx: SampleContext) -> None:
         for t in targets:  # the classifier loads and every value is known before sampling
-            ctx.gen.prepare(ctrlgen.SemanticField(t.field, t.value))
+            ctx.gen.prepare(ctrlgen.SemanticField(t.field, t.value, steer="classifier"))
 
     def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
         out = ctx.gen.generate(n=ctx.n, steps=ctx.steps, seed=seed, batch_size=ctx.batch_size,
-                               constraints=ctrlgen.SemanticField(target.field, target.value),
+                               constraints=ctrlgen.SemanticField(target.field, target.value, steer="classifier"),
                                guidance_scale=self.scale, guidance_shortlist=self.shortlist)
         return spaced_texts(out, ctx.gen.tokenizer)
 
@@ -60,7 +60,7 @@ class RateGuided(PerTargetMethod):
 def time_fifty(gen: Any, target: Any, steps: int, scale: float, shortlist: int) -> dict[str, Any]:
     out: dict[str, Any] = {"n": 50, "steps": steps, "target": repr(target), "torch_threads": torch.get_num_threads()}
     for name, kw in (("no-control", {}),
-                     ("guided", {"constraints": ctrlgen.SemanticField(target.field, target.value),
+                     ("guided", {"constraints": ctrlgen.SemanticField(target.field, target.value, steer="classifier"),
                                  "guidance_scale": scale, "guidance_shortlist": shortlist})):
         w0, c0 = time.perf_counter(), time.process_time()
         gen.generate(n=50, steps=steps, seed=0, batch_size=50, **kw)

@@ -42,8 +42,6 @@ from ctrlgen.registry import RegistryError
 
 TINY_TRAIN = "tests/fixtures/tiny_e2e.csv"
 # known defects in modules outside cli/, core/options.py, api.py, models/ (the catalogue's author did not own them)
-SHORTLIST = ("backends/discrete/generator.py generate validates guidance_shortlist only when a soft constraint "
-             "builds RateGuidance; without one -1 / 2.5 pass silently: check it up front (SamplingError)")
 
 
 def cli(id_: str, backend: str, argv: str, expect: object, **kw: object) -> Case:
@@ -282,7 +280,8 @@ BROKEN_E2E = ["flip-bytes", "truncated", "truncated-sealed", "nan-weights", "nan
               "missing-tensor-sealed", "schedule-bogus-sealed", "diffusion-steps-0-sealed", "integrity-malformed",
               "config-not-json", "config-list", "config-missing", "weights-missing", "tokenizer-missing",
               "tokenizer-corrupt-sealed", "model-type-unknown", "model-type-missing", "empty"]
-BROKEN_OTHER = {"e2e-sedd": ["flip-bytes", "nan-weights-sealed", "sigma-edited", "heads-3-sealed", "noise-bogus-sealed"],
+BROKEN_OTHER = {"e2e-sedd": ["flip-bytes", "nan-weights-sealed", "sigma-edited", "heads-3-sealed",
+                             "noise-bogus-sealed"],
                 "e2e-edit": ["flip-bytes", "nan-weights-sealed", "steps-edited", "heads-3-sealed", "span-bogus-sealed"]}
 JAPANESE_NEAR = "The Vaults is a cheap pub near Japanese ."
 
@@ -335,10 +334,8 @@ def api_cases() -> list[Case]:
         api("embedding/budget", "embedding", call("embedding", n=100_000, steps=200), SamplingError,
             env={"CTRLGEN_MAX_SECONDS": "1"}),
         # discrete
-        api("discrete/shortlist-neg", "discrete", call("discrete", guidance_shortlist=-1), SamplingError,
-            xfail=SHORTLIST),
-        api("discrete/shortlist-float", "discrete", call("discrete", guidance_shortlist=2.5), SamplingError,
-            xfail=SHORTLIST),
+        api("discrete/shortlist-neg", "discrete", call("discrete", guidance_shortlist=-1), SamplingError),
+        api("discrete/shortlist-float", "discrete", call("discrete", guidance_shortlist=2.5), SamplingError),
         api("discrete/predictor-bad", "discrete", call("discrete", sampler=X("SEDDSampler(predictor='leapfrog')")),
             SamplingError),
         api("discrete/edit", "discrete", call("discrete", "edit"), UnsupportedOperationError),

@@ -8,7 +8,9 @@ but other random draws). The ``e2e-edit`` cases were re-recorded once more when 
 a slot check and ``Infill``'s a well-formedness check (issue 18): the edit backend ranks revisions by the check,
 so ``e2e-edit/edit`` now writes *"… a high price pub near Café Adriatic"* where it wrote *"… a cheap pub near more
 than £30"*, and ``e2e-edit/infill`` reports its *"family friendly friendly pub"* unsatisfied; the other backends'
-cases did not change. Re-record only when a change of output is
+cases did not change. ``e2e/semantic`` and ``e2e-sedd/semantic`` were re-recorded when ``SemanticField``'s
+default steering became the placed phrase (``steer="auto"``, issue 13): both samples of each now satisfy it. Re-record
+only when a change of output is
 intended and explained in the change's note::
 
     python tests/golden.py            # rewrites tests/golden.json

@@ -59,10 +59,10 @@ def test_semantic_field_steers_through_the_saved_classifier(ctx, rows, tiny_mode
     fit_classifier(clf, ctx, clf.make_data(rows, ctx), steps=2, batch_size=4, progress=False)
     clf.save_pretrained(model_dir / "classifiers" / "semantic")
     gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion, model_dir)
-    out = gen.generate(n=2, steps=4, constraints=ctrlgen.SemanticField("food", "Italian"))
+    out = gen.generate(n=2, steps=4, constraints=ctrlgen.SemanticField("food", "Italian", steer="classifier"))
     assert list(out.report["constraints"]) == ["SemanticField('food', 'Italian')"]
     with pytest.raises(ConstraintError, match="never saw"):
-        gen.generate(n=2, steps=4, constraints=ctrlgen.SemanticField("food", "Thai"))
+        gen.generate(n=2, steps=4, constraints=ctrlgen.SemanticField("food", "Thai", steer="classifier"))
 
 
 @pytest.mark.skipif(not HAVE_TAGGER, reason=f"no spaCy English model installed ({' or '.join(POS_MODELS)})")
@@ -157,7 +157,7 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
     path = save_pretrained(tmp_path / "sedd", m.eval(), tokenizer, {"diffusion": {"graph": "absorbing"}})
     gen = ctrlgen.load(path)
     assert isinstance(gen, DiscreteGenerator)
-    field = ctrlgen.SemanticField("food", "Italian")
+    field = ctrlgen.SemanticField("food", "Italian", steer="classifier")
     assert {SOFT_TOKEN, SOFT_EMBEDDING} <= field.faces
     with pytest.raises(CheckpointError, match="train-classifier semantic"):
         gen.generate(n=1, steps=2, constraints=field)

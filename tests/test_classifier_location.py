@@ -48,7 +48,7 @@ def bound_classifier(gen, caplog) -> tuple[int, str]:
     """The ``hidden`` width of the classifier ``SemanticField`` binds for ``gen`` and the lookup's INFO line."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="ctrlgen.constraints.classifier"):
-        (term,) = gen.prepare(SemanticField("food", "Italian")).soft_terms
+        (term,) = gen.prepare(SemanticField("food", "Italian", steer="classifier")).soft_terms
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("classifier semantic.v1")]
     assert len(lines) == 1, caplog.text
     return term.constraint.classifier_module.hparams["hidden"], lines[0]

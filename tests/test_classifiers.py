@@ -127,7 +127,7 @@ def test_registered_name_is_found_beside_the_model(gen, toy, model_dir):
     (term,) = p.soft_terms
     assert term.weight == 2.0 and isinstance(term.constraint.classifier_module, ToyClassifier)
     with pytest.raises(CheckpointError, match="no trained"):
-        gen.prepare(SemanticField("food", "Italian"))  # nothing saved beside the tiny model
+        gen.prepare(SemanticField("food", "Italian", steer="classifier"))  # nothing saved beside the tiny model
 
 
 # --------------------------------------------------------------------------------------- guidance

@@ -104,8 +104,9 @@ def test_scorer_reports_each_part_and_joint(target, syntax, oracles) -> None:
 
 def test_constraints_for_composite_is_an_and() -> None:
     c = constraints_for(SEM_POS)
-    assert isinstance(c, AllOf) and c.constraints == (SemanticField("food", "Italian"), POS(SEM_POS.syntax.tags))
-    assert constraints_for(SEM_TREE).constraints == (SemanticField("food", "Italian"), SyntaxTree(SEM_TREE.syntax.tree))
+    assert isinstance(c, AllOf) and c.constraints == (SemanticField("food", "Italian", steer="classifier"), POS(SEM_POS.syntax.tags))
+    assert constraints_for(SEM_TREE).constraints == (SemanticField("food", "Italian", steer="classifier"),
+                                               SyntaxTree(SEM_TREE.syntax.tree))
     assert constraints_for(SEM_POS, with_length=True).constraints[-1] == Length(len(WORDS))
     for task in ("semantic+pos", "semantic+tree"):
         assert TASK_FLUENCY[task] == TASK_FLUENCY[task.split("+")[1]] and Guided().supports(task)

@@ -1,21 +1,29 @@
 """Every fenced ```python and ```bash block of README.md and docs/*.md runs (issue 18, item 7).
 
-What runs, and how:
+What runs, and how — all in this process, so torch and the bundled models load once (``ctrlgen ...`` as a
+subprocess per command cost ~5 CPU-minutes):
 
-- **python**: the blocks of one file run in order in one namespace (they build on each other), in one
-  subprocess per file; a block's test fails with its traceback.
+- **python**: the blocks of one file run in order in one namespace (they build on each other; ``exec``); a
+  block's test fails with its traceback.
 - **bash**: every command (``\\`` continuations joined, ``a && b`` split) is a unit. ``ctrlgen ARGS`` runs as
-  ``python -m ctrlgen.cli ARGS`` in a subprocess; it must exit 0, and with ``--json`` every stdout line must be
-  a JSON object (``generate`` / ``infill``: exactly ``n`` of them). ``export VAR=...`` and ``VAR=... cmd``
-  set the environment of the commands that follow (``$VAR`` is expanded).
-- Every subprocess runs with ``OMP_NUM_THREADS=1``, the test session's empty ``CTRLGEN_HOME`` and without the
+  ``ctrlgen.cli.main.main(ARGS)`` with stdout / stderr captured; it must exit 0 (``SystemExit`` counts as an exit),
+  and with ``--json`` every stdout line must be a JSON object (``generate`` / ``infill``: exactly ``n`` of them).
+  ``export VAR=...`` and ``VAR=... cmd`` set the environment of the commands that follow (``$VAR`` is expanded).
+  :func:`test_console_entry_point_runs` is the one subprocess: ``python -m ctrlgen.cli env`` (the real entry point).
+- Every unit runs (:func:`in_process`) with ``OMP_NUM_THREADS=1``, an empty-at-start ``CTRLGEN_HOME`` of this
+  module's own (classifiers the docs train with tiny settings must not reach other test modules) and without the
   caller's ``CTRLGEN_DATA`` (bash commands get the tiny data folder below: the docs assume it is set, README
   "Data"), in a temporary folder that holds what the docs assume (:func:`workspace`):
   ``recipes/configs/`` (a copy, so relative ``output_dir`` stays inside), ``runs/my-model/model`` and
   ``path/to/my-model`` (a tiny untrained checkpoint), ``my.csv`` and, for ``/path/to/data``, a data folder
-  whose ``e2e/train.csv`` and ``e2e/valid.csv`` are the 10-row fixture.
+  whose ``e2e/train.csv`` and ``e2e/valid.csv`` are the 10-row fixture. Afterwards torch's thread count is
+  restored and classifiers the docs registered are unregistered.
+- ``ctrlgen.load`` does not cache, so while a unit runs ``load`` is replaced (in ``ctrlgen``, ``ctrlgen.api`` and
+  every ctrlgen module that imported it) by :func:`_cached_load`: a bundled model name loads once per
+  ``(name, device, dtype)`` for this module and the same generator is handed to every later unit (they sample from it and train
+  classifiers against it; state a unit leaves on it stays inside this module); checkpoint directories load afresh.
 
-Tiny settings — the only rewrites, so the whole file runs in a few minutes on one core:
+Tiny settings — the only rewrites, so the whole file runs in about a minute on one core:
 
 - python: ``n=<int>`` → ``n=2``, ``steps=<int>`` → ``steps=4``, and ``, steps=4`` is added to the
   ``.generate(`` / ``.infill(`` / ``.edit(`` calls that have no ``steps=`` (the edit backend: 4 revisions);
@@ -30,6 +38,9 @@ nothing or a fence language other than python / bash / none (plain fences are la
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import os
 import re
@@ -37,9 +48,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+import traceback
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LANGS = {"python", "bash", ""}  # "" = a plain fence: a layout or printed output, not run
 STEP_COMMANDS = {"generate", "infill", "edit", "train", "train-classifier", "evaluate"}
-TIMEOUT = 600  # seconds per subprocess
+TIMEOUT = 120  # seconds: the one subprocess (test_console_entry_point_runs)
 
 SKIP: dict[str, str] = {
     "pip install": "installs the package; this suite runs in the install it makes (.ci/run does it from a clean checkout)",
@@ -159,10 +174,10 @@ def tiny_cli(args: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The folder every unit runs in, the base environment, and caches of results."""
+    """The folder every unit runs in, the environment it sees, the bundled-model cache and caches of results."""
     import torch
-
     from conftest import TINY_CSV, tiny_config
+
     from ctrlgen.backends.embedding.model import EmbeddingLM
     from ctrlgen.models.pretrained import save_pretrained
     from ctrlgen.text.e2e import read_e2e_csv
@@ -180,39 +195,81 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
     model = EmbeddingLM(tiny_config(len(tok))).eval()
     for where in ("runs/my-model/model", "path/to/my-model"):
         save_pretrained(work / where, model, tok, {"diffusion": {"steps": 100}})
-    env = {k: v for k, v in os.environ.items() if k != "CTRLGEN_DATA"}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p))
-    return {"dir": work, "data": data, "env": env, "python": {}, "bash": {}}
+    (work / "home").mkdir()
+    env = {"OMP_NUM_THREADS": "1", "CTRLGEN_HOME": str(work / "home")}  # set while a unit runs (+ no CTRLGEN_DATA)
+    return {"dir": work, "data": data, "env": env, "models": {}, "python": {}, "bash": {}}
+
+
+def _cached_load(ws: dict) -> Callable[..., Any]:
+    """``ctrlgen.api.load`` that loads each bundled model once per ``(name, device, dtype)`` for this module
+    (``ws["models"]``) — in a subprocess per command every command loaded its model afresh. Directories load
+    afresh every time (a doc command may have just written one)."""
+    from ctrlgen.api import load
+    from ctrlgen.models.assets import DEFAULT_MODEL, MODELS
+
+    @functools.wraps(load)
+    def cached(name_or_path: Any = DEFAULT_MODEL, *, device: str | None = None, dtype: str | None = None) -> Any:
+        if not (isinstance(name_or_path, str) and name_or_path in MODELS and not Path(name_or_path).is_dir()):
+            return load(name_or_path, device=device, dtype=dtype)
+        key = (name_or_path, device, dtype)
+        if key not in ws["models"]:
+            ws["models"][key] = load(name_or_path, device=device, dtype=dtype)
+        return ws["models"][key]
+
+    return cached
+
+
+@contextlib.contextmanager
+def in_process(ws: dict, env: dict[str, str]) -> Iterator[None]:
+    """What a fresh process in the workspace would see, for the units run inside: the workspace as the current
+    folder, ``env`` set and ``CTRLGEN_DATA`` unset unless ``env`` sets it, ``load`` cached (:func:`_cached_load`)
+    wherever a ctrlgen module bound it. Undone on exit, with what the units may change in this process: torch's
+    thread count (the CLI sets it) and classifiers the docs register."""
+    import torch
+
+    import ctrlgen.api
+    from ctrlgen.cli.lazy import COMMANDS
+    from ctrlgen.constraints.plugin import CLASSIFIERS
+    from ctrlgen.registry import resolve
+
+    for cmd in COMMANDS.values():  # import every command now, so that its `from ctrlgen.api import load` is patched
+        resolve(cmd.run)
+    original, cached = ctrlgen.api.load, _cached_load(ws)
+    threads, registered = torch.get_num_threads(), set(CLASSIFIERS)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ws["dir"])
+        mp.delenv("CTRLGEN_DATA", raising=False)
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.setattr(ctrlgen, "load", cached)
+        for name, module in list(sys.modules.items()):
+            if name.startswith("ctrlgen.") and getattr(module, "__dict__", {}).get("load") is original:
+                mp.setattr(module, "load", cached)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            for name in set(CLASSIFIERS) - registered:
+                CLASSIFIERS.unregister(name)
 
 
 # ---------------------------------------------------------------------------------------------- python blocks
 
-DRIVER = """
-import json, sys, time, traceback
-blocks, results, ns = json.load(open(sys.argv[1])), [], {"__name__": "__main__"}
-for b in blocks:
-    t = time.perf_counter()
-    try:
-        exec(compile(b["code"], b["name"], "exec"), ns)
-        error = None
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"id": b["id"], "error": error, "seconds": round(time.perf_counter() - t, 1)})
-    json.dump(results, open(sys.argv[2], "w"))
-"""
-
-
 def python_results(ws: dict, file: str) -> dict[str, dict]:
-    """Run the file's python blocks (those not skipped) in order in one subprocess, once; results by unit id."""
+    """Run the file's python blocks (those not skipped) in order in one namespace, once; results by unit id."""
     if file not in ws["python"]:
-        todo = [u for u in ALL if u.file == file and u.lang == "python" and u.skip is None]
-        src, dst = ws["dir"] / f"{file.replace('/', '_')}.blocks.json", ws["dir"] / f"{file.replace('/', '_')}.out.json"
-        src.write_text(json.dumps([{"id": u.id, "name": u.id, "code": tiny_python(u.text)} for u in todo]))
-        r = subprocess.run([sys.executable, "-c", DRIVER, str(src), str(dst)], cwd=ws["dir"], env=ws["env"],
-                           capture_output=True, text=True, timeout=TIMEOUT)
-        done = {d["id"]: d for d in json.loads(dst.read_text())} if dst.exists() else {}
-        for u in todo:  # a crash of the interpreter itself leaves the later blocks without a result
-            done.setdefault(u.id, {"error": f"no result (exit {r.returncode}):\n{r.stderr[-3000:]}", "seconds": 0})
+        done, ns = {}, {"__name__": "__main__"}
+        with in_process(ws, ws["env"]):
+            for u in ALL:
+                if u.file != file or u.lang != "python" or u.skip:
+                    continue
+                t = time.perf_counter()
+                try:
+                    exec(compile(tiny_python(u.text), u.id, "exec"), ns)  # noqa: S102 — the docs' own code
+                    error = None
+                except (Exception, SystemExit):  # noqa: BLE001 — any failure of a block is its test's failure
+                    error = traceback.format_exc()
+                done[u.id] = {"error": error, "seconds": round(time.perf_counter() - t, 1)}
         ws["python"][file] = done
     return ws["python"][file]
 
@@ -229,7 +286,26 @@ def test_python_block(unit: Unit, workspace: dict) -> None:
 
 def _expand(token: str, env: dict[str, str], ws: dict) -> str:
     token = token.replace("/path/to/data", str(ws["data"]))
-    return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: env.get(m.group(1), m.group(0)), token)
+    return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: env.get(m.group(1), os.environ.get(m.group(1), m.group(0))),
+                  token)
+
+
+def run_cli(ws: dict, args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """``ctrlgen ARGS`` through :func:`ctrlgen.cli.main.main` in this process: (exit status, stdout, stderr)."""
+    from ctrlgen.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with in_process(ws, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as e:  # argparse's --help (0); anything else that exits
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+            if not isinstance(e.code, int | None):
+                print(e.code, file=sys.stderr)
+        except Exception:  # noqa: BLE001 — an uncaught error: a traceback and status 1, as in a real process
+            code = 1
+            traceback.print_exc()
+    return code, out.getvalue(), err.getvalue()
 
 
 def run_command(ws: dict, unit: Unit, env: dict[str, str]) -> dict:
@@ -246,9 +322,9 @@ def run_command(ws: dict, unit: Unit, env: dict[str, str]) -> dict:
         local[k] = _expand(v, local, ws)
     if not tokens or tokens[0] != "ctrlgen":
         return {"returncode": None, "stdout": "", "stderr": "", "argv": tokens}
-    argv = [sys.executable, "-m", "ctrlgen.cli", *[_expand(t, local, ws) for t in tiny_cli(tokens[1:])]]
-    r = subprocess.run(argv, cwd=ws["dir"], env=local, capture_output=True, text=True, timeout=TIMEOUT)
-    return {"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr, "argv": argv}
+    args = [_expand(t, local, ws) for t in tiny_cli(tokens[1:])]
+    code, out, err = run_cli(ws, args, local)
+    return {"returncode": code, "stdout": out, "stderr": err, "argv": ["ctrlgen", *args]}
 
 
 def bash_result(ws: dict, unit: Unit) -> dict:
@@ -271,12 +347,25 @@ def test_bash_command(unit: Unit, workspace: dict) -> None:
     assert r["returncode"] is not None, (
         f"{unit.id}: {unit.text!r} is neither a ctrlgen command nor in SKIP: make it run or add it to SKIP")
     assert r["returncode"] == 0, f"{shlex.join(r['argv'])} exited {r['returncode']}:\n{r['stderr'][-3000:]}"
-    args = r["argv"][3:]
+    args = r["argv"][1:]
     if "--json" in args:
         rows = [json.loads(line) for line in r["stdout"].splitlines() if line.strip()]
         assert rows and all(isinstance(row, dict) for row in rows), r["stdout"][-2000:]
         if args[0] in ("generate", "infill") and "-n" in args:  # one object per sample
             assert len(rows) == int(args[args.index("-n") + 1]), r["stdout"][-2000:]
+
+
+def test_console_entry_point_runs(workspace: dict) -> None:
+    """The one subprocess: the real entry point (``python -m ctrlgen.cli``) starts, runs a command and exits 0 —
+    everything else above goes through :func:`ctrlgen.cli.main.main` in this process."""
+    env = {k: v for k, v in os.environ.items() if k != "CTRLGEN_DATA"}
+    env.update(workspace["env"], PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p))
+    r = subprocess.run([sys.executable, "-m", "ctrlgen.cli", "env"], cwd=workspace["dir"], env=env, check=False,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    from ctrlgen.version import __version__
+
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"ctrlgen {__version__}" in r.stdout and "CTRLGEN_DATA=(unset)" in r.stdout, r.stdout
 
 
 # ---------------------------------------------------------------------------------------------- coverage
@@ -312,8 +401,6 @@ def _line(u: Unit) -> str:
 
 # ---------------------------------------------------------------------------------------------- deprecations
 
-@pytest.mark.xfail(strict=True, reason="ctrlgen/models/ar_lm.py ARLM.sample passes past_key_values= to "
-                   "GPT2LMHeadModel (deprecated in transformers 5.x: use cache=, read out.cache)")
 def test_edit_raises_no_deprecation_warning() -> None:
     """An edit whose check face makes the sampler probe phrases with the AR LM: no Future/DeprecationWarning."""
     import ctrlgen

@@ -218,6 +218,12 @@ class Constraint(ABC):
         check their classifier here (:mod:`.classifier`); the default returns ``self``."""
         return self
 
+    def resolve(self, backend: Backend, context: ModelContext | None) -> Constraint:
+        """The form that serves this constraint on ``backend`` (and the model in ``context``, when given), called by
+        :func:`prepare` before the faces are matched. The default is ``self``; ``SemanticField`` becomes a placed
+        phrase where the model's classifier does not know its value (:mod:`.field_phrase`)."""
+        return self
+
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         """Check face: whether each text meets the constraint."""
         raise UnsupportedConstraintError(f"{self!r} has no check face", "it cannot judge finished text")

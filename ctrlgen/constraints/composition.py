@@ -265,6 +265,7 @@ def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, back
         raise ConstraintError(f"seq_len must be an int >= 3, got {seq_len!r}", "use the model's config.seq_len")
     terms, hard_items = [], []
     for weight, leaf in c.leaves():
+        leaf = leaf.resolve(be, model)
         usable = leaf.faces & be.faces
         if not usable:
             raise UnsupportedConstraintError(*_unsupported(leaf, be))

@@ -9,8 +9,8 @@ c = mr.constraint()            # SemanticField('name', 'The Vaults') & SemanticF
 mr.check(["The Vaults is a Japanese pub near Café Adriatic ."])   # per text: {field: realised?}
 ```
 
-An ``MR`` is a :class:`~ctrlgen.constraints.composition.AllOf` of one :class:`SemanticField` per field, so it goes
-wherever a constraint goes (``gen.generate(constraints=mr)``), and its report lists every field. Parsing uses
+``mr.constraint()`` is the :class:`~ctrlgen.constraints.composition.AllOf` of one :class:`SemanticField` per field:
+it goes wherever a constraint goes (``gen.generate(constraints=mr.constraint())``), and the report lists every field. Parsing uses
 the E2E grammar (:func:`ctrlgen.text.e2e.parse_mr`): an unknown field gets a "did you mean", an empty value or a
 field given twice is refused, before any sampling.
 """
@@ -71,13 +71,14 @@ class MR:
     def fields(self) -> dict[str, str]:
         return dict(self.pairs)
 
-    def constraints(self) -> list[SemanticField]:
-        """One :class:`SemanticField` per field, in order."""
-        return [SemanticField(f, v) for f, v in self.pairs]
+    def constraints(self, *, allow_unk: bool = False) -> list[SemanticField]:
+        """One :class:`SemanticField` per field, in order (``allow_unk``: place out-of-vocabulary words as
+        ``[UNK]`` and write them back, instead of raising :class:`~ctrlgen.constraints.OutOfVocabularyError`)."""
+        return [SemanticField(f, v, allow_unk=allow_unk) for f, v in self.pairs]
 
-    def constraint(self) -> AllOf:
+    def constraint(self, *, allow_unk: bool = False) -> AllOf:
         """All fields at once (their conjunction)."""
-        return AllOf(*self.constraints())
+        return AllOf(*self.constraints(allow_unk=allow_unk))
 
     def check(self, texts: Sequence[str]) -> list[dict[str, bool]]:
         """Per text, whether each field is realised (the slot check of :class:`SemanticField`)."""

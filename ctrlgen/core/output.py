@@ -39,6 +39,9 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
         results = prepared.check(texts)  # the only oracle pass of the report
         rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores} for r in results}
         rep["satisfied"] = all_satisfied(results, len(texts), unchecked=bool(prepared.unchecked))
+        served = {repr(t.constraint): t.constraint.served_by for t in prepared.terms if hasattr(t.constraint, "served_by")}
+        if served:  # a leaf served by another form than its own (SemanticField with a value its classifier lacks)
+            rep["served_by"] = served
         if prepared.unchecked:  # no check face: reported as unchecked, never as satisfied
             rep["unchecked"] = [repr(c) for c in prepared.unchecked]
     return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)

@@ -44,7 +44,7 @@ def constraints_for(target: Any, *, with_length: bool = False) -> Any:
     if isinstance(target, CompositeTarget):
         return constraints_for(target.semantic) & constraints_for(target.syntax, with_length=with_length)
     if isinstance(target, SemanticTarget):
-        return SemanticField(target.field, target.value)
+        return SemanticField(target.field, target.value, steer="classifier")  # the paper's method: classifier guidance
     if isinstance(target, PosTarget):
         return POS(target.tags) & Length(len(target.tags)) if with_length else POS(target.tags)
     if isinstance(target, TreeTarget):

@@ -23,6 +23,8 @@ transformers is imported when an ``ARLM`` is built, not when this module is impo
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,9 +151,9 @@ class ARLM(nn.Module):
         try:
             for pos in range(1, max_len):
                 # The KV cache turns each step into one new position instead of re-reading the prefix.
-                out = self.gpt(input_ids=ids if past is None else ids[:, -1:], past_key_values=past,
+                out = self.gpt(input_ids=ids if past is None else ids[:, -1:], **{_cache_argument(): past},
                                attention_mask=(ids != PAD_ID).long(), use_cache=True)
-                past = out.past_key_values
+                past = out.cache if hasattr(out, "cache") else out.past_key_values
                 logits = out.logits[:, -1].float()
                 logits[:, banned] = float("-inf")
                 if allowed is not None:
@@ -170,6 +172,16 @@ class ARLM(nn.Module):
         finally:
             self.train(was_training)
         return F.pad(ids, (0, max_len - ids.shape[1]), value=PAD_ID)
+
+
+@functools.cache
+def _cache_argument() -> str:
+    """The KV-cache keyword of ``GPT2LMHeadModel.forward``: ``cache`` in recent transformers, ``past_key_values``
+    before (passing the old name to a new version warns on every step). Looked up once, lazily: transformers is
+    imported only when a model is built."""
+    from transformers import GPT2LMHeadModel
+
+    return "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
 
 
 def _pick(logits: Tensor, generator: torch.Generator | None, temperature: float, top_p: float) -> Tensor:

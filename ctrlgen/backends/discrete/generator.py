@@ -44,7 +44,7 @@ from ctrlgen.backends.discrete.diffusion import (
     DiscreteDiffusion,
     DiscreteDiffusionConfig,
 )
-from ctrlgen.backends.discrete.guidance import RateGuidance
+from ctrlgen.backends.discrete.guidance import RateGuidance, check_shortlist
 from ctrlgen.backends.discrete.model import ScoreModel
 from ctrlgen.backends.discrete.sampler import (
     DTYPES,
@@ -142,6 +142,7 @@ class DiscreteGenerator(Generator):
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
         assert opts.steps is not None  # filled in by options()
+        check_shortlist(guidance_shortlist)  # up front: wrong even where no soft constraint would read it
         sampler = SEDDSampler(steps=opts.steps) if sampler is None else replace(sampler, steps=opts.steps)
         on = self.place(opts)
         self.check_budget(opts, sampler)

@@ -39,6 +39,13 @@ from ctrlgen.errors import SamplingError
 TokenSoftFn = Callable[[Tensor, Tensor], Tensor]
 
 
+def check_shortlist(shortlist: object) -> None:
+    """``shortlist``: an int ≥ 0 (0 = first-order ratios only), else :class:`SamplingError` with a hint."""
+    if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 0:
+        raise SamplingError(f"guidance shortlist must be an int >= 0, got {shortlist!r}",
+                            "0: first-order ratios only; k: exact ratios for the k likeliest jumps")
+
+
 class RateGuidance(nn.Module):
     """Wraps a score model (``model(x_t, sigma) -> log-score Tensor[B, L, N]``) so its log-scores carry the
     first-order likelihood ratios of ``terms`` (``(weight, soft)`` pairs), scaled by ``scale``."""
@@ -48,9 +55,7 @@ class RateGuidance(nn.Module):
         super().__init__()
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale) or scale < 0:
             raise SamplingError(f"guidance scale must be a number >= 0, got {scale!r}", "0 turns guidance off")
-        if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 0:
-            raise SamplingError(f"guidance shortlist must be an int >= 0, got {shortlist!r}",
-                                "0: first-order ratios only; k: exact ratios for the k likeliest jumps")
+        check_shortlist(shortlist)
         self.model, self.terms, self.scale = model, list(terms), float(scale)
         self.shortlist, self.mask_id, self.chunk = shortlist, mask_id, chunk
         self.config = getattr(model, "config", None)

@@ -53,9 +53,11 @@ from ctrlgen.backends.edit.models import MASK_ID, encode_batch
 from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.backends.edit.start import (
     SourceSpelling,
+    contains_phrases,
     describe,
     draft_starts,
     fill_masks,
+    insert_phrases,
     layout_of,
     project,
     unknown_words,
@@ -227,6 +229,9 @@ class DiffusERGenerator(EditGuides, Generator):
         """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
         of ``4k`` (at least 8) beam fills by the fluency term when there is one (else by the fill log-prob)."""
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
+        phrases = contains_phrases(prepared, self.tokenizer.vocab)
+        if phrases:  # Contains: the phrase inserted where the draft model likes it, the loop repairs around it
+            rows, _ = insert_phrases(rows, phrases, self.limit, self.fluency())
         projected = [project(r, fixed, layout) for r in rows]
         wide = max(8, 4 * k) if any(MASK_ID in r for r in projected) else 1
         filled = fill_masks(self.model.tagger, self.model.generator, projected, 1.0, wide)
