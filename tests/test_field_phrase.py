@@ -28,6 +28,8 @@ def test_any_value_becomes_a_placed_phrase(tokenizer, backend):
 
 def test_edit_and_classifier_steering_keep_the_field(tokenizer):
     assert _leaf(SemanticField("food", "Italian"), tokenizer, "edit") == SemanticField("food", "Italian")
+    assert isinstance(_leaf(SemanticField("near", "Blue Oak"), tokenizer, "edit"), FieldPhrase)  # open field: inserted
+    assert isinstance(_leaf(SemanticField("food", "Italian", steer="phrase"), tokenizer, "edit"), FieldPhrase)
     keep = SemanticField("food", "Italian", steer="classifier")
     with pytest.raises(ConstraintError, match="needs the model"):   # classifier guidance needs a model context
         prepare(keep, tokenizer, SEQ, "embedding")
