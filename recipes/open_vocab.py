@@ -1,16 +1,18 @@
 """Open-vocabulary semantic control: ``SemanticField`` for seen and unseen values, every backend, beside AR best-of-N.
 
     CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/open_vocab.py --out recipes/results/open_vocab.json
+    (--emb-steps 50 --sedd-steps 32 --out recipes/results/open_vocab_fast.json: the fast setting)
 
 Targets (issue 13): one field each; half of them have values that never occur in ``train.csv`` (new names and
 ``near`` landmarks written from in-vocabulary words — ``The Golden Mill``, ``Café Wildwood`` …, checked against the
 training MRs at run time), the rest are training values of every field. Rows, side by side in one run on one
-thread: ``embedding`` (``e2e``, 50 steps) and ``discrete`` (``e2e-sedd``, 32 steps) with the default
+thread: ``embedding`` (``e2e``, ``--emb-steps``) and ``discrete`` (``e2e-sedd``, ``--sedd-steps``) with the default
 ``steer="auto"`` (the value's phrase placed by the backend), the ``embedding`` classifier guidance of Diffusion-LM
 (``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts), and best-of-N
 from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
-training references, seconds per target. The teacher lm-score is left out to keep the run short.
+training references, teacher lm-score (``e2e-teacher-1``), seconds per target — and the same fluency columns for
+each backend without any constraint (``*-no-control``, as many samples), the reference point of "≤ 1.5× lm-score".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
 from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.oracles.teacher import Teacher
 from ctrlgen.text.e2e import read_e2e_csv
 
 UNSEEN = [("near", "The Golden Mill"), ("name", "Blue Phoenix"), ("near", "Café Wildwood"), ("name", "The Punter Blue"),
@@ -38,7 +41,8 @@ SEEN = [("food", "Japanese"), ("familyFriendly", "yes"), ("familyFriendly", "no"
         ("priceRange", "moderate"), ("area", "riverside"), ("eatType", "coffee shop"), ("near", "Café Rouge")]
 
 
-def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: BigramReference) -> dict[str, Any]:
+def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: BigramReference,
+            teacher: Teacher) -> dict[str, Any]:
     per, texts, secs = [], [], []
     for field, value, seen in targets:
         t0 = time.perf_counter()
@@ -53,7 +57,15 @@ def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: Big
     return {"success": statistics.fmean(p["success"] for p in per),
             "success_seen": statistics.fmean(seen) if seen else None,
             "success_unseen": statistics.fmean(unseen) if unseen else None,
-            "bigram_precision": ref.precision(texts), "s_per_target": statistics.fmean(secs), "targets": per}
+            "bigram_precision": ref.precision(texts), "lm_score": teacher.score(texts),
+            "s_per_target": statistics.fmean(secs), "targets": per}
+
+
+def no_control_row(draw: Any, count: int, ref: BigramReference, teacher: Teacher) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    texts = draw(count)
+    return {"bigram_precision": ref.precision(texts), "lm_score": teacher.score(texts),
+            "s_per_sample": (time.perf_counter() - t0) / count, "examples": texts[:3]}
 
 
 def main() -> None:
@@ -62,6 +74,8 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=4, help="samples per target")
     ap.add_argument("--out", default="recipes/results/open_vocab.json")
     ap.add_argument("--rows", default=None, help="comma-separated subset of rows (default: all)")
+    ap.add_argument("--emb-steps", type=int, default=200, help="the e2e default")
+    ap.add_argument("--sedd-steps", type=int, default=128, help="the e2e-sedd default")
     args = ap.parse_args()
     torch.set_num_threads(1)
     train = read_e2e_csv(data_dir(args.data) / "e2e" / "train.csv")
@@ -72,23 +86,34 @@ def main() -> None:
     ref = BigramReference([e.ref for e in train])
     emb, sedd, editor = ctrlgen.load("e2e"), ctrlgen.load("e2e-sedd"), ctrlgen.load("e2e-edit")
     ar, ar_tok, _ = load_pretrained(resolve_model_path("e2e-ar-draft"), ARLM)
-    n = args.n
+    teacher = Teacher.load("e2e-teacher-1")
+    n, es, ss = args.n, args.emb_steps, args.sedd_steps
     rows = {
-        "embedding": lambda c: emb.generate(n=n, steps=50, seed=0, constraints=c).texts,
-        "discrete": lambda c: sedd.generate(n=n, steps=32, seed=0, constraints=c).texts,
+        "embedding": lambda c: emb.generate(n=n, steps=es, seed=0, constraints=c).texts,
+        "discrete": lambda c: sedd.generate(n=n, steps=ss, seed=0, constraints=c).texts,
         "edit": lambda c: editor.generate(n=n, seed=0, constraints=c).texts,
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
     }
-    rows["embedding-classifier"] = lambda c: emb.generate(n=n, steps=50, seed=0, constraints=c).texts
+    rows["embedding-classifier"] = lambda c: emb.generate(n=n, steps=es, seed=0, constraints=c).texts
+    plain = {"embedding": lambda k: emb.generate(n=k, steps=es, seed=1).texts,
+             "discrete": lambda k: sedd.generate(n=k, steps=ss, seed=1).texts,
+             "edit": lambda k: editor.generate(n=k, seed=1).texts,
+             "ar": lambda k: ar_tok.decode_batch(ar.sample(k, torch.Generator().manual_seed(1)))}
     wanted = args.rows.split(",") if args.rows else list(rows)
-    result: dict[str, Any] = {"machine": machine(), "n": n, "unseen": UNSEEN, "seen": SEEN, "rows": {}}
+    result: dict[str, Any] = {"machine": machine(), "n": n, "emb_steps": es, "sedd_steps": ss, "unseen": UNSEEN,
+                              "seen": SEEN, "rows": {}, "no_control": {}}
     for name in wanted:
         mine = [t for t in targets if t[2]] if name == "embedding-classifier" else targets  # it knows seen values only
-        result["rows"][name] = run_row(name, mine, rows[name], ref)
+        result["rows"][name] = run_row(name, mine, rows[name], ref, teacher)
+    for name, draw in plain.items():
+        if args.rows is None or any(w.startswith(name) for w in wanted):
+            result["no_control"][name] = no_control_row(draw, n * len(targets), ref, teacher)
     for name, r in result["rows"].items():
         print(f"{name:22s} success {r['success']:.3f} (seen {r['success_seen']}, unseen {r['success_unseen']}) "
-              f"bigram {r['bigram_precision']:.3f}  {r['s_per_target']:.1f} s/target")
+              f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}  {r['s_per_target']:.1f} s/target")
+    for name, r in result["no_control"].items():
+        print(f"{name + '-no-control':22s} bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}")
     write_json(args.out, result)
 
 

@@ -78,9 +78,9 @@ class SemanticField(ClassifierBacked):
 
         ``steer="phrase"`` places the phrase everywhere; ``steer="classifier"`` (or an explicit ``classifier=``)
         keeps classifier guidance, Diffusion-LM's method, which knows only its training values. Measured
-        (``recipes/open_vocab.py``, 14 targets × 4, 6 unseen values, 1 thread): phrase 94.6% on ``e2e`` (0.8 s per
-        target) against 78.1% for classifier guidance on the seen values (4.7 s); 98.2% on ``e2e-sedd``; on
-        ``e2e-edit`` the check-guided path reached 8% on unseen names, the phrase 100%.
+        (``recipes/open_vocab.py``, 14 targets × 4, 6 unseen values, 1 thread, default steps): phrase 91.1% on
+        ``e2e`` against 75.0% for classifier guidance on the seen values alone, 98.2% on ``e2e-sedd``, 100% on
+        ``e2e-edit`` (its check-guided revisions reached 8% on unseen names); the README has the table.
         """
         if self.steer == "classifier" or self.classifier is not None:
             return self
