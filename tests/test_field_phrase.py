@@ -61,3 +61,11 @@ def test_conflicting_fields_still_conflict(tokenizer):
     from ctrlgen.errors import ConstraintConflictError
     with pytest.raises(ConstraintConflictError):
         prepare(SemanticField("food", "Italian") & SemanticField("food", "English"), tokenizer, SEQ, "discrete")
+
+
+def test_spec_strings_take_steer_and_allow_unk():
+    from ctrlgen.constraints.specs import parse_constraint
+    assert parse_constraint("food=Japanese;steer=classifier") == SemanticField("food", "Japanese", steer="classifier")
+    assert parse_constraint("near=Café Adriatic;allow_unk=true").allow_unk
+    with pytest.raises(ConstraintError, match="allow_unk"):
+        parse_constraint("food=Japanese;allow_unk=maybe")

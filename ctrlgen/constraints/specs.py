@@ -6,7 +6,8 @@
 ``allow_unk=true``, ``face=soft``);
 classifier-backed: any E2E field ``food=Japanese``, ``customer rating=5 out of 5`` (:class:`SemanticField`),
 ``pos=PROPN,AUX,DET,NOUN,PUNCT``, ``tree=(S (NP …) (VP …))``, ``span=3:5:PP`` (several: ``span=0:1:NP,3:5:PP``),
-each with an optional ``;classifier=DIR`` (a saved classifier instead of the one beside the model).
+each with an optional ``;classifier=DIR`` (a saved classifier instead of the one beside the model); fields also take
+``;steer=auto|phrase|classifier`` and ``;allow_unk=true`` (:class:`SemanticField`).
 The value itself cannot contain ``;`` (use the Python API for such text). Plug-ins add names with
 ``@register_constraint("name")`` on a factory ``(value: str, **options: str) -> Constraint``.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from ctrlgen.constraints.base import Constraint
+from ctrlgen.constraints.base import Constraint, ConstraintError
 from ctrlgen.constraints.contains import Contains
 from ctrlgen.constraints.infill import Infill, Prefix, Suffix
 from ctrlgen.constraints.length import Length
@@ -111,8 +112,12 @@ def _clf(classifier: str) -> str | None:
 
 
 def _semantic_factory(field: str) -> ConstraintFactory:
-    def make(value: str, classifier: str = "") -> Constraint:
-        return SemanticField(field, value, classifier=_clf(classifier))
+    def make(value: str, classifier: str = "", steer: str = "auto", allow_unk: str = "false") -> Constraint:
+        if allow_unk.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConstraintError(f"{field}={value};allow_unk={allow_unk}: allow_unk is true or false",
+                                  f"e.g. '{field}={value};allow_unk=true'")
+        return SemanticField(field, value, classifier=_clf(classifier), steer=steer,  # type: ignore[arg-type]
+                             allow_unk=allow_unk.lower() in ("true", "1", "yes"))
 
     make.__doc__ = f"``{field}=VALUE``: SemanticField({field!r}, VALUE)"
     return make
