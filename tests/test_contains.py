@@ -349,3 +349,18 @@ def test_insertion_start_places_the_phrase_at_the_best_boundary(tokenizer):
     assert where == [{7, 8, 2, 9}]
     out, where = insert_phrases([row], phrases[:1], limit=5)  # too long: words outside the phrase dropped
     assert v.words_of(out[0]) == split_words("The Mill is coffee shop") and where == [{4, 5}]
+
+
+def test_insertion_start_makes_room_before_scoring_a_full_row():
+    """A row already at the limit: the scorer never sees a candidate longer than the limit, the phrase survives."""
+    from ctrlgen.backends.edit.start import insert_phrases
+
+    seen = []
+
+    def score(cands):
+        seen.extend(len(c) for c in cands)
+        return [0.0] * len(cands)
+
+    (row,), (where,) = insert_phrases([list(range(10, 56))], [[1, 2, 3]], 46, score)
+    assert max(seen) <= 46 and len(row) == 46
+    assert [row[p - 1] for p in sorted(where)] == [1, 2, 3]

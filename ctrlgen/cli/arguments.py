@@ -113,7 +113,7 @@ def _each(attr: str) -> str:
     return "; ".join(f"{n}: {getattr(BACKENDS.get(n), attr)}" for n in BACKENDS).replace("%", "%%")
 
 
-def _sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None:
+def sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None:
     q.add_argument("--backend", choices=list(BACKENDS), default=None,
                    help="the backend (each one's flags are listed below); without --model its bundled model is "
                         "used, without either the package's default model")
@@ -144,14 +144,14 @@ def _sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None
 
 def generate_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen generate [-n 8] [--steps S] [--seed 0] [--backend B | --model DIR] [--constraint SPEC ...]``."""
-    _sampling_arguments(q, 8, "Each batch (--batch-size) is printed as soon as it is done, so an "
+    sampling_arguments(q, 8, "Each batch (--batch-size) is printed as soon as it is done, so an "
                         "interrupted run keeps every finished sample.")
 
 
 def infill_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen infill TEMPLATE [-n 4] ...`` (the options of ``generate``)."""
     q.add_argument("template", help='e.g. "The Vaults is a [MASK:3] pub near [MASK] ."')
-    _sampling_arguments(q, 4, "Results are printed at the end, best (MBR) first: the order needs every "
+    sampling_arguments(q, 4, "Results are printed at the end, best (MBR) first: the order needs every "
                         "sample.")
 
 

@@ -33,6 +33,8 @@ COMMANDS: dict[str, Command] = {
                       f"{_ARGS}:infill_arguments", "ctrlgen.cli.generate:run_infill"),
     "edit": Command("revise a text toward constraints with few changes (edit backend)",
                     f"{_ARGS}:edit_arguments", "ctrlgen.cli.edit:run"),
+    "describe": Command("describe a whole meaning representation, e.g. 'name[The Vaults], food[Japanese]' (best first)",
+                        "ctrlgen.cli.describe:describe_arguments", "ctrlgen.cli.describe:run"),
     "train": Command("train a model from a TOML config (resumes from output_dir/latest)",
                      f"{_ARGS}:train_arguments", "ctrlgen.cli.train:run"),
     "env": Command("print versions, bundled models and settings", f"{_ARGS}:env_arguments", "ctrlgen.cli.env:run"),

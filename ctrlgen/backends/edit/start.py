@@ -186,6 +186,21 @@ def contains_phrases(prepared: Any, vocab: Vocabulary) -> list[list[int]]:
             for p in t.constraint.phrases]
 
 
+def _make_room(cur: list[int], placed: list[tuple[int, int]], size: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """``cur`` cut to at most ``size`` words by dropping its last words outside the ``placed`` phrases (``(start,
+    length)`` pairs, shifted to match); as many as possible when the phrases alone are longer."""
+    cur, placed = list(cur), list(placed)
+    while len(cur) > max(size, 0):
+        keep = {a + j for a, z in placed for j in range(z)}
+        free = [p for p in range(len(cur)) if p not in keep]
+        if not free:
+            break
+        drop = free[-1]
+        cur.pop(drop)
+        placed = [(a - (a > drop), z) for a, z in placed]
+    return cur, placed
+
+
 def insert_phrases(rows: Sequence[Sequence[int]], phrases: Sequence[Sequence[int]], limit: int,
                    score: Callable[[list[list[int]]], list[float]] | None = None) -> tuple[list[list[int]], list[set[int]]]:
     """The *insertion start* for ``Contains`` on the edit backend: each row with every phrase it lacks inserted
@@ -204,6 +219,7 @@ def insert_phrases(rows: Sequence[Sequence[int]], phrases: Sequence[Sequence[int
             k = len(ph)
             found = next((s for s in range(len(cur) - k + 1) if cur[s:s + k] == ph), None)
             if found is None:
+                cur, placed = _make_room(cur, placed, limit - k)  # candidates must fit: the scorer reads ≤ limit words
                 cands = [cur[:s] + ph + cur[s:] for s in range(len(cur) + 1)]
                 scores = score(cands) if score is not None else [float(s == len(cur)) for s in range(len(cur) + 1)]
                 found = max(range(len(cands)), key=lambda s: (scores[s], -s))

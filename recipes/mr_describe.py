@@ -1,0 +1,210 @@
+"""Whole meaning representations (data-to-text): every backend beside AR best-of-N, seen and unseen values, one run.
+
+    CTRLGEN_DATA=/path/to/data python recipes/mr_describe.py --out recipes/results/mr_describe.json
+    # the slow edit row on the first 8 seen and 4 unseen MRs only:  --subset edit=8,4
+
+Targets (issue 13, "whole MRs"): ``--seen`` distinct MRs of ``valid.csv`` with 3–8 fields (a seeded sample; each has
+its references, grouped by MR) and ``--unseen`` MRs whose ``name`` and ``near`` values are replaced by names written
+from in-vocabulary words (``Blue Phoenix``, ``Café Wildwood`` …; asserted never to be a value in a ``train.csv`` MR).
+Each MR is one constraint, ``MR.constraint(allow_unk=True)`` (the conjunction of its ``SemanticField``s), and gets
+``-n`` samples per row on one thread: ``embedding`` (``e2e``, 50 steps), ``discrete`` (``e2e-sedd``, 32 steps),
+``edit`` (``e2e-edit`` generating from drafts), ``ar-best-of-8`` / ``ar-best-of-64`` (``e2e-ar-draft`` samples
+ranked by the same check, :func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`). Samples are ordered as ``ctrlgen
+describe`` orders them (every field first, then more fields, then the row's own order); the first is "the best".
+
+Columns per row, for seen and unseen MRs separately: all-fields success (share of samples with every field
+realised, by :meth:`MR.check`), per-field success (per field name and over all fields), BLEU-4 of the best sample
+against the MR's references (sacrebleu ``corpus_bleu``; seen MRs only — the unseen ones have no references),
+bigram precision of all samples against the training references, seconds per MR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import sacrebleu
+import torch
+
+import ctrlgen
+from ctrlgen.cli.describe import records
+from ctrlgen.constraints.mr import MR
+from ctrlgen.errors import CtrlgenError
+from ctrlgen.evaluation.bench import data_dir, machine, write_json
+from ctrlgen.evaluation.best_of_n import ar_best_of_n
+from ctrlgen.models.ar_lm import ARLM
+from ctrlgen.models.assets import resolve_model_path
+from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
+
+# new restaurant names and landmarks, every word in the bundled vocabulary, none a value of a training MR
+UNSEEN_NAMES = ["Blue Phoenix", "The Golden Mill", "Green Palace", "The Punter Blue", "The Golden Plough",
+                "Blue Mill", "The Green Eagle", "Golden Spice", "The Rice Mill", "The Wrestlers Arms"]
+UNSEEN_NEAR = ["Café Wildwood", "The Eagle Arms", "The Golden Boat", "Café Avalon", "The Portland Mill",
+               "The Rice Palace", "Café Green", "The Blue Boat", "The Cricketers Hall", "The Bakers Arms"]
+ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64")
+
+
+def pick_targets(valid: list[Any], train: list[Any], seen: int, unseen: int, seed: int) -> list[dict[str, Any]]:
+    """``seen`` valid MRs (3–8 fields) with their references, then ``unseen`` valid MRs with new name/near values."""
+    refs: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
+    for e in valid:
+        refs[tuple(e.mr.items())].append(e.ref)
+    pool = sorted(k for k in refs if 3 <= len(k) <= 8)
+    rng = random.Random(seed)
+    rng.shuffle(pool)
+    known = {v for e in train for v in e.mr.values()}
+    for v in UNSEEN_NAMES + UNSEEN_NEAR:
+        assert v not in known, f"{v!r} is a value in train.csv"
+    targets = [{"mr": str(MR(k)), "seen": True, "refs": refs[k]} for k in pool[:seen]]
+    rest = pool[seen:] + pool[:seen]  # MRs not used as seen targets first (there are 60 distinct in valid.csv)
+    rest.sort(key=lambda k: "near" not in dict(k))  # stable: those with a near value first, so both get replaced
+    for j, k in enumerate(rest[:unseen]):
+        fields = dict(k)
+        fields["name"] = UNSEEN_NAMES[j % len(UNSEEN_NAMES)]
+        if "near" in fields:
+            fields["near"] = UNSEEN_NEAR[j % len(UNSEEN_NEAR)]
+        targets.append({"mr": str(MR.of(fields)), "seen": False, "refs": []})
+    return targets
+
+
+def check_vocabulary(targets: list[dict[str, Any]], vocab: Any) -> list[str]:
+    """Words of the unseen values the model does not know (must be none: they are written from its vocabulary)."""
+    words = {w for t in targets if not t["seen"] for f, v in MR.parse(t["mr"]).pairs if f in ("name", "near")
+             for w in v.split()}
+    return sorted(w for w in words if w not in vocab)
+
+
+def run_row(name: str, targets: list[dict[str, Any]], draw: Any, ref: BigramReference, n: int) -> dict[str, Any]:
+    """Draw for every target; the per-MR results and the row's summary (seen / unseen / all)."""
+    per = []
+    for t in targets:
+        mr = MR.parse(t["mr"])
+        t0, error = time.perf_counter(), None
+        try:
+            texts = draw(mr.constraint(allow_unk=True))
+        except CtrlgenError as e:  # a failed call counts as n samples that realise nothing (never claimed)
+            texts, error = [""] * n, f"{type(e).__name__}: {e.message}"
+            print(f"{name:14s} ERROR {error}", flush=True)
+        secs = time.perf_counter() - t0
+        recs = records(texts, mr.check(texts), {})
+        per.append({**{k: t[k] for k in ("mr", "seen")}, "seconds": secs, "texts": [r["text"] for r in recs],
+                    "fields": [r["fields"] for r in recs], "best": recs[0]["text"], "refs": t["refs"],
+                    **({"error": error} if error else {})})
+        print(f"{name:14s} {sum(r['satisfied'] for r in recs)}/{len(recs)} {secs:5.1f}s  {t['mr']}\n"
+              f"{'':14s} {recs[0]['text']}", flush=True)
+    summary = {part: summarise([p for p in per if p["seen"] == s], ref)
+               for part, s in (("seen", True), ("unseen", False))}
+    summary["all"] = summarise(per, ref)
+    for p in per:
+        del p["refs"]
+    return {**summary, "mrs": per}
+
+
+def summarise(per: list[dict[str, Any]], ref: BigramReference) -> dict[str, Any] | None:
+    """All-fields and per-field success, BLEU-4 of the best samples (where there are references), bigram
+    precision, seconds per MR."""
+    if not per:
+        return None
+    samples = [f for p in per for f in p["fields"]]
+    by_field: dict[str, list[bool]] = defaultdict(list)
+    for f in samples:
+        for field, ok in f.items():
+            by_field[field].append(ok)
+    with_refs = [p for p in per if p["refs"]]
+    bleu = None
+    if with_refs:
+        most = max(len(p["refs"]) for p in with_refs)
+        streams = [[p["refs"][j] if j < len(p["refs"]) else None for p in with_refs] for j in range(most)]
+        bleu = sacrebleu.corpus_bleu([p["best"] for p in with_refs], streams).score
+    return {"mrs": len(per), "samples": len(samples),
+            "all_fields": statistics.fmean(all(f.values()) for f in samples),
+            "best_all_fields": statistics.fmean(all(p["fields"][0].values()) for p in per),
+            "per_field": statistics.fmean(ok for oks in by_field.values() for ok in oks),
+            "by_field": {k: statistics.fmean(v) for k, v in sorted(by_field.items())},
+            "bleu4_best": bleu, "bigram_precision": ref.precision([t for p in per for t in p["texts"]]),
+            "s_per_mr": statistics.fmean(p["seconds"] for p in per)}
+
+
+def draws(rows: list[str], n: int) -> dict[str, Any]:
+    """Row name → ``draw(constraint) -> texts`` (models loaded once, only for the rows asked for)."""
+    out: dict[str, Any] = {}
+    if "embedding" in rows:
+        emb = ctrlgen.load("e2e")
+        out["embedding"] = lambda c: emb.generate(n=n, steps=50, seed=0, constraints=c).texts
+    if "discrete" in rows:
+        sedd = ctrlgen.load("e2e-sedd")
+        out["discrete"] = lambda c: sedd.generate(n=n, steps=32, seed=0, constraints=c).texts
+    if "edit" in rows:
+        editor = ctrlgen.load("e2e-edit")
+        out["edit"] = lambda c: editor.generate(n=n, seed=0, constraints=c).texts
+    if any(r.startswith("ar-") for r in rows):
+        ar, tok, _ = load_pretrained(resolve_model_path("e2e-ar-draft"), ARLM)
+        for pool in (8, 64):
+            if f"ar-best-of-{pool}" in rows:
+                out[f"ar-best-of-{pool}"] = lambda c, k=pool: ar_best_of_n(ar, tok, c, keep=n, pool=k, seed=0).texts
+    return {r: out[r] for r in rows}
+
+
+def table(result: dict[str, Any]) -> str:
+    head = (f"{'row':14s} {'part':6s} {'MRs':>3s} {'all-fields':>10s} {'best-all':>8s} {'per-field':>9s} "
+            f"{'BLEU-4':>6s} {'bigram':>6s} {'s/MR':>6s}")
+    lines = [head]
+    for name, r in result["rows"].items():
+        for part in ("seen", "unseen", "all"):
+            s = r.get(part)
+            if s:
+                bleu = "-" if s["bleu4_best"] is None else f"{s['bleu4_best']:.1f}"
+                lines.append(f"{name:14s} {part:6s} {s['mrs']:3d} {s['all_fields']:10.3f} {s['best_all_fields']:8.3f} "
+                             f"{s['per_field']:9.3f} {bleu:>6s} {s['bigram_precision']:6.3f} {s['s_per_mr']:6.1f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data")
+    ap.add_argument("-n", type=int, default=4, help="samples per MR")
+    ap.add_argument("--seen", type=int, default=30, help="valid.csv MRs (3-8 fields)")
+    ap.add_argument("--unseen", type=int, default=10, help="MRs with unseen name / near values")
+    ap.add_argument("--seed", type=int, default=0, help="which valid MRs (the sampling seed is 0)")
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {', '.join(ROWS)}")
+    ap.add_argument("--subset", action="append", default=[], metavar="ROW=SEEN,UNSEEN",
+                    help="run ROW on the first SEEN seen and UNSEEN unseen MRs only (a slow row), e.g. edit=8,4")
+    ap.add_argument("--merge", action="store_true", help="add these rows to the rows already in --out")
+    ap.add_argument("--out", default="recipes/results/mr_describe.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    d = data_dir(args.data) / "e2e"
+    train, valid = read_e2e_csv(d / "train.csv"), read_e2e_csv(d / "valid.csv")
+    targets = pick_targets(valid, train, args.seen, args.unseen, args.seed)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    run = draws(rows, args.n)
+    oov = check_vocabulary(targets, ctrlgen.load("e2e").tokenizer.vocab)
+    assert not oov, f"unseen values use words outside the vocabulary: {oov}"
+    ref = BigramReference([e.ref for e in train])
+    result: dict[str, Any] = {"machine": machine(), "n": args.n, "seed": args.seed, "targets": targets, "rows": {}}
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        result["rows"] = old["rows"]
+        assert old["targets"] == targets, "--merge needs the same --seen/--unseen/--seed as the file's run"
+    subset = {row: [int(x) for x in counts.split(",")] for row, counts in (a.split("=") for a in args.subset)}
+    for name, draw in run.items():
+        mine = targets
+        if name in subset:
+            k_seen, k_unseen = subset[name]
+            mine = [t for t in targets if t["seen"]][:k_seen] + [t for t in targets if not t["seen"]][:k_unseen]
+        result["rows"][name] = run_row(name, mine, draw, ref, args.n)
+        result["rows"][name]["settings"] = {"threads": 1, "n": args.n, "mrs": len(mine)}
+    print(table(result))
+    write_json(args.out, result)
+
+
+if __name__ == "__main__":
+    main()
