@@ -66,7 +66,7 @@ def generate(args: argparse.Namespace) -> None:
     for k, (f, v) in enumerate(FIELDS * 2):
         src = r.choice(valid).ref
         out = editor.edit(src, constraints=SemanticField(f, v), n=1, seed=base + k)
-        add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v, source=src)
+        add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v)  # no source: data stays out
     for k, tpl in enumerate(TEMPLATES):
         c = Infill(tpl)
         add("discrete", repr(c), "infill", sedd.infill(tpl, n=3, steps=64, seed=base + k).texts, template=tpl)
@@ -124,7 +124,7 @@ def main() -> None:
     g = sub.add_parser("generate")
     g.add_argument("--data", default=None)
     g.add_argument("--steps", type=int, default=50)
-    g.add_argument("--seed", type=int, default=0, help="added to every seed: 0 made the first set, 100 the held-out one")
+    g.add_argument("--seed", type=int, default=0, help="added to every seed: 0 made the first set, 100 the held-out")
     g.add_argument("--out", required=True)
     s = sub.add_parser("score")
     s.add_argument("--labels", required=True)

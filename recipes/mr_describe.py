@@ -167,6 +167,18 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+VERBATIM = "[a sample equal to an E2E reference word for word: omitted, the data stays outside the repository]"
+
+
+def scrub(obj: Any, refs: set[str]) -> Any:
+    """``obj`` with every string that is an E2E reference replaced by :data:`VERBATIM` (an AR sample can copy one)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, refs) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, refs) for v in obj]
+    return VERBATIM if isinstance(obj, str) and obj in refs else obj
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data")
@@ -189,11 +201,13 @@ def main() -> None:
     oov = check_vocabulary(targets, ctrlgen.load("e2e").tokenizer.vocab)
     assert not oov, f"unseen values use words outside the vocabulary: {oov}"
     ref = BigramReference([e.ref for e in train])
-    result: dict[str, Any] = {"machine": machine(), "n": args.n, "seed": args.seed, "targets": targets, "rows": {}}
+    # the JSON keeps the MRs and how many references each has, never the references (data stays outside the repo)
+    listed = [{"mr": t["mr"], "seen": t["seen"], "n_refs": len(t["refs"])} for t in targets]
+    result: dict[str, Any] = {"machine": machine(), "n": args.n, "seed": args.seed, "targets": listed, "rows": {}}
     if args.merge and Path(args.out).is_file():
         old = json.loads(Path(args.out).read_text())
         result["rows"] = old["rows"]
-        assert old["targets"] == targets, "--merge needs the same --seen/--unseen/--seed as the file's run"
+        assert old["targets"] == listed, "--merge needs the same --seen/--unseen/--seed as the file's run"
     subset = {row: [int(x) for x in counts.split(",")] for row, counts in (a.split("=") for a in args.subset)}
     for name, draw in run.items():
         mine = targets
@@ -203,7 +217,7 @@ def main() -> None:
         result["rows"][name] = run_row(name, mine, draw, ref, args.n)
         result["rows"][name]["settings"] = {"threads": 1, "n": args.n, "mrs": len(mine)}
     print(table(result))
-    write_json(args.out, result)
+    write_json(args.out, scrub(result, {e.ref for e in train} | {e.ref for e in valid}))
 
 
 if __name__ == "__main__":

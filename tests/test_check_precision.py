@@ -1,9 +1,9 @@
 """The check faces against hand labels: ``satisfied`` must keep meaning what a user means.
 
-Two hand-labelled sets of 120 outputs each (``tests/fixtures/check_labels*.jsonl``; how they were made and labelled
+Two hand-labelled sets of 118 and 115 outputs (``tests/fixtures/check_labels*.jsonl``; how they were made and labelled
 is in each file's first line; ``recipes/check_precision.py`` writes the full table). The thresholds are the measured
 precisions, so a rule change that lets more wrong texts through fails here. Issue 18 asks for 0.98: the slot check
-is at 0.98 / 0.97, the infill well-formedness check at 0.90 / 0.90 (its false positives are fills whose words
+is at 0.98 / 0.96, the infill well-formedness check at 0.90 / 0.90 (its false positives are fills whose words
 are grammatical one by one but nonsense together, *serves a coffee food in the customer rating*, which closed-class
 rules cannot see).
 """
