@@ -7,7 +7,8 @@ Targets (issue 13): one field each; half of them have values that never occur in
 ``near`` landmarks written from in-vocabulary words — ``The Golden Mill``, ``Café Wildwood`` …, checked against the
 training MRs at run time), the rest are training values of every field. Rows, side by side in one run on one
 thread: ``embedding`` (``e2e``, ``--emb-steps``) and ``discrete`` (``e2e-sedd``, ``--sedd-steps``) with the default
-``steer="auto"`` (the value's phrase placed by the backend), the ``embedding`` classifier guidance of Diffusion-LM
+``steer="auto"`` (the value's phrase placed by the backend; ``*-rerank2``: the same through ``best_of(rerank=2)``,
+the n best of 2n by the checks), the ``embedding`` classifier guidance of Diffusion-LM
 (``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts), and best-of-N
 from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
@@ -92,6 +93,8 @@ def main() -> None:
         "embedding": lambda c: emb.generate(n=n, steps=es, seed=0, constraints=c).texts,
         "discrete": lambda c: sedd.generate(n=n, steps=ss, seed=0, constraints=c).texts,
         "edit": lambda c: editor.generate(n=n, seed=0, constraints=c).texts,
+        "embedding-rerank2": lambda c: emb.best_of(n=n, rerank=2, steps=es, seed=0, constraints=c).texts,
+        "discrete-rerank2": lambda c: sedd.best_of(n=n, rerank=2, steps=ss, seed=0, constraints=c).texts,
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
     }

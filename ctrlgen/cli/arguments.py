@@ -14,7 +14,7 @@ import argparse
 import math
 
 from ctrlgen.core.flags import BackendFlags
-from ctrlgen.core.options import Options, positive_int
+from ctrlgen.core.options import MAX_N, Options, count, positive_int
 from ctrlgen.errors import ConfigError, ConstraintConflictError, SamplingError
 from ctrlgen.registry import BACKENDS, resolve
 from ctrlgen.text.e2e import E2E_FIELDS
@@ -74,6 +74,9 @@ def check_sampling(args: argparse.Namespace) -> None:
         check_backend_flags(args, args.backend)
     check_flag_numbers(args)
     check_constraint_specs(args.constraint)
+    if getattr(args, "rerank", 1) != 1:
+        count("--rerank", args.rerank, 64, "--rerank 4")
+        count("-n × --rerank", args.n * args.rerank, MAX_N, "a smaller -n or --rerank")
 
 
 def check_flag_numbers(args: argparse.Namespace) -> None:
@@ -146,6 +149,9 @@ def generate_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen generate [-n 8] [--steps S] [--seed 0] [--backend B | --model DIR] [--constraint SPEC ...]``."""
     sampling_arguments(q, 8, "Each batch (--batch-size) is printed as soon as it is done, so an "
                         "interrupted run keeps every finished sample.")
+    q.add_argument("--rerank", type=integer, default=1, metavar="R",
+                   help="draw n × R samples and print the n best by the constraints' checks, passing ones first "
+                        "(any backend; printed at the end, not streamed; default 1 = off)")
 
 
 def infill_arguments(q: argparse.ArgumentParser) -> None:

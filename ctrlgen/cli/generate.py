@@ -53,8 +53,10 @@ def sample(args: argparse.Namespace, gen: Generator, operation: str, stream: boo
     kwargs.update(call_kwargs(args, gen))
     call = getattr(gen, operation)
     _, lines = progress_mode(args.quiet)
+    if operation == "best_of":
+        kwargs["rerank"], stream = args.rerank, False  # the best are known only at the end
     with Stream(operation, kwargs["n"], args.json, stream=stream, lines=lines) as out_stream:
-        if accepts(call, "on_batch"):
+        if operation != "best_of" and accepts(call, "on_batch"):
             kwargs["on_batch"] = out_stream
         out = call(**kwargs)
     out_stream.finish(out)
@@ -74,7 +76,8 @@ def run_generate(args: argparse.Namespace) -> int:
     """``ctrlgen generate``."""
     constraints = parse_constraints(args)
     gen = load_for(args)
-    return sample(args, gen, "generate", True, constraints=constraints or None)
+    operation = "best_of" if args.rerank > 1 else "generate"
+    return sample(args, gen, operation, True, constraints=constraints or None)
 
 
 def run_infill(args: argparse.Namespace) -> int:

@@ -36,9 +36,10 @@ from typing import Any, ClassVar
 import torch
 
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
-from ctrlgen.core.options import Options
+from ctrlgen.core.options import MAX_N, Options, count
 from ctrlgen.core.output import GenerationOutput, build_output
-from ctrlgen.errors import UnsupportedOperationError
+from ctrlgen.core.rerank import keep_samples, order_by_checks
+from ctrlgen.errors import ConfigError, UnsupportedOperationError
 from ctrlgen.registry import BACKENDS, BackendSpec
 
 OnBatch = Callable[[int, GenerationOutput], None]  # (index of the batch's first sample, the batch's output)
@@ -105,6 +106,23 @@ class Generator(ABC):
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0,
                  constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:
         """Sample ``n`` texts under ``constraints``."""
+
+    def best_of(self, n: int = 8, rerank: int = 4, **kwargs: Any) -> GenerationOutput:
+        """``generate(n=n * rerank, **kwargs)``, then the ``n`` best by the constraints' check faces (satisfied first,
+        then score; :mod:`ctrlgen.core.rerank`); ``report["rerank"]`` = ``{"drawn", "passed", "kept"}``. Works on
+        every backend: the generic fallback where steering alone misses (costs ``rerank`` × the samples)."""
+        count("rerank", rerank, 64, "rerank=4")
+        count("n", n * rerank, MAX_N, f"n * rerank <= {MAX_N}")
+        if "on_batch" in kwargs:
+            raise ConfigError("best_of cannot stream batches: the best samples are known only at the end",
+                              "call generate(..., on_batch=...) to stream, or best_of without on_batch")
+        out = self.generate(n=n * rerank, **kwargs)
+        order = order_by_checks(out.report, len(out.texts))
+        kept = keep_samples(out, order[:n])
+        passed = out.report.get("satisfied")
+        kept.report["rerank"] = {"drawn": len(out.texts), "kept": n,
+                                 "passed": None if passed is None else sum(v is True for v in passed)}
+        return kept
 
     def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:

@@ -57,6 +57,11 @@ def _count(name: str, value: Any, limit: int, example: str) -> int:
     return v
 
 
+def count(name: str, value: Any, limit: int, example: str) -> int:
+    """Public :func:`_count`: a positive int no larger than ``limit``, else :class:`SamplingError` with a hint."""
+    return _count(name, value, limit, example)
+
+
 def _physical_ram() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
