@@ -208,7 +208,7 @@ def main() -> None:
     if args.generate:
         res["generate_control"] = control(gen, valid, args.generate, args.regen_samples, args.regen_steps, ref,
                                           teacher, args.seed)
-    write_json(args.out, res)
+    write_json(args.out, res, references={e.ref for e in train} | {e.ref for e in valid})  # no data in the repo
 
 
 if __name__ == "__main__":

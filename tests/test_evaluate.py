@@ -263,3 +263,14 @@ def test_cli_builds_targets_from_source_when_no_file(cli_env, model_dir, tmp_pat
     assert data["source"].startswith("tiny_e2e.csv (3 infill targets")
     assert [r["n_targets"] for r in data["rows"]] == [3, 3] and data["rows"][0]["ctrl_success"] == pytest.approx(100)
     assert data["train_references"] is None  # no --train and no CTRLGEN_DATA: the proxy is left out
+
+
+def test_write_json_scrubs_data_texts(tmp_path):
+    """Benchmark results go into the repository; E2E references never do, wherever they sit in the result."""
+    from ctrlgen.evaluation.bench import VERBATIM, write_json
+    ref = "The Mill is a pub near the river."
+    out = tmp_path / "r.json"
+    write_json(out, {"examples": [{"source": ref, "output": "The Mill is a pub."}], "n": 2}, references={ref})
+    data = json.loads(out.read_text())
+    assert data == {"examples": [{"source": VERBATIM, "output": "The Mill is a pub."}], "n": 2}
+    assert ref not in out.read_text()

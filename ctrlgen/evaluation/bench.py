@@ -59,7 +59,23 @@ def sample_quality(gen: Any, train_texts: list[str], n: int = 200, steps: int = 
     }
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+VERBATIM = "[equal to an E2E reference word for word: omitted, the data stays outside the repository]"
+
+
+def scrub(obj: Any, references: set[str]) -> Any:
+    """``obj`` with every string that is one of ``references`` replaced by :data:`VERBATIM`: results go into the
+    repository, the data does not (an edit task's sources, or a sample that copies a training sentence)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, references) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, references) for v in obj]
+    return VERBATIM if isinstance(obj, str) and obj in references else obj
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, references: set[str] | None = None) -> None:
+    """Write ``obj`` as JSON (``references``: texts to :func:`scrub` out first)."""
+    if references:
+        obj = scrub(obj, references)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(obj, indent=2, ensure_ascii=False))
