@@ -47,19 +47,14 @@ def _int(name: str, value: Any, example: str) -> int:
         raise SamplingError(f"{name} must be an integer, got {value!r}", f"pass e.g. {example}") from None
 
 
-def _count(name: str, value: Any, limit: int, example: str) -> int:
-    """A positive integer no larger than ``limit``."""
+def count(name: str, value: Any, limit: int, example: str) -> int:
+    """A positive integer no larger than ``limit``, else :class:`SamplingError` with a hint."""
     v = _int(name, value, example)
     if v < 1:
         raise SamplingError(f"{name} must be a positive integer, got {value!r}", f"pass e.g. {example}")
     if v > limit:
         raise SamplingError(f"{name}={v} is above the limit of {limit}", f"pass {name} <= {limit}")
     return v
-
-
-def count(name: str, value: Any, limit: int, example: str) -> int:
-    """Public :func:`_count`: a positive int no larger than ``limit``, else :class:`SamplingError` with a hint."""
-    return _count(name, value, limit, example)
 
 
 def _physical_ram() -> int:
@@ -113,10 +108,10 @@ class Options:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)
-        set_("n", _count("n", self.n, MAX_N, "n=8"))
-        set_("batch_size", _count("batch_size", self.batch_size, MAX_BATCH, "batch_size=64"))
+        set_("n", count("n", self.n, MAX_N, "n=8"))
+        set_("batch_size", count("batch_size", self.batch_size, MAX_BATCH, "batch_size=64"))
         if self.steps is not None:
-            set_("steps", _count("steps", self.steps, MAX_STEPS, "steps=200, or None for the default"))
+            set_("steps", count("steps", self.steps, MAX_STEPS, "steps=200, or None for the default"))
         if self.seed is not None:
             seed = _int("seed", self.seed, "seed=0, or seed=None for a random seed")
             if not 0 <= seed <= MAX_SEED:

@@ -27,6 +27,8 @@ from torch import Tensor
 from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.constraints.contains import Contains, PlacementScore
+from ctrlgen.core.contract import OnBatch, emit_batch, merge_batches
+from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.registry import HARD
 from ctrlgen.text.tokenizer import Tokenizer
 
@@ -101,3 +103,27 @@ def with_unk(prepared: PreparedConstraint | None, unk: Mapping[int, str]) -> Pre
         return prepared
     hard = prepared.hard or HardSpec(prepared.seq_len, {})
     return replace(prepared, hard=replace(hard, unk_words={**hard.unk_words, **unk}))
+
+
+def emit_placed(on_batch: OnBatch | None, start: int, tokens: Tensor, tokenizer: Tokenizer,
+                prepared: PreparedConstraint | None, placed: Sequence[HardSpec] | None,
+                parts: list[GenerationOutput]) -> None:
+    """Stream one finished batch (``tokens: LongTensor[b, L]``, its samples' placements ``placed``, or ``None``):
+    :func:`~ctrlgen.core.contract.emit_batch`, run by run where placed ``[UNK]`` words differ."""
+    if on_batch is None or placed is None:
+        emit_batch(on_batch, start, tokens, tokenizer, prepared, parts)
+        return
+    for a, z, unk in unk_runs(placed):
+        emit_batch(on_batch, start + a, tokens[a:z], tokenizer, with_unk(prepared, unk), parts)
+
+
+def placed_output(ids: Tensor, tokenizer: Tokenizer, prepared: PreparedConstraint | None,
+                  placed: Sequence[HardSpec] | None, trajectory: list[list[str]] | None,
+                  **call: Any) -> GenerationOutput:
+    """The call's output from all its ``ids: LongTensor[n, L]``: one report, decoded run by run where placed
+    ``[UNK]`` words differ (their words written back)."""
+    runs = unk_runs(placed) if placed is not None else [(0, ids.shape[0], {})]
+    if len(runs) > 1:
+        parts = [build_output(ids[a:z], tokenizer, with_unk(prepared, unk)) for a, z, unk in runs]
+        return merge_batches(parts, trajectory, **call)
+    return build_output(ids, tokenizer, with_unk(prepared, runs[0][2]), trajectory, **call)

@@ -37,6 +37,7 @@ Measured against a hand-labelled set of outputs by ``recipes/check_precision.py`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from ctrlgen.errors import ConfigError
@@ -51,6 +52,7 @@ LANDMARK_CUES = ("near", "beside", "opposite", "nearby")  # what follows one of 
 _NUM = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five"}
 
 
+@lru_cache(maxsize=4096)  # the edit backend judges many candidates, each against every value of a field
 def normalise(text: str) -> str:
     """Lower case, single spaces, ``a - b`` → ``a-b``, ``£ 20`` → ``£20``, spaces around punctuation."""
     t = text.lower()
@@ -126,7 +128,7 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _near_spans(words: list[str], original: list[str]) -> list[tuple[int, int]]:
+def _near_spans(words: list[str], original: Sequence[str]) -> list[tuple[int, int]]:
     """Word spans ``[i, j)`` that name a landmark: a proximity cue followed (skipping ``the``) by up to four words
     that start with a capital (``near The Portland Arms``, ``close to Raja Indian Cuisine``, also ``near
     Japanese``)."""
@@ -143,7 +145,7 @@ def _near_spans(words: list[str], original: list[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _inside_name(original: list[str], k: int, n: int) -> bool:
+def _inside_name(original: Sequence[str], k: int, n: int) -> bool:
     """Whether words ``k … k+n-1`` sit inside a longer proper name: capitalised words on both sides
     (``Raja Indian Cuisine``, ``The Chinese Cricketers``), so not ``serves Indian Cuisine`` or ``English Food``."""
     before = k > 0 and original[k - 1][:1].isupper()
@@ -208,9 +210,10 @@ def _realised(text: str, field: str, value: str) -> bool:
                and not (k > 0 and words[k - 1] in LANDMARK_CUES) for k in hits)
 
 
-def normalise_case_kept(text: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def normalise_case_kept(text: str) -> tuple[str, ...]:
     """The words of :func:`normalise` with their original case (same length, same order)."""
     t = re.sub(r"\s*-\s*", "-", text)
     t = re.sub(r"£\s+", "£", t)
     t = re.sub(r"([.,;!?()])", r" \1 ", t)
-    return t.split()
+    return tuple(t.split())

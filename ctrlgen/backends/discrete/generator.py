@@ -55,11 +55,11 @@ from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.core.contract import Generator, OnBatch, emit_batch, merge_batches
+from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
-from ctrlgen.core.output import GenerationOutput, build_output, decode_trajectory
-from ctrlgen.core.placement import place_phrases, unk_runs, with_placements, with_unk
+from ctrlgen.core.output import GenerationOutput, decode_trajectory
+from ctrlgen.core.placement import emit_placed, place_phrases, placed_output, with_placements
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
@@ -168,23 +168,15 @@ class DiscreteGenerator(Generator):
                                  projector=projector, return_trajectory=opts.return_trajectory,
                                  progress=opts.show_progress())
             tokens.append(out.tokens)
-            if on_batch is not None and placed is not None:
-                for a, z, unk in unk_runs(placed[start:start + b]):
-                    emit_batch(on_batch, start + a, out.tokens[a:z], self.tokenizer, with_unk(prepared, unk), parts)
-            else:
-                emit_batch(on_batch, start, out.tokens, self.tokenizer, prepared, parts)
+            emit_placed(on_batch, start, out.tokens, self.tokenizer, prepared,
+                        None if placed is None else placed[start:start + b], parts)
             traj.append(out.trajectory)
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         call = {"seconds": time.perf_counter() - t0, "steps": sampler.steps, "seed": opts.seed,
                 "predictor": sampler.predictor}
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
-        ids = torch.cat(tokens)
-        runs = unk_runs(placed) if placed is not None else [(0, opts.n, {})]
-        if len(runs) > 1:  # placed [UNK]s whose words differ at one position: decoded run by run
-            parts = [build_output(ids[a:z], self.tokenizer, with_unk(prepared, unk)) for a, z, unk in runs]
-            return merge_batches(parts, trajectory, **call)
-        return build_output(ids, self.tokenizer, with_unk(prepared, runs[0][2]), trajectory, **call)
+        return placed_output(torch.cat(tokens), self.tokenizer, prepared, placed, trajectory, **call)
 
     @torch.no_grad()
     def place_phrases(self, prepared: PreparedConstraint | None, fixed: Tensor, values: Tensor, n: int,
