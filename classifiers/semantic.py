@@ -32,6 +32,20 @@ from ._encoder import LatentEncoder
 NONE = "none"
 
 
+def fields_log_prob(field_logits: list[Tensor], target: Tensor) -> Tensor:
+    """Σ over constrained fields of log p(value): ``field_logits[k]: Tensor[B, n_values_k]``, ``target: Tensor[B | 1, F]``
+    long (−1 = unconstrained) → ``Tensor[B]``."""
+    b = field_logits[0].shape[0]
+    target = target.expand(b, -1)
+    total = field_logits[0].new_zeros(b)
+    for k, logits in enumerate(field_logits):
+        tk = target[:, k]
+        if bool((tk >= 0).any()):
+            lp = logits.log_softmax(-1).gather(1, tk.clamp(min=0)[:, None])[:, 0]
+            total = total + torch.where(tk >= 0, lp, torch.zeros_like(lp))
+    return total
+
+
 class SemanticClassifier(NoiseAwareClassifier):
     """Noise-aware E2E slot classifier (per field: its value or none) over a model's frozen embeddings."""
 
@@ -56,14 +70,7 @@ class SemanticClassifier(NoiseAwareClassifier):
 
     def log_prob(self, x: Tensor, t: Tensor, target: Tensor) -> Tensor:
         """``target: Tensor[B | 1, F]`` long (−1 = unconstrained) → ``Tensor[B]``."""
-        target = target.expand(x.shape[0], -1)
-        total = x.new_zeros(x.shape[0])
-        for k, logits in enumerate(self.field_logits(x, t)):
-            tk = target[:, k]
-            if bool((tk >= 0).any()):
-                lp = logits.log_softmax(-1).gather(1, tk.clamp(min=0)[:, None])[:, 0]
-                total = total + torch.where(tk >= 0, lp, torch.zeros_like(lp))
-        return total
+        return fields_log_prob(self.field_logits(x, t), target)
 
     def metrics(self, x: Tensor, t: Tensor, target: Tensor) -> dict[str, Tensor]:
         """``acc``: share of constrained fields predicted right; ``present_acc``: the same over fields with

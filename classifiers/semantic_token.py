@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ctrlgen import ModelContext
 
-from .semantic import SemanticClassifier
+from .semantic import SemanticClassifier, fields_log_prob
 
 
 def masking_level(sigma: Tensor) -> Tensor:
@@ -44,6 +44,17 @@ class SemanticTokenClassifier(SemanticClassifier):
     def field_logits(self, x: Tensor, t: Tensor) -> list[Tensor]:
         """``x: Tensor[B, L, V]`` one-hot (float), ``t: Tensor[B]`` σ̄ → per field ``Tensor[B, n_values]``."""
         return super().field_logits(self.tokens(x), masking_level(t))
+
+    # ------------------------------------------------- optional fast path (ctrlgen.backends.discrete.guidance)
+    def token_embedding(self) -> Tensor:
+        """The one-hot → embedding projection as a table, ``Tensor[V, embed_dim]``: ``onehot @ table`` is
+        ``self.tokens(onehot)``, and ``table[ids]`` is the same without building a one-hot."""
+        return self.tokens.weight.t()
+
+    def log_prob_embedded(self, e: Tensor, t: Tensor, target: Tensor) -> Tensor:
+        """:meth:`log_prob` of already embedded tokens ``e: Tensor[B, L, embed_dim]`` (``token_embedding()[ids]``
+        or ``onehot @ token_embedding()``), ``t: Tensor[B]`` σ̄, ``target: Tensor[B | 1, F]`` → ``Tensor[B]``."""
+        return fields_log_prob(SemanticClassifier.field_logits(self, e, masking_level(t)), target)
 
     @classmethod
     def create(cls, examples: Sequence[Any], context: ModelContext, *, embed_dim: int = 32, hidden: int = 64,

@@ -49,11 +49,13 @@ _EXPORTS: dict[str, str] = {
     "ConstraintConflictError": "ctrlgen.errors",
     "CtrlgenError": "ctrlgen.errors",
     "DataError": "ctrlgen.errors",
+    "HubOfflineError": "ctrlgen.errors",
     "MRParseError": "ctrlgen.errors",
     "SamplingError": "ctrlgen.errors",
     "UnsupportedOperationError": "ctrlgen.errors",
     "Generator": "ctrlgen.core.contract",
     "Options": "ctrlgen.core.options",
+    "Request": "ctrlgen.core.requests",
     "evaluate_classifier": "ctrlgen.training.classifiers",
     "fit_classifier": "ctrlgen.training.classifiers",
 }
@@ -93,6 +95,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from ctrlgen.core.contract import Generator
     from ctrlgen.core.options import Options
     from ctrlgen.core.output import GenerationOutput
+    from ctrlgen.core.requests import Request
     from ctrlgen.errors import (CheckpointError, ConfigError, ConstraintConflictError, CtrlgenError, DataError,
-                                MRParseError, SamplingError, UnsupportedOperationError)
+                                HubOfflineError, MRParseError, SamplingError, UnsupportedOperationError)
     from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier

@@ -33,6 +33,10 @@ class CheckpointError(CtrlgenError):
     default_hint = "pass a directory written by save_pretrained() or a bundled model name"
 
 
+class HubOfflineError(CheckpointError):
+    """A Hugging Face Hub operation that needs the network was asked for with ``HF_HUB_OFFLINE`` set."""
+
+
 class TrainingStopped(CtrlgenError):
     """Training was stopped by a signal (SIGTERM, Ctrl-C) after writing a checkpoint."""
 

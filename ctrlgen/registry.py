@@ -143,7 +143,7 @@ class BackendRegistry(Registry[BackendSpec]):
 
     def __init__(self) -> None:
         super().__init__("backend", builtin=("ctrlgen.backends.embedding", "ctrlgen.backends.discrete",
-                                             "ctrlgen.backends.edit"))
+                                             "ctrlgen.backends.edit", "ctrlgen.backends.masked"))
 
     def _load(self) -> None:
         if self._loaded:

@@ -19,6 +19,18 @@ TINY_CSV = FIXTURES / "tiny_e2e.csv"
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _hub_offline():
+    """No test may reach the Hugging Face Hub: a repo id resolves through a local cache or fails offline."""
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield
+    if old is None:
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    else:
+        os.environ["HF_HUB_OFFLINE"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _private_ctrlgen_home(tmp_path_factory: pytest.TempPathFactory):
     """Classifiers a developer trained into ~/.cache/ctrlgen must not change what the tests load (the lookup
     tries the user location first): every test sees an empty CTRLGEN_HOME of its own."""

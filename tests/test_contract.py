@@ -24,6 +24,7 @@ from ctrlgen.api import load
 from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.backends.edit.joint import EditModel, EditModelConfig
 from ctrlgen.backends.embedding.model import EmbeddingLM, EmbeddingLMConfig
+from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
 from ctrlgen.constraints.base import Constraint
 from ctrlgen.constraints.infill import Prefix
 from ctrlgen.constraints.length import Length
@@ -39,7 +40,7 @@ TEMPLATE = "The Mill is a [MASK:2] pub near [MASK] ."
 TEMPLATE_WORDS = {1: "The", 2: "Mill", 3: "is", 4: "a", 7: "pub", 8: "near", 10: "."}  # token position → word
 BAD_OPTIONS = [{"n": 0}, {"n": 2.5}, {"seed": "x"}, {"seed": 10**30}, {"batch_size": 2.5}, {"steps": 0},
                {"guidance_scale": math.nan}, {"dtype": "int8"}, {"device": "nowhere"}, {"progress": "yes"}]
-SMALL = {"embedding": 4, "discrete": 4, "edit": 2}  # steps that keep a call fast
+SMALL = {"embedding": 4, "discrete": 4, "edit": 2, "masked": 4}  # steps that keep a call fast
 
 
 def _embedding(tok: Tokenizer, root: Path) -> Path:
@@ -60,9 +61,16 @@ def _edit(tok: Tokenizer, root: Path) -> Path:
     return save_pretrained(root / "edit", model, tok, extra)
 
 
+def _masked(tok: Tokenizer, root: Path) -> Path:
+    model = MaskedLLaDA(MaskedLLaDAConfig(vocab_size=len(tok), mask_id=tok.vocab.mask_id, seq_len=24, d_model=32,
+                                          n_layers=2, n_heads=2, n_kv_heads=2, mlp_hidden_size=64))
+    torch.nn.init.normal_(model.llada.model.transformer.ff_out.weight, std=0.5)  # sharper than the default init
+    return save_pretrained(root / "masked", model, tok, {"diffusion": {}})
+
+
 #: backend name → builder of a tiny checkpoint directory (loaded through ``ctrlgen.load``, i.e. the registry)
 BUILDERS: dict[str, Callable[[Tokenizer, Path], Path]] = {"embedding": _embedding, "discrete": _discrete,
-                                                          "edit": _edit}
+                                                          "edit": _edit, "masked": _masked}
 #: ((test, backend) → reason): checks a backend does not meet yet; strict, so a fix shows up as XPASS
 XFAIL: dict[tuple[str, str], str] = {}
 NAMES = list(BACKENDS)
@@ -95,7 +103,7 @@ class Toward(Constraint):
     faces: ClassVar[frozenset[str]] = frozenset({SOFT_EMBEDDING, SOFT_TOKEN, CHECK})
 
     def soft(self, tokenizer: Tokenizer, seq_len: int, backend: Any) -> Any:
-        if backend.name == "discrete":
+        if SOFT_TOKEN in backend.faces:  # discrete, masked: the state is (relaxed) one-hot tokens
             word = tokenizer.vocab.id("pub")
             return lambda onehot, sigma: -12.0 * onehot[:, 3, word]
         return lambda x, t: ((x[:, 3] - 3.0) ** 2).sum(-1)  # embedding latents: pulled toward a constant

@@ -74,9 +74,21 @@ def check_sampling(args: argparse.Namespace) -> None:
         check_backend_flags(args, args.backend)
     check_flag_numbers(args)
     check_constraint_specs(args.constraint)
+    if getattr(args, "requests", None) is not None:
+        check_requests_flag(args)
     if getattr(args, "rerank", 1) != 1:
         count("--rerank", args.rerank, 64, "--rerank 4")
         count("-n × --rerank", args.n * args.rerank, MAX_N, "a smaller -n or --rerank")
+
+
+def check_requests_flag(args: argparse.Namespace) -> None:
+    """``--requests FILE``: the flags it replaces must be left out (the file is read by ``ctrlgen generate`` before
+    the model is loaded: :func:`ctrlgen.cli.generate.read_request_file`)."""
+    clash = [flag for flag, given in (("--constraint", args.constraint), ("--rerank", args.rerank != 1),
+                                      ("-n", args.n != 8)) if given]
+    if clash:
+        raise ConfigError(f"--requests replaces {', '.join(clash)}: each request has its own n and constraints",
+                          "put them into the request lines, or leave --requests out")
 
 
 def check_flag_numbers(args: argparse.Namespace) -> None:
@@ -152,6 +164,12 @@ def generate_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("--rerank", type=integer, default=1, metavar="R",
                    help="draw n × R samples and print the n best by the constraints' checks, passing ones first "
                         "(any backend; printed at the end, not streamed; default 1 = off)")
+    q.add_argument("--requests", default=None, metavar="FILE",
+                   help="a JSONL file of requests ('-' = stdin), one per line: {\"id\": \"q1\", \"n\": 2, "
+                        "\"constraints\": [\"length=10\"]} or {\"n\": 4, \"infill\": \"… [MASK:3] …\"}; run in "
+                        "shared batches where the backend can (discrete: hard constraints of any mix); prints one "
+                        "JSON line per sample with its request's index and id, each request as soon as it is done. "
+                        "Replaces -n, --constraint and --rerank")
 
 
 def infill_arguments(q: argparse.ArgumentParser) -> None:

@@ -10,14 +10,17 @@ backend's ``BackendFlags.to_kwargs``, and ``--steps`` left out means the backend
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from ctrlgen.api import load
 from ctrlgen.cli.arguments import backend_flags, check_backend_flags
-from ctrlgen.cli.stream import Stream, accepts, progress_mode, set_threads
+from ctrlgen.cli.stream import Stream, accepts, progress_mode, records, set_threads
 from ctrlgen.constraints.composition import as_constraint
 from ctrlgen.constraints.specs import parse_constraint
 from ctrlgen.core.contract import Generator
+from ctrlgen.core.requests import Request, read_requests
 from ctrlgen.errors import ConfigError
 from ctrlgen.registry import BACKENDS
 
@@ -72,8 +75,40 @@ def parse_constraints(args: argparse.Namespace) -> list[Any]:
     return constraints
 
 
+def read_request_file(name: str) -> list[Request]:
+    """``--requests FILE`` (``-``: stdin) → the checked requests (:func:`ctrlgen.core.requests.read_requests`)."""
+    if name == "-":
+        return read_requests(sys.stdin, "<stdin>")
+    try:
+        with open(name, encoding="utf-8") as f:
+            return read_requests(f, name)
+    except OSError as e:
+        raise ConfigError(f"cannot read --requests {name}: {e.strerror}",
+                          "pass a JSONL file (one request object per line) or '-' for stdin") from None
+
+
+def run_requests(args: argparse.Namespace, gen: Generator) -> int:
+    """``ctrlgen generate --requests FILE``: every request's samples as JSON lines (``request``: its index in the
+    file, ``id``: its own), printed as soon as the request is done."""
+    set_threads(args.threads)
+    kwargs = call_kwargs(args, gen)
+    del kwargs["n"]
+
+    def emit(k: int, out: Any) -> None:
+        rid = args.request_list[k].id
+        for rec in records(out):
+            sys.stdout.write(json.dumps({"request": k, "id": rid, **rec}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    gen.generate_requests(args.request_list, on_request=emit, **kwargs)
+    return 0
+
+
 def run_generate(args: argparse.Namespace) -> int:
     """``ctrlgen generate``."""
+    if getattr(args, "requests", None) is not None:
+        args.request_list = read_request_file(args.requests)  # every line checked before the model is loaded
+        return run_requests(args, load_for(args))
     constraints = parse_constraints(args)
     gen = load_for(args)
     operation = "best_of" if args.rerank > 1 else "generate"

@@ -22,6 +22,15 @@ beam search ranks by it); a pipeline that reranks many samples may opt in with
 
 **Positions** count from ``[START]`` = 0: word k (1-based) sits at position k, and a text of n words
 has ``[END]`` at position n + 1 and ``[PAD]`` after it, up to ``seq_len``.
+
+**Words on a subword model.** Constraints always mean spaCy *words* (:func:`ctrlgen.text.tokenizer.split_words`):
+``Length(n)`` counts words, ``[MASK:3]`` is three words, ``Contains`` matches words — and every check face judges
+the words of the output text, whatever the tokenizer. On a subword (byte-level BPE) tokenizer word k's position is
+not known in advance, so a layout (``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens``, ``Length``) has no fixed
+:class:`HardSpec`: :meth:`hard` validates it (:func:`compile_runs`, through :func:`ctrlgen.text.alignment.subword_runs`)
+and returns ``None``, and the backend chooses each hole's subword length (and so ``[END]``'s position) per sample
+from its own likelihood (:func:`ctrlgen.core.placement.place_layouts`), then conditions exactly on the result.
+Nothing is out of vocabulary there (byte level), so ``allow_unk`` does nothing on such a model.
 """
 
 from __future__ import annotations
@@ -36,8 +45,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from ctrlgen.errors import ConfigError
-from ctrlgen.registry import BACKENDS, BackendSpec  # the face names (HARD, CHECK, ...) live in ctrlgen.registry
+from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.registry import (  # the face names (HARD, CHECK, ...) live in ctrlgen.registry
+    BACKENDS,
+    BackendSpec,
+)
+from ctrlgen.text.alignment import Run, subword_runs
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 from ctrlgen.text.vocab import PAD
 
@@ -79,12 +92,15 @@ class HardSpec:
     """Backend-neutral hard face: ``positions[p] = token id`` fixed at sequence position ``p``.
 
     ``unk_words[p]`` keeps the original word of a position fixed to ``[UNK]`` (``allow_unk=True``)
-    so a pipeline can write it back into the decoded text. Treat both mappings as read-only.
+    so a pipeline can write it back into the decoded text. ``banned[p]``: ids a backend must not write at the free
+    position ``p`` (a subword placement bans, after a fixed word, the subwords that would glue onto it). Treat the
+    mappings as read-only.
     """
 
     seq_len: int
     positions: Mapping[int, int]
     unk_words: Mapping[int, str] = field(default_factory=dict)
+    banned: Mapping[int, frozenset[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [p for p in self.positions if not 0 <= p < self.seq_len]
@@ -145,6 +161,28 @@ def compile_words(owner: Constraint, tokenizer: Tokenizer, seq_len: int, words: 
     return HardSpec(seq_len, ids, unk)
 
 
+def is_subword(tokenizer: Tokenizer) -> bool:
+    """Whether ``tokenizer`` may spell one word with several tokens (anything but the word level)."""
+    return getattr(tokenizer, "kind", "word") != "word"
+
+
+def compile_runs(owner: Constraint, tokenizer: Tokenizer, seq_len: int, words: Mapping[int, str],
+                 n_words: int | None, space_before: Mapping[int, bool] | None = None) -> list[Run]:
+    """The subword form of a word layout (:func:`ctrlgen.text.alignment.subword_runs`), checked to fit ``seq_len``
+    with every hole at its shortest (one subword per word). Raises :class:`ConstraintError` otherwise."""
+    try:
+        runs = subword_runs(tokenizer, words, n_words, space_before)
+    except DataError as e:
+        raise UnsupportedConstraintError(f"{owner!r} cannot be served by a subword model: {e.message}",
+                                         e.hint) from None
+    needed = 1 + sum(r.hole + len(r.ids) for r in runs) + (n_words is None)
+    if needed > seq_len:
+        raise ConstraintError(f"{owner!r} needs at least {needed} positions ([START], its subwords, one per free "
+                              f"word, [END]) but seq_len is {seq_len}",
+                              "shorten the constraint or use a model with a longer seq_len")
+    return runs
+
+
 def check_words(texts: Sequence[str], words: Mapping[int, str], n_words: int | None) -> list[float]:
     """Share of the layout's conditions each text meets: ``words[p]`` is word ``p`` (1-based) of the
     text (``"[PAD]"``: the text ended before ``p - 1``), and the text has ``n_words`` words if given."""
@@ -174,6 +212,16 @@ class SoftFn(Protocol):
     """
 
     def __call__(self, state: Tensor, t: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class WordLayout(Protocol):
+    """A constraint that fixes words at word positions (``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens``,
+    ``Length``): what a subword model places per sample (:func:`ctrlgen.core.placement.place_layouts`)."""
+
+    def layout(self) -> tuple[dict[int, str], int | None]: ...
+
+    def space_before(self) -> dict[int, bool]: ...
 
 
 @runtime_checkable

@@ -177,6 +177,32 @@ def resolve_classifier(ref: ClassifierRef, context: ModelContext) -> NoiseAwareC
     return clf.to(context.device)
 
 
+class ClassifierSoft:
+    """The soft face of a bound classifier: ``soft(x, t)`` = −log p(target | x, t), ``x: Tensor[B, L, d]`` (or
+    ``[B, L, V]``), ``t: Tensor[B]`` → ``Tensor[B]``.
+
+    Optional fast path for token-space classifiers that provide ``token_embedding() -> Tensor[V, E]`` and
+    ``log_prob_embedded(e, t, target)`` (with ``log_prob(onehot) == log_prob_embedded(onehot @ table)``):
+    :attr:`embedding` is then that table's getter and :meth:`embedded` scores embedded inputs, so discrete
+    guidance indexes the table by token id instead of building one-hot tensors
+    (``ctrlgen.backends.discrete.guidance``). Without them :attr:`embedding` is ``None`` and guidance feeds
+    one-hot inputs as before."""
+
+    def __init__(self, clf: NoiseAwareClassifier, encoded: Any) -> None:
+        self.clf, self.encoded = clf, encoded
+        fast = clf.space == "token" and callable(getattr(clf, "token_embedding", None)) \
+            and callable(getattr(clf, "log_prob_embedded", None))
+        self.embedding: Callable[[], Any] | None = clf.token_embedding if fast else None  # type: ignore[attr-defined]
+
+    def __call__(self, x: Any, t: Any) -> Any:
+        """``x: Tensor[B, L, d | V]``, ``t: Tensor[B]`` → −log p(target | x, t): ``Tensor[B]``."""
+        return -self.clf.log_prob(x, t, targets_to(self.encoded, x.device))
+
+    def embedded(self, e: Any, t: Any) -> Any:
+        """``e: Tensor[B, L, E]`` (rows of ``embedding()``), ``t: Tensor[B]`` → −log p(target | e, t): ``Tensor[B]``."""
+        return -self.clf.log_prob_embedded(e, t, targets_to(self.encoded, e.device))  # type: ignore[attr-defined]
+
+
 class ClassifierBacked(Constraint):
     """Base of constraints whose soft face is a classifier. Subclasses give :attr:`default_classifiers`,
     :meth:`classifier_target` and, optionally, :meth:`validate` (a check against ``seq_len``).
@@ -241,12 +267,7 @@ class ClassifierBacked(Constraint):
                                   "generate through a loaded model (ctrlgen.load(...).generate(constraints=...)), "
                                   "or prepare(..., model=ModelContext.of(model, diffusion, path, tokenizer))")
         clf, encoded = self._bound
-
-        def neg_log_prob(x: Any, t: Any) -> Any:
-            """``x: Tensor[B, L, d]``, ``t: Tensor[B]`` → −log p(target | x, t): ``Tensor[B]``."""
-            return -clf.log_prob(x, t, targets_to(encoded, x.device))
-
-        return neg_log_prob
+        return ClassifierSoft(clf, encoded)
 
 
 class Classifier(ClassifierBacked):

@@ -35,8 +35,10 @@ from ctrlgen.constraints.base import (
     HardSpec,
     SoftFn,
     UnsupportedConstraintError,
+    WordLabelled,
     as_texts,
     get_backend,
+    is_subword,
 )
 from ctrlgen.constraints.conflicts import check_slots, merge_hard
 from ctrlgen.constraints.specs import parse_constraint
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
     from ctrlgen.constraints.fingerprint import ModelContext
 
 ConstraintLike = Constraint | str | Sequence["ConstraintLike"] | None
+#: Backends whose constraint faces assume one token per word (Diffusion-LM's clamped latents, the edit backend's word
+#: operations): a subword model's constraints are refused there at prepare time.
+WORD_LEVEL_BACKENDS = frozenset({"embedding", "edit"})
 
 
 def as_constraint(x: ConstraintLike) -> Constraint:
@@ -257,18 +262,30 @@ def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, back
 
     Raises ``UnsupportedConstraintError`` when a leaf has no face the backend uses (the hint names the
     backends that could), ``ConstraintConflictError`` when hard faces disagree, and
-    ``ConstraintError`` when a hard face does not fit the vocabulary or ``seq_len``.
+    ``ConstraintError`` when a hard face does not fit the vocabulary or ``seq_len``. On a subword tokenizer it also
+    refuses any constraint on the :data:`WORD_LEVEL_BACKENDS` and a word-labelling soft face (``POS``, ``SyntaxTree``,
+    ``SyntaxSpans``: their classifiers read one token per word) with ``UnsupportedConstraintError``.
     """
     c = as_constraint(constraint)
     be = get_backend(backend)
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
         raise ConstraintError(f"seq_len must be an int >= 3, got {seq_len!r}", "use the model's config.seq_len")
     terms, hard_items = [], []
+    subword = is_subword(tokenizer)
+    if subword and be.name in WORD_LEVEL_BACKENDS and any(True for _ in c.leaves()):
+        raise UnsupportedConstraintError(f"the {be.name!r} backend serves constraints on word-level models only; this "
+                                         f"model's tokenizer is {tokenizer.kind!r} (subwords)",
+                                         "use the 'discrete' backend for a subword model, or a word-level checkpoint")
     for weight, leaf in c.leaves():
         leaf = leaf.resolve(be, model)
         usable = leaf.faces & be.faces
         if not usable:
             raise UnsupportedConstraintError(*_unsupported(leaf, be))
+        if subword and usable & SOFT_FACES and (isinstance(leaf, WordLabelled) or hasattr(leaf, "spans")):
+            raise UnsupportedConstraintError(f"{leaf!r} labels words, and its classifier reads one token per word: "
+                                             "subword models do not serve it yet",
+                                             "use a word-level model for POS / SyntaxTree / SyntaxSpans, or "
+                                             "rerank samples by its check face (best_of)")
         soft = None
         if usable & SOFT_FACES:
             if model is not None:

@@ -43,6 +43,13 @@ per step). Hard is therefore the default wherever the backend fixes words; soft 
 
 **Out-of-vocabulary words** raise :class:`~.base.OutOfVocabularyError` naming all of them, as for ``Infill``;
 with ``allow_unk=True`` they are placed as ``[UNK]`` and the per-sample hard specs keep the words for write-back.
+
+**On a subword (BPE) model** a phrase is placed as a contiguous run of subwords: the phrase as written (stripped)
+encoded *with* a leading space (``" city centre"`` → ``Ġcity Ġcentre``) wherever it starts after other text, and
+*without* one at position 1 (the text's start), each start scored with its own encoding. Nothing is out of
+vocabulary (byte level; ``allow_unk`` does nothing). The check face is unchanged: the phrase's words among the
+output's words. ``min_position`` / ``max_position`` count words, which a subword placement cannot bound before the
+text exists, so they raise ``UnsupportedConstraintError`` on such a model (drop them, or rerank by the check face).
 """
 
 from __future__ import annotations
@@ -61,11 +68,14 @@ from ctrlgen.constraints.base import (
     ConstraintError,
     HardSpec,
     SoftFn,
+    UnsupportedConstraintError,
     as_texts,
     compile_words,
+    is_subword,
 )
 from ctrlgen.constraints.phrase_math import phrases_log_prob
 from ctrlgen.registry import CHECK, HARD, SOFT_EMBEDDING
+from ctrlgen.text.alignment import ends_word, glue_ids
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 #: ``score(taken, starts, ids) -> Tensor[S]``: log-likelihood of the phrase ``ids`` at each start in ``starts`` given
@@ -158,23 +168,48 @@ class Contains(Constraint):
         """``(token ids per phrase, the out-of-vocabulary words placed as [UNK])``.
 
         Raises ``OutOfVocabularyError`` naming every unknown word (unless ``allow_unk``), ``ConstraintError`` when a
-        phrase is longer than the sequence or the phrases cannot all fit in ``seq_len`` within the bounds."""
-        flat = {p + 1: w for p, w in enumerate(w for ph in self._words for w in ph)}
-        spec = compile_words(self, tokenizer, len(flat) + 2, flat, None, self.allow_unk)  # vocabulary only
-        ids, p = [], 1
-        for ph in self._words:
-            ids.append(tuple(spec.positions[p + j] for j in range(len(ph))))
-            p += len(ph)
-        longest = max(self._words, key=len)
-        if len(longest) + 2 > seq_len:
-            raise ConstraintError(f"{self!r}: the phrase {' '.join(longest)!r} has {len(longest)} words, the model's "
-                                  f"sequence holds at most {seq_len - 2} ([START] and [END] take two positions)",
+        phrase is longer than the sequence or the phrases cannot all fit in ``seq_len`` within the bounds. On a subword
+        model the ids are the subwords of each phrase after a space (module doc) and nothing is unknown."""
+        if is_subword(tokenizer):
+            if self.min_position is not None or self.max_position is not None:
+                raise UnsupportedConstraintError(
+                    f"{self!r}: min_position/max_position count words, which a subword model cannot place by",
+                    "drop the position bounds on this model (the check face still tells where the phrase landed)")
+            ids, unk = tuple(self.subwords(tokenizer, first=False)), frozenset[str]()
+            unit = "subwords"
+        else:
+            flat = {p + 1: w for p, w in enumerate(w for ph in self._words for w in ph)}
+            spec = compile_words(self, tokenizer, len(flat) + 2, flat, None, self.allow_unk)  # vocabulary only
+            ids_, p = [], 1
+            for ph in self._words:
+                ids_.append(tuple(spec.positions[p + j] for j in range(len(ph))))
+                p += len(ph)
+            ids, unk, unit = tuple(ids_), frozenset(spec.unk_words.values()), "words"
+        k = max(range(len(ids)), key=lambda i: len(ids[i]))
+        if len(ids[k]) + 2 > seq_len:
+            raise ConstraintError(f"{self!r}: the phrase {' '.join(self._words[k])!r} has {len(ids[k])} {unit}, the "
+                                  f"model's sequence holds at most {seq_len - 2} ([START] and [END] take two positions)",
                                   "shorten the phrase or use a model with a longer seq_len")
-        if not self._fits(tuple(ids), range(len(ids)), {}, 1, seq_len - 2):
-            raise ConstraintError(f"{self!r}: the phrases cannot all fit in {seq_len - 2} words"
+        if not self._fits(ids, range(len(ids)), {}, 1, seq_len - 2):
+            raise ConstraintError(f"{self!r}: the phrases cannot all fit in {seq_len - 2} {unit}"
                                   + (" within the position bounds" if self.min_position or self.max_position else ""),
                                   "drop a phrase, widen min_position/max_position, or use a longer model")
-        return tuple(ids), frozenset(spec.unk_words.values())
+        return ids, unk
+
+    def fits(self, tokenizer: Tokenizer, seq_len: int, taken: Mapping[int, int], last: int) -> bool:
+        """Whether every phrase can still be placed by position ``last`` beside the ``taken`` tokens."""
+        ids, _ = self.compile(tokenizer, seq_len)
+        return self._fits(ids, range(len(ids)), taken, 1, last, tokenizer.vocab.unk_id)
+
+    def excess(self, tokenizer: Tokenizer, seq_len: int) -> int:
+        """How many more tokens than words the phrases take (0 on the word level): what a subword layout's holes
+        must make room for."""
+        ids, _ = self.compile(tokenizer, seq_len)
+        return sum(max(0, len(i) - len(w)) for i, w in zip(ids, self._words, strict=True))
+
+    def subwords(self, tokenizer: Tokenizer, first: bool) -> list[tuple[int, ...]]:
+        """Each phrase's subword ids on a subword model: as the text's start (``first``) or after a space."""
+        return [tuple(tokenizer.encode(("" if first else " ") + p.strip())[1:-1]) for p in self.phrases]
 
     def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec | None:
         """Validates (raises before sampling) but fixes nothing: placements are per sample (:meth:`place`)."""
@@ -223,31 +258,41 @@ class Contains(Constraint):
         to place. Contexts shared by several samples are scored once. Raises ``ConstraintError`` when a sample has
         no feasible placement (e.g. a ``Length`` too short for the phrases)."""
         ids, unk = self.compile(tokenizer, seq_len)
+        subword = is_subword(tokenizer)
+        heads = self.subwords(tokenizer, first=True) if subword else ids  # a phrase's ids at position 1
+        glue = glue_ids(tokenizer) if subword else frozenset()
         unk_id = tokenizer.vocab.unk_id
         cache: dict[tuple, Tensor] = {}
         out = []
         for b, fixed in enumerate(taken):
             t, mine, said, cursor = dict(fixed), {}, {}, 1
-            for i, ph in enumerate(ids):
-                cands = [s for s in self._window(len(ph), last[b]) if s >= (cursor if self.ordered else 1)
-                         and self._free(ph, s, t, unk_id)
-                         and self._fits(ids, range(i + 1, len(ids)), {**t, **dict(zip(range(s, s + len(ph)), ph))},
-                                        s + len(ph), last[b], unk_id)]
+            for i, ph_ in enumerate(ids):
+                def at(s: int, i: int = i, ph_: tuple[int, ...] = ph_) -> tuple[int, ...]:
+                    return heads[i] if s == 1 else ph_
+
+                cands = [s for s in range(1, last[b] + 1) if s in self._window(len(at(s)), last[b])
+                         and s >= (cursor if self.ordered else 1) and self._free(at(s), s, t, unk_id)
+                         and not (subword and _glues(tokenizer, glue, at(s), s, t))
+                         and self._fits(ids, range(i + 1, len(ids)), {**t, **dict(zip(range(s, s + len(at(s))), at(s)))},
+                                        s + len(at(s)), last[b], unk_id)]
                 if not cands:
                     raise ConstraintError(f"{self!r} cannot be placed: no room for {' '.join(self._words[i])!r} in "
                                           f"positions 1..{last[b]} beside the other constraints' fixed words",
                                           "lengthen the text (Length), drop a fixed word, or widen the position bounds")
                 key = (i, cursor, last[b], tuple(sorted(t.items())))
                 if key not in cache:
-                    logp = score(t, cands, ph).double().cpu()
+                    head = [s for s in cands if s == 1 and heads[i] != ph_]  # scored with the start's own ids
+                    rest = [s for s in cands if s not in head]
+                    logp = torch.cat([score(t, ss, at(ss[0])).double().cpu() for ss in (head, rest) if ss])
                     cache[key] = torch.softmax(logp if bool(logp.isfinite().any()) else torch.zeros_like(logp), 0)
                 draw = torch.multinomial(cache[key].to(generator.device if generator else "cpu"), 1,
                                          generator=generator)
                 s = cands[int(draw)]
-                for j, w in enumerate(ph):
+                for j, w in enumerate(at(s)):
                     t[s + j] = mine[s + j] = w
-                    said[s + j] = self._words[i][j]
-                cursor = s + len(ph)
+                    if not subword:  # the word level: token j is word j ([UNK] write-back)
+                        said[s + j] = self._words[i][j]
+                cursor = s + len(at(s))
             out.append(HardSpec(seq_len, mine, {p: w for p, w in said.items() if w in unk}))
         return out
 
@@ -284,3 +329,10 @@ class Contains(Constraint):
         opts = [f"{k}={getattr(self, k)!r}" for k in ("ordered", "min_position", "max_position", "allow_unk", "face")
                 if getattr(self, k) != type(self).__dataclass_fields__[k].default]
         return f"Contains({', '.join([*map(repr, self.phrases), *opts])})"
+
+
+def _glues(tokenizer: Tokenizer, glue: frozenset[int], ids: Sequence[int], s: int, taken: Mapping[int, int]) -> bool:
+    """Whether the phrase ``ids`` at start ``s`` writes a token that would join the fixed word just before it (a
+    subword model: :func:`ctrlgen.text.alignment.glue_ids`), changing that word."""
+    return any(s + j not in taken and s + j - 1 in taken and w in glue and ends_word(tokenizer, taken[s + j - 1])
+               for j, w in enumerate(ids))

@@ -11,6 +11,14 @@ a model that cannot write a word would otherwise silently produce ``[UNK]``. Wit
 they are fixed to ``[UNK]`` with a logged warning, and the :class:`HardSpec` keeps the original words
 (``unk_words``) so a pipeline can write them back into the decoded text. The check face always
 compares against the words as written in the constraint.
+
+**On a subword (BPE) model** (:mod:`ctrlgen.constraints.base`, "Words on a subword model") the template still means
+words: each maximal run of template words is encoded as subwords exactly as written (byte level: any character;
+whitespace between words becomes one space; a run after a hole keeps the space, or its absence, that the template
+has there), a hole of ``k`` words gets a subword length the backend chooses from ``k … 3k`` by its own likelihood
+(:func:`ctrlgen.core.placement.place_layouts`), and ``[END]`` follows the last run. The check face is unchanged: the
+template's words at their word positions of the output, so a hole the model filled with more or fewer than ``k``
+words fails it. Nothing is out of vocabulary there; ``allow_unk`` does nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ from ctrlgen.constraints.base import (
     HardSpec,
     as_texts,
     check_words,
+    compile_runs,
     compile_words,
+    is_subword,
 )
 from ctrlgen.oracles.wellformed import well_formed
 from ctrlgen.registry import CHECK, HARD
-from ctrlgen.text.tokenizer import Tokenizer, split_words
+from ctrlgen.text.tokenizer import Tokenizer, word_spans
 from ctrlgen.text.vocab import END, MASK, PAD, START
 
 _HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
@@ -41,24 +51,31 @@ _TEMPLATE_HINT = "write holes as [MASK] (one token) or [MASK:3] (three tokens), 
 def parse_template(template: str) -> tuple[dict[int, str], int, int]:
     """``template`` → ``(words, n_words, n_holes)``: ``words[k]`` is word ``k`` (1-based, so also its
     sequence position), ``n_words`` counts words and hole tokens, ``n_holes`` the hole tokens."""
+    return parse_spaced(template)[:3]  # type: ignore[return-value]
+
+
+def parse_spaced(template: str) -> tuple[dict[int, str], int, int, dict[int, bool]]:
+    """:func:`parse_template` plus ``space_before[k]``: whether word ``k`` follows whitespace in ``template``
+    (a word right after a hole: whether the template has a space there)."""
     if not isinstance(template, str):
         raise ConstraintError(f"a template must be a str, got {type(template).__name__}", _TEMPLATE_HINT)
     words: dict[int, str] = {}
+    spaces: dict[int, bool] = {}
     n = holes = start = 0
     for m in [*_HOLE.finditer(template), None]:
         literal = template[start:m.start() if m else len(template)]
         if "[MASK" in literal or "MASK]" in literal:
             raise ConstraintError(f"malformed hole in template {template!r}", _TEMPLATE_HINT)
-        for w in split_words(literal):
+        for w, a, _ in word_spans(literal):
             n += 1
-            words[n] = w
+            words[n], spaces[n] = w, literal[a - 1].isspace() if a > 0 else start == 0  # text start: as if spaced
         if m:
             k = int(m.group(1) or 1)
             if k < 1:
                 raise ConstraintError(f"a hole needs at least one token, got {m.group(0)} in {template!r}",
                                       _TEMPLATE_HINT)
             n, holes, start = n + k, holes + k, m.end()
-    return words, n, holes
+    return words, n, holes, spaces
 
 
 class _Layout(Constraint):
@@ -71,8 +88,17 @@ class _Layout(Constraint):
     def layout(self) -> tuple[dict[int, str], int | None]:
         """``(words by position, number of words or None when the end is free)``."""
 
-    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec:
+    def space_before(self) -> dict[int, bool]:
+        """Whether each fixed word follows a space (subword models encode the runs so; default: all do)."""
+        return {}
+
+    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec | None:
+        """The fixed words at their positions; on a subword model ``None`` after checking that the layout fits
+        (the backend places it per sample: :func:`ctrlgen.core.placement.place_layouts`)."""
         words, n = self.layout()
+        if is_subword(tokenizer):
+            compile_runs(self, tokenizer, seq_len, words, n, self.space_before())
+            return None
         return compile_words(self, tokenizer, seq_len, words, n, self.allow_unk)
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
@@ -99,15 +125,18 @@ class Infill(_Layout):
 
     template: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
-    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+    _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_parsed", parse_template(self.template))
+        object.__setattr__(self, "_parsed", parse_spaced(self.template))
         if self._parsed[2] == 0:
             raise ConstraintError(f"Infill template {self.template!r} has no hole", _TEMPLATE_HINT)
 
     def layout(self) -> tuple[dict[int, str], int | None]:
         return self._parsed[0], self._parsed[1]
+
+    def space_before(self) -> dict[int, bool]:
+        return self._parsed[3]
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return self.judge(texts)[0]
@@ -124,15 +153,18 @@ class Prefix(_Layout):
 
     text: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
-    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+    _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_parsed", parse_template(self.text))
+        object.__setattr__(self, "_parsed", parse_spaced(self.text))
         if not self._parsed[0]:
             raise ConstraintError(f"Prefix {self.text!r} fixes no word", "pass the words the text starts with")
 
     def layout(self) -> tuple[dict[int, str], int | None]:
         return self._parsed[0], None
+
+    def space_before(self) -> dict[int, bool]:
+        return self._parsed[3]
 
 
 @dataclass(frozen=True, repr=False)
@@ -147,11 +179,11 @@ class Suffix(_Layout):
     text: str
     length: int = field(kw_only=True)  # total number of words of the text, suffix included
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
-    _parsed: tuple[dict[int, str], int, int] = field(init=False, repr=False, compare=False)
+    _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_parsed", parse_template(self.text))
-        words, m, _ = self._parsed
+        object.__setattr__(self, "_parsed", parse_spaced(self.text))
+        words, m = self._parsed[:2]
         if not words:
             raise ConstraintError(f"Suffix {self.text!r} fixes no word", "pass the words the text ends with")
         if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < m:
@@ -159,8 +191,12 @@ class Suffix(_Layout):
                                   f"got {self.length!r}", "length is the whole text's number of words")
 
     def layout(self) -> tuple[dict[int, str], int | None]:
-        words, m, _ = self._parsed
+        words, m = self._parsed[:2]
         return {self.length - m + p: w for p, w in words.items()}, self.length
+
+    def space_before(self) -> dict[int, bool]:
+        m = self._parsed[1]
+        return {self.length - m + p: s for p, s in self._parsed[3].items()}
 
 
 @dataclass(frozen=True, repr=False)

@@ -11,7 +11,9 @@ from ctrlgen.constraints.base import (
     ConstraintError,
     HardSpec,
     as_texts,
+    compile_runs,
     compile_words,
+    is_subword,
 )
 from ctrlgen.oracles.metrics import length_success
 from ctrlgen.registry import CHECK, HARD
@@ -25,6 +27,13 @@ class Length(Constraint):
     Hard face: ``[END]`` at position ``n + 1`` and ``[PAD]`` after it (``[START]`` is position 0), so
     it needs ``seq_len >= n + 2``. Check face: ``|words - n| <= tolerance``; ``tolerance`` relaxes only
     the check (Diffusion-LM reports 0 and 2), the hard face always pins exactly ``n``.
+
+    On a subword model ``n`` words have no known number of subwords, so ``[END]``'s position is chosen per sample
+    from the model's own length distribution: one hole of ``n`` words, ``[END]`` after it at subword position
+    ``m + 1`` for ``m`` in ``n … 3n``, ``m`` drawn ∝ p(``[END]`` at ``m + 1`` | ``[START]``, the other fixed tokens)
+    (:func:`ctrlgen.core.placement.place_layouts`). The model then writes ``m`` subwords, which are ``n`` words only
+    as often as the model's words-per-subword agree: the check face counts the words of the output, so a report
+    says ``satisfied`` only for texts of ``n`` words (rerank with ``best_of`` to keep those).
     """
 
     n: int
@@ -38,7 +47,18 @@ class Length(Constraint):
                 raise ConstraintError(f"Length: {name} must be an int >= {low}, got {v!r}",
                                       "Length(12) asks for 12 words; Length(12, tolerance=2) checks 10..14")
 
-    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec:
+    def layout(self) -> tuple[dict[int, str], int | None]:
+        """``(no fixed word, n words)``: the word layout the subword placement reads."""
+        return {}, self.n
+
+    def space_before(self) -> dict[int, bool]:
+        return {}
+
+    def hard(self, tokenizer: Tokenizer, seq_len: int) -> HardSpec | None:
+        """``[END]`` at ``n + 1``; on a subword model ``None`` after checking that ``n`` subwords fit (the class doc)."""
+        if is_subword(tokenizer):
+            compile_runs(self, tokenizer, seq_len, {}, self.n)
+            return None
         return compile_words(self, tokenizer, seq_len, {}, self.n, allow_unk=False)
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:

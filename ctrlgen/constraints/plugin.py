@@ -27,6 +27,10 @@ class Mine(NoiseAwareClassifier):
 * **Model fingerprint.** A classifier reads one model's frozen embeddings: it is saved with that
   model's :class:`ModelFingerprint` (vocabulary size, ``seq_len``, ``d``, schedule, T, a hash of the
   embedding table) and loading it for another model raises :class:`CheckpointError` naming the field.
+* **Optional fast path** (token space). ``token_embedding() -> Tensor[V, E]`` and ``log_prob_embedded(e, t,
+  target)`` with ``log_prob(onehot, ...) == log_prob_embedded(onehot @ token_embedding(), ...)``: discrete
+  guidance then indexes the table by token id instead of building one-hot inputs (``semantic-token.v1`` has
+  both; a classifier without them keeps working through ``log_prob``).
 * **Registry.** :data:`CLASSIFIERS` maps names to classes; ``register_classifier("name")`` adds one, and
   the built-ins arrive through the ``ctrlgen.classifiers`` entry-point group (``pyproject.toml``), loaded
   on first lookup — the core never imports them by name.

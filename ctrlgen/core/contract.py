@@ -23,23 +23,40 @@ and that batch's own :class:`GenerationOutput` (texts, ids, and the per-sample r
 value is the same as without a callback: :func:`merge_batches` concatenates the parts, so the oracles still run
 once per sample. The callback runs in the sampling thread; an exception it raises ends the call. ``infill``
 reorders by MBR only after the last batch, so its parts come in sampling order, not the returned order.
+
+**Saving.** :meth:`Generator.save_pretrained` writes everything the generator runs with into one directory that
+``ctrlgen.load(directory)`` reads back (bit-identical weights, same texts for a seed); :meth:`Generator.push_to_hub`
+uploads that directory (``HF_HUB_OFFLINE``: :class:`~ctrlgen.errors.HubOfflineError`). The layout::
+
+    config.json, model.safetensors, tokenizer.json   the backend's network (model_type, model, its sections, sealed)
+    classifiers/<kind>/                              the classifiers it finds (user location first, then beside it)
+    draft/                                           edit backend: its AR draft LM (``bootstrap.draft_model = "draft"``)
+    README.md, provenance.json                       copied from the source checkpoint when it has them
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint
+from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.core.options import MAX_N, Options, count
 from ctrlgen.core.output import GenerationOutput, build_output
+from ctrlgen.core.requests import OnRequest, Request, generate_requests
 from ctrlgen.core.rerank import keep_samples, order_by_checks
-from ctrlgen.errors import ConfigError, UnsupportedOperationError
+from ctrlgen.errors import CheckpointError, ConfigError, UnsupportedOperationError
+from ctrlgen.models.hub import check_online, upload_folder
+from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.registry import BACKENDS, BackendSpec
 
 OnBatch = Callable[[int, GenerationOutput], None]  # (index of the batch's first sample, the batch's output)
@@ -78,6 +95,8 @@ class Generator(ABC):
     :meth:`prepare` and :meth:`generate`; :meth:`infill` and :meth:`edit` where the backend serves them."""
 
     backend: ClassVar[str]  # the backend's name in :data:`ctrlgen.registry.BACKENDS`
+    #: rows of one batch can carry different hard faces (:meth:`sample_requests`; :mod:`ctrlgen.core.requests`)
+    mixes_requests: ClassVar[bool] = False
     tokenizer: Any
 
     @classmethod
@@ -123,6 +142,19 @@ class Generator(ABC):
         kept.report["rerank"] = {"drawn": len(out.texts), "kept": n,
                                  "passed": None if passed is None else sum(v is True for v in passed)}
         return kept
+
+    def generate_requests(self, requests: Sequence[Request], *, on_request: OnRequest | None = None,
+                          **kwargs: Any) -> list[GenerationOutput]:
+        """Many requests (each its own constraint set and ``n``) in one call, in shared batches where the backend
+        can (:attr:`mixes_requests`); one output per request, ``on_request(k, out)`` as each finishes; ``kwargs``:
+        the options of :meth:`generate`. See :mod:`ctrlgen.core.requests`."""
+        return generate_requests(self, requests, on_request=on_request, **kwargs)
+
+    def sample_requests(self, items: Sequence[tuple[PreparedConstraint | None, int]], *,
+                        on_request: OnRequest | None = None, **kwargs: Any) -> None:
+        """Backends with :attr:`mixes_requests`: sample ``n`` rows for each ``(prepared, n)`` (no soft terms) in
+        shared batches, calling ``on_request(j, out)`` with item ``j``'s own output."""
+        raise self._unsupported("sample_requests")
 
     def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:
@@ -194,3 +226,53 @@ class Generator(ABC):
         for module in self.modules().values():
             module.to(device=device, dtype=dtype)
         return self
+
+    # ------------------------------------------------------------------------------------------ saving
+    def checkpoint_sections(self) -> dict[str, Any]:
+        """The ``config.json`` sections written beside the network (diffusion schedule, data, training, ...): the
+        ones it was loaded with (``model.hub_extra``, kept by ``load_pretrained``)."""
+        extra = getattr(getattr(self, "model", None), "hub_extra", None)
+        if extra is None:
+            raise CheckpointError(f"this {type(self).__name__} was not loaded from a checkpoint, so the config "
+                                  "sections to save (e.g. the diffusion schedule) are unknown",
+                                  "attach them first: ctrlgen.models.pretrained.attach(gen.model, gen.tokenizer, "
+                                  "{'diffusion': {...}})")
+        return dict(extra)
+
+    def write_companions(self, directory: Path) -> None:
+        """Write the files that go beside the network into ``directory`` (the checkpoint being written): the
+        classifiers this generator finds (``classifiers/<kind>``) and the source's README / provenance."""
+        source: Path | None = getattr(self, "path", None)
+        if source is None:
+            return
+        for name in ("README.md", "provenance.json"):
+            if (source / name).is_file():
+                shutil.copy2(source / name, directory / name)
+        taken: set[str] = set()
+        for _, root in ModelContext.of(self.model, None, source, self.tokenizer).classifier_dirs:  # lookup order
+            subs = sorted(p for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+            for sub in subs:
+                kind = json.loads((sub / "config.json").read_text()).get("classifier", sub.name)
+                if kind not in taken and not (directory / "classifiers" / sub.name).exists():
+                    taken.add(kind)
+                    shutil.copytree(sub, directory / "classifiers" / sub.name)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write this generator as a checkpoint directory (layout: the module doc), atomically: a failed save leaves
+        an existing checkpoint at ``directory`` as it was. Returns the directory."""
+        model = getattr(self, "model", None)
+        if not isinstance(model, torch.nn.Module):
+            raise CheckpointError(f"{type(self).__name__} holds no network to save")
+        return save_pretrained(directory, model, self.tokenizer, self.checkpoint_sections(),
+                               write_extra=self.write_companions)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload ctrlgen checkpoint", branch: str | None = None,
+                    create_pr: bool | None = None) -> str:
+        """:meth:`save_pretrained` into a temporary folder, uploaded to Hub repo ``repo_id`` in one commit; returns
+        the commit URL. Refused before anything is written when ``HF_HUB_OFFLINE`` is set (``HubOfflineError``)."""
+        check_online(f"push to {repo_id!r}")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "checkpoint")
+            return upload_folder(folder, repo_id, private=private, token=token, commit_message=commit_message,
+                                 branch=branch, create_pr=create_pr)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ctrlgen.errors import ConfigError, SamplingError
+from ctrlgen.models.hub import HubMixin
 from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START, UNK
 
 PAD_ID, START_ID, END_ID, UNK_ID, MASK_ID = (SPECIALS.index(s) for s in (PAD, START, END, UNK, MASK))
@@ -59,7 +60,7 @@ class ARLMConfig:
                           eos_token_id=END_ID, pad_token_id=PAD_ID, tie_word_embeddings=self.tie_embeddings)
 
 
-class ARLM(nn.Module):
+class ARLM(nn.Module, HubMixin):
     """Left-to-right LM over word ids.
 
     - ``forward(ids: Tensor[B, L]) -> Tensor[B, L, V]`` — logits for the token after each position.

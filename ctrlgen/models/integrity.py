@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from ctrlgen.errors import CheckpointError
+from ctrlgen.text.base import TOKENIZER_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,15 @@ def field_digests(cfg: Mapping[str, Any]) -> dict[str, str]:
     return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in sorted(flat.items())}
 
 
+
 def seal(cfg: Mapping[str, Any], weights: Path, tokenizer: Path) -> dict[str, Any]:
     """The ``"integrity"`` table for ``cfg`` and the files as they are now."""
-    return {"weights_sha256": file_sha256(weights), "tokenizer_sha256": file_sha256(tokenizer),
-            "fields": field_digests(cfg)}
+    table = {"weights_sha256": file_sha256(weights), "tokenizer_sha256": file_sha256(tokenizer),
+             "fields": field_digests(cfg)}
+    side = tokenizer.with_name(TOKENIZER_CONFIG_FILE)
+    if side.is_file():  # the tokenizer's kind and word-level detokenisation rules live there
+        table["tokenizer_config_sha256"] = file_sha256(side)
+    return table
 
 
 def verify(cfg: Mapping[str, Any], directory: Path, weights: Path, tokenizer: Path) -> None:
@@ -88,6 +94,10 @@ def verify(cfg: Mapping[str, Any], directory: Path, weights: Path, tokenizer: Pa
     if file_sha256(tokenizer) != table["tokenizer_sha256"]:
         raise CheckpointError(f"{tokenizer} does not match the digest in config.json (changed after saving)",
                               "restore the tokenizer the model was trained with")
+    side = tokenizer.with_name(TOKENIZER_CONFIG_FILE)
+    if "tokenizer_config_sha256" in table and (not side.is_file() or file_sha256(side) != table["tokenizer_config_sha256"]):
+        raise CheckpointError(f"{side} is missing or does not match the digest in config.json (changed after saving)",
+                              "restore the tokenizer files the model was trained with")
     got, want = field_digests(cfg), dict(table["fields"])
     changed = sorted(k for k in set(got) & set(want) if got[k] != want[k])
     added, removed = sorted(set(got) - set(want)), sorted(set(want) - set(got))

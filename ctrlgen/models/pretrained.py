@@ -1,8 +1,12 @@
 """save_pretrained / from_pretrained: ``config.json`` + ``model.safetensors`` + ``tokenizer.json``.
 
 ``config.json`` holds ``{"model_type", "ctrlgen_version", "model": {...}, ...extra sections}``;
-extra sections (the diffusion schedule, training data fingerprint) are returned to the caller.
-Every failure names the file or field at fault in a ``CheckpointError``.
+extra sections (the diffusion schedule, training data fingerprint) are returned to the caller and kept on the
+loaded network (:func:`attach`) so that saving it again writes them back. This is the writer and reader behind
+every network's ``save_pretrained`` / ``from_pretrained`` (``ctrlgen.models.hub.HubMixin``).
+Every failure names the file or field at fault in a ``CheckpointError``; a ``config.json`` written by another
+Hugging Face library (``{"architectures": ["GPT2LMHeadModel"], ...}``) is refused as an architecture ctrlgen does
+not run, naming the ones it does.
 """
 
 from __future__ import annotations
@@ -21,18 +25,42 @@ from torch import nn
 from ctrlgen.config import from_dict, to_dict
 from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
 from ctrlgen.models.integrity import check_finite, seal, verify
-from ctrlgen.text.tokenizer import TOKENIZER_FILE, Tokenizer
+from ctrlgen.models.reference_weights import REFERENCE_USE, reference_architecture
+from ctrlgen.registry import BACKENDS
+from ctrlgen.text.base import BaseTokenizer
+from ctrlgen.text.loader import load_tokenizer
 from ctrlgen.version import __version__
 
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
+#: config.json keys that are not sections handed back to the caller (written anew by every save)
+HEADER = ("model_type", "ctrlgen_version", "model", "integrity")
+AR_LM = "ar-lm"  # the shared AR LM's model_type (models/ar_lm.py: teacher and draft)
 T = TypeVar("T")
+
+
+def supported_model_types() -> list[str]:
+    """Every ``model_type`` a ctrlgen network class reads: the backends' (``BackendSpec.models``) and ``ar-lm``."""
+    return sorted({AR_LM, *(t for n in BACKENDS for t in BACKENDS.get(n).models)})
+
+
+def sections(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The extra sections of a loaded ``config.json`` (diffusion, data, training, bootstrap, ...)."""
+    return {k: v for k, v in cfg.items() if k not in HEADER}
+
+
+def attach(model: nn.Module, tokenizer: BaseTokenizer, extra: dict[str, Any] | None = None) -> nn.Module:
+    """Keep ``tokenizer`` and the config ``extra`` sections on ``model`` (plain attributes ``hub_tokenizer`` and
+    ``hub_extra``): what ``model.save_pretrained(directory)`` writes beside the weights. Returns ``model``."""
+    model.hub_tokenizer = tokenizer
+    model.hub_extra = dict(extra or {})
+    return model
 
 
 def _version() -> str:
     return __version__
 
 
-def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: Tokenizer,
+def save_pretrained(directory: str | os.PathLike, model: nn.Module, tokenizer: BaseTokenizer,
                     extra: dict[str, Any] | None = None, dtype: torch.dtype | None = None,
                     write_extra: Callable[[Path], None] | None = None) -> Path:
     """Write the checkpoint atomically: into a temporary sibling directory, then rename over
@@ -81,21 +109,41 @@ def _normal_permissions(directory: Path) -> None:
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The ``config.json`` of a ctrlgen checkpoint; a directory that is not one, or a Hugging Face config of an
+    architecture ctrlgen does not run, is a :class:`CheckpointError` naming the file and field."""
     path = Path(directory) / CONFIG_FILE
     if not Path(directory).is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
     try:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing") from None
+        raise CheckpointError(f"{directory} is neither a ctrlgen nor a Hugging Face checkpoint: {path} is missing",
+                              "a checkpoint directory holds config.json, model.safetensors and tokenizer.json "
+                              "(written by save_pretrained())") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path} is corrupted: {e}") from None
-    if not isinstance(cfg, dict) or "model" not in cfg or "model_type" not in cfg:
-        raise CheckpointError(f"{path} lacks the 'model' or 'model_type' field")
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path} is not a JSON object of fields")
+    mtype = cfg.get("model_type")
+    arch = reference_architecture(cfg)
+    if arch is not None:
+        raise CheckpointError(f"{path} is a reference {arch.upper()} checkpoint (its own field names, no ctrlgen "
+                              "tokenizer): ctrlgen.load reads ctrlgen's layout only",
+                              f"load it with {REFERENCE_USE[arch]}")
+    if "model" not in cfg and ("architectures" in cfg or mtype is not None):
+        known = supported_model_types()  # only here: it imports the backends' declarations
+        if "architectures" in cfg or mtype not in known:
+            arch = ", ".join(map(str, cfg.get("architectures") or [])) or f"model_type {mtype!r}"
+            raise CheckpointError(f"{path}: field 'architectures'/'model_type' names a Hugging Face model ({arch}), "
+                                  "an architecture ctrlgen does not support",
+                                  f"ctrlgen loads checkpoints of its own networks: model_type {', '.join(known)}")
+    if "model" not in cfg or "model_type" not in cfg:
+        raise CheckpointError(f"{path} lacks the field {'model_type' if 'model' in cfg else 'model'!r}",
+                              "a ctrlgen config.json holds model_type, ctrlgen_version and the 'model' table")
     return cfg
 
 
-def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) -> tuple[nn.Module, Tokenizer, dict]:
+def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) -> tuple[nn.Module, BaseTokenizer, dict]:
     """Load ``(model, tokenizer, config dict)``; the model is in eval mode, float32."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -113,10 +161,11 @@ def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) ->
     if not wpath.is_file():
         raise CheckpointError(f"{wpath} is missing")
     verify(cfg, directory, wpath, directory / TOKENIZER_FILE)  # digests of the weights, tokenizer, config fields
-    tokenizer = Tokenizer.load(directory)
+    tokenizer = load_tokenizer(directory)
     if len(tokenizer) != mcfg.vocab_size:
-        raise CheckpointError(f"field model.vocab_size = {mcfg.vocab_size} but tokenizer.json has "
-                              f"{len(tokenizer)} words", "the tokenizer belongs to another model")
+        raise CheckpointError(f"{directory / TOKENIZER_FILE} has {len(tokenizer)} tokens but field model.vocab_size "
+                              f"in {directory / CONFIG_FILE} is {mcfg.vocab_size}",
+                              "the tokenizer belongs to another model")
     try:
         model = model_cls(mcfg)
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:  # the model's own check of its sizes
@@ -140,6 +189,7 @@ def load_pretrained(directory: str | os.PathLike, model_cls: type[nn.Module]) ->
         raise CheckpointError(f"{wpath} has unexpected tensors {sorted(extra)[:3]}")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.eval()
+    attach(model, tokenizer, sections(cfg))
     return model, tokenizer, cfg
 
 

@@ -4,25 +4,49 @@ Sequences follow Diffusion-LM's "pad" mode: ``[START] w1 … wn [END] [PAD] …`
 Detokenisation is learned from the training text: a word that, in most of its occurrences, had
 no space before it (``.``, ``,``, ``'s``) attaches to the left; one with no space after it
 (``£``, the ``-`` inside ``family-friendly``) attaches to the right.
+
+Saved as a Hugging Face ``WordLevel`` tokenizer (see :mod:`ctrlgen.text.base`). What the file alone
+reproduces: the vocabulary and ids, the specials, ``[START] … [END]`` wrapping and UNK for unknown words.
+What it does not: spaCy's word splitting — the file carries a regular-expression pre-tokenizer that
+approximates it (contractions, punctuation, ``£30`` → ``£`` ``30``) but differs on e.g. ``20-£25`` (one
+spaCy word) and runs of punctuation; ctrlgen itself always splits with spaCy and looks the words up in the
+vocabulary. Nor the detokenisation rules: the file's decoder joins words with spaces, ctrlgen applies
+``attach_left`` / ``attach_right``, kept in ``tokenizer_config.json``'s ``"ctrlgen"`` section.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ctrlgen.errors import CheckpointError, DataError
-from ctrlgen.text.vocab import Vocabulary
+from ctrlgen.text.base import (
+    HF_FORMAT,
+    LEGACY_FORMAT,
+    TOKENIZER_FILE,
+    BaseTokenizer,
+    added_specials,
+    detect_kind,
+    load_hf,
+    read_json,
+    start_end_processor,
+)
+from ctrlgen.text.vocab import UNK, Vocabulary
 
-TOKENIZER_FILE = "tokenizer.json"
-_FORMAT = "ctrlgen.word-tokenizer.v1"
+__all__ = ["TOKENIZER_FILE", "Tokenizer", "split_words", "word_spans"]
+_FORMAT = LEGACY_FORMAT
+#: The HF file's approximation of spaCy's English rules (applied after splitting at whitespace).
+SPACY_LIKE_SPLIT = (r"(?i:n[’']t)(?![\p{L}\p{N}])|[’'](?i:s|re|ve|m|ll|d)(?![\p{L}\p{N}])"
+                    r"|\p{L}+(?=(?i:n[’']t)(?![\p{L}\p{N}]))"
+                    r"|\p{N}+(?:[.,:]\p{N}+)*(?:-£\p{N}+(?:[.,:]\p{N}+)*)*\p{L}*|\p{L}[\p{L}\p{N}]*"
+                    r"|[^\s\p{L}\p{N}]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,6 +61,11 @@ def split_words(text: str) -> list[str]:
     return [t.text for t in _spacy_tokenizer()(text) if not t.is_space]
 
 
+def word_spans(text: str) -> list[tuple[str, int, int]]:
+    """spaCy words of ``text`` with their character spans ``(word, start, stop)``, ``text[start:stop] == word``."""
+    return [(t.text, t.idx, t.idx + len(t.text)) for t in _spacy_tokenizer()(text) if not t.is_space]
+
+
 def _split_with_spacing(text: str) -> list[tuple[str, bool, bool]]:
     """Words with (space before, space after) flags."""
     toks = [t for t in _spacy_tokenizer()(text) if not t.is_space]
@@ -47,15 +76,38 @@ def _split_with_spacing(text: str) -> list[tuple[str, bool, bool]]:
     return out
 
 
-class Tokenizer:
+def build_word_level(vocab: Vocabulary) -> Any:
+    """The ``tokenizers`` ``WordLevel`` tokenizer of ``vocab`` (same ids; specials declared special)."""
+    from tokenizers import Regex, models, pre_tokenizers
+    from tokenizers import Tokenizer as HFTokenizer
+
+    hf = HFTokenizer(models.WordLevel({w: i for i, w in enumerate(vocab.words)}, unk_token=UNK))
+    hf.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                pre_tokenizers.Split(Regex(SPACY_LIKE_SPLIT), "isolated")])
+    hf.post_processor = start_end_processor()
+    hf.add_special_tokens(added_specials())
+    return hf
+
+
+class Tokenizer(BaseTokenizer):
     """Word tokenizer with a fixed vocabulary and learned detokenisation rules."""
 
+    kind = "word"
+
     def __init__(self, vocab: Vocabulary, attach_left: Iterable[str] = (),
-                 attach_right: Iterable[str] = (), min_count: int = 1) -> None:
+                 attach_right: Iterable[str] = (), min_count: int = 1, hf: Any = None) -> None:
         self.vocab = vocab
         self.attach_left = frozenset(attach_left)
         self.attach_right = frozenset(attach_right)
         self.min_count = min_count
+        self._hf = hf
+
+    @property
+    def hf(self) -> Any:
+        """The ``tokenizers`` ``WordLevel`` tokenizer (built on first use)."""
+        if self._hf is None:
+            self._hf = build_word_level(self.vocab)
+        return self._hf
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -87,9 +139,6 @@ class Tokenizer:
         return cls(vocab, left, right, min_count)
 
     # ---------------------------------------------------------------- encoding
-    def __len__(self) -> int:
-        return len(self.vocab)
-
     def tokenize(self, text: str) -> list[str]:
         return split_words(text)
 
@@ -121,10 +170,6 @@ class Tokenizer:
                          else self.vocab.word(i))
         return self.detokenize(words)
 
-    def decode_batch(self, ids: torch.Tensor, unk_words: Mapping[int, str] | None = None) -> list[str]:
-        """``ids: Tensor[B, L]`` → B texts (``unk_words``: see :meth:`decode`)."""
-        return [self.decode(row, unk_words) for row in ids.tolist()]
-
     def detokenize(self, words: Sequence[str]) -> str:
         """Words → text by the learned attach rules; two word characters never glue (``than`` ``30`` stays
         ``than 30`` although ``30`` attaches to ``£``), except a contraction (``do`` ``n't``)."""
@@ -141,28 +186,43 @@ class Tokenizer:
         return out
 
     # ---------------------------------------------------------------- (de)serialisation
+    def ctrlgen_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "format": HF_FORMAT, "word_split": "spacy.blank('en')",
+                "min_count": self.min_count, "attach_left": sorted(self.attach_left),
+                "attach_right": sorted(self.attach_right)}
+
     def to_dict(self) -> dict:
+        """The previous version's ``tokenizer.json`` (``ctrlgen.word-tokenizer.v1``); :meth:`save` writes
+        the Hugging Face files instead."""
         return {"format": _FORMAT, "min_count": self.min_count, "words": self.vocab.words,
                 "attach_left": sorted(self.attach_left), "attach_right": sorted(self.attach_right)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Tokenizer:
+        """Read the previous version's format (same ids, same detokenisation)."""
         if d.get("format") != _FORMAT:
             raise CheckpointError(f"tokenizer format is {d.get('format')!r}, expected {_FORMAT!r}",
                                   "the tokenizer.json was written by another program or version")
         return cls(Vocabulary(list(d["words"])), d["attach_left"], d["attach_right"], d["min_count"])
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        path = Path(directory) / TOKENIZER_FILE
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=0))
-        return path
-
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Tokenizer:
+        """Read a word-level directory: the Hugging Face files or the previous version's tokenizer.json."""
         path = Path(directory) / TOKENIZER_FILE
+        kind = detect_kind(directory)
+        if kind != cls.kind:
+            raise CheckpointError(f"{path} holds a {kind} tokenizer, not a word-level one",
+                                  "load it with ctrlgen.text.loader.load_tokenizer")
+        data = read_json(path)
+        if "format" in data:
+            try:
+                return cls.from_dict(data)
+            except (KeyError, TypeError) as e:
+                raise CheckpointError(f"{path} is corrupted ({e})", "re-save the tokenizer") from None
+        hf, vocab, section = load_hf(directory)
         try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise CheckpointError(f"{path} is missing", "a checkpoint directory holds tokenizer.json") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{path} is corrupted ({e})", "re-save the tokenizer") from None
+            return cls(vocab, section.get("attach_left", ()), section.get("attach_right", ()),
+                       int(section.get("min_count", 1)), hf)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path.parent / 'tokenizer_config.json'}: bad 'ctrlgen' section ({e})",
+                                  "re-save the tokenizer") from None

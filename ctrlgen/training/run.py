@@ -7,7 +7,7 @@ ones)::
     backend = "embedding"              # a trainable family: embedding | discrete | edit | ar | ...
     [data]
     train = "${CTRLGEN_DATA}/e2e/train.csv"   # environment variables are expanded
-    min_count = 5
+    min_count = 5       # word tokenizer; or tokenizer = "bpe" (byte-level BPE) with vocab_size = 1024
     [model]       # the backend's model config fields except vocab_size (taken from the tokenizer)
     [diffusion]   # the backend's diffusion config (none for "ar")
     [training]    # TrainConfig
@@ -29,7 +29,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
@@ -40,6 +40,8 @@ from ctrlgen.models.ar_lm import ARLM, ARLMConfig, ARObjective
 from ctrlgen.registry import BACKENDS, resolve
 from ctrlgen.text.dataset import encode_corpus
 from ctrlgen.text.e2e import file_fingerprint, read_e2e_csv
+from ctrlgen.text.base import BaseTokenizer
+from ctrlgen.text.bpe import BPETokenizer
 from ctrlgen.text.tokenizer import Tokenizer
 from ctrlgen.training.trainer import TrainConfig, Trainer
 
@@ -49,7 +51,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class DataConfig:
     train: str  # E2E-style CSV (columns mr, ref); env vars expanded, relative to the config file
-    min_count: int = 5  # keep words seen at least this often (others become UNK)
+    min_count: int = 5  # word tokenizer: keep words seen at least this often (others become UNK)
+    tokenizer: Literal["word", "bpe"] = "word"  # word level (spaCy words) or byte-level BPE (any text, no UNK)
+    vocab_size: int = 1024  # bpe only: 256 bytes + the specials + merges up to this size
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("word", "bpe"):
+            raise ConfigError(f"data.tokenizer must be 'word' or 'bpe', got {self.tokenizer!r}",
+                              "word: the E2E word vocabulary; bpe: byte-level BPE trained on data.train")
 
 
 @dataclass
@@ -167,14 +176,16 @@ def build_run(cfg: RunConfig) -> Trainer:
     examples = read_e2e_csv(cfg.data.train, parse_mrs=False)
     texts = [e.ref for e in examples]
     out = Path(cfg.output_dir)
-    tok = Tokenizer.train(texts, cfg.data.min_count)
+    tok: BaseTokenizer = (Tokenizer.train(texts, cfg.data.min_count) if cfg.data.tokenizer == "word"
+                          else BPETokenizer.train(texts, cfg.data.vocab_size))
     backend = get_family(cfg.backend)
     mcfg = from_dict(backend.MODEL_CONFIG, {"vocab_size": len(tok), **cfg.model}, "model")
     dcfg = _diffusion_config(cfg)
     data = encode_corpus(texts, tok, mcfg.seq_len)
     extra: dict[str, Any] = {
         "data": {"train_file": Path(cfg.data.train).name, "fingerprint": file_fingerprint(cfg.data.train),
-                 "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count}}
+                 "rows": len(texts), "rows_used": int(data.shape[0]), "min_count": cfg.data.min_count,
+                 **({} if cfg.data.tokenizer == "word" else {"tokenizer": "bpe", "vocab_size": len(tok)})}}
     torch.manual_seed(cfg.training.seed)
     model, objective = backend.build(mcfg, dcfg, tok)
     if dcfg is not None:

@@ -11,7 +11,9 @@ gen.infill("The Vaults is a [MASK:3] pub near [MASK] .", n=4).texts   # best (MB
 
 Hard faces (``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens``, ``Length``) become a projection applied before
 every sampler step and to the output (``samplers.sedd``): exact Bayesian conditioning for the absorbing graph,
-with no retraining. Every sequence starts with ``[START]`` (as in training), also fixed by projection.
+with no retraining. Every sequence starts with ``[START]`` (as in training), also fixed by projection. On a subword
+(BPE) model those faces mean words: their subword layout — each hole's length, ``[END]``'s position — is drawn per
+sample from :meth:`placement_score` (:func:`ctrlgen.core.placement.place_layouts`), then projected the same way.
 
 Two token bans, applied to the score (log-score −∞ for a banned id, so its reverse rate is 0 and the final
 denoise step never draws it): MASK and UNK everywhere (UNK stands for rare training words and is useless in
@@ -44,8 +46,10 @@ from ctrlgen.backends.discrete.diffusion import (
     DiscreteDiffusion,
     DiscreteDiffusionConfig,
 )
+from ctrlgen.backends.discrete.banned import BannedTokens
 from ctrlgen.backends.discrete.guidance import RateGuidance, check_shortlist
 from ctrlgen.backends.discrete.model import ScoreModel
+from ctrlgen.backends.discrete.requests import sample_requests
 from ctrlgen.backends.discrete.sampler import (
     DTYPES,
     SEDDSampler,
@@ -60,6 +64,7 @@ from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
 from ctrlgen.core.placement import emit_placed, place_phrases, placed_output, with_placements
+from ctrlgen.core.requests import OnRequest
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
@@ -67,24 +72,11 @@ from ctrlgen.models.pretrained import config_section, load_pretrained
 PROBE_BATCH = 8  # samples in the forward that budget() times
 
 
-class BannedTokens(nn.Module):
-    """Wraps a score model so ids in ``banned: BoolTensor[1 | B, L, N]`` get log-score −∞ (reverse rate 0),
-    except at a position's own current token (whose entry stays 0, the score model's convention)."""
-
-    def __init__(self, model: nn.Module, banned: Tensor) -> None:
-        super().__init__()
-        self.model, self.banned = model, banned
-        self.config = model.config  # type: ignore[assignment]
-
-    def forward(self, x_t: Tensor, sigma: Tensor) -> Tensor:
-        out = self.model(x_t, sigma).masked_fill(self.banned.to(x_t.device), float("-inf"))
-        return out.scatter_(-1, x_t[..., None], 0.0)  # in place: ``out`` is masked_fill's fresh copy
-
-
 class DiscreteGenerator(Generator):
     """A loaded SEDD model; stateless between calls, so one instance serves many."""
 
     backend = "discrete"  # the name of this backend (``ctrlgen generate --backend``)
+    mixes_requests = True  # every row has its own fixed tokens and bans (:mod:`.requests`)
 
     def __init__(self, model: ScoreModel, tokenizer: Any, diffusion: DiscreteDiffusion, path: Path | None = None):
         self.model, self.tokenizer, self.diffusion, self.path = model.eval(), tokenizer, diffusion, path
@@ -178,6 +170,11 @@ class DiscreteGenerator(Generator):
             return merge_batches(parts, trajectory, **call)
         return placed_output(torch.cat(tokens), self.tokenizer, prepared, placed, trajectory, **call)
 
+    def sample_requests(self, items: Sequence[tuple[PreparedConstraint | None, int]], *,
+                        on_request: OnRequest | None = None, **kwargs: Any) -> None:
+        """Requests with different hard faces in shared batches (:func:`.requests.sample_requests`)."""
+        sample_requests(self, items, on_request, **kwargs)
+
     @torch.no_grad()
     def place_phrases(self, prepared: PreparedConstraint | None, fixed: Tensor, values: Tensor, n: int,
                       gen: torch.Generator | None) -> list[HardSpec] | None:
@@ -195,7 +192,8 @@ class DiscreteGenerator(Generator):
         The chain rule over the phrase's words, one batched forward per word at full noise (σ̄(1), all else
         MASK): log p(w_0 at s | taken) + log p(w_1 at s+1 | taken, w_0) + …, each term the denoiser's clean-token
         prediction at a masked position (the absorbing score, normalised over the non-MASK ids: for this graph it
-        is p(x_0 | unmasked tokens), independent of σ̄). A word already in place contributes 0."""
+        is p(x_0 | unmasked tokens), independent of σ̄). A word already in place contributes 0. The first word's
+        terms come from one forward of a single row (all starts see the same sequence then)."""
         vocab, L = self.tokenizer.vocab, self.model.config.seq_len
         device = next(self.model.parameters()).device
         x = torch.full((len(starts), L), vocab.mask_id, dtype=torch.long, device=device)
@@ -208,9 +206,14 @@ class DiscreteGenerator(Generator):
         for j, w in enumerate(ids):
             masked = x[rows, s + j] == vocab.mask_id
             if bool(masked.any()):
-                logits = self.model(x, sigma).double()
-                logits[..., vocab.mask_id] = float("-inf")
-                lp = logits[rows, s + j].log_softmax(-1)[:, w]
+                if j == 0:  # before the first word is written every row is the same sequence: one row serves all
+                    logits = self.model(x[:1], sigma[:1])[0].double()  # [L, N]
+                    logits[:, vocab.mask_id] = float("-inf")
+                    lp = logits[s].log_softmax(-1)[:, w]
+                else:
+                    logits = self.model(x, sigma).double()
+                    logits[..., vocab.mask_id] = float("-inf")
+                    lp = logits[rows, s + j].log_softmax(-1)[:, w]
                 total += torch.where(masked, lp, torch.zeros_like(lp))
             x[rows, s + j] = w
         return total

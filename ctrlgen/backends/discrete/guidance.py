@@ -22,6 +22,13 @@ face linear in the one-hot input both agree.
 A ``soft:token`` face (``constraints.base.SoftFn``) is called as ``soft(onehot: Tensor[B, L, N], sigma: Tensor[B])``
 and returns −log p(c | x_t): ``Tensor[B]``, differentiable in the one-hot input (MASK is a token like any other;
 a classifier for the absorbing graph is trained on masked inputs over the noise schedule).
+
+**Fast path.** A soft fn whose ``embedding`` attribute is set (``constraints.classifier.ClassifierSoft`` of a
+classifier with ``token_embedding`` / ``log_prob_embedded``, e.g. ``semantic-token.v1``) is fed
+``table[ids]`` (``table = embedding(): Tensor[N, E]``, equal to ``onehot @ table``) instead of one-hot tensors:
+the shortlist's variants are scored by indexing, and the first-order gradient is ``(∂/∂e) @ tableᵀ``, the
+chain rule of the one-hot path. The results are the one-hot path's (``tests/test_guidance_fast_path.py``);
+``RateGuidance.fast = False`` forces the one-hot path (``recipes/bench_speed.py`` times both in one run).
 """
 
 from __future__ import annotations
@@ -48,22 +55,36 @@ def check_shortlist(shortlist: object) -> None:
 
 class RateGuidance(nn.Module):
     """Wraps a score model (``model(x_t, sigma) -> log-score Tensor[B, L, N]``) so its log-scores carry the
-    first-order likelihood ratios of ``terms`` (``(weight, soft)`` pairs), scaled by ``scale``."""
+    first-order likelihood ratios of ``terms`` (``(weight, soft)`` pairs), scaled by ``scale``. ``fast``: use the
+    soft fns' token tables where they offer one (default: the class attribute :attr:`fast`, True)."""
+
+    fast: bool = True  # class-wide default; False forces the one-hot path (benchmarks compare the two)
 
     def __init__(self, model: nn.Module, terms: Sequence[tuple[float, TokenSoftFn]], scale: float = 1.0,
-                 shortlist: int = 0, mask_id: int | None = None, chunk: int = 512) -> None:
+                 shortlist: int = 0, mask_id: int | None = None, chunk: int = 512, fast: bool | None = None) -> None:
         super().__init__()
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale) or scale < 0:
             raise SamplingError(f"guidance scale must be a number >= 0, got {scale!r}", "0 turns guidance off")
         check_shortlist(shortlist)
         self.model, self.terms, self.scale = model, list(terms), float(scale)
         self.shortlist, self.mask_id, self.chunk = shortlist, mask_id, chunk
+        self.fast = type(self).fast if fast is None else bool(fast)
         self.config = getattr(model, "config", None)
+
+    def _table(self, soft: TokenSoftFn) -> Tensor | None:
+        """The soft fn's token table ``Tensor[N, E]`` when it offers the fast path (and it is on), else ``None``."""
+        embedding = getattr(soft, "embedding", None) if self.fast else None
+        return None if embedding is None else embedding()
 
     def _nll(self, x: Tensor, sigma: Tensor, n: int) -> Tensor:
         """Weighted −log p(c | x) of token ids ``x: Tensor[B, L]``: ``Tensor[B]``, in chunks of ``chunk`` rows."""
-        return torch.cat([sum(w * soft(F.one_hot(xc, n).float(), sc) for w, soft in self.terms)
-                          for xc, sc in zip(x.split(self.chunk), sigma.split(self.chunk), strict=True)])
+        tables = [self._table(soft) for _, soft in self.terms]
+        out = []
+        for xc, sc in zip(x.split(self.chunk), sigma.split(self.chunk), strict=True):
+            onehot = F.one_hot(xc, n).float() if any(t is None for t in tables) else None
+            out.append(sum(w * (soft(onehot, sc) if table is None else soft.embedded(table[xc], sc))  # type: ignore[attr-defined]
+                           for (w, soft), table in zip(self.terms, tables, strict=True)))
+        return torch.cat(out)
 
     @torch.no_grad()
     def exact_ratios(self, x_t: Tensor, sigma: Tensor, scores: Tensor, ratio: Tensor) -> Tensor:
@@ -89,12 +110,24 @@ class RateGuidance(nn.Module):
         return ratio
 
     def log_ratio(self, x_t: Tensor, sigma: Tensor) -> Tensor:
-        """g_{i,y} − g_{i,x_i}: ``Tensor[B, L, N]`` (0 at each position's own token)."""
+        """g_{i,y} − g_{i,x_i}: ``Tensor[B, L, N]`` (0 at each position's own token). A fast-path term's gradient
+        with respect to its embedded input ``e = table[x_t]: Tensor[B, L, E]`` is mapped to the one-hot input by
+        ``(∂/∂e) @ tableᵀ`` (one-hot @ table = e)."""
         n = self.config.vocab_size if self.config is not None else int(x_t.max()) + 1
+        tables = [self._table(soft) for _, soft in self.terms]
         with torch.enable_grad():
-            onehot = F.one_hot(x_t, n).float().requires_grad_(True)
-            nll = sum(w * soft(onehot, sigma) for w, soft in self.terms)
-            (grad,) = torch.autograd.grad(-nll.sum(), onehot)  # type: ignore[union-attr]
+            onehot = F.one_hot(x_t, n).float().requires_grad_(True) if any(t is None for t in tables) else None
+            embedded = [None if t is None else t[x_t].detach().requires_grad_(True) for t in tables]
+            nll = sum(w * (soft(onehot, sigma) if e is None else soft.embedded(e, sigma))  # type: ignore[attr-defined]
+                      for (w, soft), e in zip(self.terms, embedded, strict=True))
+            leaves = [v for v in (onehot, *embedded) if v is not None]
+            grads = dict(zip(map(id, leaves), torch.autograd.grad(-nll.sum(), leaves), strict=True))  # type: ignore[union-attr]
+        grad = grads[id(onehot)] if onehot is not None else None
+        for e, table in zip(embedded, tables, strict=True):
+            if e is not None:
+                part = grads[id(e)] @ table.t()  # type: ignore[union-attr]
+                grad = part if grad is None else grad + part
+        assert grad is not None
         return grad - grad.gather(-1, x_t[..., None])
 
     def forward(self, x_t: Tensor, sigma: Tensor) -> Tensor:

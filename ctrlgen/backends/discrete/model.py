@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ctrlgen.errors import ConfigError
 from ctrlgen.models.backbone import Backbone, BackboneConfig, TimestepEmbedding
+from ctrlgen.models.hub import HubMixin
 
 
 @dataclass
@@ -53,7 +54,7 @@ class ScoreModelConfig:
                               seq_len=self.seq_len, attention=self.attention)
 
 
-class ScoreModel(nn.Module):
+class ScoreModel(nn.Module, HubMixin):
     """s_θ(x_t, σ̄) as a log-score.
 
     - ``logits(x_t: LongTensor[B, L], sigma: Tensor[B] | float) -> Tensor[B, L, N]``: the head's raw output;

@@ -70,7 +70,7 @@ from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import resolve_model_path
-from ctrlgen.models.pretrained import config_section, load_pretrained
+from ctrlgen.models.pretrained import config_section, load_pretrained, save_pretrained
 from ctrlgen.text.tokenizer import split_words
 from ctrlgen.text.vocab import SPECIALS
 
@@ -78,6 +78,7 @@ DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label
 DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
 PROBE_BATCH = 8  # rows in the forward that budget() times
+DRAFT_DIR = "draft"  # save_pretrained writes the AR draft LM here, inside the checkpoint
 
 
 class DiffusERGenerator(EditGuides, Generator):
@@ -119,7 +120,23 @@ class DiffusERGenerator(EditGuides, Generator):
         model, tok, cfg = load_pretrained(path, EditModel)
         diffusion = config_section(path, cfg, "diffusion", EditTrainingConfig)  # a bad field is a CheckpointError
         draft = draft_model or cfg.get("bootstrap", {}).get("draft_model")
+        if draft_model is None and draft is not None and (path / draft).is_dir():  # saved beside it: save_pretrained
+            draft = str(path / draft)
         return cls(model, tok, int(diffusion.steps), draft, path)
+
+    def checkpoint_sections(self) -> dict[str, Any]:
+        """The loaded sections, with ``bootstrap.draft_model`` pointing at the saved ``draft/`` folder."""
+        sections = super().checkpoint_sections()
+        if self.draft_model is not None:
+            sections["bootstrap"] = {**sections.get("bootstrap", {}), "draft_model": DRAFT_DIR}
+        return sections
+
+    def write_companions(self, directory: Path) -> None:
+        """Classifiers and README (:meth:`Generator.write_companions`), plus the AR draft LM in ``draft/``."""
+        super().write_companions(directory)
+        if self.draft_model is not None:
+            ar = self.draft()
+            save_pretrained(directory / DRAFT_DIR, ar, ar.hub_tokenizer, ar.hub_extra)
 
     @property
     def limit(self) -> int:

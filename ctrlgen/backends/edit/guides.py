@@ -84,15 +84,24 @@ class EditGuides:
     def fluency(self):  # type: ignore[no-untyped-def]
         """``rows -> mean log-prob per word`` under the AR draft model (None without one): the sampler's fluency
         term. The draft model learned the same data as the teacher LM, so teacher lm-scores of edit-backend
-        outputs are optimistic; the bigram precision is not affected."""
+        outputs are optimistic; the bigram precision is not affected.
+
+        Each returned function caches its scores by the row's id tuple (a kept text is a candidate again at every
+        revision step, and the proposals score the same texts as the ranking): a row is forwarded once per
+        function, i.e. once per call that asks for a fluency function; no cache outlives that call."""
         if self.draft_model is None:
             return None
         ar = self.draft()
+        cache: dict[tuple[int, ...], float] = {}
 
         def score(rows: list[list[int]]) -> list[float]:
-            with torch.no_grad():
-                ids = encode_batch(rows, ar.config.seq_len)
-                return (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist()
+            keys = [tuple(int(i) for i in r) for r in rows]
+            todo = list(dict.fromkeys(k for k in keys if k not in cache))
+            if todo:
+                with torch.no_grad():
+                    ids = encode_batch([list(k) for k in todo], ar.config.seq_len)
+                    cache.update(zip(todo, (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist(), strict=True))
+            return [cache[k] for k in keys]
         return score
 
     def _probes(self, drafts: int = 512) -> list[list[int]]:

@@ -53,6 +53,7 @@ from ctrlgen.backends.edit.models import (
     make_edit_batch,
 )
 from ctrlgen.errors import ConfigError
+from ctrlgen.models.hub import HubMixin
 
 
 @dataclass
@@ -68,7 +69,7 @@ class EditModelConfig(EditGeneratorConfig):
         super().__post_init__()
 
 
-class EditModel(nn.Module):
+class EditModel(nn.Module, HubMixin):
     """``tagger: EditTagger`` + ``generator: EditGenerator``, saved and loaded as one checkpoint."""
 
     model_type = "edit-diffuser"

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from ctrlgen.backends.edit.edits import Edit, EditScript, apply_edits
 from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.models.backbone import Backbone, BackboneConfig, TimestepEmbedding
+from ctrlgen.models.hub import HubMixin
 from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START
 
 IGNORE_INDEX = -100  # target of positions that carry no target (torch's cross-entropy default)
@@ -125,7 +126,7 @@ class _EditEncoder(nn.Module):
         return self.backbone(h, self.time(t.float()))
 
 
-class EditTagger(_EditEncoder):
+class EditTagger(_EditEncoder, HubMixin):
     """p_tag(e | x_t, t), one of the four :class:`Edit` tags per slot.
 
     - ``forward(ids: LongTensor[B, L], t: Tensor[B] | float) -> Tensor[B, L, 4]``: logits; DELETE and REPLACE
@@ -156,7 +157,7 @@ class EditTagger(_EditEncoder):
         return self(ids, t).argmax(-1).masked_fill(~_slots(ids), int(Edit.KEEP))
 
 
-class EditGenerator(_EditEncoder):
+class EditGenerator(_EditEncoder, HubMixin):
     """p_gen(x_{t−1} | x_t, e, t) as span lengths, then words at placeholders; one encoder serves both passes.
 
     - ``length_logits(ids: LongTensor[B, L], tags: LongTensor[B, L], t) -> Tensor[B, L, max_span + 1]``: class

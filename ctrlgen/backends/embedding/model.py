@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ctrlgen.models.backbone import Backbone, BackboneConfig, TimestepEmbedding
+from ctrlgen.models.hub import HubMixin
 
 
 @dataclass
@@ -29,7 +30,7 @@ class EmbeddingLMConfig:
                               seq_len=self.seq_len, attention=self.attention)
 
 
-class EmbeddingLM(nn.Module):
+class EmbeddingLM(nn.Module, HubMixin):
     """f_θ(x_t, t) → x̂0 over word embeddings of size d.
 
     - ``embed(ids: Tensor[B, L]) -> Tensor[B, L, d]``

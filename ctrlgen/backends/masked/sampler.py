@@ -1,0 +1,195 @@
+"""LLaDA-style sampling of a mask predictor: start from MASK, reveal a scheduled number of tokens per step.
+
+The model interface is ``model(ids: LongTensor[B, L]) -> logits Tensor[B, L, V]`` with ``mask_id`` and
+``vocab_size`` attributes (:class:`MaskPredictor`). The loop, top to bottom (LLaDA's ``generate``, rewritten):
+
+1. the canvas ``x`` holds the given tokens (START, hard faces) and MASK everywhere else; only MASK positions
+   ever change, so a given token is never touched (hard faces hold by construction, at every step);
+2. the positions are cut into ``L / block_length`` blocks, revealed left to right (semi-autoregressive; one
+   block = plain masked diffusion); each block gets ``steps / blocks`` steps, and the number of tokens revealed
+   at each step is the block's MASK count split evenly (:func:`tokens_per_step`: LLaDA's linear schedule makes
+   the expected number revealed per step constant);
+3. each step: logits from one forward (with classifier-free guidance: the conditional and the unconditional
+   canvas — the given tokens masked — in one batched forward, ``un + (s + 1)·(cond − un)``), then the ``guide``
+   hook (soft constraints), then the bans; a candidate token per position is drawn (Gumbel-max at
+   ``temperature``, greedy at 0), scored by the remasking strategy (:data:`REMASKING`), and the ``k`` most
+   confident MASK positions of the current block take their candidate; the others stay MASK ("remasked").
+
+Gumbel noise is drawn and added in **float64**: at low precision the largest noise values are rounded away,
+which truncates the Gumbel tail and lowers the effective temperature (arXiv:2409.02908, what LLaDA's code does).
+The logits are cast to float64 before, so the result does not depend on the model's dtype beyond its logits.
+
+The config is a frozen dataclass; everything that changes during a call lives in that call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from ctrlgen.backends.masked.diffusion import uniform
+from ctrlgen.errors import SamplingError
+from ctrlgen.registry import Registry
+
+#: ``remask(logits: Tensor[B, L, V] float64, x0: LongTensor[B, L], generator) -> confidence Tensor[B, L]``:
+#: higher = revealed earlier. ``logits`` are the guided, banned logits before Gumbel noise.
+RemaskFn = Callable[[Tensor, Tensor, "torch.Generator | None"], Tensor]
+#: ``guide(x: LongTensor[B, L], logits: Tensor[B, L, V]) -> Tensor[B, L, V]``: soft constraints (cond_fn style)
+Guide = Callable[[Tensor, Tensor], Tensor]
+REMASKING: Registry[RemaskFn] = Registry("remasking strategy")
+
+
+class MaskPredictor(Protocol):
+    mask_id: int
+    vocab_size: int
+
+    def __call__(self, ids: Tensor) -> Tensor: ...
+
+
+@REMASKING.register("low_confidence")
+def low_confidence(logits: Tensor, x0: Tensor, generator: torch.Generator | None) -> Tensor:
+    """The model's probability of the drawn token (LLaDA's default)."""
+    return logits.softmax(-1).gather(-1, x0[..., None]).squeeze(-1)
+
+
+@REMASKING.register("random")
+def random(logits: Tensor, x0: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Uniform noise: positions are revealed in random order (MDLM's ancestral sampler, in effect)."""
+    return uniform(x0.shape, generator, x0.device)
+
+
+@REMASKING.register("margin")
+def margin(logits: Tensor, x0: Tensor, generator: torch.Generator | None) -> Tensor:
+    """p(top-1) − p(top-2): a position whose two best tokens are close is revealed later."""
+    top = logits.softmax(-1).topk(2, dim=-1).values
+    return top[..., 0] - top[..., 1]
+
+
+@REMASKING.register("entropy")
+def entropy(logits: Tensor, x0: Tensor, generator: torch.Generator | None) -> Tensor:
+    """−H(p): the least uncertain positions first (0·log 0 taken as 0 for banned tokens)."""
+    logp = logits.log_softmax(-1)
+    return (logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+
+
+def tokens_per_step(masked: Tensor, steps: int) -> Tensor:
+    """``masked: BoolTensor[B, M]`` (a block's MASK positions) → ``LongTensor[B, steps]``: how many tokens to reveal
+    at each step, ``count // steps`` each and one more in the first ``count % steps`` steps (sums to the count)."""
+    count = masked.sum(-1, keepdim=True)
+    extra = torch.arange(steps, device=masked.device)[None] < count % steps
+    return count // steps + extra.long()
+
+
+def gumbel_argmax(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    """A draw from softmax(logits / temperature) per position (Gumbel-max in float64), argmax at 0:
+    ``logits: Tensor[B, L, V]`` → ``LongTensor[B, L]``."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    u = uniform(logits.shape, generator, logits.device)
+    g = -torch.log(-torch.log(u.clamp(min=torch.finfo(torch.float64).tiny)))
+    return (logits.double() / temperature + g).argmax(-1)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How the masked backend samples; every field is checked when built (``SamplingError`` with a hint)."""
+
+    steps: int | None = None  # denoising steps in all; None = the call's / the backend's default
+    remasking: str = "low_confidence"  # a name in REMASKING: low_confidence, random, margin, entropy
+    block_length: int | None = None  # semi-autoregressive block size (must divide the length); None = the model's
+    #                                  default (its config.json ``sampling.block_length``), else one block
+    cfg_scale: float = 0.0  # classifier-free guidance s: un + (s + 1)(cond − un); 0 = off (one forward)
+    temperature: float = 1.0  # Gumbel temperature of the token draws; 0 = greedy (same texts for every seed)
+
+    def __post_init__(self) -> None:
+        if self.remasking not in REMASKING:
+            raise SamplingError(f"unknown remasking strategy {self.remasking!r}",
+                                f"pass one of {', '.join(REMASKING)}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or self.steps < 1):
+            raise SamplingError(f"steps must be a positive integer, got {self.steps!r}", "pass e.g. steps=64")
+        b = self.block_length
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
+            raise SamplingError(f"block_length must be a positive integer or None, got {b!r}",
+                                "pass e.g. block_length=16 (the canvas length: one block), or None for the model's default")
+        for name in ("cfg_scale", "temperature"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
+                                    f"pass e.g. {name}={'0.0 (off)' if name == 'cfg_scale' else '1.0, or 0 for greedy'}")
+
+    def schedule(self, length: int, steps: int) -> tuple[int, int]:
+        """``(blocks, steps per block)`` for a canvas of ``length`` positions and ``steps`` steps, or
+        ``SamplingError`` (before any network runs) when they do not divide."""
+        block = self.block_length or length
+        if length % block:
+            divisors = [d for d in range(1, length + 1) if length % d == 0]
+            raise SamplingError(f"block_length={block} does not divide the sequence length {length}",
+                                f"pass a divisor of {length}: {', '.join(map(str, divisors))} (or None)")
+        blocks = length // block
+        if steps % blocks:
+            raise SamplingError(f"steps={steps} is not divisible by the {blocks} blocks of length {block}",
+                                f"pass steps as a multiple of {blocks}, e.g. {blocks * max(1, steps // blocks)}")
+        return blocks, steps // blocks
+
+
+@dataclass
+class SampleOutput:
+    tokens: Tensor  # LongTensor[B, L] final ids; given positions untouched
+    trajectory: list[Tensor] = field(default_factory=list)  # LongTensor[B, L] after each step (MASK where hidden)
+
+
+@torch.no_grad()
+def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *,
+           given: Tensor | None = None, banned: Tensor | None = None, guide: Guide | None = None,
+           generator: torch.Generator | None = None, return_trajectory: bool = False,
+           progress: bool = False) -> SampleOutput:
+    """Fill the MASK positions of ``x: LongTensor[B, L]`` in ``steps`` forwards (exactly: a step with nothing to
+    reveal still runs, so the cost is known up front).
+
+    ``given: BoolTensor[B | 1, L]``: the conditioning tokens that the unconditional CFG pass masks (default: every
+    non-MASK position of ``x``); ``banned: BoolTensor[1 | B, L, V]``: ids never drawn at a position (MASK is
+    always banned); ``guide``: the soft-constraint hook on the logits. ``x`` is not modified."""
+    from tqdm.auto import tqdm  # lazy: start-up speed
+
+    blocks, per_block = config.schedule(x.shape[1], steps)
+    width = x.shape[1] // blocks
+    x, mask_id = x.clone(), model.mask_id
+    given = (x != mask_id) if given is None else given.expand_as(x)
+    use_cfg = config.cfg_scale > 0 and bool(given.any())  # nothing given: cond == uncond, one forward
+    pos = torch.arange(x.shape[1], device=x.device)
+    remask, traj = REMASKING.get(config.remasking), []
+    bar = tqdm(total=steps, disable=not progress, desc="sampling", leave=False)
+    for b in range(blocks):
+        in_block = (pos >= b * width) & (pos < (b + 1) * width)  # BoolTensor[L]
+        k_steps = tokens_per_step((x == mask_id) & in_block, per_block)  # [B, per_block]
+        for i in range(per_block):
+            masked = x == mask_id
+            if use_cfg:
+                logits, un = model(torch.cat([x, x.masked_fill(given, mask_id)])).chunk(2)
+                logits = un + (config.cfg_scale + 1) * (logits - un)
+            else:
+                logits = model(x)
+            if guide is not None:
+                logits = guide(x, logits)
+            logits = logits.double()
+            logits[..., mask_id] = float("-inf")
+            if banned is not None:
+                logits = logits.masked_fill(banned.to(x.device), float("-inf"))
+            x0 = gumbel_argmax(logits, config.temperature, generator)
+            confidence = remask(logits, x0, generator).nan_to_num(nan=-1e300, neginf=-1e300, posinf=1e300)
+            confidence = confidence.masked_fill(~(masked & in_block), float("-inf"))  # candidates always rank first
+            order = confidence.argsort(dim=-1, descending=True, stable=True)
+            reveal = torch.zeros_like(masked).scatter_(
+                1, order, torch.arange(x.shape[1], device=x.device)[None] < k_steps[:, i:i + 1])
+            x = torch.where(reveal & masked, x0, x)
+            if return_trajectory:
+                traj.append(x.clone())
+            bar.update()
+    bar.close()
+    return SampleOutput(tokens=x, trajectory=traj)

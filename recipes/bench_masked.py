@@ -1,0 +1,196 @@
+"""The masked backend (``e2e-masked``, LLaDA architecture) against ``e2e-sedd`` (discrete backend) in one run.
+
+    CTRLGEN_DATA=/path/to/data python recipes/bench_masked.py --out recipes/results/bench_masked.json
+
+Sections (1 CPU thread by default, seed 0 everywhere; ``-n`` samples per unconditional row, ``--cases`` infill
+cases with ``--per-case`` samples each, the MBR choice scored):
+
+- ``unconditional``: both models at equal sampling steps (``--steps``), and e2e-sedd at the step count whose wall
+  time equals e2e-masked's at ``--wall-steps`` (per-step costs probed first): bigram precision against
+  ``train.csv`` (``BigramReference``), teacher lm-score (``e2e-teacher-1``, lower is better), distinct-2,
+  well-formed share, samples/s;
+- ``remasking``: e2e-masked with every remasking strategy × block length (``--blocks``), same seed and steps;
+- ``infill``: both models on the same held-out holes (``bench_infill.make_case``; BLEU-4 / hole BLEU-4 /
+  ROUGE-L by ``bench_infill.run_backend``), e2e-masked also with CFG strengths ``--cfg``;
+- ``control``: ``Contains`` (the ten phrases of ``contains_control.py``) and ``SemanticField`` (``--fields``
+  held-out ``field = value`` targets, default steering = placing a phrase) on both models, with the rate at which
+  the same check holds without control.
+
+E2E references never enter the JSON (``write_json(..., references=...)`` scrubs any text equal to one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from typing import Any
+
+import torch
+from bench_infill import (  # recipes/ is on sys.path when run as a script
+    make_case,
+    run_backend,
+)
+from contains_control import PHRASES, run_variant
+
+import ctrlgen
+from ctrlgen.backends.discrete.sampler import SEDDSampler
+from ctrlgen.backends.masked.sampler import REMASKING, SamplerConfig
+from ctrlgen.constraints.contains import Contains
+from ctrlgen.constraints.infill import Infill
+from ctrlgen.evaluation.bench import build_targets, data_dir, machine, write_json
+from ctrlgen.oracles.fluency import BigramReference, distinct_n
+from ctrlgen.oracles.teacher import Teacher
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
+
+
+def ints(value: str) -> list[int]:
+    return [int(x) for x in value.split(",") if x]
+
+
+BLOCK: dict[str, int | None] = {"block_length": 16}  # e2e-masked's semi-autoregressive block (--block)
+
+
+def sampler_for(backend: str, steps: int, **kw: Any) -> Any:
+    """The masked sampler (low-confidence remasking, blocks of ``--block``) or SEDD's analytic one."""
+    return SamplerConfig(steps=steps, **{**BLOCK, **kw}) if backend == "masked" else SEDDSampler(steps=steps)
+
+
+def unconditional(name: str, gen: Any, sampler: Any, n: int, ref: BigramReference, teacher: Teacher) -> dict:
+    """``n`` unconstrained samples (seed 0, one batch): quality and speed."""
+    t0 = time.perf_counter()
+    out = gen.generate(n=n, seed=0, batch_size=n, sampler=sampler)
+    secs = time.perf_counter() - t0
+    row = {"model": name, "steps": sampler.steps, "n": n, "bigram_precision": ref.precision(out.texts),
+           "lm_score": teacher.score(out.texts), "distinct_2": distinct_n(out.texts, 2),
+           "well_formed": sum(out.report["well_formed"]) / n, "samples_per_s": n / secs, "seconds": secs,
+           "examples": out.texts[:3]}
+    if isinstance(sampler, SamplerConfig):
+        row.update(remasking=sampler.remasking, block_length=sampler.block_length or gen.seq_len)
+    print(f"{name:11s} {sampler.steps:3d} steps {row.get('remasking', ''):14s} {row.get('block_length', '')!s:3s} "
+          f"bigram {row['bigram_precision']:.3f} lm {row['lm_score']:.2f} d2 {row['distinct_2']:.3f} "
+          f"wf {row['well_formed']:.2f} {row['samples_per_s']:.1f}/s", flush=True)
+    return row
+
+
+def seconds_per_step(gen: Any, backend: str, n: int, steps: int = 12) -> float:
+    """Wall seconds of one sampling step for ``n`` samples (after one warm-up call); ``steps`` divides by the
+    block count of any block length that divides 48 into ≤ 12 blocks."""
+    gen.generate(n=2, seed=0, sampler=sampler_for(backend, steps))
+    t0 = time.perf_counter()
+    gen.generate(n=n, seed=0, batch_size=n, sampler=sampler_for(backend, steps))
+    return (time.perf_counter() - t0) / steps
+
+
+def make_cases(valid: list[str], count: int, gens: list[Any]) -> list[tuple[str, str, list[int]]]:
+    """``count`` (template, reference, covered word indices) from shuffled ``valid`` (seed 0), as bench_infill
+    builds them: in every model's vocabulary, fitting every model's length."""
+    rng, cases = random.Random(0), []
+    valid = list(valid)
+    rng.shuffle(valid)
+    for text in valid:
+        words = split_words(text)
+        if len(words) + 2 > min(g.model.config.seq_len for g in gens) or any(w not in g.tokenizer.vocab for g in gens
+                                                                  for w in words):
+            continue
+        case = make_case(words, rng)
+        if case is None:
+            continue
+        for g in gens:
+            Infill(case[0]).prepare(g.tokenizer, g.model.config.seq_len, g.backend)  # raises if it cannot fit
+        cases.append((case[0], " ".join(words), case[1]))
+        if len(cases) == count:
+            break
+    return cases
+
+
+def semantic_control(name: str, gen: Any, targets: list, n: int, steps: int, backend: str) -> dict:
+    """``SemanticField`` (default steering) per target: success by its check face; the same check on the
+    unconstrained samples (``n`` × targets, one draw) as the no-control rate."""
+    t0, ok = time.perf_counter(), []
+    for k, t in enumerate(targets):
+        c = ctrlgen.SemanticField(t.field, t.value)
+        out = gen.generate(n=n, seed=k, sampler=sampler_for(backend, steps), constraints=c)
+        ok.append(sum(out.report["constraints"][repr(c)]["satisfied"]) / n)
+    secs = time.perf_counter() - t0
+    plain = gen.generate(n=n * len(targets), seed=0, sampler=sampler_for(backend, steps)).texts
+    base = [statistics.mean(ctrlgen.SemanticField(t.field, t.value).satisfied(plain)) for t in targets]
+    row = {"model": name, "steps": steps, "targets": len(targets), "n_per_target": n,
+           "success": statistics.mean(ok), "no_control": statistics.mean(base),
+           "seconds_per_call": secs / len(targets)}
+    print(f"{name} SemanticField: {row['success']:.2f} (no control {row['no_control']:.2f})", flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--masked", default="e2e-masked")
+    ap.add_argument("--sedd", default="e2e-sedd")
+    ap.add_argument("--teacher", default="e2e-teacher-1")
+    ap.add_argument("--data")
+    ap.add_argument("-n", type=int, default=64, help="samples per unconditional row")
+    ap.add_argument("--steps", type=ints, default=[24, 48], help="equal-steps comparison")
+    ap.add_argument("--block", type=int, default=16, help="e2e-masked's block length outside the remasking grid")
+    ap.add_argument("--wall-steps", type=int, default=48, help="e2e-masked steps the equal-wall-time row matches")
+    ap.add_argument("--blocks", type=ints, default=[48, 16, 8], help="block lengths of the remasking grid")
+    ap.add_argument("--cases", type=int, default=50)
+    ap.add_argument("--per-case", type=int, default=4)
+    ap.add_argument("--infill-steps", type=int, default=48)
+    ap.add_argument("--cfg", type=lambda s: [float(x) for x in s.split(",")], default=[0.0, 0.5, 1.0, 2.0])
+    ap.add_argument("--contains-n", type=int, default=8, help="samples per Contains phrase / SemanticField target")
+    ap.add_argument("--fields", type=int, default=10, help="SemanticField targets")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="recipes/results/bench_masked.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    BLOCK["block_length"] = args.block
+    t_start = time.perf_counter()
+    d = data_dir(args.data) / "e2e"
+    train = [e.ref for e in read_e2e_csv(d / "train.csv", parse_mrs=False)]
+    valid = [e.ref for e in read_e2e_csv(d / "valid.csv", parse_mrs=False)]
+    ref, teacher = BigramReference(train), Teacher.load(args.teacher)
+    gens = {"masked": ctrlgen.load(args.masked), "discrete": ctrlgen.load(args.sedd)}
+    names = {"masked": args.masked, "discrete": args.sedd}
+
+    rows = [unconditional(names[b], gens[b], sampler_for(b, k), args.n, ref, teacher) for k in args.steps for b in gens]
+    per_step = {b: seconds_per_step(gens[b], b, args.n) for b in gens}
+    k = max(1, round(args.wall_steps * per_step["masked"] / per_step["discrete"]))
+    wall = {"masked_steps": args.wall_steps, "sedd_steps": k, "seconds_per_step": per_step,
+            "rows": [unconditional(names["masked"], gens["masked"], sampler_for("masked", args.wall_steps), args.n,
+                                   ref, teacher),
+                     unconditional(names["discrete"], gens["discrete"], sampler_for("discrete", k), args.n, ref,
+                                   teacher)]}
+    grid = [unconditional(names["masked"], gens["masked"],
+                          SamplerConfig(steps=args.wall_steps, remasking=r, block_length=b), args.n, ref, teacher)
+            for r in REMASKING for b in args.blocks]
+
+    cases = make_cases(valid, args.cases, list(gens.values()))
+    infill = [run_backend("discrete", gens["discrete"], cases, args.per_case, SEDDSampler(steps=args.infill_steps),
+                          ref, teacher)]
+    for s in args.cfg:
+        row = run_backend("masked", gens["masked"], cases, args.per_case,
+                          sampler_for("masked", args.infill_steps, cfg_scale=s), ref, teacher)
+        infill.append({**row, "cfg_scale": s})
+
+    targets = build_targets("semantic", d / "valid.csv", args.fields, 0, min(g.model.config.seq_len for g in gens.values()), None)
+    control: dict[str, Any] = {"contains_phrases": PHRASES}
+    for b, g in gens.items():
+        call = (lambda phrase, g=g, b=b: g.generate(n=args.contains_n, seed=0, sampler=sampler_for(b, args.wall_steps),
+                                                    constraints=Contains(phrase)))
+        control[f"{b}/contains"] = run_variant(f"{b}/contains", call, ref)["summary"]
+        control[f"{b}/semantic"] = semantic_control(names[b], g, targets, args.contains_n, args.wall_steps, b)
+    write_json(args.out, {
+        "masked": args.masked, "sedd": args.sedd, "machine": machine(), "seed": 0, "n": args.n,
+        "masked_sampler": {"remasking": "low_confidence", "block_length": args.block},
+        "teacher": {"name": teacher.name, "fingerprint": teacher.fingerprint},
+        "equal_steps": rows, "equal_wall_time": wall, "remasking_grid": grid,
+        "infill": {"cases": len(cases), "samples_per_case": args.per_case, "steps": args.infill_steps,
+                   "rows": infill},
+        "control": control, "total_seconds": round(time.perf_counter() - t_start, 1),
+    }, references=set(train) | set(valid) | {" ".join(split_words(t)) for t in valid})
+
+
+if __name__ == "__main__":
+    main()
