@@ -167,14 +167,17 @@ def test_bad_config_fields_raise_typed_errors_with_hints(kwargs, match):
     assert info.value.hint
 
 
-def test_schedule_refuses_blocks_and_steps_that_do_not_divide():
+def test_schedule_refuses_blocks_that_do_not_divide_and_spreads_steps_that_do_not():
     with pytest.raises(SamplingError, match="does not divide") as info:
         SamplerConfig(block_length=5).schedule(24, 12)
     assert "1, 2, 3, 4, 6, 8, 12, 24" in info.value.hint
-    with pytest.raises(SamplingError, match="not divisible") as info:
-        SamplerConfig(block_length=8).schedule(24, 10)
-    assert "multiple of 3" in info.value.hint
-    assert SamplerConfig(block_length=8).schedule(24, 12) == (3, 4)
+    with pytest.raises(SamplingError, match="fewer than the 3 blocks") as info:
+        SamplerConfig(block_length=8).schedule(24, 2)
+    assert "steps >= 3" in info.value.hint
+    assert SamplerConfig(block_length=8).schedule(24, 12) == (3, [4, 4, 4])
+    for steps in range(3, 40):  # every step is spent, as evenly as possible, earlier blocks first
+        blocks, per = SamplerConfig(block_length=8).schedule(24, steps)
+        assert blocks == 3 and sum(per) == steps and max(per) - min(per) <= 1 and per == sorted(per, reverse=True)
     model = Toy()
     with pytest.raises(SamplingError):
         sample(model, canvas(), SamplerConfig(block_length=3), 4)

@@ -17,15 +17,26 @@ from ctrlgen.text.vocab import SPECIALS
 
 ASSETS = Path(__file__).resolve().parent.parent / "ctrlgen" / "assets"
 BUNDLED = sorted(p.parent for p in ASSETS.glob("*/tokenizer.json"))
+#: assets written before tokenizer.json became a Hugging Face file (the migration path); newer ones are HF files
+BUNDLED_V1 = [p for p in BUNDLED if json.loads((p / "tokenizer.json").read_text()).get("format") is not None]
 SAMPLES = ["The Vaults is a family-friendly pub near Café Adriatic.", "It isn't cheap: it costs more than £30.",
            "Zizzi's, a coffee shop, has a 5 out of 5 rating.", "Blorptastic Quux serves 😀 food.", ""]
 
 
 def test_bundled_assets_exist():
-    assert len(BUNDLED) >= 3
+    assert len(BUNDLED_V1) >= 3 and len(BUNDLED) >= 5
 
 
-@pytest.mark.parametrize("asset", BUNDLED, ids=lambda p: p.name)
+@pytest.mark.parametrize("asset", sorted(set(BUNDLED) - set(BUNDLED_V1)), ids=lambda p: p.name)
+def test_bundled_hf_format_assets_load_in_transformers(asset):
+    transformers = pytest.importorskip("transformers")
+    tok = load_tokenizer(asset)
+    fast = transformers.PreTrainedTokenizerFast.from_pretrained(str(asset))
+    for text in SAMPLES[:3]:
+        assert fast(text)["input_ids"] == tok.encode(text)
+
+
+@pytest.mark.parametrize("asset", BUNDLED_V1, ids=lambda p: p.name)
 def test_previous_format_migrates_with_identical_ids_and_text(asset, tmp_path):
     """An asset's v1 tokenizer.json loads (unchanged bytes), re-saves as a Hugging Face file and loads back with
     the same vocabulary, rules, ids and decoded text."""

@@ -164,7 +164,7 @@ class MaskedGenerator(Generator):
                             return_trajectory=return_trajectory)
         assert opts.steps is not None  # filled in by options()
         sampler = replace(sampler, steps=opts.steps)
-        sampler.schedule(self.seq_len, opts.steps)  # block_length / steps that do not divide: refused here
+        sampler.schedule(self.seq_len, opts.steps)  # a block_length that does not divide, too few steps: refused here
         on = self.place(opts)
         self.check_budget(opts, sampler)
         prepared = self.prepare(constraints)

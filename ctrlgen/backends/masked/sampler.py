@@ -6,7 +6,8 @@ The model interface is ``model(ids: LongTensor[B, L]) -> logits Tensor[B, L, V]`
 1. the canvas ``x`` holds the given tokens (START, hard faces) and MASK everywhere else; only MASK positions
    ever change, so a given token is never touched (hard faces hold by construction, at every step);
 2. the positions are cut into ``L / block_length`` blocks, revealed left to right (semi-autoregressive; one
-   block = plain masked diffusion); each block gets ``steps / blocks`` steps, and the number of tokens revealed
+   block = plain masked diffusion); each block gets ``steps / blocks`` steps (the first ones one more when it does not
+   divide), and the number of tokens revealed
    at each step is the block's MASK count split evenly (:func:`tokens_per_step`: LLaDA's linear schedule makes
    the expected number revealed per step constant);
 3. each step: logits from one forward (with classifier-free guidance: the conditional and the unconditional
@@ -123,19 +124,21 @@ class SamplerConfig:
                 raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
                                     f"pass e.g. {name}={'0.0 (off)' if name == 'cfg_scale' else '1.0, or 0 for greedy'}")
 
-    def schedule(self, length: int, steps: int) -> tuple[int, int]:
-        """``(blocks, steps per block)`` for a canvas of ``length`` positions and ``steps`` steps, or
-        ``SamplingError`` (before any network runs) when they do not divide."""
+    def schedule(self, length: int, steps: int) -> tuple[int, list[int]]:
+        """``(blocks, steps of each block)`` for a canvas of ``length`` positions and ``steps`` steps: as even as
+        possible, the first blocks taking one more when ``steps`` does not divide (LLaDA needs a multiple; a user
+        asking for 50 steps should not have to know the block count). ``SamplingError`` (before any network runs)
+        when ``block_length`` does not divide ``length`` or there are fewer steps than blocks."""
         block = self.block_length or length
         if length % block:
             divisors = [d for d in range(1, length + 1) if length % d == 0]
             raise SamplingError(f"block_length={block} does not divide the sequence length {length}",
                                 f"pass a divisor of {length}: {', '.join(map(str, divisors))} (or None)")
         blocks = length // block
-        if steps % blocks:
-            raise SamplingError(f"steps={steps} is not divisible by the {blocks} blocks of length {block}",
-                                f"pass steps as a multiple of {blocks}, e.g. {blocks * max(1, steps // blocks)}")
-        return blocks, steps // blocks
+        if steps < blocks:
+            raise SamplingError(f"steps={steps} is fewer than the {blocks} blocks of length {block}: every block "
+                                "needs a step", f"pass steps >= {blocks}, or a longer block_length")
+        return blocks, [steps // blocks + (b < steps % blocks) for b in range(blocks)]
 
 
 @dataclass
@@ -157,7 +160,7 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
     always banned); ``guide``: the soft-constraint hook on the logits. ``x`` is not modified."""
     from tqdm.auto import tqdm  # lazy: start-up speed
 
-    blocks, per_block = config.schedule(x.shape[1], steps)
+    blocks, block_steps = config.schedule(x.shape[1], steps)
     width = x.shape[1] // blocks
     x, mask_id = x.clone(), model.mask_id
     given = (x != mask_id) if given is None else given.expand_as(x)
@@ -167,6 +170,7 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
     bar = tqdm(total=steps, disable=not progress, desc="sampling", leave=False)
     for b in range(blocks):
         in_block = (pos >= b * width) & (pos < (b + 1) * width)  # BoolTensor[L]
+        per_block = block_steps[b]
         k_steps = tokens_per_step((x == mask_id) & in_block, per_block)  # [B, per_block]
         for i in range(per_block):
             masked = x == mask_id
