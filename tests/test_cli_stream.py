@@ -126,7 +126,10 @@ def test_interrupted_run_keeps_streamed_lines(model_dir, tmp_path, sig, code):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "ctrlgen.cli", "generate", "--model", str(model_dir), "-n", "5000",
                              "--batch-size", "1", "--steps", "20", "--json", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=(tmp_path / "err").open("w"), text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=(tmp_path / "err").open("w"), text=True, env=env,
+                            # a suite started in the background (nohup, `&`) passes SIGINT on as ignored, and Python
+                            # then installs no Ctrl-C handler: give the child the terminal's default, as a user's has
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:  # stdout read through one buffered reader to EOF (communicate() would skip what readline buffered)
         first = proc.stdout.readline()
         proc.send_signal(sig)
