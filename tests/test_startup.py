@@ -67,7 +67,9 @@ def test_lazy_table_resolves(name: str) -> None:
     args = build_parser([name]).parse_args([name, *{"infill": ["T [MASK] ."], "edit": ["a text"], "train": ["c.toml"],
                                                     "evaluate": ["--task", "length"],
                                                     "build-targets": ["--task", "length", "--out", "x.jsonl"],
-                                                    "train-classifier": ["pos"]}.get(name, [])])
+                                                    "train-classifier": ["pos"],
+                                                    "finetune": ["e2e-masked", "--data", "d.csv", "--output", "o"]
+                                                    }.get(name, [])])
     assert args.run == cmd.run and args.command == name
 
 

@@ -44,6 +44,8 @@ COMMANDS: dict[str, Command] = {
                              "ctrlgen.cli.evaluate:build_targets_arguments", "ctrlgen.cli.evaluate:cmd_build_targets"),
     "train-classifier": Command("train a noise-aware classifier beside a model",
                                 "ctrlgen.cli.train_classifier:add_arguments", "ctrlgen.cli.train_classifier:run"),
+    "finetune": Command("fine-tune a checkpoint through accelerate, optionally with LoRA (ctrlgen[finetune])",
+                        "ctrlgen.cli.finetune:finetune_arguments", "ctrlgen.cli.finetune:run"),
 }
 
 
