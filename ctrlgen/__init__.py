@@ -87,8 +87,13 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from ctrlgen.constraints.infill import FixedTokens, Infill, Prefix, Suffix
     from ctrlgen.constraints.length import Length
     from ctrlgen.constraints.mr import MR
-    from ctrlgen.constraints.plugin import (CLASSIFIERS, ClassifierData, NoiseAwareClassifier, load_classifier,
-                                            register_classifier)
+    from ctrlgen.constraints.plugin import (
+        CLASSIFIERS,
+        ClassifierData,
+        NoiseAwareClassifier,
+        load_classifier,
+        register_classifier,
+    )
     from ctrlgen.constraints.pos import POS
     from ctrlgen.constraints.semantic import SemanticField
     from ctrlgen.constraints.syntax import SyntaxSpans, SyntaxTree
@@ -96,6 +101,15 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from ctrlgen.core.options import Options
     from ctrlgen.core.output import GenerationOutput
     from ctrlgen.core.requests import Request
-    from ctrlgen.errors import (CheckpointError, ConfigError, ConstraintConflictError, CtrlgenError, DataError,
-                                HubOfflineError, MRParseError, SamplingError, UnsupportedOperationError)
+    from ctrlgen.errors import (
+        CheckpointError,
+        ConfigError,
+        ConstraintConflictError,
+        CtrlgenError,
+        DataError,
+        HubOfflineError,
+        MRParseError,
+        SamplingError,
+        UnsupportedOperationError,
+    )
     from ctrlgen.training.classifiers import evaluate_classifier, fit_classifier

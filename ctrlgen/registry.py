@@ -149,7 +149,9 @@ class BackendRegistry(Registry[BackendSpec]):
         if self._loaded:
             return
         super()._load()
-        from importlib.metadata import entry_points  # lazy: start-up speed (scans installed distributions)
+        from importlib.metadata import (
+            entry_points,  # lazy: start-up speed (scans installed distributions)
+        )
 
         for ep in entry_points(group="ctrlgen.backends"):
             spec = ep.load()

@@ -17,18 +17,28 @@ cases with ``--per-case`` samples each, the MBR choice scored):
   the same check holds without control.
 
 E2E references never enter the JSON (``write_json(..., references=...)`` scrubs any text equal to one).
+
+``--models e2e-masked,e2e-masked-bpe`` runs instead the word-level vs BPE comparison of issue 15 ("Measure") and
+writes ``recipes/results/bench_masked_bpe.json`` (``--out`` to change it): for each masked model, at its own
+``config.json`` block length and ``--wall-steps`` steps, the unconditional row (plus the copy rate: the share of
+samples equal, word for word, to a ``train.csv`` text), infill on the same holes (CFG 0; fixed words kept = the
+template's words in order; exact layout = the ``Infill`` check, every hole with its k words), ``Contains`` and
+``SemanticField`` success, and the out-of-vocabulary inputs of the bad-input catalogue (``OOV``): the share of samples that keep every
+character given (a word-level model refuses them with ``OutOfVocabularyError``). Default settings: ~6 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import time
 from typing import Any
 
 import torch
 from bench_infill import (  # recipes/ is on sys.path when run as a script
+    hole_text,
     make_case,
     run_backend,
 )
@@ -37,10 +47,13 @@ from contains_control import PHRASES, run_variant
 import ctrlgen
 from ctrlgen.backends.discrete.sampler import SEDDSampler
 from ctrlgen.backends.masked.sampler import REMASKING, SamplerConfig
+from ctrlgen.constraints.base import is_subword
 from ctrlgen.constraints.contains import Contains
-from ctrlgen.constraints.infill import Infill
+from ctrlgen.constraints.infill import Infill, Prefix
+from ctrlgen.errors import CtrlgenError
 from ctrlgen.evaluation.bench import build_targets, data_dir, machine, write_json
 from ctrlgen.oracles.fluency import BigramReference, distinct_n
+from ctrlgen.oracles.metrics import infill_bleu4, infill_rouge_l
 from ctrlgen.oracles.teacher import Teacher
 from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
@@ -58,8 +71,10 @@ def sampler_for(backend: str, steps: int, **kw: Any) -> Any:
     return SamplerConfig(steps=steps, **{**BLOCK, **kw}) if backend == "masked" else SEDDSampler(steps=steps)
 
 
-def unconditional(name: str, gen: Any, sampler: Any, n: int, ref: BigramReference, teacher: Teacher) -> dict:
-    """``n`` unconstrained samples (seed 0, one batch): quality and speed."""
+def unconditional(name: str, gen: Any, sampler: Any, n: int, ref: BigramReference, teacher: Teacher,
+                  train_words: set[str] | None = None) -> dict:
+    """``n`` unconstrained samples (seed 0, one batch): quality and speed (and, given ``train_words`` — the
+    training texts as space-joined words — the copy rate)."""
     t0 = time.perf_counter()
     out = gen.generate(n=n, seed=0, batch_size=n, sampler=sampler)
     secs = time.perf_counter() - t0
@@ -67,6 +82,8 @@ def unconditional(name: str, gen: Any, sampler: Any, n: int, ref: BigramReferenc
            "lm_score": teacher.score(out.texts), "distinct_2": distinct_n(out.texts, 2),
            "well_formed": sum(out.report["well_formed"]) / n, "samples_per_s": n / secs, "seconds": secs,
            "examples": out.texts[:3]}
+    if train_words is not None:
+        row["copy_rate"] = sum(" ".join(split_words(t)) in train_words for t in out.texts) / n
     if isinstance(sampler, SamplerConfig):
         row.update(remasking=sampler.remasking, block_length=sampler.block_length or gen.seq_len)
     print(f"{name:11s} {sampler.steps:3d} steps {row.get('remasking', ''):14s} {row.get('block_length', '')!s:3s} "
@@ -92,8 +109,8 @@ def make_cases(valid: list[str], count: int, gens: list[Any]) -> list[tuple[str,
     rng.shuffle(valid)
     for text in valid:
         words = split_words(text)
-        if len(words) + 2 > min(g.model.config.seq_len for g in gens) or any(w not in g.tokenizer.vocab for g in gens
-                                                                  for w in words):
+        if len(words) + 2 > min(g.model.config.seq_len for g in gens) or any(
+                w not in g.tokenizer.vocab for g in gens if not is_subword(g.tokenizer) for w in words):
             continue
         case = make_case(words, rng)
         if case is None:
@@ -124,6 +141,98 @@ def semantic_control(name: str, gen: Any, targets: list, n: int, steps: int, bac
     return row
 
 
+# the bad-input catalogue's out-of-vocabulary inputs (tests/catalogue_cases.py: oov-prefix, oov-template,
+# infill-allow-unk) and new names with accents and emoji: (kind, text)
+OOV = [("prefix", "Zyzzyva"), ("infill", "The Zyzzyva is a [MASK] ."), ("infill", "The Zyzzyva is a [MASK] pub ."),
+       ("prefix", "Zoë's Café 😀 is"), ("infill", "Björk's Smørrebrød is a [MASK:2] pub near Łódź 🍕 ."),
+       ("contains", "naïve café 😀")]
+
+
+def kept(kind: str, given: str, text: str) -> bool:
+    """Whether ``text`` keeps everything ``given``: the prefix's characters, or the phrase's / template pieces' words
+    in order, each piece's words contiguous (words compared as spaCy splits them: detokenisers differ in spacing)."""
+    if kind == "prefix":
+        return text.startswith(given)
+    words, at = split_words(text), 0
+    for piece in [split_words(p) for p in re.split(r"\[MASK(?::\d+)?\]", given) if p.strip()]:
+        at = next((i for i in range(at, len(words) - len(piece) + 1) if words[i:i + len(piece)] == piece), -1)
+        if at < 0:
+            return False
+        at += len(piece)
+    return True
+
+
+def oov_rows(name: str, gen: Any, n: int, steps: int) -> list[dict]:
+    """Each ``OOV`` input, ``n`` samples: the share that keeps every given character and the check face's success;
+    a refusal is recorded by its error type (nothing kept)."""
+    rows = []
+    for k, (kind, text) in enumerate(OOV):
+        c = {"prefix": Prefix, "infill": Infill, "contains": Contains}[kind](text)
+        try:
+            out = gen.generate(n=n, seed=k, sampler=sampler_for("masked", steps), constraints=c)
+        except CtrlgenError as e:
+            rows.append({"kind": kind, "given": text, "error": type(e).__name__, "kept": 0.0, "satisfied": 0.0})
+        else:
+            rows.append({"kind": kind, "given": text, "kept": sum(kept(kind, text, t) for t in out.texts) / n,
+                         "satisfied": sum(out.report["satisfied"]) / n, "examples": out.texts[:2]})
+        print(f"{name} OOV {text!r}: {rows[-1].get('error') or rows[-1]['kept']}", flush=True)
+    return rows
+
+
+def infill_row(name: str, gen: Any, cases: list, n: int, sampler: Any, ref: BigramReference,
+               teacher: Teacher) -> dict:
+    """``run_backend``'s infill row for any tokenizer: ``fixed_kept`` = the template's words all there, in order;
+    ``layout_exact`` = the ``Infill`` check (each fixed word at its word position: every hole has its k words)."""
+    hyps, texts, kept_words, exact = [], [], [], []
+    t0 = time.perf_counter()
+    for template, _, _ in cases:
+        out = gen.infill(template, n=n, seed=0, sampler=sampler)
+        hyps.append(out.texts[0])
+        texts += out.texts
+        kept_words += [kept("infill", template, t) for t in out.texts]
+        exact += [s == 1.0 for s in Infill(template).score(out.texts)]
+    secs, refs = time.perf_counter() - t0, [r for _, r, _ in cases]
+    row = {"model": name, "steps": sampler.steps, "bleu4": infill_bleu4(hyps, refs),
+           "hole_bleu4": infill_bleu4([hole_text(h, c) for h, (_, _, c) in zip(hyps, cases, strict=True)],
+                                      [hole_text(r, c) for _, r, c in cases]),
+           "rouge_l": infill_rouge_l(hyps, refs), "fixed_kept": sum(kept_words) / len(kept_words),
+           "layout_exact": sum(exact) / len(exact),
+           "bigram_precision": ref.precision(texts), "lm_score": teacher.score(texts), "seconds": secs}
+    print(f"{name} infill: BLEU-4 {row['bleu4']:.3f} hole {row['hole_bleu4']:.3f} kept {row['fixed_kept']:.0%} "
+          f"exact {row['layout_exact']:.0%} "
+          f"lm {row['lm_score']:.2f} {secs:.0f} s", flush=True)
+    return row
+
+
+def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d: Any, ref: BigramReference,
+                 teacher: Teacher) -> dict:
+    """Word-level vs BPE masked models (``--models``), each at its own block length, same seeds and settings."""
+    names = [m for m in args.models.split(",") if m]
+    gens = {m: ctrlgen.load(m) for m in names}
+    train_words = {" ".join(split_words(t)) for t in train}
+    cases = make_cases(valid, args.cases, list(gens.values()))
+    targets = build_targets("semantic", d / "valid.csv", args.fields, 0,
+                            min(g.model.config.seq_len for g in gens.values()), None)
+    models: dict[str, Any] = {}
+    for m, g in gens.items():
+        BLOCK["block_length"] = g.defaults.block_length  # the model's measured default (config.json "sampling")
+        sampler = sampler_for("masked", args.wall_steps)
+        call = (lambda phrase, g=g, sampler=sampler: g.generate(n=args.contains_n, seed=0, sampler=sampler,
+                                                                constraints=Contains(phrase)))
+        models[m] = {
+            "tokenizer": getattr(g.tokenizer, "kind", "word"), "vocab_size": len(g.tokenizer), "seq_len": g.seq_len,
+            "block_length": BLOCK["block_length"],
+            "unconditional": unconditional(m, g, sampler, args.n, ref, teacher, train_words),
+            "infill": infill_row(m, g, cases, args.per_case, sampler, ref, teacher),
+            "contains": run_variant(f"{m}/contains", call, ref)["summary"],
+            "semantic": semantic_control(m, g, targets, args.contains_n, args.wall_steps, "masked"),
+            "oov": oov_rows(m, g, args.contains_n, args.wall_steps)}
+        models[m]["oov_kept"] = statistics.mean(r["kept"] for r in models[m]["oov"])
+    return {"models": models, "steps": args.wall_steps, "remasking": "low_confidence", "n": args.n,
+            "infill": {"cases": len(cases), "samples_per_case": args.per_case, "cfg_scale": 0.0},
+            "contains_phrases": PHRASES, "contains_n": args.contains_n, "semantic_targets": len(targets)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--masked", default="e2e-masked")
@@ -142,8 +251,10 @@ def main() -> None:
     ap.add_argument("--contains-n", type=int, default=8, help="samples per Contains phrase / SemanticField target")
     ap.add_argument("--fields", type=int, default=10, help="SemanticField targets")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="recipes/results/bench_masked.json")
+    ap.add_argument("--models", help="comma-separated masked models: the word-level vs BPE comparison instead")
+    ap.add_argument("--out", help="default recipes/results/bench_masked.json (bench_masked_bpe.json with --models)")
     args = ap.parse_args()
+    args.out = args.out or f"recipes/results/bench_masked{'_bpe' if args.models else ''}.json"
     torch.set_num_threads(args.threads)
     BLOCK["block_length"] = args.block
     t_start = time.perf_counter()
@@ -151,6 +262,13 @@ def main() -> None:
     train = [e.ref for e in read_e2e_csv(d / "train.csv", parse_mrs=False)]
     valid = [e.ref for e in read_e2e_csv(d / "valid.csv", parse_mrs=False)]
     ref, teacher = BigramReference(train), Teacher.load(args.teacher)
+    references = set(train) | set(valid) | {" ".join(split_words(t)) for t in valid}
+    if args.models:
+        result = side_by_side(args, train, valid, d, ref, teacher)
+        write_json(args.out, {"machine": machine(), "seed": 0, "threads": args.threads,
+                              "teacher": {"name": teacher.name, "fingerprint": teacher.fingerprint}, **result,
+                              "total_seconds": round(time.perf_counter() - t_start, 1)}, references=references)
+        return
     gens = {"masked": ctrlgen.load(args.masked), "discrete": ctrlgen.load(args.sedd)}
     names = {"masked": args.masked, "discrete": args.sedd}
 
@@ -189,7 +307,7 @@ def main() -> None:
         "infill": {"cases": len(cases), "samples_per_case": args.per_case, "steps": args.infill_steps,
                    "rows": infill},
         "control": control, "total_seconds": round(time.perf_counter() - t_start, 1),
-    }, references=set(train) | set(valid) | {" ".join(split_words(t)) for t in valid})
+    }, references=references)
 
 
 if __name__ == "__main__":

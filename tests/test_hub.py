@@ -24,9 +24,8 @@ from ctrlgen.backends.edit.models import (
     EditTaggerConfig,
 )
 from ctrlgen.backends.embedding.model import EmbeddingLM
-from ctrlgen.errors import CheckpointError
+from ctrlgen.errors import CheckpointError, HubOfflineError
 from ctrlgen.models.ar_lm import ARLM, ARLMConfig
-from ctrlgen.errors import HubOfflineError
 from ctrlgen.models.integrity import seal_directory
 from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.text.tokenizer import Tokenizer

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from ctrlgen import Infill, Length
-from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.diffusion import (
+    DiscreteDiffusion,
+    DiscreteDiffusionConfig,
+)
 from ctrlgen.backends.discrete.generator import DiscreteGenerator
 from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.cli.main import main
@@ -130,3 +133,23 @@ def test_cli_requests_stream_one_line_per_sample(gen, score_model, tokenizer, tm
     assert lines[2]["text"].startswith("The Mill is a")
     assert main(["generate", "--model", str(path), "--requests", str(req), "--constraint", "length=4"]) == 2
     assert main(["generate", "--model", str(path), "--requests", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_masked_backend_shares_batches_like_generate(tokenizer):
+    """The masked backend mixes hard faces per row too; one request alone gives generate's texts."""
+    from ctrlgen.backends.masked.generator import MaskedGenerator
+    from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
+
+    torch.manual_seed(0)
+    model = MaskedLLaDA(MaskedLLaDAConfig(vocab_size=len(tokenizer), mask_id=tokenizer.vocab.mask_id, seq_len=24,
+                                          d_model=32, n_layers=2, n_heads=2, n_kv_heads=2, mlp_hidden_size=64))
+    gen = MaskedGenerator(model, tokenizer)
+    assert gen.mixes_requests
+    outs = gen.generate_requests(_mixed(), steps=4, seed=0, batch_size=4)
+    assert [len(o.texts) for o in outs] == [r.n for r in _mixed()]
+    for ids in outs[0].tokens:
+        assert int(ids[7]) == tokenizer.vocab.end_id
+    assert all(t.startswith("The Mill is a") for t in outs[1].texts)
+    alone = gen.generate_requests([Request(infill=TEMPLATE, n=3)], steps=4, seed=2)[0]
+    direct = gen.generate(n=3, steps=4, seed=2, constraints=Infill(TEMPLATE))
+    assert sorted(alone.texts) == sorted(direct.texts)

@@ -35,7 +35,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, as_constraint
+from ctrlgen.constraints.composition import (
+    ConstraintLike,
+    PreparedConstraint,
+    as_constraint,
+)
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.constraints.specs import parse_constraint
 from ctrlgen.core.mbr import order_by_mbr

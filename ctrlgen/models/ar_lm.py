@@ -180,7 +180,9 @@ def _cache_argument() -> str:
     """The KV-cache keyword of ``GPT2LMHeadModel.forward``: ``cache`` in recent transformers, ``past_key_values``
     before (passing the old name to a new version warns on every step). Looked up once, lazily: transformers is
     imported only when a model is built."""
-    from transformers import GPT2LMHeadModel  # lazy: start-up speed (transformers loads only with a model)
+    from transformers import (
+        GPT2LMHeadModel,  # lazy: start-up speed (transformers loads only with a model)
+    )
 
     return "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
 

@@ -117,3 +117,4 @@ def resolve_model_path(name_or_path: str | os.PathLike, *, revision: str | None 
     raise CheckpointError(f"no model named {str(name_or_path)!r} and no such directory",
                           f"bundled models: {', '.join(MODELS)}; or pass a directory written by save_pretrained(), "
                           "or a Hugging Face repo id (owner/name)")
+MODELS.register("e2e-masked-bpe", "e2e-masked-bpe")  # the same LLaDA recipe on byte-level BPE (1,024 subwords), see its README

@@ -38,10 +38,10 @@ from ctrlgen.config import from_dict, to_dict
 from ctrlgen.errors import ConfigError
 from ctrlgen.models.ar_lm import ARLM, ARLMConfig, ARObjective
 from ctrlgen.registry import BACKENDS, resolve
-from ctrlgen.text.dataset import encode_corpus
-from ctrlgen.text.e2e import file_fingerprint, read_e2e_csv
 from ctrlgen.text.base import BaseTokenizer
 from ctrlgen.text.bpe import BPETokenizer
+from ctrlgen.text.dataset import encode_corpus
+from ctrlgen.text.e2e import file_fingerprint, read_e2e_csv
 from ctrlgen.text.tokenizer import Tokenizer
 from ctrlgen.training.trainer import TrainConfig, Trainer
 

@@ -42,11 +42,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ctrlgen.backends.discrete.banned import BannedTokens
 from ctrlgen.backends.discrete.diffusion import (
     DiscreteDiffusion,
     DiscreteDiffusionConfig,
 )
-from ctrlgen.backends.discrete.banned import BannedTokens
 from ctrlgen.backends.discrete.guidance import RateGuidance, check_shortlist
 from ctrlgen.backends.discrete.model import ScoreModel
 from ctrlgen.backends.discrete.requests import sample_requests
@@ -63,7 +63,12 @@ from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
-from ctrlgen.core.placement import emit_placed, place_phrases, placed_output, with_placements
+from ctrlgen.core.placement import (
+    emit_placed,
+    place_phrases,
+    placed_output,
+    with_placements,
+)
 from ctrlgen.core.requests import OnRequest
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.assets import resolve_model_path

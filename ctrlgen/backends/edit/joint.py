@@ -38,7 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ctrlgen.backends.edit.corruption import EditDiffusion, EditDiffusionConfig, as_random
+from ctrlgen.backends.edit.corruption import (
+    EditDiffusion,
+    EditDiffusionConfig,
+    as_random,
+)
 from ctrlgen.backends.edit.edits import Edit, EditScript, align
 from ctrlgen.backends.edit.models import (
     END_ID,

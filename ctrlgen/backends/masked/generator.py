@@ -13,6 +13,10 @@ gen.infill("The Vaults is a [MASK:3] pub near [MASK] .", n=4).texts   # best (MB
 **Hard faces** (``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens``, ``Length`` via END/PAD, ``Contains`` placed per
 sample by the model's own likelihood, :mod:`ctrlgen.core.placement`) are tokens written into the canvas before
 the first step; the sampler only ever changes MASK positions, so they hold at every step and in every output.
+On a subword (BPE) model those faces mean words, as on the discrete backend: their subword layout — each hole's
+length (k words: k … 3k subwords), ``[END]``'s position — is drawn per sample from :meth:`placement_score`
+(:func:`ctrlgen.core.placement.place_layouts`), then written into the canvas the same way
+(``tests/test_masked_subword.py``; ``ctrlgen.load("e2e-masked-bpe")`` is such a model).
 Conditioning a masked model on known tokens by leaving them unmasked is exact for the model's own p(x_0 | x_t)
 (it was trained on exactly such inputs). Every sequence starts with ``[START]``, also given.
 
@@ -45,6 +49,7 @@ from torch import Tensor, nn
 
 from ctrlgen.backends.masked.diffusion import MaskedDiffusion, MaskedDiffusionConfig
 from ctrlgen.backends.masked.guidance import LogitGuidance
+from ctrlgen.backends.masked.requests import sample_requests
 from ctrlgen.backends.masked.sampler import SamplerConfig, sample
 from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
@@ -60,6 +65,7 @@ from ctrlgen.core.placement import (
     placed_output,
     with_placements,
 )
+from ctrlgen.core.requests import OnRequest
 from ctrlgen.errors import CheckpointError, ConfigError, CtrlgenError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained, read_config
@@ -81,6 +87,7 @@ class MaskedGenerator(Generator):
     ``model.config.seq_len`` and must be given for a model whose config has none (e.g. a reference ``LLaDAModel``)."""
 
     backend = "masked"  # the name of this backend (``ctrlgen generate --backend``)
+    mixes_requests = True  # every row has its own given tokens and bans (:mod:`.requests`)
 
     def __init__(self, model: nn.Module, tokenizer: Any, diffusion: MaskedDiffusion | None = None,
                  path: Path | None = None, seq_len: int | None = None,
@@ -120,6 +127,11 @@ class MaskedGenerator(Generator):
     @property
     def seq_len(self) -> int:
         return self._seq_len
+
+    def sample_requests(self, items: Sequence[tuple[PreparedConstraint | None, int]], *,
+                        on_request: OnRequest | None = None, **kwargs: Any) -> None:
+        """Requests with different hard faces in shared batches (:func:`.requests.sample_requests`)."""
+        sample_requests(self, items, on_request, **kwargs)
 
     def prepare(self, constraints: ConstraintLike) -> PreparedConstraint | None:
         """Compile constraints for this model (vocabulary, ``seq_len``, the masked backend)."""
