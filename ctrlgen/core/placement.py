@@ -29,7 +29,7 @@ drawn). ``[PAD]`` fills the positions after a placed ``[END]``. A backend theref
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -195,6 +195,34 @@ def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
             placed.update({p: tokenizer.vocab.pad_id for p in range(stop + 1, seq_len)})
         out.append(HardSpec(seq_len, {p: i for p, i in placed.items() if p not in base}))
     return out
+
+
+def chain_rule_score(forward: Callable[[Tensor], Tensor], x: Tensor, starts: Sequence[int], ids: Sequence[int],
+                     mask_id: int) -> Tensor:
+    """log p(phrase ``ids`` at start s | the tokens of ``x``) for each start: ``Tensor[S]`` (float64).
+
+    ``x: LongTensor[S, L]`` holds the given tokens and ``mask_id`` elsewhere, the same in every row; ``forward(x)`` →
+    clean-token logits ``[S, L, V]`` (the absorbing score or a mask predictor). The chain rule over the phrase:
+    log p(w_0 at s) + log p(w_1 at s+1 | w_0) + …, each term the log-softmax over the non-MASK ids at a masked
+    position (a word already in place contributes 0). Before the first word is written every row is the same
+    sequence, so its terms come from one single-row forward. ``x`` is modified (the phrase written in)."""
+    device = x.device
+    rows, s = torch.arange(len(starts), device=device), torch.as_tensor(starts, device=device)
+    total = torch.zeros(len(starts), dtype=torch.float64, device=device)
+    for j, w in enumerate(ids):
+        masked = x[rows, s + j] == mask_id
+        if bool(masked.any()):
+            if j == 0:
+                logits = forward(x[:1])[0].double()  # [L, V]
+                logits[:, mask_id] = float("-inf")
+                lp = logits[s].log_softmax(-1)[:, w]
+            else:
+                logits = forward(x).double()
+                logits[..., mask_id] = float("-inf")
+                lp = logits[rows, s + j].log_softmax(-1)[:, w]
+            total += torch.where(masked, lp, torch.zeros_like(lp))
+        x[rows, s + j] = w
+    return total
 
 
 def with_placements(fixed: Tensor, values: Tensor, banned: Tensor, placed: Sequence[HardSpec],

@@ -64,6 +64,7 @@ from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
 from ctrlgen.core.placement import (
+    chain_rule_score,
     emit_placed,
     place_phrases,
     placed_output,
@@ -206,22 +207,7 @@ class DiscreteGenerator(Generator):
             x[:, p] = i
         x[:, 0] = vocab.start_id
         sigma = self.diffusion.noise(torch.ones(1, dtype=torch.float64))[0].to(device).expand(len(starts))
-        rows, s = torch.arange(len(starts), device=device), torch.as_tensor(starts, device=device)
-        total = torch.zeros(len(starts), dtype=torch.float64, device=device)
-        for j, w in enumerate(ids):
-            masked = x[rows, s + j] == vocab.mask_id
-            if bool(masked.any()):
-                if j == 0:  # before the first word is written every row is the same sequence: one row serves all
-                    logits = self.model(x[:1], sigma[:1])[0].double()  # [L, N]
-                    logits[:, vocab.mask_id] = float("-inf")
-                    lp = logits[s].log_softmax(-1)[:, w]
-                else:
-                    logits = self.model(x, sigma).double()
-                    logits[..., vocab.mask_id] = float("-inf")
-                    lp = logits[rows, s + j].log_softmax(-1)[:, w]
-                total += torch.where(masked, lp, torch.zeros_like(lp))
-            x[rows, s + j] = w
-        return total
+        return chain_rule_score(lambda batch: self.model(batch, sigma[: batch.shape[0]]), x, starts, ids, vocab.mask_id)
 
     def budget(self, opts: Options, sampler: SEDDSampler | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the score model alone.

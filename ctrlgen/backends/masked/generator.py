@@ -60,6 +60,7 @@ from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
 from ctrlgen.core.placement import (
+    chain_rule_score,
     emit_placed,
     place_phrases,
     placed_output,
@@ -225,24 +226,14 @@ class MaskedGenerator(Generator):
 
         The chain rule over the phrase's words, one batched forward per word: log p(w_0 at s | taken) +
         log p(w_1 at s+1 | taken, w_0) + …, each term the mask predictor's clean-token log-probability at a masked
-        position (MASK excluded). A word already in place contributes 0."""
+        position (MASK excluded). A word already in place contributes 0 (:func:`ctrlgen.core.placement.chain_rule_score`)."""
         mask_id, L = int(self.model.mask_id), self.seq_len
         device = next(self.model.parameters()).device
         x = torch.full((len(starts), L), mask_id, dtype=torch.long, device=device)
         for p, i in taken.items():
             x[:, p] = i
         x[:, 0] = self.tokenizer.vocab.start_id
-        rows, s = torch.arange(len(starts), device=device), torch.as_tensor(starts, device=device)
-        total = torch.zeros(len(starts), dtype=torch.float64, device=device)
-        for j, w in enumerate(ids):
-            masked = x[rows, s + j] == mask_id
-            if bool(masked.any()):
-                logits = self.model(x).double()
-                logits[..., mask_id] = float("-inf")
-                lp = logits[rows, s + j].log_softmax(-1)[:, w]
-                total += torch.where(masked, lp, torch.zeros_like(lp))
-            x[rows, s + j] = w
-        return total
+        return chain_rule_score(self.model, x, starts, ids, mask_id)
 
     def budget(self, opts: Options, sampler: SamplerConfig | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)`` of the network alone (with CFG: as if it ran).
