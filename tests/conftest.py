@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.generator import DiscreteGenerator
+from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
 from ctrlgen.backends.embedding.model import EmbeddingLM, EmbeddingLMConfig
 from ctrlgen.text.e2e import read_e2e_csv
@@ -112,3 +115,21 @@ def tiny_toml(tmp_path: Path):
         return p
 
     return make
+
+
+@pytest.fixture
+def score_model(tokenizer):
+    """A tiny SEDD score model (discrete backend) over the tiny vocabulary, seed 0, with a sharpened head (an
+    untrained zero head would score every word alike)."""
+    torch.manual_seed(0)
+    m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
+    torch.nn.init.normal_(m.head.weight, std=0.5)
+    return m.eval()
+
+
+@pytest.fixture
+def sedd_gen(score_model, tokenizer):
+    """A ``DiscreteGenerator`` on :func:`score_model` (absorbing graph, default noise)."""
+    diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id)
+    return DiscreteGenerator(score_model, tokenizer, diffusion)
+

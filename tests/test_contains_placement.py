@@ -6,12 +6,6 @@ import math
 import pytest
 import torch
 
-from ctrlgen.backends.discrete.diffusion import (
-    DiscreteDiffusion,
-    DiscreteDiffusionConfig,
-)
-from ctrlgen.backends.discrete.generator import DiscreteGenerator
-from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.constraints import Contains, Length, Prefix
 from ctrlgen.constraints.base import ConstraintError
 from ctrlgen.constraints.phrase_math import (
@@ -22,12 +16,8 @@ from ctrlgen.text.tokenizer import split_words
 
 # ------------------------------------------------------------------------------- placement (discrete)
 @pytest.fixture
-def gen(tokenizer):
-    torch.manual_seed(0)
-    m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
-    torch.nn.init.normal_(m.head.weight, std=0.5)
-    diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id)
-    return DiscreteGenerator(m.eval(), tokenizer, diffusion)
+def gen(sedd_gen):  # conftest: a tiny SEDD model over the tiny vocabulary
+    return sedd_gen
 
 
 def _starts(texts, phrase):

@@ -7,10 +7,8 @@ import torch
 
 import ctrlgen
 from ctrlgen import ConstraintConflictError, Infill, Length
-from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
 from ctrlgen.backends.discrete.generator import DiscreteGenerator
 from ctrlgen.backends.discrete.guidance import RateGuidance
-from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.backends.discrete.sampler import SEDDSampler
 from ctrlgen.cli.main import main
 from ctrlgen.constraints.base import Constraint, ConstraintError, UnsupportedConstraintError
@@ -20,17 +18,8 @@ from ctrlgen.registry import SOFT_EMBEDDING, SOFT_TOKEN
 
 
 @pytest.fixture
-def score_model(tokenizer):
-    torch.manual_seed(0)
-    m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
-    torch.nn.init.normal_(m.head.weight, std=0.5)  # an untrained zero head would score every word alike
-    return m.eval()
-
-
-@pytest.fixture
-def gen(score_model, tokenizer):
-    diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id)
-    return DiscreteGenerator(score_model, tokenizer, diffusion)
+def gen(sedd_gen):  # conftest: a tiny SEDD model over the tiny vocabulary
+    return sedd_gen
 
 
 @pytest.fixture

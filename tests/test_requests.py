@@ -6,12 +6,6 @@ import pytest
 import torch
 
 from ctrlgen import Infill, Length
-from ctrlgen.backends.discrete.diffusion import (
-    DiscreteDiffusion,
-    DiscreteDiffusionConfig,
-)
-from ctrlgen.backends.discrete.generator import DiscreteGenerator
-from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.cli.main import main
 from ctrlgen.constraints.base import Constraint
 from ctrlgen.constraints.contains import Contains
@@ -22,17 +16,8 @@ from ctrlgen.registry import SOFT_TOKEN
 
 
 @pytest.fixture
-def score_model(tokenizer):
-    torch.manual_seed(0)
-    m = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2, dropout=0.0))
-    torch.nn.init.normal_(m.head.weight, std=0.5)
-    return m.eval()
-
-
-@pytest.fixture
-def gen(score_model, tokenizer):
-    diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(tokenizer), tokenizer.vocab.mask_id)
-    return DiscreteGenerator(score_model, tokenizer, diffusion)
+def gen(sedd_gen):
+    return sedd_gen
 
 
 TEMPLATE = "The Mill is a [MASK:2] pub ."

@@ -197,16 +197,38 @@ def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
     return out
 
 
-def chain_rule_score(forward: Callable[[Tensor], Tensor], x: Tensor, starts: Sequence[int], ids: Sequence[int],
-                     mask_id: int) -> Tensor:
-    """log p(phrase ``ids`` at start s | the tokens of ``x``) for each start: ``Tensor[S]`` (float64).
+def token_conditioning(prepared: PreparedConstraint | None, vocab: Any, seq_len: int,
+                       vocab_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The conditioning every sample shares on a token backend (discrete, masked): ``fixed: BoolTensor[L]`` and
+    ``values: LongTensor[L]`` — ``[START]`` at 0 plus the merged hard face — and ``banned: BoolTensor[1, L, V]``:
+    MASK and UNK everywhere, and PAD/START/END before a fixed ``[END]`` (the words before a fixed end are words)."""
+    fixed, values = torch.zeros(seq_len, dtype=torch.bool), torch.zeros(seq_len, dtype=torch.long)
+    if prepared is not None and prepared.hard is not None:
+        fixed, values = (v.clone() for v in prepared.hard.to_tensors())
+    fixed[0], values[0] = True, vocab.start_id
+    banned = torch.zeros(1, seq_len, vocab_size, dtype=torch.bool)
+    banned[..., [vocab.mask_id, vocab.unk_id]] = True
+    ends = [] if prepared is None or prepared.hard is None else \
+        [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
+    if ends:
+        banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
+    return fixed, values, banned
 
-    ``x: LongTensor[S, L]`` holds the given tokens and ``mask_id`` elsewhere, the same in every row; ``forward(x)`` →
-    clean-token logits ``[S, L, V]`` (the absorbing score or a mask predictor). The chain rule over the phrase:
+
+def chain_rule_score(forward: Callable[[Tensor], Tensor], taken: Mapping[int, int], starts: Sequence[int],
+                     ids: Sequence[int], seq_len: int, vocab: Any, device: torch.device) -> Tensor:
+    """log p(phrase ``ids`` at start s | the ``taken`` tokens, all else MASK) for each start: ``Tensor[S]`` (float64).
+
+    ``forward(x: LongTensor[b, L])`` → clean-token logits ``[b, L, V]`` (the absorbing score or a mask predictor); the
+    canvas holds ``[START]`` at 0, the ``taken`` tokens and MASK elsewhere. The chain rule over the phrase:
     log p(w_0 at s) + log p(w_1 at s+1 | w_0) + …, each term the log-softmax over the non-MASK ids at a masked
     position (a word already in place contributes 0). Before the first word is written every row is the same
-    sequence, so its terms come from one single-row forward. ``x`` is modified (the phrase written in)."""
-    device = x.device
+    sequence, so its terms come from one single-row forward."""
+    mask_id = vocab.mask_id
+    x = torch.full((len(starts), seq_len), mask_id, dtype=torch.long, device=device)
+    for p, i in taken.items():
+        x[:, p] = i
+    x[:, 0] = vocab.start_id
     rows, s = torch.arange(len(starts), device=device), torch.as_tensor(starts, device=device)
     total = torch.zeros(len(starts), dtype=torch.float64, device=device)
     for j, w in enumerate(ids):

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ctrlgen.errors import CheckpointError
+from ctrlgen.errors import CheckpointError, DataError
 from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START, UNK, Vocabulary
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,6 +65,18 @@ class BaseTokenizer(ABC):
     @abstractmethod
     def encode(self, text: str, seq_len: int | None = None) -> list[int]:
         """``[START] ids [END]`` then PAD up to ``seq_len``; ``DataError`` stating the limit when too long."""
+
+    def framed(self, body: Sequence[int], seq_len: int | None, unit: str, text: str) -> list[int]:
+        """``[START] body [END]`` then PAD up to ``seq_len`` (none when ``None``) — what :meth:`encode` returns for a
+        text whose token ids are ``body``; ``DataError`` naming the limit in ``unit`` s ("words", "subwords") when
+        they do not fit."""
+        ids = [self.vocab.start_id, *body, self.vocab.end_id]
+        if seq_len is not None:
+            if len(ids) > seq_len:
+                raise DataError(f"text has {len(ids) - 2} {unit}, more than seq_len - 2 = {seq_len - 2}: "
+                                f"{text[:60]!r}", "use a larger seq_len or a shorter text")
+            ids += [self.vocab.pad_id] * (seq_len - len(ids))
+        return ids
 
     @abstractmethod
     def detokenize(self, tokens: Sequence[str]) -> str:

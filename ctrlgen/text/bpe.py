@@ -120,13 +120,7 @@ class BPETokenizer(BaseTokenizer):
 
     def encode(self, text: str, seq_len: int | None = None) -> list[int]:
         """``[START] ids [END]`` then PAD up to ``seq_len``; ``DataError`` when the subwords do not fit."""
-        ids = [self.vocab.start_id, *self._encode(text).ids, self.vocab.end_id]
-        if seq_len is not None:
-            if len(ids) > seq_len:
-                raise DataError(f"text has {len(ids) - 2} subwords, more than seq_len - 2 = {seq_len - 2}: "
-                                f"{text[:60]!r}", "use a larger seq_len or a shorter text")
-            ids += [self.vocab.pad_id] * (seq_len - len(ids))
-        return ids
+        return self.framed(self._encode(text).ids, seq_len, "subwords", text)
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Token strings → text: runs of byte tokens are UTF-8 decoded (an invalid byte sequence becomes

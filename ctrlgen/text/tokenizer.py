@@ -147,13 +147,7 @@ class Tokenizer(BaseTokenizer):
 
         Raises ``DataError`` when the text does not fit in ``seq_len``.
         """
-        ids = [self.vocab.start_id, *self.vocab.ids(split_words(text)), self.vocab.end_id]
-        if seq_len is not None:
-            if len(ids) > seq_len:
-                raise DataError(f"text has {len(ids) - 2} words, more than seq_len - 2 = {seq_len - 2}: "
-                                f"{text[:60]!r}", "use a larger seq_len or a shorter text")
-            ids += [self.vocab.pad_id] * (seq_len - len(ids))
-        return ids
+        return self.framed(self.vocab.ids(split_words(text)), seq_len, "words", text)
 
     def decode(self, ids: Sequence[int] | torch.Tensor, unk_words: Mapping[int, str] | None = None) -> str:
         """Text of the words between START and the first END (PAD and specials dropped). ``unk_words``

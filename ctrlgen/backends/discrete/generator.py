@@ -68,6 +68,7 @@ from ctrlgen.core.placement import (
     emit_placed,
     place_phrases,
     placed_output,
+    token_conditioning,
     with_placements,
 )
 from ctrlgen.core.requests import OnRequest
@@ -107,20 +108,7 @@ class DiscreteGenerator(Generator):
     def conditioning(self, prepared: PreparedConstraint | None) -> tuple[Tensor, Tensor, Tensor]:
         """``(fixed: BoolTensor[L], values: LongTensor[L], banned: BoolTensor[1, L, N])`` for this model:
         START at 0 plus the hard face; the bans of the module doc."""
-        vocab = self.tokenizer.vocab
-        L, N = self.model.config.seq_len, len(vocab)
-        fixed = torch.zeros(L, dtype=torch.bool)
-        values = torch.zeros(L, dtype=torch.long)
-        if prepared is not None and prepared.hard is not None:
-            fixed, values = (v.clone() for v in prepared.hard.to_tensors())
-        fixed[0], values[0] = True, vocab.start_id
-        banned = torch.zeros(1, L, N, dtype=torch.bool)
-        banned[..., [vocab.mask_id, vocab.unk_id]] = True
-        ends = [] if prepared is None or prepared.hard is None else \
-            [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
-        if ends:
-            banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
-        return fixed, values, banned
+        return token_conditioning(prepared, self.tokenizer.vocab, self.model.config.seq_len, len(self.tokenizer.vocab))
 
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
@@ -200,14 +188,10 @@ class DiscreteGenerator(Generator):
         prediction at a masked position (the absorbing score, normalised over the non-MASK ids: for this graph it
         is p(x_0 | unmasked tokens), independent of σ̄). A word already in place contributes 0. The first word's
         terms come from one forward of a single row (all starts see the same sequence then)."""
-        vocab, L = self.tokenizer.vocab, self.model.config.seq_len
         device = next(self.model.parameters()).device
-        x = torch.full((len(starts), L), vocab.mask_id, dtype=torch.long, device=device)
-        for p, i in taken.items():
-            x[:, p] = i
-        x[:, 0] = vocab.start_id
         sigma = self.diffusion.noise(torch.ones(1, dtype=torch.float64))[0].to(device).expand(len(starts))
-        return chain_rule_score(lambda batch: self.model(batch, sigma[: batch.shape[0]]), x, starts, ids, vocab.mask_id)
+        return chain_rule_score(lambda batch: self.model(batch, sigma[: batch.shape[0]]), taken, starts, ids,
+                                self.model.config.seq_len, self.tokenizer.vocab, device)
 
     def budget(self, opts: Options, sampler: SEDDSampler | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the score model alone.

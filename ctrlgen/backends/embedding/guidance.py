@@ -141,13 +141,18 @@ class Guidance:
                 loss = sum(w * f(x, out.t_model).sum() for w, f in self.terms if w != 0)
                 loss = loss + c.fluency_weight * ((x - mean) ** 2 / denom).sum()
                 (grad,) = torch.autograd.grad(loss, x)
-                if opt is None:
-                    with torch.no_grad():
-                        x -= c.step_size * grad.sign()
-                else:
-                    x.grad = grad
-                    opt.step()
+                self._move(x, grad, opt)
         return x.detach()
+
+    def _move(self, x: Tensor, grad: Tensor, opt: torch.optim.Optimizer | None) -> None:
+        """One inner update of ``x: Tensor[B, L, d]`` (in place) from ``grad``: a sign step of ``step_size``, or
+        ``opt``'s step."""
+        if opt is None:
+            with torch.no_grad():
+                x -= self.config.step_size * grad.sign()
+        else:
+            x.grad = grad
+            opt.step()
 
     def _adaptive(self, x: Tensor, mean: Tensor, denom: Tensor, t: Tensor,
                   opt: torch.optim.Optimizer | None) -> Tensor:
@@ -173,11 +178,5 @@ class Guidance:
                 prev = now
                 loss = per.sum() + c.fluency_weight * ((x - mean) ** 2 / denom).sum()
                 (grad,) = torch.autograd.grad(loss, x)
-                grad = grad * keep[:, None, None]  # frozen samples: zero gradient (sign, Adagrad: no move)
-                if opt is None:
-                    with torch.no_grad():
-                        x -= c.step_size * grad.sign()
-                else:
-                    x.grad = grad
-                    opt.step()
+                self._move(x, grad * keep[:, None, None], opt)  # frozen samples: zero gradient (sign, Adagrad: no move)
         return x.detach()

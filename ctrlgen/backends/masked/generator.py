@@ -64,6 +64,7 @@ from ctrlgen.core.placement import (
     emit_placed,
     place_phrases,
     placed_output,
+    token_conditioning,
     with_placements,
 )
 from ctrlgen.core.requests import OnRequest
@@ -145,18 +146,8 @@ class MaskedGenerator(Generator):
         """``(fixed: BoolTensor[L], values: LongTensor[L], banned: BoolTensor[1, L, V])``: START at 0 plus the
         hard face; the bans of the module doc."""
         vocab = self.tokenizer.vocab
-        L, V = self.seq_len, int(self.model.vocab_size)
-        fixed, values = torch.zeros(L, dtype=torch.bool), torch.zeros(L, dtype=torch.long)
-        if prepared is not None and prepared.hard is not None:
-            fixed, values = (v.clone() for v in prepared.hard.to_tensors())
-        fixed[0], values[0] = True, vocab.start_id
-        banned = torch.zeros(1, L, V, dtype=torch.bool)
-        banned[..., [vocab.mask_id, vocab.unk_id]] = True
-        banned[0, 1:, vocab.start_id] = True
-        ends = [] if prepared is None or prepared.hard is None else \
-            [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
-        if ends:
-            banned[0, 1:min(ends), [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
+        fixed, values, banned = token_conditioning(prepared, vocab, self.seq_len, int(self.model.vocab_size))
+        banned[0, 1:, vocab.start_id] = True  # START only at 0 (the mask predictor reads START nowhere else)
         return fixed, values, banned
 
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
@@ -227,13 +218,8 @@ class MaskedGenerator(Generator):
         The chain rule over the phrase's words, one batched forward per word: log p(w_0 at s | taken) +
         log p(w_1 at s+1 | taken, w_0) + …, each term the mask predictor's clean-token log-probability at a masked
         position (MASK excluded). A word already in place contributes 0 (:func:`ctrlgen.core.placement.chain_rule_score`)."""
-        mask_id, L = int(self.model.mask_id), self.seq_len
         device = next(self.model.parameters()).device
-        x = torch.full((len(starts), L), mask_id, dtype=torch.long, device=device)
-        for p, i in taken.items():
-            x[:, p] = i
-        x[:, 0] = self.tokenizer.vocab.start_id
-        return chain_rule_score(self.model, x, starts, ids, mask_id)
+        return chain_rule_score(self.model, taken, starts, ids, self.seq_len, self.tokenizer.vocab, device)
 
     def budget(self, opts: Options, sampler: SamplerConfig | None = None) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)`` of the network alone (with CFG: as if it ran).
