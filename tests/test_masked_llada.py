@@ -91,3 +91,22 @@ def test_reference_directory_error_says_how_to_use_it():
     text = f"{info.value.message} {info.value.hint}"
     assert "LLaDAModel.from_reference" in text and "MaskedGenerator" in text
 
+
+
+def _tiny(tokenizer) -> MaskedLLaDA:
+    torch.manual_seed(0)
+    return MaskedLLaDA(MaskedLLaDAConfig(vocab_size=len(tokenizer), mask_id=tokenizer.vocab.mask_id, seq_len=24,
+                                         d_model=32, n_layers=2, n_heads=2, n_kv_heads=2, mlp_hidden_size=64))
+
+
+def test_checkpoint_sampling_default_block_length_is_used_unless_the_call_says(tokenizer, tmp_path):
+    from ctrlgen.backends.masked.sampler import SamplerConfig
+
+    path = save_pretrained(tmp_path / "m", _tiny(tokenizer), tokenizer, {"diffusion": {}, "sampling": {"block_length": 8}})
+    gen = load(path)
+    assert gen.generate(n=1, steps=6, seed=0).report["block_length"] == 8  # the model's default
+    one = gen.generate(n=1, steps=6, seed=0, sampler=SamplerConfig(block_length=24))
+    assert one.report["block_length"] == 24  # the call's own wins
+    bad = save_pretrained(tmp_path / "bad", _tiny(tokenizer), tokenizer, {"diffusion": {}, "sampling": {"block_length": 5}})
+    with pytest.raises(CheckpointError, match="sampling.block_length"):
+        load(bad)
