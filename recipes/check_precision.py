@@ -44,6 +44,12 @@ FIELDS = [("food", "Japanese"), ("food", "Italian"), ("near", "Café Rouge"), ("
 TEMPLATES = ["The Vaults is a [MASK:3] pub near [MASK] .", "[MASK:2] is a pub in the [MASK] .",
              "The Punter serves [MASK:2] food in the [MASK:2] .", "Near [MASK:2] there is a [MASK] called Zizzi .",
              "Zizzi has a [MASK:3] and is [MASK:2] .", "The Mill is a [MASK:2] near [MASK:3] ."]
+#: Templates the checks' rules were never tuned on (the third, fresh set: ``--templates fresh``).
+FRESH_TEMPLATES = ["The Eagle is a [MASK:2] that serves [MASK] food .", "[MASK:3] is located near the [MASK:2] .",
+                   "Giraffe is a [MASK] pub with a [MASK:3] .",
+                   "In the [MASK:2] there is a [MASK:2] called The Plough .",
+                   "Blue Spice serves [MASK] food and has a [MASK:2] rating .",
+                   "The Waterman is [MASK:2] and is located in the [MASK] ."]
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -67,7 +73,8 @@ def generate(args: argparse.Namespace) -> None:
         src = r.choice(valid).ref
         out = editor.edit(src, constraints=SemanticField(f, v), n=1, seed=base + k)
         add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v)  # no source: data stays out
-    for k, tpl in enumerate(TEMPLATES):
+    templates = FRESH_TEMPLATES if args.templates == "fresh" else TEMPLATES
+    for k, tpl in enumerate(templates * args.infill_rounds):
         c = Infill(tpl)
         add("discrete", repr(c), "infill", sedd.infill(tpl, n=3, steps=64, seed=base + k).texts, template=tpl)
         add("embedding", repr(c), "infill", emb.infill(tpl, n=2, steps=args.steps, seed=base + k).texts, template=tpl)
@@ -125,6 +132,9 @@ def main() -> None:
     g.add_argument("--data", default=None)
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0, help="added to every seed: 0 made the first set, 100 the held-out")
+    g.add_argument("--templates", choices=("first", "fresh"), default="first",
+                   help="infill templates: the ones of the first two sets, or new ones (the third set)")
+    g.add_argument("--infill-rounds", type=int, default=1, help="draw each template's infills this many times")
     g.add_argument("--out", required=True)
     s = sub.add_parser("score")
     s.add_argument("--labels", required=True)

@@ -64,3 +64,42 @@ def test_cli_rerank_prints_n_best(model_dir, capsys):
                  "--constraint", "length=5", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 2 and all(r["satisfied"] == {"Length(5)": True} for r in rows)
+
+
+def test_distinct_texts_come_before_repeats_within_each_group():
+    report = {"satisfied": [True, True, True, False, False],
+              "constraints": {"a": {"satisfied": [True, True, True, False, False], "scores": [1, 1, 1, 0.5, 0.5]}}}
+    texts = ["x", "x", "y", "z", "z"]
+    order = order_by_checks(report, 5, texts=texts)
+    assert order == [0, 2, 1, 3, 4]  # the repeated "x" after the distinct "y", still before every failing sample
+    assert [texts[k] for k in order[:2]] == ["x", "y"]
+
+
+def test_fluency_breaks_ties_only_inside_equal_checks():
+    report = {"satisfied": [False, True, True], "constraints": {"a": {"satisfied": [0, 1, 1], "scores": [0, 1, 1]}}}
+    assert order_by_checks(report, 3, fluency=[9.0, -2.0, -1.0]) == [2, 1, 0]  # never lifts a failing sample
+
+
+def test_best_of_with_a_fluency_callable_keeps_the_most_fluent(gen):
+    def shortest_first(texts):
+        return [-len(t) for t in texts]
+    best = gen.best_of(n=2, rerank=3, steps=3, seed=0, fluency=shortest_first)
+    drawn = gen.generate(n=6, steps=3, seed=0).texts
+    distinct = sorted(set(drawn), key=lambda t: (len(t), drawn.index(t)))
+    assert best.texts == distinct[:2]
+    assert best.report["rerank"]["fluency"] == "callable" and best.report["rerank"]["distinct"] == len(set(best.texts))
+
+
+def test_bad_fluency_is_refused_before_sampling(gen):
+    from ctrlgen.errors import ConfigError
+    with pytest.raises(ConfigError, match="fluency"):
+        gen.best_of(n=2, rerank=2, steps=2, fluency="teacher")
+    with pytest.raises(ConfigError, match="fluency"):
+        gen.best_of(n=2, rerank=2, steps=2, fluency=lambda texts: [float("nan")] * len(texts))
+
+
+def test_draft_fluency_prefers_a_sentence_to_word_salad():
+    from ctrlgen.core.rerank import fluency_scores
+    good, salad = fluency_scores("draft", ["The Vaults is a cheap pub near Café Rouge .",
+                                           "pub near the is Vaults cheap . a Rouge Café"])
+    assert good > salad

@@ -105,3 +105,16 @@ def test_unseen_values_fall_back_to_their_words(left, right):
 def test_semantic_field_uses_the_slot_check():
     c = SemanticField("food", "Japanese")
     assert c.satisfied(["The Vaults serves Japanese food .", "The Vaults is a pub near Japanese ."]) == [True, False]
+
+
+@pytest.mark.parametrize("text, said", [
+    ("The Mill is a pub near Café Rouge .", True),
+    ("There is a pub called The Mill near The Sorrento .", True),
+    ("The Mill is a pub . The pub is near The Sorrento .", True),  # "The pub": not a name
+    ("The Mill coffee shop is cheap . The Chinese food is good .", True),  # a field value is not a name
+    ("The Mill , there is a pub near Café Rouge . It is called Giraffe .", False),  # a second name for the place
+    ("The Mill pub is cheap . The Phoenix , near Café Rouge , is family friendly .", False),
+    ("Near The Mill there is a pub called Giraffe .", False),  # The Mill is the landmark, not the place
+])
+def test_a_place_given_another_name_does_not_say_name(text, said):
+    assert slot_realised(text, "name", "The Mill") is said

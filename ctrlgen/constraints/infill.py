@@ -40,8 +40,9 @@ from ctrlgen.constraints.base import (
     is_subword,
 )
 from ctrlgen.oracles.wellformed import well_formed
+from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs, bundled_pairs
 from ctrlgen.registry import CHECK, HARD
-from ctrlgen.text.tokenizer import Tokenizer, word_spans
+from ctrlgen.text.tokenizer import Tokenizer, split_words, word_spans
 from ctrlgen.text.vocab import END, MASK, PAD, START
 
 _HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
@@ -119,12 +120,16 @@ class Infill(_Layout):
     hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole.
 
     Check face: every template word at its position *and* the filled text well-formed
-    (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*); ``score`` stays the
-    share of template words in place. ``report["constraints"]`` therefore says ``satisfied: False`` for a
-    fragment even where ``score`` is 1.0."""
+    (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*) *and* every word pair
+    touching a hole attested in the training text (:mod:`ctrlgen.oracles.word_pairs`: no *coffee food*; new
+    words and names are never held against a fill); ``score`` stays the share of template words in place.
+    ``report["constraints"]`` therefore says ``satisfied: False`` for a fragment even where ``score`` is 1.0.
+    ``pairs`` is the word-pair table: the bundled E2E one by default, your own
+    (:meth:`~ctrlgen.oracles.word_pairs.WordPairs.from_texts`) for another domain, ``None`` for the rules alone."""
 
     template: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
+    pairs: WordPairs | str | None = field(default=BUNDLED, kw_only=True, repr=False, compare=False)
     _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -144,7 +149,19 @@ class Infill(_Layout):
     def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
         texts = as_texts(texts)
         scores = self.score(texts)
-        return [s == 1.0 and well_formed(t) for s, t in zip(scores, texts, strict=True)], scores
+        return [s == 1.0 and well_formed(t) and not self.unseen_pairs(t)
+                for s, t in zip(scores, texts, strict=True)], scores
+
+    def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
+        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table)."""
+        table = bundled_pairs() if self.pairs == BUNDLED else self.pairs
+        if table is None:
+            return []
+        if not isinstance(table, WordPairs):
+            raise ConstraintError(f"Infill pairs must be a WordPairs table, {BUNDLED!r} or None, got {table!r}",
+                                  "build one with ctrlgen.oracles.word_pairs.WordPairs.from_texts(texts)")
+        words, n = self.layout()
+        return table.unseen(split_words(text), [k for k in range(1, (n or 0) + 1) if k not in words])
 
 
 @dataclass(frozen=True, repr=False)

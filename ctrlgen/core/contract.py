@@ -53,7 +53,7 @@ from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.core.options import MAX_N, Options, count
 from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.core.requests import OnRequest, Request, generate_requests
-from ctrlgen.core.rerank import keep_samples, order_by_checks
+from ctrlgen.core.rerank import Fluency, fluency_scores, keep_samples, order_by_checks
 from ctrlgen.errors import CheckpointError, ConfigError, UnsupportedOperationError
 from ctrlgen.models.hub import check_online, upload_folder
 from ctrlgen.models.pretrained import save_pretrained
@@ -126,21 +126,28 @@ class Generator(ABC):
                  constraints: ConstraintLike = None, **kwargs: Any) -> GenerationOutput:
         """Sample ``n`` texts under ``constraints``."""
 
-    def best_of(self, n: int = 8, rerank: int = 4, **kwargs: Any) -> GenerationOutput:
+    def best_of(self, n: int = 8, rerank: int = 4, *, fluency: Fluency | str | None = None,
+                **kwargs: Any) -> GenerationOutput:
         """``generate(n=n * rerank, **kwargs)``, then the ``n`` best by the constraints' check faces (satisfied first,
-        then score; :mod:`ctrlgen.core.rerank`); ``report["rerank"]`` = ``{"drawn", "passed", "kept"}``. Works on
-        every backend: the generic fallback where steering alone misses (costs ``rerank`` × the samples)."""
+        then score, then ``fluency`` where given — ``"draft"`` or a callable —, distinct texts before repeats;
+        :mod:`ctrlgen.core.rerank`); ``report["rerank"]`` = ``{"drawn", "passed", "kept"}``. Works on every
+        backend: the generic fallback where steering alone misses (costs ``rerank`` × the samples)."""
         count("rerank", rerank, 64, "rerank=4")
         count("n", n * rerank, MAX_N, f"n * rerank <= {MAX_N}")
         if "on_batch" in kwargs:
             raise ConfigError("best_of cannot stream batches: the best samples are known only at the end",
                               "call generate(..., on_batch=...) to stream, or best_of without on_batch")
+        if fluency is not None and fluency != "draft" and not callable(fluency):
+            fluency_scores(fluency, [])  # the typed error, before sampling
         out = self.generate(n=n * rerank, **kwargs)
-        order = order_by_checks(out.report, len(out.texts))
+        fl = None if fluency is None else fluency_scores(fluency, out.texts)
+        order = order_by_checks(out.report, len(out.texts), texts=out.texts, fluency=fl)
         kept = keep_samples(out, order[:n])
         passed = out.report.get("satisfied")
         kept.report["rerank"] = {"drawn": len(out.texts), "kept": n,
-                                 "passed": None if passed is None else sum(v is True for v in passed)}
+                                 "passed": None if passed is None else sum(v is True for v in passed),
+                                 "distinct": len(set(kept.texts)), "fluency": fluency if isinstance(fluency, str)
+                                 else None if fluency is None else "callable"}
         return kept
 
     def generate_requests(self, requests: Sequence[Request], *, on_request: OnRequest | None = None,

@@ -6,23 +6,72 @@ constraints' combined check score (the weighted mean of each leaf's score), ties
 MBR order where it has one). Every per-sample report entry is cut to the kept samples in that order, and
 ``report["rerank"]`` says how many were drawn and how many passed — so a user sees what the constraint cost.
 Without constraints (nothing to rank by) the first ``n`` are kept.
+
+Two refinements, both inside the order above, never across "satisfied":
+
+- **distinct texts first**: a text equal to a better-ranked one goes after every distinct text of its group
+  (passing / not passing), so ``n`` kept samples are ``n`` different texts whenever the draw has them;
+- **fluency** (``fluency=``, off by default): among samples with equal checks, the more fluent first — a callable
+  ``texts -> scores`` (higher is better) or ``"draft"``, the per-word log-likelihood under the bundled AR draft LM
+  ``e2e-ar-draft`` (the edit backend's fluency model; *not* the teacher ``e2e-teacher-1`` that lm-scores are
+  measured with).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import torch
 
 from ctrlgen.core.output import GenerationOutput
+from ctrlgen.errors import ConfigError
+from ctrlgen.oracles.teacher import Teacher
+
+Fluency = Callable[[Sequence[str]], Sequence[float]]
+DRAFT_LM = "e2e-ar-draft"
 
 
-def order_by_checks(report: dict[str, Any], count: int) -> list[int]:
-    """Indices ``0 … count-1`` best first: satisfied, then mean check score (higher first), then index."""
+def order_by_checks(report: dict[str, Any], count: int, *, texts: Sequence[str] | None = None,
+                    fluency: Sequence[float] | None = None) -> list[int]:
+    """Indices ``0 … count-1`` best first: satisfied, then mean check score (higher first), then ``fluency``
+    (higher first, when given), then index; with ``texts``, a repeated text goes after the distinct ones of its
+    group (satisfied or not)."""
     satisfied = report.get("satisfied") or [None] * count
     constraints = report.get("constraints") or {}
     scores = [sum(c["scores"][k] for c in constraints.values()) / max(1, len(constraints)) for k in range(count)]
-    return sorted(range(count), key=lambda k: (satisfied[k] is not True, -scores[k], k))
+    fl = list(fluency) if fluency is not None else [0.0] * count
+    order = sorted(range(count), key=lambda k: (satisfied[k] is not True, -scores[k], -fl[k], k))
+    if texts is None:
+        return order
+    seen: set[str] = set()
+    repeated = []
+    for k in order:
+        repeated.append(texts[k] in seen)
+        seen.add(texts[k])
+    rank = {k: (satisfied[k] is not True, repeated[i], i) for i, k in enumerate(order)}
+    return sorted(order, key=rank.__getitem__)
+
+
+def fluency_scores(fluency: Fluency | str, texts: Sequence[str]) -> list[float]:
+    """``fluency`` (a callable, or ``"draft"``) on ``texts``: one score per text, higher = more fluent."""
+    if fluency == "draft":
+        scores = _draft_lm().nlls(list(texts))
+        return [-float(v) for v in scores.per_text_perplexity().log()]  # mean per-token log-likelihood
+    if not callable(fluency):
+        raise ConfigError(f"fluency must be a callable texts -> scores or 'draft', got {fluency!r}",
+                          "e.g. best_of(n=4, rerank=2, fluency='draft')")
+    out = [float(v) for v in fluency(list(texts))]
+    if len(out) != len(texts) or any(v != v for v in out):
+        raise ConfigError(f"the fluency callable returned {len(out)} scores (NaN among them?) for {len(texts)} texts",
+                          "return one finite float per text, higher = more fluent")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _draft_lm() -> Any:
+    return Teacher.load(DRAFT_LM)
 
 
 def keep_samples(out: GenerationOutput, keep: list[int]) -> GenerationOutput:

@@ -9,7 +9,9 @@ Rules, on a normalised text (lower case, ``family - friendly`` → ``family-frie
 
 - ``near``: the value follows a proximity cue (*near, by, beside, close to, next to, opposite, not far from,
   located at/in ...* within the two words before it).
-- ``name``: the value occurs and not as a ``near`` value (some occurrence without a proximity cue before it).
+- ``name``: the value occurs and not as a ``near`` value (some occurrence without a proximity cue before it), and
+  the text gives its place no other name (*… called Giraffe*, a sentence opening *The Phoenix ,* — names that
+  share no word with the value; :func:`_introduced_names`).
 - every other field: the value's phrasing occurs
   - outside ``near`` phrases (a proximity cue, maybe ``the``, then capitalised words), so *near Japanese* is not
     ``food = Japanese``;
@@ -25,7 +27,7 @@ Rules, on a normalised text (lower case, ``family - friendly`` → ``family-frie
   *five stars*; not *a rating of 5*).
 - ``familyFriendly``: ``yes`` — *family/kid(s)/child/children-friendly*, *welcomes children* … and no negation;
   ``no`` — *not family-friendly*, *non family-friendly*, *no children*, *adults only* …
-- A conflicting value of the same field (:data:`EXCLUSIVE`: price, rating, area, the seven E2E foods) makes the
+- A conflicting value of the same field (:data:`EXCLUSIVE`: price, rating, area, eatType, the seven E2E foods) makes the
   check fail: *a high price cheap pub* does not say ``priceRange = high``.
 - A value the rules above do not know (say ``priceRange = £10-15``, a new ``food``) falls back to the value's
   words, case-insensitive, under the same exclusions (``near`` and ``name`` values are always taken literally).
@@ -152,6 +154,33 @@ def _inside_name(original: Sequence[str], k: int, n: int) -> bool:
     after = k + n < len(original) and original[k + n][:1].isupper()
     return before and after
 
+NAMING_CUES = ("called", "named")
+
+
+_NOT_NAME_WORDS = frozenset("chinese english fast food french italian japanese indian riverside city centre center "
+                            "coffee shop pub restaurant family friendly kids kid children rating ratings".split())
+
+
+def _introduced_names(words: list[str], original: Sequence[str]) -> list[set[str]]:
+    """Names the text gives its subject: the capitalised words after *called* / *named* (``called The Mill``),
+    and a sentence that opens with *The* and capitalised words (``The Phoenix , …``), as sets of lower-case
+    words without *the* and the field values' own words (*The Chinese coffee shop* names nobody).
+
+    ``name = v`` fails when one of them shares no word with ``v``: *The Mill … It is called Giraffe*."""
+    names = []
+    for i, w in enumerate(words):
+        opens = (i == 0 or words[i - 1] in (".", "!", "?")) and w == "the"
+        if not (w in NAMING_CUES or opens):
+            continue
+        j = i + 1 if w in NAMING_CUES else i
+        k = j + (j < len(words) and words[j] == "the" and w in NAMING_CUES)
+        while k < len(words) and k - j < 5 and original[k][:1].isupper():
+            k += 1
+        if k > j + (words[j] == "the" if j < len(words) else 0):
+            names.append(set(words[j:k]) - {"the"} - _NOT_NAME_WORDS)
+    return names
+
+
 def _occurrences(words: list[str], value_words: list[str]) -> list[int]:
     n = len(value_words)
     return [k for k in range(len(words) - n + 1) if words[k:k + n] == value_words]
@@ -167,6 +196,7 @@ EXCLUSIVE: dict[str, tuple[frozenset[str], ...]] = {
     "area": (frozenset({"riverside"}), frozenset({"city centre"})),
     "food": tuple(frozenset({v}) for v in ("Chinese", "English", "Fast food", "French", "Italian", "Japanese",
                                            "Indian")),
+    "eatType": (frozenset({"coffee shop"}), frozenset({"pub"}), frozenset({"restaurant"})),
 }
 
 
@@ -194,7 +224,9 @@ def _realised(text: str, field: str, value: str) -> bool:
         # the value itself must follow a cue (within two words: "near the Ranch", "close to Café Rouge")
         return any(any(words[k - d] in NEAR_CUES for d in (1, 2) if k - d >= 0) for k in hits)
     if field == "name":
-        return any(not any(words[k - d] in NEAR_CUES for d in (1, 2) if k - d >= 0) for k in hits)
+        said = any(not any(words[k - d] in NEAR_CUES for d in (1, 2) if k - d >= 0) for k in hits)
+        own = set(value_words) - {"the"}
+        return said and not any(other and not (own & other) for other in _introduced_names(words, original))
     if field == "familyFriendly" and value.lower() in ("yes", "no"):
         negated = bool(_compiled(_FF_NO).search(norm))
         return negated if value.lower() == "no" else (not negated and bool(_compiled(_FF_YES).search(norm)))

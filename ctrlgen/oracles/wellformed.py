@@ -14,6 +14,7 @@ versions):
   (*a children called*; *a children friendly pub* is fine);
 - the same word twice in a row (*pub pub*), or two punctuation marks in a row (*. .*, *, .*), or a text that
   starts with punctuation;
+- a capitalised article inside a sentence before a lower-case word (*serves The food*; *near The Mill* is fine);
 - a special token in the text (``[UNK]``, ``[MASK]``, ``[PAD]``).
 
 The rules catch what the E2E models get wrong in holes; they do not judge meaning (*a pub near Japanese*
@@ -66,6 +67,9 @@ def fragment_errors(text: str | Sequence[str]) -> list[str]:
                 errors.append(f"{words[k]!r} before the plural {words[k + 1]!r}")
             elif vowel != (w == "an"):
                 errors.append(f"{words[k]!r} before {words[k + 1]!r}")
+        if k > 0 and words[k] in ("The", "A", "An") and low[k - 1] not in PUNCTUATION and nxt is not None \
+                and words[k + 1][:1].islower():
+            errors.append(f"capitalised {words[k]!r} inside a sentence before {words[k + 1]!r}")
         if nxt is not None and nxt == w:
             errors.append(f"{words[k]!r} twice in a row")
         elif nxt is not None and w in PUNCTUATION and nxt in PUNCTUATION:
