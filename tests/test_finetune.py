@@ -1,24 +1,25 @@
 """Fine-tuning through accelerate (ctrlgen.training.finetune) on a tiny LLaDA mask predictor: full and LoRA runs,
-merged checkpoints and adapters, an adapter refused on another base, bf16 autocast, and a 2-process CPU launch."""
+merged checkpoints and adapters, an adapter refused on another base, bf16 autocast; then the other model types (the
+discrete backend's SEDD score model, reference SEDD / MDLM / LLaDA folders on token ids, the embedding model). Several
+processes (DDP, FSDP): tests/test_finetune_fsdp.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
-import torch.distributed as dist
 
 from ctrlgen.api import load
+from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
+from ctrlgen.backends.discrete.pretrained import load_pretrained_score
 from ctrlgen.backends.masked.diffusion import MaskedDiffusion
 from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
 from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.models.llada.model import LLaDAModel
 from ctrlgen.models.pretrained import load_pretrained, save_pretrained
 from ctrlgen.text.dataset import encode_corpus
 from ctrlgen.text.tokenizer import Tokenizer
@@ -29,6 +30,7 @@ from ctrlgen.training.finetune import (
     finetune,
     load_adapter,
 )
+from ctrlgen.training.finetune_models import FINETUNE_RECORD, OBJECTIVES, load_base
 
 TINY_CSV = Path(__file__).parent / "fixtures" / "tiny_e2e.csv"
 TARGETS = ("q_proj", "k_proj", "v_proj", "attn_out")
@@ -131,43 +133,6 @@ def test_bad_settings_and_missing_peft(base, tiny_texts, tmp_path, monkeypatch):
     assert "pip install" in e.value.hint and not (tmp_path / "y").exists()
 
 
-SCRIPT = """
-import hashlib, json, sys, torch
-from ctrlgen.text.e2e import read_e2e_csv
-from ctrlgen.training.finetune import FinetuneConfig, finetune
-texts = [e.ref for e in read_e2e_csv(sys.argv[2])]
-cfg = FinetuneConfig(steps=3, batch_size=2, gradient_accumulation_steps=2, lr=1e-2, cpu=True)
-res = finetune(sys.argv[1], texts, sys.argv[3], cfg)
-state = res.model.state_dict()
-digest = hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
-rank = torch.distributed.get_rank()
-assert torch.distributed.get_world_size() == 2 and torch.distributed.get_backend() == "gloo"
-open(f"{sys.argv[3]}.rank{rank}.json", "w").write(json.dumps({"digest": digest, "losses": res.losses}))
-"""
-
-
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch built without gloo")
-def test_two_cpu_processes_agree_on_the_weights(base, tmp_path):
-    """2 processes, gloo, gradient accumulation 2: DDP through accelerate keeps both replicas equal."""
-    script = tmp_path / "ft.py"
-    script.write_text(SCRIPT)
-    out = tmp_path / "ddp"
-    # torchrun, not `accelerate launch --cpu`: accelerate 1.x starts several CPU processes only through mpirun;
-    # the Accelerator inside finetune() finds the torchrun environment and sets up gloo itself
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-           str(base), str(TINY_CSV), str(out)]
-    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    ranks: list[dict[str, Any]] = [json.loads(Path(f"{out}.rank{i}.json").read_text()) for i in range(2)]
-    assert ranks[0]["digest"] == ranks[1]["digest"]  # DDP kept the replicas equal
-    assert ranks[0]["losses"] != ranks[1]["losses"]  # ... while each rank saw its own batches
-    state = weights(out)
-    digest = hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
-    assert digest == ranks[0]["digest"]
-    assert digest != hashlib.sha256(b"".join(v.numpy().tobytes() for _, v in sorted(weights(base).items()))).hexdigest()
-
-
 def test_cli_module_runs(base, tmp_path, capsys):
     """ctrlgen/cli/finetune.py (its COMMANDS entry is added in cli/lazy.py): parse, run, print the output."""
     import argparse
@@ -185,3 +150,88 @@ def test_cli_module_runs(base, tmp_path, capsys):
     with pytest.raises(ConfigError, match="adapter"):
         run(parser.parse_args([str(base), "--data", str(TINY_CSV), "--output", str(tmp_path / "x"), "--save",
                                "adapter"]))
+    with pytest.raises(ConfigError, match="process group"):  # FSDP needs a launch (tests/test_finetune_fsdp.py)
+        run(parser.parse_args([str(base), "--data", str(TINY_CSV), "--output", str(tmp_path / "x"), "--strategy",
+                               "fsdp", "--cpu"]))
+
+
+# ------------------------------------------------------------------------------------- other model types
+PARITY = Path(__file__).parent / "fixtures" / "parity"  # tiny reference SEDD / MDLM directories (random weights)
+
+
+def token_language(n: int, seed: int, length: int = 12) -> torch.Tensor:
+    """``LongTensor[n, length]``: arithmetic progressions mod 40 (start < 8, step 1..3) — structure to learn."""
+    g = torch.Generator().manual_seed(seed)
+    start, step = torch.randint(0, 8, (n, 1), generator=g), torch.randint(1, 4, (n, 1), generator=g)
+    return (start + step * torch.arange(length)) % 40
+
+
+def objective_loss(model: torch.nn.Module, base: Path, rows: torch.Tensor) -> float:
+    """The base's own training objective (finetune_models.OBJECTIVES) around ``model``: 8 fixed noise draws."""
+    b = load_base(base)
+    objective, g = OBJECTIVES[b.model_type](model, b).eval(), torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        return float(torch.stack([objective(rows, g)["loss"].mean() for _ in range(8)]).mean())
+
+
+def test_discrete_score_model_lowers_the_held_out_loss(tokenizer, tiny_texts, tmp_path):
+    """e2e-sedd's model type (sedd-score), untrained (zero head): trained on 8 texts, the score-entropy loss falls
+    on the 2 others; the checkpoint loads with ctrlgen.load and samples."""
+    torch.manual_seed(0)
+    model = ScoreModel(ScoreModelConfig(vocab_size=len(tokenizer), seq_len=24, hidden=32, layers=2, heads=2,
+                                        dropout=0.0))
+    base = save_pretrained(tmp_path / "sedd-score", model, tokenizer, {"diffusion": {}})
+    held_out = encode_corpus(tiny_texts[8:], tokenizer, 24)
+    before = objective_loss(model, base, held_out)
+    res = finetune(base, tiny_texts[:8], tmp_path / "ft", FinetuneConfig(steps=30, batch_size=8, lr=3e-3, cpu=True))
+    after = objective_loss(res.model, base, held_out)
+    assert after < 0.8 * before, (before, after)
+    gen = load(res.output_dir)
+    assert torch.equal(gen.model.head.weight, res.model.head.weight)
+    assert len(gen.generate(n=2, steps=4, seed=0).texts) == 2
+
+
+REFERENCE = {  # fixture folder → (model type, reader of the written folder, default LoRA targets)
+    "sedd": ("sedd", lambda d: load_pretrained_score(d)[0], ("attn_qkv", "attn_out")),
+    "mdlm": ("mdlm", lambda d: load_pretrained_score(d)[0], ("attn_qkv", "attn_out")),
+    "llada/gqa": ("llada", LLaDAModel.from_reference, ("q_proj", "k_proj", "v_proj", "attn_out")),
+}
+
+
+@pytest.mark.parametrize("arch", list(REFERENCE))
+def test_reference_checkpoint_finetunes_in_its_own_layout(arch, tmp_path):
+    """Reference SEDD / MDLM / LLaDA directories, trained on token ids with their backend's loss (discrete /
+    masked): the held-out loss falls, the written directory loads with the reference reader; LoRA on the attention
+    projections keeps every base weight bit-identical; texts are refused (no ctrlgen tokenizer)."""
+    mtype, read, targets = REFERENCE[arch]
+    base, train, held_out = PARITY / arch, token_language(64, 0), token_language(16, 1)
+    before = objective_loss(load_base(base).model, base, held_out)
+    res = finetune(base, train, tmp_path / "full", FinetuneConfig(steps=30, batch_size=8, lr=3e-3, cpu=True))
+    assert objective_loss(res.model, base, held_out) < 0.9 * before
+    trained = res.model.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in read(res.output_dir).state_dict().items())
+    assert json.loads((res.output_dir / FINETUNE_RECORD).read_text())["model_type"] == mtype
+
+    cfg = FinetuneConfig(steps=30, batch_size=8, lr=1e-2, cpu=True, lora=LoraSettings(r=4), save="adapter")
+    adapter = finetune(base, train, tmp_path / "lora", cfg).output_dir
+    orig = load_base(base).model.state_dict()
+    for name, value in load_adapter(base, adapter, merge=False)[0].state_dict().items():
+        if "lora_" not in name:
+            assert torch.equal(value, orig[name.removeprefix("base_model.model.").replace(".base_layer", "")]), name
+    merged = load_adapter(base, adapter)[0]
+    changed = {k for k, v in merged.state_dict().items() if not torch.equal(v, orig[k])}
+    assert changed and all(k.endswith(tuple(f"{t}.weight" for t in targets)) for k in changed), changed
+    assert objective_loss(merged, base, held_out) < before
+    with pytest.raises(ConfigError, match="token ids"):
+        finetune(base, ["a text"], tmp_path / "x", FinetuneConfig(steps=1, cpu=True))
+    with pytest.raises(ConfigError, match="token ids"):
+        finetune(base, torch.full((2, 12), 99), tmp_path / "x", FinetuneConfig(steps=1, cpu=True))
+
+
+def test_embedding_model_finetunes(model_dir, tokenizer, tiny_texts, tmp_path):
+    """The embedding backend's model (embedding-lm) on its own objective: the loss falls; the checkpoint loads."""
+    rows = encode_corpus(tiny_texts, tokenizer, 24)
+    before = objective_loss(load_base(model_dir).model, model_dir, rows)
+    res = finetune(model_dir, tiny_texts, tmp_path / "ft", FinetuneConfig(steps=30, batch_size=5, lr=3e-3, cpu=True))
+    assert objective_loss(res.model, model_dir, rows) < 0.9 * before
+    assert len(load(res.output_dir).generate(n=2, steps=4, seed=0).texts) == 2

@@ -1,10 +1,14 @@
-"""``ctrlgen finetune BASE --data CSV --output DIR [--steps N] [--lora [--save adapter]] [--mixed-precision bf16]``:
-fine-tune a checkpoint through ``accelerate`` (:mod:`ctrlgen.training.finetune`). Several processes:
-``torchrun --nproc_per_node N -m ctrlgen.cli.main finetune ...`` (or ``accelerate launch`` on GPUs)."""
+"""``ctrlgen finetune BASE --data CSV --output DIR [--steps N] [--lora [--save adapter]] [--mixed-precision bf16]
+[--strategy ddp|fsdp]``: fine-tune a ctrlgen checkpoint (masked, discrete or embedding model) through ``accelerate``
+(:mod:`ctrlgen.training.finetune`; reference SEDD / MDLM / LLaDA folders train on token ids, from Python). Several
+processes: ``python -m torch.distributed.run --nproc_per_node N -m ctrlgen.cli.main finetune ...`` (CPU or GPU) or
+``accelerate launch --multi_gpu --num_processes N -m ctrlgen.cli.main finetune ...`` (docs/finetune.md)."""
 
 from __future__ import annotations
 
 import argparse
+
+import torch.distributed as dist
 
 from ctrlgen.core.options import positive_int
 from ctrlgen.text.e2e import read_e2e_csv
@@ -23,6 +27,8 @@ def finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixed-precision", choices=("no", "bf16"), default="no", help="bf16 autocast (default no)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
+    p.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp",
+                   help="several processes: replicate the model (ddp, default) or shard it (fsdp)")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters only (needs peft: ctrlgen[finetune])")
     p.add_argument("--lora-r", type=positive_int, default=8, help="adapter rank (default 8)")
     p.add_argument("--lora-alpha", type=float, default=16.0, help="LoRA alpha (default 16)")
@@ -33,15 +39,16 @@ def finetune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``ctrlgen finetune``: prints the written directory."""
+    """``ctrlgen finetune``: prints the written directory (the main process of a launch)."""
     lora = None
     if args.lora:
         targets = [t.strip() for t in args.lora_targets.split(",") if t.strip()] if args.lora_targets else None
         lora = LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=targets)
     cfg = FinetuneConfig(steps=args.steps, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
                          lr=args.lr, mixed_precision=args.mixed_precision, seed=args.seed, cpu=args.cpu, lora=lora,
-                         save=args.save)
+                         save=args.save, strategy=args.strategy)
     texts = [e.ref for e in read_e2e_csv(args.data)]
     res = finetune(args.base, texts, args.output, cfg)
-    print(res.output_dir)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:  # once per launch
+        print(res.output_dir)
     return 0

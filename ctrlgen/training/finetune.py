@@ -1,71 +1,63 @@
-"""Fine-tune a loaded ctrlgen checkpoint through ``accelerate`` (DDP, bf16 autocast, gradient accumulation), fully or
-with LoRA adapters from ``peft`` (the optional extra ``ctrlgen[finetune]``, imported only when LoRA is asked for).
+"""Fine-tune a loaded checkpoint through ``accelerate`` (DDP or FSDP, bf16 autocast, gradient accumulation, gradient
+clipping), fully or with LoRA adapters from ``peft`` (the optional extra ``ctrlgen[finetune]``, imported only when
+LoRA is asked for).
 
-``finetune(base, texts, output_dir, FinetuneConfig(...))`` loads ``base`` (a bundled name or a checkpoint directory
-of a model type in :data:`OBJECTIVES`; today the masked backend's LLaDA network, trained on its own objective:
-:meth:`~ctrlgen.backends.masked.diffusion.MaskedDiffusion.training_losses`), and writes to ``output_dir`` either
+``finetune(base, data, output_dir, FinetuneConfig(...))`` loads ``base`` — a bundled name, a ctrlgen checkpoint or a
+reference SEDD / MDLM directory of a model type in :data:`~ctrlgen.training.finetune_models.OBJECTIVES` (masked
+LLaDA, discrete SEDD score models, the embedding model, reference SEDD / MDLM DiTs) — and trains it on its own
+backend's objective. ``data`` is texts (encoded with the checkpoint's tokenizer at its ``seq_len``) or token ids
+``LongTensor[N, L]`` (the only input for a reference directory, which has no ctrlgen tokenizer). It writes
+``output_dir`` either
 
-- ``save = "merged"``: a full ctrlgen checkpoint (LoRA merged into the weights), loadable with ``ctrlgen.load`` and
-  sealed like every checkpoint; its ``finetune`` section records the base's ``config.json`` digest; or
+- ``save = "merged"``: a full checkpoint (LoRA merged into the weights): a ctrlgen checkpoint loadable with
+  ``ctrlgen.load`` and sealed like every checkpoint, whose ``finetune`` section records the base's ``config.json``
+  digest — or, for a reference base, its own layout with ``ctrlgen_finetune.json`` beside it; or
 - ``save = "adapter"`` (LoRA only): peft's own layout (``adapter_config.json`` + ``adapter_model.safetensors``) plus
   ``ctrlgen_base.json``, the record of the base model. :func:`load_adapter` refuses another base
   (``CheckpointError`` naming the field ``base_config_sha256``).
 
-The same function runs unchanged in one process or under ``accelerate launch --num_processes N`` (gloo on CPU):
-``batch_size`` is per process per micro-batch, ``steps`` counts optimiser steps, and the batch and noise of
-micro-step k on rank r are functions of (seed, k, r) only.
+One process or N (``torchrun`` / ``accelerate launch --multi_gpu``; gloo on CPU, docs/finetune.md): ``batch_size``
+is per process per micro-batch, ``steps`` counts optimiser steps, the batch and noise of micro-step k on rank r are
+functions of (seed, k, r) only. ``strategy = "ddp"`` replicates the model (accelerate's DDP), ``"fsdp"`` shards it
+(:mod:`ctrlgen.training.finetune_fsdp`, CPU and CUDA); both train the same weights up to float rounding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
-from ctrlgen.backends.masked.diffusion import (
-    MaskedDiffusion,
-    MaskedDiffusionConfig,
-    MaskedObjective,
-)
 from ctrlgen.config import to_dict
 from ctrlgen.errors import CheckpointError, ConfigError
-from ctrlgen.models.assets import resolve_model_path
-from ctrlgen.models.pretrained import (
-    CONFIG_FILE,
-    config_section,
-    load_pretrained,
-    read_config,
-    save_pretrained,
-    sections,
-)
-from ctrlgen.registry import BACKENDS, resolve
+from ctrlgen.models.pretrained import save_pretrained, sections
 from ctrlgen.text.base import BaseTokenizer
 from ctrlgen.text.dataset import encode_corpus
+from ctrlgen.training.finetune_fsdp import clip_grad_norm, full_state, shard
+from ctrlgen.training.finetune_models import (
+    LORA_TARGETS,
+    OBJECTIVES,
+    Base,
+    config_digest,
+    load_base,
+    write_reference,
+)
 
 log = logging.getLogger(__name__)
 
 BASE_RECORD = "ctrlgen_base.json"  # beside an adapter: which base it was trained on
 PEFT_HINT = "pip install 'ctrlgen[finetune]' (or: pip install peft)"
-#: model_type → the attention projections LoRA adapts by default
-LORA_TARGETS: dict[str, tuple[str, ...]] = {"llada": ("q_proj", "k_proj", "v_proj", "attn_out")}
-
-
-def _masked_objective(model: nn.Module, path: Path, cfg: dict[str, Any]) -> nn.Module:
-    dcfg = config_section(path, cfg, "diffusion", MaskedDiffusionConfig)
-    return MaskedObjective(model, MaskedDiffusion(int(model.mask_id), dcfg))
-
-
-#: model_type → ``objective(model, checkpoint_dir, config_dict)``: ``forward(ids, generator) -> {"loss": Tensor[B]}``
-OBJECTIVES: dict[str, Callable[[nn.Module, Path, dict[str, Any]], nn.Module]] = {"llada": _masked_objective}
+STRATEGIES = ("ddp", "fsdp")
 
 
 @dataclass
@@ -73,7 +65,7 @@ class LoraSettings:
     r: int = 8  # adapter rank
     alpha: float = 16.0  # LoRA scale alpha / r
     dropout: float = 0.0  # dropout on the adapter's input
-    target_modules: list[str] | None = None  # module names to adapt; None = LORA_TARGETS[model_type]
+    target_modules: list[str] | None = None  # module names to adapt; None = LORA_TARGETS[model_type](model)
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
@@ -93,6 +85,7 @@ class FinetuneConfig:
     mixed_precision: Literal["no", "bf16"] = "no"  # bf16 = autocast (weights and optimiser stay float32)
     seed: int = 0
     cpu: bool = False  # force CPU even when CUDA is present
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # replicate (DDP) or shard (FSDP) the model across processes
     lora: LoraSettings | None = None  # None = full fine-tuning
     save: Literal["merged", "adapter"] = "merged"  # "adapter" needs lora
     log_every: int = 10
@@ -105,6 +98,8 @@ class FinetuneConfig:
                 raise ConfigError(f"finetune.{name} must be a positive int, got {v!r}")
         if self.mixed_precision not in ("no", "bf16"):
             raise ConfigError(f"finetune.mixed_precision must be 'no' or 'bf16', got {self.mixed_precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"finetune.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.save not in ("merged", "adapter"):
             raise ConfigError(f"finetune.save must be 'merged' or 'adapter', got {self.save!r}")
         if self.save == "adapter" and self.lora is None:
@@ -121,29 +116,12 @@ def _peft() -> Any:
     return peft
 
 
-def config_digest(directory: str | os.PathLike) -> str:
-    """sha256 of a checkpoint's ``config.json`` bytes (its integrity seal covers the weights and tokenizer)."""
-    return hashlib.sha256((Path(directory) / CONFIG_FILE).read_bytes()).hexdigest()
-
-
-def load_base(name_or_path: str | os.PathLike) -> tuple[nn.Module, BaseTokenizer, dict[str, Any], Path]:
-    """``(model, tokenizer, config dict, directory)`` of a checkpoint whose model type can be fine-tuned."""
-    path = resolve_model_path(name_or_path)
-    mtype = read_config(path)["model_type"]
-    if mtype not in OBJECTIVES:
-        raise CheckpointError(f"{path / CONFIG_FILE}: field model_type = {mtype!r} cannot be fine-tuned yet",
-                              f"fine-tuning serves model types {', '.join(sorted(OBJECTIVES))}")
-    cls = next(resolve(s.models[mtype]) for s in map(BACKENDS.get, BACKENDS) if mtype in s.models)
-    model, tok, cfg = load_pretrained(path, cls)
-    return model, tok, cfg, path
-
-
-def add_lora(model: nn.Module, settings: LoraSettings) -> nn.Module:
+def add_lora(model: nn.Module, settings: LoraSettings, model_type: str) -> nn.Module:
     """``model`` wrapped in a ``peft.PeftModel`` with fresh adapters; only adapter weights require grad."""
     peft = _peft()
-    targets = settings.target_modules or list(LORA_TARGETS.get(model.model_type, ()))
+    targets = settings.target_modules or list(LORA_TARGETS[model_type](model) if model_type in LORA_TARGETS else ())
     if not targets:
-        raise ConfigError(f"no default LoRA targets for model_type {model.model_type!r}", "set lora.target_modules")
+        raise ConfigError(f"no default LoRA targets for model_type {model_type!r}", "set lora.target_modules")
     lcfg = peft.LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                            target_modules=targets)
     try:
@@ -167,7 +145,7 @@ def _perm(seed: int, epoch: int, n: int) -> Tensor:
 @dataclass
 class Finetuned:
     output_dir: Path  # what was written (module doc)
-    model: nn.Module  # this process's trained network (merged on the main process when save = "merged")
+    model: nn.Module  # this process's trained network, unsharded (LoRA merged when save = "merged")
     losses: list[float]  # this process's loss per micro-batch
 
 
@@ -177,44 +155,82 @@ def _accelerator(cfg: FinetuneConfig) -> Any:
     try:
         from accelerate import Accelerator
         from accelerate.state import AcceleratorState, GradientState
+        from accelerate.utils import DistributedType
     except ImportError:
         raise ConfigError("fine-tuning needs the optional package 'accelerate', which is not installed",
                           PEFT_HINT.replace("peft", "accelerate peft")) from None
 
     AcceleratorState._reset_state()
     GradientState._reset_state()
-    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu,
-                       gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    # without CUDA, cpu=True: accelerate 1.15 otherwise treats each process of a launch as a lone one (NO)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu or not torch.cuda.is_available(),
+                      gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if world != acc.num_processes:
+        raise ConfigError(f"the launch started {world} processes but accelerate sees {acc.num_processes}",
+                          "launch with torch.distributed.run or accelerate launch --multi_gpu (docs/finetune.md)")
+    if acc.distributed_type == DistributedType.FSDP:  # `accelerate launch --use_fsdp` / ACCELERATE_USE_FSDP
+        raise ConfigError("accelerate is configured for its own FSDP (--use_fsdp / ACCELERATE_USE_FSDP); ctrlgen "
+                          "shards the model itself", "launch without --use_fsdp and pass strategy 'fsdp' "
+                                                     "(ctrlgen finetune --strategy fsdp)")
+    return acc
 
 
-def finetune(base: str | os.PathLike, texts: Sequence[str], output_dir: str | os.PathLike,
+def _rows_of(data: Sequence[str] | Tensor, base: Base) -> Tensor:
+    """``LongTensor[N, L]``: ``data``'s texts encoded with the base's tokenizer, or its token ids checked."""
+    if isinstance(data, Tensor):
+        if data.dtype != torch.long or data.dim() != 2 or not len(data):
+            raise ConfigError(f"token ids must be a non-empty LongTensor[N, L], got {data.dtype} {tuple(data.shape)}")
+        if int(data.min()) < 0 or int(data.max()) >= base.vocab_size or data.shape[1] > base.seq_len:
+            raise ConfigError(f"token ids must lie in [0, {base.vocab_size}) with L <= {base.seq_len}, got "
+                              f"[{int(data.min())}, {int(data.max())}] and L = {data.shape[1]}")
+        return data
+    if base.tokenizer is None:
+        raise ConfigError(f"{base.path} is a reference {base.model_type.upper()} checkpoint without a ctrlgen "
+                          "tokenizer: texts cannot be encoded", "pass token ids, a LongTensor[N, L]")
+    return encode_corpus(list(data), base.tokenizer, base.seq_len)
+
+
+def _build(base: Base, cfg: FinetuneConfig) -> nn.Module:
+    """The objective around ``base.model`` (with fresh LoRA adapters when asked; seeded, so equal on every rank)."""
+    torch.manual_seed(cfg.seed)
+    net = add_lora(base.model, cfg.lora, base.model_type) if cfg.lora is not None else base.model
+    return OBJECTIVES[base.model_type](net, base)
+
+
+def finetune(base: str | os.PathLike, data: Sequence[str] | Tensor, output_dir: str | os.PathLike,
              config: FinetuneConfig | None = None) -> Finetuned:
-    """Fine-tune ``base`` on ``texts`` (encoded at the model's ``seq_len``) and write ``output_dir`` (module doc).
-    Every process of a launch calls it; the main process writes."""
+    """Fine-tune ``base`` on ``data`` (texts or token ids ``LongTensor[N, L]``) and write ``output_dir`` (module
+    doc). Every process of a launch calls it; the main process writes."""
     cfg = config or FinetuneConfig()
     if cfg.lora is not None:
         _peft()  # fail before loading anything
     acc = _accelerator(cfg)
-    model, tok, base_cfg, path = load_base(base)
-    data = encode_corpus(list(texts), tok, model.config.seq_len)
-    torch.manual_seed(cfg.seed)  # LoRA init is random: the same on every rank
-    net = add_lora(model, cfg.lora) if cfg.lora is not None else model
-    objective = OBJECTIVES[model.model_type](net, path, base_cfg)
-    net.train()
+    b = load_base(base)
+    rows = _rows_of(data, b)
+    objective = _build(b, cfg)
+    objective.train()
+    fsdp = cfg.strategy == "fsdp"
+    if fsdp:
+        objective = shard(objective, acc.device)
     params = [p for p in objective.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    objective, opt = acc.prepare(objective, opt)
+    if fsdp:
+        opt = acc.prepare(opt)
+    else:
+        objective, opt = acc.prepare(objective, opt)
     rank, world, total = acc.process_index, acc.num_processes, cfg.steps * cfg.gradient_accumulation_steps
     losses: list[float] = []
     for k in range(total):
         seed = (cfg.seed * 1_000_003 + k) * 64 + rank
         gen = torch.Generator(device=acc.device).manual_seed(seed)
-        batch = data[_rows(k, len(data), cfg.batch_size, rank, world, cfg.seed)].to(acc.device)
+        batch = rows[_rows(k, len(rows), cfg.batch_size, rank, world, cfg.seed)].to(acc.device)
         with acc.accumulate(objective):
-            loss = objective(batch, gen)["loss"].mean()
+            with acc.autocast() if fsdp else contextlib.nullcontext():  # DDP: prepare() added autocast
+                loss = objective(batch, gen)["loss"].mean()
             acc.backward(loss)
             if acc.sync_gradients and cfg.grad_clip > 0:
-                acc.clip_grad_norm_(params, cfg.grad_clip)
+                clip_grad_norm(params, cfg.grad_clip) if fsdp else acc.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
@@ -222,32 +238,40 @@ def finetune(base: str | os.PathLike, texts: Sequence[str], output_dir: str | os
             window = losses[-cfg.log_every * cfg.gradient_accumulation_steps:]
             log.info("finetune step %d loss %.4f", (k + 1) // cfg.gradient_accumulation_steps, sum(window) / len(window))
     acc.wait_for_everyone()
-    out, trained = Path(output_dir), acc.unwrap_model(objective).model
+    if fsdp:  # gather the shards on every rank into an unsharded copy of the same network
+        state, fresh = full_state(objective), _build(load_base(base), cfg)
+        fresh.load_state_dict(state)
+        trained = fresh.model
+    else:
+        trained = acc.unwrap_model(objective).model
+    if cfg.save == "merged":  # every rank returns the network it writes
+        trained = (trained.merge_and_unload() if cfg.lora is not None else trained).eval()
+    out = Path(output_dir)
     if acc.is_main_process:
-        record = {"base": str(base), "base_config_sha256": config_digest(path), "model_type": model.model_type,
-                  "config": to_dict(cfg), "losses": [round(x, 5) for x in losses]}
-        trained = _write(trained, tok, base_cfg, out, cfg, record)
+        record = {"base": str(base), "base_config_sha256": config_digest(b.path), "model_type": b.model_type,
+                  "processes": world, "config": to_dict(cfg), "losses": [round(x, 5) for x in losses]}
+        _write(trained, b, out, cfg, record)
     acc.wait_for_everyone()
     return Finetuned(out, trained, losses)
 
 
-def _write(net: nn.Module, tok: BaseTokenizer, base_cfg: dict[str, Any], out: Path, cfg: FinetuneConfig,
-           record: dict[str, Any]) -> nn.Module:
-    """Write the adapter (peft layout + :data:`BASE_RECORD`) or the merged checkpoint; returns the model written."""
+def _write(net: nn.Module, base: Base, out: Path, cfg: FinetuneConfig, record: dict[str, Any]) -> None:
+    """Write the adapter (peft layout + :data:`BASE_RECORD`) or the merged network (a checkpoint in the base's
+    layout)."""
     if cfg.save == "adapter":
         net.save_pretrained(str(out))
         (out / BASE_RECORD).write_text(json.dumps(record, indent=2))
-        return net
-    model = net.merge_and_unload() if cfg.lora is not None else net
-    model.eval()
-    save_pretrained(out, model, tok, {**sections(base_cfg), "finetune": record})
-    return model
+    elif base.tokenizer is None:
+        write_reference(net, base, out, record)
+    else:
+        save_pretrained(out, net, base.tokenizer, {**sections(base.config), "finetune": record})
 
 
 def load_adapter(base: str | os.PathLike, adapter_dir: str | os.PathLike,
-                 merge: bool = True) -> tuple[nn.Module, BaseTokenizer, dict[str, Any]]:
+                 merge: bool = True) -> tuple[nn.Module, BaseTokenizer | None, dict[str, Any]]:
     """``(model, tokenizer, base config dict)``: ``base`` with the adapter of ``adapter_dir`` (merged into plain
-    weights when ``merge``). An adapter trained on another base is a ``CheckpointError`` naming the field."""
+    weights when ``merge``). An adapter trained on another base is a ``CheckpointError`` naming the field. The
+    tokenizer is ``None`` for a reference base."""
     adapter_dir = Path(adapter_dir)
     rec_path = adapter_dir / BASE_RECORD
     try:
@@ -257,16 +281,16 @@ def load_adapter(base: str | os.PathLike, adapter_dir: str | os.PathLike,
                               "pass a directory written by finetune(..., save='adapter')") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{rec_path} is corrupted: {e}") from None
-    model, tok, cfg, path = load_base(base)
-    for name, have in (("model_type", model.model_type), ("base_config_sha256", config_digest(path))):
+    b = load_base(base)
+    for name, have in (("model_type", b.model_type), ("base_config_sha256", config_digest(b.path))):
         if record.get(name) != have:
             raise CheckpointError(f"{rec_path}: field {name} = {record.get(name)!r} does not match the base "
-                                  f"{path} ({have!r}): the adapter was trained on another model",
+                                  f"{b.path} ({have!r}): the adapter was trained on another model",
                                   f"load it onto its own base ({record.get('base')!r})")
     peft = _peft()
     try:
-        net = peft.PeftModel.from_pretrained(model, str(adapter_dir))
+        net = peft.PeftModel.from_pretrained(b.model, str(adapter_dir))
     except (ValueError, RuntimeError, OSError) as e:
         raise CheckpointError(f"{adapter_dir}: the adapter does not fit the base ({e})") from None
     net.eval()
-    return (net.merge_and_unload() if merge else net), tok, cfg
+    return (net.merge_and_unload() if merge else net), b.tokenizer, b.config
