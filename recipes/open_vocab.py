@@ -8,7 +8,8 @@ Targets (issue 13): one field each; half of them have values that never occur in
 training MRs at run time), the rest are training values of every field. Rows, side by side in one run on one
 thread: ``embedding`` (``e2e``, ``--emb-steps``) and ``discrete`` (``e2e-sedd``, ``--sedd-steps``) with the default
 ``steer="auto"`` (the value's phrase placed by the backend; ``*-rerank2``: the same through ``best_of(rerank=2)``,
-the n best of 2n by the checks), the ``embedding`` classifier guidance of Diffusion-LM
+the n best of 2n by the checks; ``*-rerankR-fluent``: the same with ties among passing samples broken by the AR
+draft LM's likelihood, ``best_of(..., fluency="draft")`` — the draft LM, not the teacher), the ``embedding`` classifier guidance of Diffusion-LM
 (``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts), and best-of-N
 from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
@@ -95,6 +96,14 @@ def main() -> None:
         "edit": lambda c: editor.generate(n=n, seed=0, constraints=c).texts,
         "embedding-rerank2": lambda c: emb.best_of(n=n, rerank=2, steps=es, seed=0, constraints=c).texts,
         "discrete-rerank2": lambda c: sedd.best_of(n=n, rerank=2, steps=ss, seed=0, constraints=c).texts,
+        "embedding-rerank2-fluent": lambda c: emb.best_of(n=n, rerank=2, steps=es, seed=0, constraints=c,
+                                                          fluency="draft").texts,
+        "discrete-rerank2-fluent": lambda c: sedd.best_of(n=n, rerank=2, steps=ss, seed=0, constraints=c,
+                                                          fluency="draft").texts,
+        "embedding-rerank4-fluent": lambda c: emb.best_of(n=n, rerank=4, steps=es, seed=0, constraints=c,
+                                                          fluency="draft").texts,
+        "discrete-rerank4-fluent": lambda c: sedd.best_of(n=n, rerank=4, steps=ss, seed=0, constraints=c,
+                                                          fluency="draft").texts,
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
     }

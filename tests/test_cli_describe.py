@@ -127,3 +127,16 @@ def test_out_of_vocabulary_value_names_the_flag(model_dir, capsys):
     assert main(["describe", mr, "--model", str(model_dir), "-n", "1", "--steps", "2", "--quiet", "--json",
                  "--allow-unk"]) == 0
     assert len(_rows(capsys.readouterr().out)) == 1
+
+
+def test_describe_rerank_keeps_n_of_n_times_r_best_first(sedd_dir, capsys):
+    assert main(["describe", MR_TEXT, "--model", str(sedd_dir), "-n", "2", "--rerank", "3", "--steps", "4", "--json",
+                 "--quiet", "--fluency", "draft"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2
+    assert [r["satisfied"] for r in rows] == sorted((r["satisfied"] for r in rows), reverse=True)
+
+
+def test_fluency_without_rerank_is_refused_before_loading(tmp_path, capsys):
+    assert main(["describe", MR_TEXT, "--model", str(tmp_path / "none"), "--fluency", "draft"]) == 2
+    assert "--rerank" in capsys.readouterr().err

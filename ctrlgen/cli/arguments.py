@@ -76,6 +76,8 @@ def check_sampling(args: argparse.Namespace) -> None:
     check_constraint_specs(args.constraint)
     if getattr(args, "requests", None) is not None:
         check_requests_flag(args)
+    if getattr(args, "fluency", None) is not None and getattr(args, "rerank", 1) == 1:
+        raise ConfigError("--fluency ranks the samples of --rerank", "add --rerank 4 (draw 4 × n, keep the n best)")
     if getattr(args, "rerank", 1) != 1:
         count("--rerank", args.rerank, 64, "--rerank 4")
         count("-n × --rerank", args.n * args.rerank, MAX_N, "a smaller -n or --rerank")
@@ -157,13 +159,21 @@ def sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None:
     q.set_defaults(backend_flags=owners, check=check_sampling)
 
 
+def rerank_arguments(q: argparse.ArgumentParser) -> None:
+    """``--rerank R`` and ``--fluency draft`` (``Generator.best_of``)."""
+    q.add_argument("--rerank", type=integer, default=1, metavar="R",
+                   help="draw n × R samples and print the n best by the constraints' checks, passing ones first, "
+                        "distinct texts before repeats (any backend; printed at the end, not streamed; default 1 = off)")
+    q.add_argument("--fluency", choices=("draft",), default=None,
+                   help="with --rerank: among samples the checks rank equal, prefer the more fluent under the bundled "
+                        "AR draft LM e2e-ar-draft (default: the backend's own order)")
+
+
 def generate_arguments(q: argparse.ArgumentParser) -> None:
     """``ctrlgen generate [-n 8] [--steps S] [--seed 0] [--backend B | --model DIR] [--constraint SPEC ...]``."""
     sampling_arguments(q, 8, "Each batch (--batch-size) is printed as soon as it is done, so an "
                         "interrupted run keeps every finished sample.")
-    q.add_argument("--rerank", type=integer, default=1, metavar="R",
-                   help="draw n × R samples and print the n best by the constraints' checks, passing ones first "
-                        "(any backend; printed at the end, not streamed; default 1 = off)")
+    rerank_arguments(q)
     q.add_argument("--requests", default=None, metavar="FILE",
                    help="a JSONL file of requests ('-' = stdin), one per line: {\"id\": \"q1\", \"n\": 2, "
                         "\"constraints\": [\"length=10\"]} or {\"n\": 4, \"infill\": \"… [MASK:3] …\"}; run in "

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ctrlgen.cli.arguments import check_sampling, sampling_arguments
+from ctrlgen.cli.arguments import check_sampling, rerank_arguments, sampling_arguments
 from ctrlgen.cli.generate import call_kwargs, load_for, parse_constraints
 from ctrlgen.cli.stream import Stream, accepts, progress_mode, set_threads
 from ctrlgen.constraints.base import OutOfVocabularyError
@@ -49,6 +49,7 @@ def describe_arguments(q: argparse.ArgumentParser) -> None:
                         "(default: refuse them with the list of such words)")
     sampling_arguments(q, 4, "Results are printed at the end, best first (every field realised first, then "
                         "by the number of fields realised).")
+    rerank_arguments(q)
     q.set_defaults(check=check_describe)
 
 
@@ -102,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
         if accepts(gen.generate, "on_batch"):
             kwargs["on_batch"] = progress
         try:
-            out = gen.generate(constraints=constraint, **kwargs)
+            if args.rerank > 1:  # n of n × R by the checks (distinct first, --fluency ties): no progress per batch
+                kwargs.pop("on_batch", None)
+                out = gen.best_of(constraints=constraint, rerank=args.rerank, fluency=args.fluency, **kwargs)
+            else:
+                out = gen.generate(constraints=constraint, **kwargs)
         except OutOfVocabularyError as e:  # the API's hint names allow_unk=True; here it is a flag
             raise OutOfVocabularyError(e.message, "pass --allow-unk to place them as [UNK] and write them back "
                                        "into the text, or use words the model knows", e.words) from None
