@@ -25,15 +25,18 @@ samples equal, word for word, to a ``train.csv`` text), infill on the same holes
 template's words in order; exact layout = the ``Infill`` check, every hole with its k words), ``Contains`` and
 ``SemanticField`` success, and the out-of-vocabulary inputs of the bad-input catalogue (``OOV``): the share of samples that keep every
 character given (a word-level model refuses them with ``OutOfVocabularyError``). Default settings: ~6 minutes.
+``--sections infill`` (any subset of ``SECTIONS``) reruns only those rows and merges them into the existing JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -63,6 +66,7 @@ def ints(value: str) -> list[int]:
     return [int(x) for x in value.split(",") if x]
 
 
+SECTIONS = ["unconditional", "infill", "contains", "semantic", "oov"]  # the rows of --models
 BLOCK: dict[str, int | None] = {"block_length": 16}  # e2e-masked's semi-autoregressive block (--block)
 
 
@@ -219,18 +223,32 @@ def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d
         sampler = sampler_for("masked", args.wall_steps)
         call = (lambda phrase, g=g, sampler=sampler: g.generate(n=args.contains_n, seed=0, sampler=sampler,
                                                                 constraints=Contains(phrase)))
-        models[m] = {
-            "tokenizer": getattr(g.tokenizer, "kind", "word"), "vocab_size": len(g.tokenizer), "seq_len": g.seq_len,
-            "block_length": BLOCK["block_length"],
-            "unconditional": unconditional(m, g, sampler, args.n, ref, teacher, train_words),
-            "infill": infill_row(m, g, cases, args.per_case, sampler, ref, teacher),
-            "contains": run_variant(f"{m}/contains", call, ref)["summary"],
-            "semantic": semantic_control(m, g, targets, args.contains_n, args.wall_steps, "masked"),
-            "oov": oov_rows(m, g, args.contains_n, args.wall_steps)}
-        models[m]["oov_kept"] = statistics.mean(r["kept"] for r in models[m]["oov"])
+        rows = {"unconditional": lambda g=g, m=m, sampler=sampler: unconditional(m, g, sampler, args.n, ref, teacher,
+                                                                                 train_words),
+                "infill": lambda g=g, m=m, sampler=sampler: infill_row(m, g, cases, args.per_case, sampler, ref,
+                                                                       teacher),
+                "contains": lambda m=m, call=call: run_variant(f"{m}/contains", call, ref)["summary"],
+                "semantic": lambda g=g, m=m: semantic_control(m, g, targets, args.contains_n, args.wall_steps, "masked"),
+                "oov": lambda g=g, m=m: oov_rows(m, g, args.contains_n, args.wall_steps)}
+        models[m] = {"tokenizer": getattr(g.tokenizer, "kind", "word"), "vocab_size": len(g.tokenizer),
+                     "seq_len": g.seq_len, "block_length": BLOCK["block_length"],
+                     **{k: f() for k, f in rows.items() if k in args.sections}}
+        if "oov" in models[m]:
+            models[m]["oov_kept"] = statistics.mean(r["kept"] for r in models[m]["oov"])
     return {"models": models, "steps": args.wall_steps, "remasking": "low_confidence", "n": args.n,
             "infill": {"cases": len(cases), "samples_per_case": args.per_case, "cfg_scale": 0.0},
             "contains_phrases": PHRASES, "contains_n": args.contains_n, "semantic_targets": len(targets)}
+
+
+def merge_rerun(path: str, result: dict, sections: list[str], seconds: float) -> dict:
+    """The JSON at ``path`` with ``sections`` of each model replaced by ``result``'s (``--sections``), the rerun
+    listed under ``"reruns"``; the other rows are kept as they were measured."""
+    old = json.loads(Path(path).read_text())
+    for m, row in result["models"].items():
+        old["models"].setdefault(m, {}).update(row)
+    old["reruns"] = [*old.get("reruns", []), {"sections": sections, "seconds": round(seconds, 1),
+                                               "machine": machine()}]
+    return old
 
 
 def main() -> None:
@@ -253,6 +271,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", help="comma-separated masked models: the word-level vs BPE comparison instead")
     ap.add_argument("--out", help="default recipes/results/bench_masked.json (bench_masked_bpe.json with --models)")
+    ap.add_argument("--sections", type=lambda v: v.split(","), default=SECTIONS,
+                    help=f"with --models: rows to run, of {','.join(SECTIONS)}; a subset replaces those rows of the "
+                         "existing --out JSON and keeps the others")
     args = ap.parse_args()
     args.out = args.out or f"recipes/results/bench_masked{'_bpe' if args.models else ''}.json"
     torch.set_num_threads(args.threads)
@@ -265,6 +286,10 @@ def main() -> None:
     references = set(train) | set(valid) | {" ".join(split_words(t)) for t in valid}
     if args.models:
         result = side_by_side(args, train, valid, d, ref, teacher)
+        if set(args.sections) != set(SECTIONS):
+            write_json(args.out, merge_rerun(args.out, result, args.sections, time.perf_counter() - t_start),
+                       references=references)
+            return
         write_json(args.out, {"machine": machine(), "seed": 0, "threads": args.threads,
                               "teacher": {"name": teacher.name, "fingerprint": teacher.fingerprint}, **result,
                               "total_seconds": round(time.perf_counter() - t_start, 1)}, references=references)

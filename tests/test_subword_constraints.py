@@ -4,6 +4,8 @@ ctrlgen.text.alignment.subword_runs)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -25,7 +27,14 @@ from ctrlgen.constraints import (
     prepare,
 )
 from ctrlgen.constraints.base import ConstraintError, UnsupportedConstraintError
-from ctrlgen.core.placement import search_runs
+from ctrlgen.core import placement, subword_layout
+from ctrlgen.core.subword_layout import (
+    Hole,
+    hole_bans,
+    length_logp,
+    search_runs,
+    word_pieces,
+)
 from ctrlgen.errors import ConstraintConflictError
 from ctrlgen.registry import CHECK, HARD, SOFT_EMBEDDING, BackendSpec
 from ctrlgen.text.alignment import Run, subword_runs, words_of
@@ -85,7 +94,7 @@ def test_runs_encode_fixed_words_exactly_with_their_spacing(bpe):
         [(3, f" near {RARE} ."), (0, "[END]")]
 
 
-def test_search_follows_the_score_and_respects_room(bpe):
+def test_search_follows_the_score_and_the_length_prior_and_respects_room(bpe):
     runs = [Run(0, (10, 11)), Run(2, (12,)), Run(1, (bpe.vocab.end_id,))]
     calls = []
 
@@ -94,11 +103,42 @@ def test_search_follows_the_score_and_respects_room(bpe):
         want = 7 if ids == (12,) else None
         return torch.tensor([5.0 if want is not None and s == want else 0.0 for s in starts])
 
-    found = search_runs(runs, {0: 1}, 16, score, end_fixed=True)
-    assert found[0][0][7] == 12 and found[0][1] == 5.0 and len(found) == 5 * 3  # holes of 2..6 and 1..3 subwords: every combination
+    found = search_runs(runs, {0: 1}, 16, score, end_fixed=True, q=0.1)
+    assert len(found) == 5 * 3  # holes of 2..6 and 1..3 subwords: every combination
+    best = found[0]
+    assert best.positions[7] == 12 and best.holes == (Hole(3, 4, 2), Hole(8, 1, 1))
+    assert best.logp == pytest.approx(5.0 + length_logp(4, 2, 0.1) + length_logp(1, 1, 0.1))  # score + prior
     assert calls[0] == ({0: 1, 1: 10, 2: 11}, [5, 6, 7, 8, 9], (12,))  # scored given [START] and the run before
+    weak = search_runs(runs, {0: 1}, 16, lambda t, s, i: score(t, s, i) / 5, end_fixed=True, q=0.1)
+    assert weak[0].positions[5] == 12  # a score of 1 nat does not buy two extra subwords: the prior wins
+    exact = search_runs(runs, {0: 1}, 16, score, end_fixed=True, q=0.0)  # one subword a word: nothing to choose
+    assert [(f.positions, f.holes) for f in exact] == [({1: 10, 2: 11, 5: 12, 7: bpe.vocab.end_id},
+                                                        (Hole(3, 2, 2), Hole(6, 1, 1)))]
     with pytest.raises(ConstraintError, match="do not fit"):
         search_runs(runs, {0: 1}, 6, score, end_fixed=True)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_length_prior_is_a_distribution_over_subword_counts(k):
+    total = sum(math.exp(length_logp(m, k, 0.1)) for m in range(k, k + 200))
+    assert total == pytest.approx(1.0) and length_logp(k - 1, k, 0.1) == -math.inf
+    assert length_logp(k, k, 0.0) == 0.0 and length_logp(k + 1, k, 0.0) == -math.inf
+
+
+def test_hole_bans_split_a_hole_into_its_words(bpe):
+    pieces, vocab = word_pieces(bpe), bpe.vocab
+    the, s_ = bpe.encode(" the")[1], vocab.id("s")
+    assert the not in pieces.start[0] and the in pieces.cont[0]  # Ġthe starts a word, never continues one
+    assert s_ in pieces.start[0] and s_ not in pieces.cont[0]  # s continues a word, never starts one
+    dot = vocab.id(".")
+    assert dot not in pieces.start[0] and dot in pieces.start[1]  # nothing continues a "." (spaCy splits it off)
+    assert all(vocab.id(t) in pieces.start[0] for t in ("[PAD]", "[END]", "[MASK]"))
+    bans = hole_bans([Hole(1, 2, 2), Hole(6, 5, 2)], bpe, torch.Generator().manual_seed(0))
+    assert bans[1] is pieces.first[0] and bans[2] is pieces.start[0]  # m = k: every subword a word
+    kinds = ["start" if bans[p] in pieces.start else "cont" for p in range(6, 11)]
+    assert kinds[0] == "start" and kinds.count("start") == 2  # exactly k word starts, the first one first
+    for j, kind in enumerate(kinds):  # open (ends in a letter or digit) where a continuation follows
+        assert bans[6 + j] is getattr(pieces, kind)[j + 1 < len(kinds) and kinds[j + 1] == "cont"]
 
 
 # --------------------------------------------------------------------------------------- generation
@@ -128,17 +168,34 @@ def test_infill_places_the_template_exactly_and_checks_words(gen, bpe, template)
     assert ok == c.satisfied(out.texts)  # the check face judges the words of the text, never the subwords
 
 
+@pytest.mark.parametrize("template", [f"{RARE} is a [MASK:3] pub near {RARE}ut .", f"The [MASK:2], {RARE} [MASK]!",
+                                      f"[MASK] Café {RARE}-friendly [MASK:2]"])
+def test_each_hole_gets_exactly_its_words_even_from_an_untrained_model(gen, template, monkeypatch):
+    """The word-boundary bans (core.subword_layout.hole_bans): a random network fills the holes of k words with k
+    words (one sample in eight may meet spaCy's ``a`` + ``.`` = ``a.``, which static bans cannot see); without them
+    it does not."""
+    c = Infill(template)
+    out = gen.generate(n=8, steps=4, seed=0, constraints=c)
+    exact = sum(x == 1.0 for x in c.score(out.texts))  # the layout: every fixed word at its word position
+    assert exact >= 7 and out.report["constraints"][repr(c)]["scores"] == c.score(out.texts)
+    monkeypatch.setattr(placement, "hole_bans", lambda holes, tokenizer, generator: {})
+    assert sum(x == 1.0 for x in c.score(gen.generate(n=8, steps=4, seed=0, constraints=c).texts)) < exact
+
+
 def test_length_counts_words_and_end_follows_the_model(gen, bpe, monkeypatch):
     out = gen.generate(n=8, steps=4, seed=0, constraints=Length(4))
     assert out.report["satisfied"] == [len(split_words(t)) == 4 for t in out.texts]  # never claimed when wrong
     ends = [row.index(bpe.vocab.end_id) for row in out.tokens.tolist()]
-    assert all(5 <= e <= 4 * 3 + 1 for e in ends)  # a hole of 4 words: 4..12 subwords
-    # the END position is drawn from the backend's likelihood: a score that wants END at 9 puts it there always
+    assert ends == [5] * 8  # by default (EXTRA_SUBWORD_P = 0) a hole of 4 words is 4 whole-word subwords
+    # with a length prior the END position is drawn from it and the backend's likelihood: a score that wants END at 9
+    # puts it there always, and the 8 subwords still make 4 words (the word-boundary bans)
+    monkeypatch.setattr(subword_layout, "EXTRA_SUBWORD_P", 0.1)
     monkeypatch.setattr(gen, "placement_score", lambda taken, starts, ids: torch.tensor(
         [60.0 if (s == 9 and ids == (bpe.vocab.end_id,)) else 0.0 for s in starts]))
     out = gen.generate(n=5, steps=3, seed=1, constraints=Length(4))
     assert (out.tokens[:, 9] == bpe.vocab.end_id).all()
     assert not (out.tokens[:, 1:9] == bpe.vocab.end_id).any() and not (out.tokens[:, 1:9] == bpe.vocab.pad_id).any()
+    assert all(len(split_words(t)) == 4 for t in out.texts) and all(out.report["satisfied"])
 
 
 def test_prefix_suffix_and_fixed_tokens_are_exact_subwords(gen, bpe):

@@ -15,8 +15,9 @@ compares against the words as written in the constraint.
 **On a subword (BPE) model** (:mod:`ctrlgen.constraints.base`, "Words on a subword model") the template still means
 words: each maximal run of template words is encoded as subwords exactly as written (byte level: any character;
 whitespace between words becomes one space; a run after a hole keeps the space, or its absence, that the template
-has there), a hole of ``k`` words gets a subword length the backend chooses from ``k … 3k`` by its own likelihood
-(:func:`ctrlgen.core.placement.place_layouts`), and ``[END]`` follows the last run. The check face is unchanged: the
+has there), a hole of ``k`` words gets ``k`` whole-word subwords by default, with word-boundary bans that keep it
+at ``k`` words (:mod:`ctrlgen.core.subword_layout`; :func:`ctrlgen.core.placement.place_layouts`), and ``[END]``
+follows the last run. The check face is unchanged: the
 template's words at their word positions of the output, so a hole the model filled with more or fewer than ``k``
 words fails it. Nothing is out of vocabulary there; ``allow_unk`` does nothing.
 """

@@ -29,11 +29,11 @@ class Length(Constraint):
     the check (Diffusion-LM reports 0 and 2), the hard face always pins exactly ``n``.
 
     On a subword model ``n`` words have no known number of subwords, so ``[END]``'s position is chosen per sample
-    from the model's own length distribution: one hole of ``n`` words, ``[END]`` after it at subword position
-    ``m + 1`` for ``m`` in ``n … 3n``, ``m`` drawn ∝ p(``[END]`` at ``m + 1`` | ``[START]``, the other fixed tokens)
-    (:func:`ctrlgen.core.placement.place_layouts`). The model then writes ``m`` subwords, which are ``n`` words only
-    as often as the model's words-per-subword agree: the check face counts the words of the output, so a report
-    says ``satisfied`` only for texts of ``n`` words (rerank with ``best_of`` to keep those).
+    by the layout search of :mod:`ctrlgen.core.subword_layout`: one hole of ``n`` words, ``[END]`` after it (by
+    default ``n`` whole-word subwords; with ``EXTRA_SUBWORD_P > 0``, ``m`` in ``n … 3n`` drawn ∝ the model's
+    p(``[END]`` at ``m + 1`` | the fixed tokens) × a length prior), and word-boundary bans keep the hole at ``n``
+    words. The check face counts the words of the output, so a report says ``satisfied`` only for texts of ``n``
+    words.
     """
 
     n: int

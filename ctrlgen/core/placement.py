@@ -16,15 +16,13 @@ and then conditions on the placed words exactly as on any hard face (projection 
 
 **Word layouts on a subword model** (:func:`place_layouts`): ``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens`` and
 ``Length`` fix words at *word* positions, which have no known subword position, so their hard face is ``None`` there
-and the layouts are placed here, before the phrases, with the same score. The leaves' word layouts are merged
-(one word per word position, one length) and turned into runs (:func:`ctrlgen.text.alignment.subword_runs`):
-``hole`` free words then fixed subwords (and ``[END]`` when the length is fixed). A hole of k words may take
-``k … SUBWORDS_PER_WORD·k`` subwords; :func:`search_runs` scores every combination of hole lengths by the chain rule
-of the backend's ``score`` — log p(run 1 | taken) + log p(run 2 at its start | taken, run 1) + … — keeping the
-``LAYOUT_BEAM`` likeliest partial layouts after each hole (exact while the combinations fit the beam), and each
-sample draws its layout from the posterior over the complete ones, p ∝ exp(log-likelihood) (as a phrase's start is
-drawn). ``[PAD]`` fills the positions after a placed ``[END]``. A backend therefore supplies one function, the
-``PlacementScore`` of ``Contains``, and gets subword layouts for free.
+and the layouts are placed here, before the phrases, with the same score: :mod:`ctrlgen.core.subword_layout` turns
+the merged layout into runs, scores every combination of hole lengths (k words: k … 3k subwords) by the chain rule of
+the backend's ``score`` plus a length prior p(m | k), and each sample draws its layout from the posterior over the
+complete ones, p ∝ exp(score) (as a phrase's start is drawn), with per-position word-boundary bans that make each hole
+of k words hold exactly k words (not when ``Contains`` phrases are placed too: they may land in a hole). ``[PAD]``
+fills the positions after a placed ``[END]``. A backend therefore supplies one function, the ``PlacementScore`` of
+``Contains``, and gets subword layouts for free.
 """
 
 from __future__ import annotations
@@ -36,18 +34,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ctrlgen.constraints.base import ConstraintError, HardSpec, WordLayout, is_subword
+from ctrlgen.constraints.base import ConstraintError, HardSpec, is_subword
 from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.constraints.contains import Contains, PlacementScore
 from ctrlgen.core.contract import OnBatch, emit_batch, merge_batches
 from ctrlgen.core.output import GenerationOutput, build_output
-from ctrlgen.errors import ConstraintConflictError
+from ctrlgen.core.subword_layout import hole_bans, layout_runs, search_runs
 from ctrlgen.registry import HARD
-from ctrlgen.text.alignment import Run, ends_word, glue_ids, subword_runs
+from ctrlgen.text.alignment import ends_word, glue_ids
 from ctrlgen.text.tokenizer import Tokenizer
-
-SUBWORDS_PER_WORD = 3  # a hole of k words is searched over k … 3k subwords
-LAYOUT_BEAM = 64  # partial layouts kept after each hole (the search is exact up to this many combinations)
 
 
 def placed_leaves(prepared: PreparedConstraint | None) -> list[Contains]:
@@ -100,69 +95,8 @@ def with_glue_bans(specs: Sequence[HardSpec], base: Mapping[int, int], tokenizer
         taken = {**base, **spec.positions}
         after = {p + 1: glue for p, i in taken.items() if p + 1 < spec.seq_len and p + 1 not in taken
                  and ends_word(tokenizer, i)}
-        out.append(replace(spec, banned={**spec.banned, **after}) if after else spec)
+        out.append(replace(spec, banned={**after, **spec.banned}) if after else spec)  # a hole's own ban is stricter
     return out
-
-
-def layout_runs(prepared: PreparedConstraint | None, tokenizer: Tokenizer) -> list[Run] | None:
-    """The merged word layout of ``prepared``'s layout leaves as runs, on a subword model; ``None`` on the word level
-    or without such a leaf. Two leaves that fix one word position (or the length) differently raise
-    ``ConstraintConflictError`` naming both."""
-    if prepared is None or not is_subword(tokenizer):
-        return None
-    leaves = [t.constraint for t in prepared.terms if HARD in t.faces and isinstance(t.constraint, WordLayout)]
-    if not leaves:
-        return None
-    words: dict[int, str] = {}
-    spaces: dict[int, bool] = {}
-    n_words, by = None, {}  # by: position (0 = the length) → the leaf that set it
-    for leaf in leaves:
-        mine, n = leaf.layout()
-        for p, w in [*mine.items(), *([(0, n)] if n is not None else [])]:
-            held = n_words if p == 0 else words.get(p)
-            if held is not None and held != w:
-                what = "the number of words" if p == 0 else f"word {p}"
-                raise ConstraintConflictError(f"{by[p]!r} and {leaf!r} fix {what} differently ({held!r} vs {w!r})",
-                                              "drop one of them or make them agree")
-            by[p] = leaf
-        words.update(mine)
-        spaces.update(leaf.space_before())
-        n_words = n if n is not None else n_words
-    return subword_runs(tokenizer, words, n_words, spaces)
-
-
-def search_runs(runs: Sequence[Run], base: Mapping[int, int], seq_len: int, score: PlacementScore, end_fixed: bool,
-                extra: int = 0, per_word: int = SUBWORDS_PER_WORD,
-                beam: int = LAYOUT_BEAM) -> list[tuple[dict[int, int], float]]:
-    """Complete placements ``(position → id, log-likelihood)`` of ``runs`` after ``[START]``, the likeliest first (at
-    most ``beam``): a hole of k words takes k … ``per_word``·k + ``extra`` positions (``extra``: room for the
-    subwords of phrases to be placed later); each run is scored by ``score`` given
-    ``base`` and the runs before it (module doc). A placement must keep ``base``'s tokens and leave room for the
-    runs after it (and for ``[END]`` when no run fixes it). Raises ``ConstraintError`` when none fits ``seq_len``."""
-    limit = seq_len if end_fixed else seq_len - 1  # fixed tokens lie below this (room for [END] when it is free)
-    states: list[tuple[dict[int, int], int, float]] = [({}, 1, 0.0)]
-    for i, run in enumerate(runs):
-        rest = sum(r.hole + len(r.ids) for r in runs[i + 1:])
-        lengths = range(run.hole, per_word * run.hole + extra + 1) if run.hole else range(1)
-        grown = []
-        for placed, cursor, logp in states:
-            starts = [cursor + m for m in lengths if cursor + m + len(run.ids) + rest <= limit
-                      and all(base.get(cursor + m + j, w) == w for j, w in enumerate(run.ids))]
-            if not starts:
-                continue
-            if len(states) == 1 and len(starts) == 1:  # one candidate: its score changes no choice
-                scores = [0.0]
-            else:
-                scores = score({**base, **placed}, starts, run.ids).double().cpu().tolist()
-            grown += [({**placed, **dict(zip(range(s, s + len(run.ids)), run.ids, strict=True))},
-                       s + len(run.ids), logp + lp) for s, lp in zip(starts, scores, strict=True)]
-        if not grown:
-            raise ConstraintError(f"the fixed words ({sum(len(r.ids) for r in runs)} subwords) and holes "
-                                  f"({sum(r.hole for r in runs)} words, one subword each at least) do not fit "
-                                  f"seq_len {seq_len} beside the tokens already fixed",
-                                  "shorten the template or the length, or use a model with a longer seq_len")
-        states = sorted(grown, key=lambda st: -st[2])[:beam]
-    return [(placed, logp) for placed, _, logp in states]
 
 
 def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq_len: int, base: Mapping[int, int],
@@ -176,24 +110,25 @@ def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
     end, phrases = tokenizer.vocab.end_id, placed_leaves(prepared)
     found = search_runs(runs, base, seq_len, score, end_fixed=bool(runs) and runs[-1].ids == (end,),
                         extra=sum(leaf.excess(tokenizer, seq_len) for leaf in phrases))
-    found = [(placed, lp) for placed, lp in found  # layouts that leave the phrases room
-             if all(leaf.fits(tokenizer, seq_len, {**base, **placed}, last_word_position(placed, tokenizer, seq_len))
-                    for leaf in phrases)]
+    found = [f for f in found  # layouts that leave the phrases room
+             if all(leaf.fits(tokenizer, seq_len, {**base, **f.positions},
+                              last_word_position(f.positions, tokenizer, seq_len)) for leaf in phrases)]
     if not found:
         raise ConstraintError(f"no placement of the fixed words in {seq_len} positions leaves room for the phrases "
                               f"{[leaf.phrases for leaf in phrases]}",
                               "lengthen the text (Length) or drop a phrase")
-    logp = torch.tensor([lp for _, lp in found], dtype=torch.float64)
+    logp = torch.tensor([f.logp for f in found], dtype=torch.float64)
     probs = torch.softmax(logp if bool(logp.isfinite().any()) else torch.zeros_like(logp), 0)
     draws = torch.multinomial(probs.to(generator.device if generator else "cpu"), n, replacement=True,
                               generator=generator).tolist()
     out = []
     for d in draws:
-        placed = dict(found[d][0])
+        placed = dict(found[d].positions)
         stop = min([p for p, i in placed.items() if i == end], default=None)
         if stop is not None:
             placed.update({p: tokenizer.vocab.pad_id for p in range(stop + 1, seq_len)})
-        out.append(HardSpec(seq_len, {p: i for p, i in placed.items() if p not in base}))
+        banned = {} if phrases else hole_bans(found[d].holes, tokenizer, generator)  # phrases may land in a hole
+        out.append(HardSpec(seq_len, {p: i for p, i in placed.items() if p not in base}, banned=banned))
     return out
 
 

@@ -13,7 +13,8 @@ Hard faces (``Infill``, ``Prefix``, ``Suffix``, ``FixedTokens``, ``Length``) bec
 every sampler step and to the output (``samplers.sedd``): exact Bayesian conditioning for the absorbing graph,
 with no retraining. Every sequence starts with ``[START]`` (as in training), also fixed by projection. On a subword
 (BPE) model those faces mean words: their subword layout — each hole's length, ``[END]``'s position — is drawn per
-sample from :meth:`placement_score` (:func:`ctrlgen.core.placement.place_layouts`), then projected the same way.
+sample from :meth:`placement_score` (:func:`ctrlgen.core.placement.place_layouts`; word-boundary bans keep a hole of
+k words at exactly k words, :mod:`ctrlgen.core.subword_layout`), then projected the same way.
 
 Two token bans, applied to the score (log-score −∞ for a banned id, so its reverse rate is 0 and the final
 denoise step never draws it): MASK and UNK everywhere (UNK stands for rare training words and is useless in

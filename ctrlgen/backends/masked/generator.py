@@ -14,8 +14,9 @@ gen.infill("The Vaults is a [MASK:3] pub near [MASK] .", n=4).texts   # best (MB
 sample by the model's own likelihood, :mod:`ctrlgen.core.placement`) are tokens written into the canvas before
 the first step; the sampler only ever changes MASK positions, so they hold at every step and in every output.
 On a subword (BPE) model those faces mean words, as on the discrete backend: their subword layout — each hole's
-length (k words: k … 3k subwords), ``[END]``'s position — is drawn per sample from :meth:`placement_score`
-(:func:`ctrlgen.core.placement.place_layouts`), then written into the canvas the same way
+length (k words: k whole-word subwords by default, :mod:`ctrlgen.core.subword_layout`), ``[END]``'s position — is
+drawn per sample from :meth:`placement_score` (:func:`ctrlgen.core.placement.place_layouts`), with word-boundary
+bans that make a hole of k words hold exactly k words, then written into the canvas the same way
 (``tests/test_masked_subword.py``; ``ctrlgen.load("e2e-masked-bpe")`` is such a model).
 Conditioning a masked model on known tokens by leaving them unmasked is exact for the model's own p(x_0 | x_t)
 (it was trained on exactly such inputs). Every sequence starts with ``[START]``, also given.
