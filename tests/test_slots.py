@@ -118,3 +118,10 @@ def test_semantic_field_uses_the_slot_check():
 ])
 def test_a_place_given_another_name_does_not_say_name(text, said):
     assert slot_realised(text, "name", "The Mill") is said
+
+
+def test_family_friendly_no_fails_when_the_text_also_says_yes():
+    assert slot_realised("It is not family friendly .", "familyFriendly", "no")
+    assert not slot_realised("The Vaults is a family-friendly pub . It is not family friendly .", "familyFriendly", "no")
+    assert not slot_realised("The Vaults is a family-friendly pub . It is not family friendly .", "familyFriendly",
+                             "yes")

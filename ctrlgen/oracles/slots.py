@@ -228,8 +228,10 @@ def _realised(text: str, field: str, value: str) -> bool:
         own = set(value_words) - {"the"}
         return said and not any(other and not (own & other) for other in _introduced_names(words, original))
     if field == "familyFriendly" and value.lower() in ("yes", "no"):
-        negated = bool(_compiled(_FF_NO).search(norm))
-        return negated if value.lower() == "no" else (not negated and bool(_compiled(_FF_YES).search(norm)))
+        no_spans = [m.span() for m in _compiled(_FF_NO).finditer(norm)]
+        yes_free = any(not any(a <= m.start() < b or m.start() <= a < m.end() for a, b in no_spans)
+                       for m in _compiled(_FF_YES).finditer(norm))  # "family-friendly" outside every negation
+        return bool(no_spans) and not yes_free if value.lower() == "no" else (not no_spans and yes_free)
     pattern = PATTERNS.get((field, value))
     if pattern is not None:
         for m in _compiled(pattern).finditer(norm):
