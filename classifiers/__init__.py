@@ -5,6 +5,7 @@ public plug-in interface (``ctrlgen.NoiseAwareClassifier``): the proof that plug
 - ``semantic-token.v1`` (:mod:`.semantic_token`): the same over noisy tokens, for ``SemanticField`` on the
   discrete (SEDD) backend;
 - ``pos.v1`` (:mod:`.pos`): per-position UPOS tags, for ``POS``;
+- ``pos-token.v1`` (:mod:`.pos_token`): the same over noisy tokens, for ``POS`` on the discrete backend;
 - ``syntax.v1`` (:mod:`.syntax`): per-span constituent labels, for ``SyntaxTree`` and ``SyntaxSpans``.
 
 ctrlgen finds them through the ``ctrlgen.classifiers`` entry points declared in ``pyproject.toml``, never

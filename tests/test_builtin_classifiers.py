@@ -172,8 +172,8 @@ def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_
     clf.save_pretrained(path / "classifiers" / "semantic")
     from ctrlgen.cli.train_classifier import train
 
-    with pytest.raises(ConfigError, match="no built-in token-space 'pos'"):  # before any data is read
-        train("pos", str(path), steps=1, data=str(TINY_CSV), device="cpu")
+    with pytest.raises(ConfigError, match="no built-in token-space 'tree'"):  # before any data is read
+        train("tree", str(path), steps=1, data=str(TINY_CSV), device="cpu")
     with pytest.raises(ConfigError, match="token"):  # a token-space classifier for an embedding model
         fit_classifier(clf, ModelContext.of(*_embedding_model(tokenizer)), data, steps=1)
 

@@ -1,9 +1,10 @@
 """``ctrlgen train-classifier {semantic,pos,tree} --model DIR [--steps N] [--output DIR]``.
 
 Trains a built-in noise-aware classifier (found through the ``CLASSIFIERS`` registry: ``semantic`` →
-``semantic.v1``, ``pos`` → ``pos.v1``, ``tree`` → ``syntax.v1``, or any registered name whose class has a
-training recipe) on the E2E training references and the model's frozen embeddings, reports accuracy on
-the validation file at several noise levels, and saves it (``config.json``, ``model.safetensors``,
+``semantic.v1``, ``pos`` → ``pos.v1``, ``tree`` → ``syntax.v1``; for a discrete model ``semantic`` →
+``semantic-token.v1``, ``pos`` → ``pos-token.v1``; or any registered name whose class has a training recipe)
+on the E2E training references and the model's frozen embeddings (a discrete model's noisy tokens), reports
+accuracy on the validation file at several noise levels, and saves it (``config.json``, ``model.safetensors``,
 ``README.md``) where ``SemanticField`` / ``POS`` / ``SyntaxTree`` / ``SyntaxSpans`` find it:
 ``--output DIR`` if given, else for a bundled model the user location
 ``$CTRLGEN_HOME`` (else ``$XDG_CACHE_HOME/ctrlgen``, else ``~/.cache/ctrlgen``)``/classifiers/<model>/<kind>``,
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: CLI kind → registered classifier name.
 KINDS: dict[str, str] = {"semantic": "semantic.v1", "pos": "pos.v1", "tree": "syntax.v1", "syntax": "syntax.v1"}
 #: The same for a discrete (SEDD) model, whose classifiers read tokens.
-TOKEN_KINDS: dict[str, str] = {"semantic": "semantic-token.v1"}
+TOKEN_KINDS: dict[str, str] = {"semantic": "semantic-token.v1", "pos": "pos-token.v1"}
 
 
 def _default_data() -> Path:
@@ -98,13 +99,15 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
 def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, data: str | None = None,
           valid: str | None = None, seed: int = 0, batch_size: int = 64, lr: float = 1e-3,
           options: dict[str, Any] | None = None, command: str | None = None, parser: str | None = None,
-          device: str = "auto", prepared_file: str | None = None) -> Path:
+          device: str = "auto", prepared_file: str | None = None, checkpoint: str | None = None,
+          checkpoint_every: int = 200) -> Path:
     """Train, evaluate and save one classifier; returns its directory. ``parser``: a benepar model file for
     silver trees (``tree``; default the bundled parser). ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
     ``"cuda"``; the saved classifier is always stored on the CPU. ``prepared_file``: a cache of the encoded
     training/validation data (silver tags and trees take minutes to build): read when it matches the
-    classifier, data files and tokenizer, else built and written there. ``out``: the classifier's directory
-    (default :func:`default_output`), checked by :func:`check_output` before anything is loaded."""
+    classifier, data files and tokenizer, else built and written there. ``checkpoint``: a file the training
+    state is saved to every ``checkpoint_every`` steps; the same command run again resumes there. ``out``: the
+    classifier's directory (default :func:`default_output`), checked by :func:`check_output` before anything is loaded."""
     model_path = resolve_model_path(model)
     target = Path(out) if out else default_output(model_path, kind.split(".")[0])
     check_output(target, model_path)
@@ -144,7 +147,8 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
     train_data = prepared["train"]
     prep_s = time.perf_counter() - t0
     logger.info("%s: %d training examples (%.0f s to build)", name, len(train_data), prep_s)
-    summary = fit_classifier(clf, gen, train_data, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    summary = fit_classifier(clf, gen, train_data, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                             checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     metrics: dict[str, dict[str, float]] = {}
     if "valid" in prepared:
         metrics = evaluate_classifier(clf, gen, prepared["valid"])
@@ -156,6 +160,8 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
         command = command.replace(parser, Path(parser).name)
     if command and prepared_file:  # a cache path is machine-specific and does not change the result
         command = command.replace(f" --prepared {shlex.quote(prepared_file)}", "")
+    if command and checkpoint:  # the same: where the state was kept along the way
+        command = command.replace(f" --checkpoint {shlex.quote(checkpoint)}", "")
     clf.to("cpu").save_pretrained(target)
     n_params = sum(p.numel() for p in clf.parameters())
     readme = [f"# `{name}` classifier for `{Path(gen.path).name}`", "",
@@ -170,7 +176,9 @@ def train(kind: str, model: str, *, steps: int = 3000, out: str | None = None, d
               (f"- training examples: {len(train_data)} from `{train_path.name}`"
                + (f" (silver trees from the parser `{Path(parser).name if parser else 'parser-ptb-sample'}`)"
                   if parser or name == "syntax.v1" else "")
-               + f"; final training loss {summary['final_loss']}"), ""]
+               + f"; final training loss {summary['final_loss']}"),
+              "- data fingerprint (sha256, first 16 hex): " + ", ".join(f"`{p.name}` {key[k]}" for k, p in files.items())
+              + f"; vocabulary {key['vocab']}", ""]
     if metrics:
         scale = (f"t of the {gen.diffusion.num_steps}-step schedule" if ctx.space == "embedding"
                  else "t ∈ [0, 1] of the discrete noise (share of tokens masked, log-linear)")
@@ -201,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     command = "ctrlgen train-classifier " + " ".join(map(shlex.quote, argv)) if argv else None
     path = train(args.kind, args.model, steps=args.steps, out=args.out, data=args.data, valid=args.valid,
                  seed=args.seed, batch_size=args.batch_size, lr=args.lr, options=_options(args.option),
-                 command=command, parser=args.parser, device=args.device, prepared_file=args.prepared)
+                 command=command, parser=args.parser, device=args.device, prepared_file=args.prepared,
+                 checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
     print(path)
     return 0
 
@@ -227,6 +236,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--prepared", metavar="FILE",
                    help="cache of the encoded data (silver labels): read if it matches, else built and written")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="training state saved here every --checkpoint-every steps; the same command resumes from it")
+    p.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="N")
     p.add_argument("--parser", help="benepar model file for the silver trees of 'tree' (default: the bundled parser)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="classifier size options, e.g. hidden=128, layers=2 (repeatable)")

@@ -21,15 +21,18 @@ class POS(ClassifierBacked):
     ``tags``: a sequence, or one string split at commas or spaces (``"PROPN,AUX,DET,NOUN,PUNCT"``).
     Check face: the spaCy oracle (:mod:`ctrlgen.oracles.pos`) tags the text; ``score`` is the share
     of target positions matched (:func:`~ctrlgen.oracles.metrics.pos_match`, Diffusion-LM's metric) and
-    ``satisfied`` means every tag matches and the word count is exact. Soft face: the ``pos.v1``
-    classifier beside the model, which also scores ``[END]`` after the last tag and ``[PAD]`` after it —
-    so it steers the length too; add ``Length(len(tags))`` to pin the length exactly.
+    ``satisfied`` means every tag matches and the word count is exact. Soft faces: the ``pos.v1``
+    classifier beside an embedding model (latents), ``pos-token.v1`` beside a word-level discrete one (noisy
+    tokens, first-order rate reweighting — the path ``SemanticField`` takes there); both also score ``[END]``
+    after the last tag and ``[PAD]`` after it — so they steer the length too; add ``Length(len(tags))`` to pin
+    the length exactly. Where no steering fits, ``gen.best_of(n, rerank=R, constraints=POS(...))`` keeps the
+    samples the check face likes best.
     """
 
     tags: tuple[str, ...]
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "pos.v1" beside the model
 
-    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "pos.v1"}
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "pos.v1", "token": "pos-token.v1"}
     TAGS: ClassVar[tuple[str, ...]] = UPOS_TAGS
 
     def __post_init__(self) -> None:

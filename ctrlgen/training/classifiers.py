@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -93,16 +95,50 @@ def _check_space(classifier: NoiseAwareClassifier, ctx: ModelContext) -> None:
                           "with discrete (SEDD) models")
 
 
+def _resume(path: Path | None, run: dict[str, Any], classifier: NoiseAwareClassifier, opt: torch.optim.Optimizer,
+            gen: torch.Generator) -> tuple[int, float | None, float]:
+    """Load the checkpoint at ``path`` into the training state when it belongs to the same ``run``:
+    ``(next step, loss EMA, seconds spent)``; ``(0, None, 0.0)`` without one (a foreign one is ignored, logged)."""
+    if path is None or not path.is_file():
+        return 0, None, 0.0
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("run") != run:
+        logger.warning("ignoring the checkpoint %s: it is of another run (%s)", path, state.get("run"))
+        return 0, None, 0.0
+    classifier.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    logger.info("resuming from %s at step %d", path, state["step"])
+    return int(state["step"]), state["ema"], float(state["seconds"])
+
+
+def _save_checkpoint(path: Path, run: dict[str, Any], step: int, classifier: NoiseAwareClassifier,
+                     opt: torch.optim.Optimizer, gen: torch.Generator, ema: float | None, seconds: float) -> None:
+    """Write the training state atomically (a temporary file, then renamed over ``path``)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"run": run, "step": step, "model": classifier.state_dict(), "opt": opt.state_dict(),
+                "generator": gen.get_state(), "torch": torch.get_rng_state(), "ema": ema, "seconds": seconds}, tmp)
+    os.replace(tmp, path)
+
+
 @torch.enable_grad()
 def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: ClassifierData, *, steps: int = 2000,
                    batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, warmup: int = 100,
                    decode_steps: int = 200, clean_prob: float = 0.1, seed: int = 0,
-                   progress: bool | None = None) -> dict[str, Any]:
+                   progress: bool | None = None, checkpoint: str | os.PathLike | None = None,
+                   checkpoint_every: int = 200) -> dict[str, Any]:
     """Train ``classifier`` for ``model`` (a generator or :class:`ModelContext`) on ``data``; returns a
     summary (final loss, seconds) that is also stored in ``classifier.training_info``. AdamW with linear
-    warm-up and cosine decay to 10%; the model stays frozen. Sets ``classifier.fingerprint``."""
+    warm-up and cosine decay to 10%; the model stays frozen. Sets ``classifier.fingerprint``.
+
+    ``checkpoint``: a file the training state (weights, optimiser, random streams) is written to every
+    ``checkpoint_every`` steps; a run started again with the same file and settings resumes there (on the
+    CPU, the same result as an uninterrupted run)."""
     if steps <= 0 or batch_size <= 0 or len(data) == 0:
         raise ConfigError(f"need steps > 0, batch_size > 0 and data, got {steps}, {batch_size}, {len(data)} examples")
+    if checkpoint_every <= 0:
+        raise ConfigError(f"checkpoint_every must be > 0, got {checkpoint_every}", "e.g. 200 steps")
     ctx = as_context(model)
     _check_space(classifier, ctx)
     times = decode_times(ctx, decode_steps) if ctx.space == "embedding" else None
@@ -119,9 +155,14 @@ def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: Classifie
 
     from tqdm.auto import tqdm
 
+    run = {"classifier": classifier.classifier_name or type(classifier).__name__, "hparams": classifier.hparams,
+           "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
+           "decode_steps": decode_steps, "clean_prob": clean_prob, "seed": seed, "examples": len(data)}
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    first, ema, spent = _resume(ckpt, run, classifier, opt, gen)
     show = sys.stderr.isatty() if progress is None else progress
-    t0, ema = time.perf_counter(), None
-    bar = tqdm(range(steps), disable=not show, desc=f"train {classifier.classifier_name or 'classifier'}")
+    t0 = time.perf_counter() - spent
+    bar = tqdm(range(first, steps), disable=not show, desc=f"train {classifier.classifier_name or 'classifier'}")
     for step in bar:
         idx = torch.randint(len(data), (batch_size,), generator=gen)
         if times is None:
@@ -142,6 +183,8 @@ def fit_classifier(classifier: NoiseAwareClassifier, model: Any, data: Classifie
             bar.set_postfix(loss=f"{ema:.3f}")
         elif (step + 1) % max(1, steps // 20) == 0:
             logger.info("step %d/%d loss %.4f (%.0f s)", step + 1, steps, ema, time.perf_counter() - t0)
+        if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+            _save_checkpoint(ckpt, run, step + 1, classifier, opt, gen, ema, time.perf_counter() - t0)
     classifier.eval().requires_grad_(False)
     classifier.fingerprint = ctx.fingerprint
     summary = {"steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,

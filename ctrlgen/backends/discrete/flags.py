@@ -16,7 +16,7 @@ SAMPLER = "ctrlgen.backends.discrete.sampler:SEDDSampler"
 
 
 class DiscreteFlags:
-    """``--predictor {analytic,euler}``, ``--guidance-shortlist K``."""
+    """``--predictor {analytic,euler}``, ``--guidance-shortlist K``, ``--guidance-demote``."""
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--predictor", choices=["analytic", "euler"], default=None,
@@ -24,6 +24,8 @@ class DiscreteFlags:
         parser.add_argument("--guidance-shortlist", type=int, default=None, metavar="K",
                             help="exact likelihood ratios for the K likeliest jumps per masked position "
                                  "(default 4; 0 = first order only, faster)")
+        parser.add_argument("--guidance-demote", action="store_true", default=None,
+                            help="jumps outside the shortlist may only lose rate (more fluent POS control)")
 
     def to_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
         """``sampler`` (a ``SEDDSampler`` with the predictor; its steps are the call's), ``guidance_scale`` and
@@ -31,7 +33,8 @@ class DiscreteFlags:
         scale = getattr(args, "guidance_scale", None)
         return {"sampler": resolve(SAMPLER)(predictor=args.predictor or "analytic"),
                 **({} if scale is None else {"guidance_scale": scale}),
-                **({} if args.guidance_shortlist is None else {"guidance_shortlist": args.guidance_shortlist})}
+                **({} if args.guidance_shortlist is None else {"guidance_shortlist": args.guidance_shortlist}),
+                **({} if not getattr(args, "guidance_demote", None) else {"guidance_demote": True})}
 
 
 FLAGS = DiscreteFlags()

@@ -73,7 +73,7 @@ from ctrlgen.core.placement import (
     with_placements,
 )
 from ctrlgen.core.requests import OnRequest
-from ctrlgen.errors import CheckpointError
+from ctrlgen.errors import CheckpointError, SamplingError
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
 
@@ -113,14 +113,17 @@ class DiscreteGenerator(Generator):
 
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
-                 guidance_shortlist: int = 4, return_trajectory: bool = False, progress: bool | None = None,
+                 guidance_shortlist: int = 4, guidance_demote: bool | None = None,
+                 return_trajectory: bool = False, progress: bool | None = None,
                  device: str | None = None, dtype: str | None = None,
                  on_batch: OnBatch | None = None) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` predictor steps (default ``spec.default_steps``; analytic by default:
         pass ``sampler`` for Euler, float32 or another eps — its ``steps`` are used when ``steps`` is None, an
         explicit ``steps`` wins). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
         faces reweight the rates with strength ``guidance_scale`` = γ (0: unguided, bit for bit), exactly for the
-        ``guidance_shortlist`` likeliest jumps per masked position; the check face fills
+        ``guidance_shortlist`` likeliest jumps per masked position (``guidance_demote=True``: the jumps outside the
+        shortlist may only lose rate — much more fluent under a per-position tagger such as ``POS``'s
+        ``pos-token.v1``; default: ``RateGuidance.demote_outside``, off); the check face fills
         ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts. ``device`` / ``dtype`` move the
         model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
         any sampling.
@@ -130,6 +133,9 @@ class DiscreteGenerator(Generator):
                             progress=progress, return_trajectory=return_trajectory)
         assert opts.steps is not None  # filled in by options()
         check_shortlist(guidance_shortlist)  # up front: wrong even where no soft constraint would read it
+        if guidance_demote is not None and not isinstance(guidance_demote, bool):
+            raise SamplingError(f"guidance_demote must be True, False or None, got {guidance_demote!r}",
+                                "guidance_demote=True for per-position taggers such as POS")
         sampler = SEDDSampler(steps=opts.steps) if sampler is None else replace(sampler, steps=opts.steps)
         on = self.place(opts)
         self.check_budget(opts, sampler)
@@ -139,7 +145,7 @@ class DiscreteGenerator(Generator):
         if prepared is not None and prepared.soft_terms:  # scale 0: the model's scores untouched, bit for bit
             score_model = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms],
                                        opts.guidance_scale, shortlist=guidance_shortlist,
-                                       mask_id=self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None)
+                                       demote_outside=guidance_demote, mask_id=self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None)
         model = BannedTokens(score_model, banned)
         projector = fixed_tokens_projector(fixed, values)
         gen = self.rng(opts, on)
