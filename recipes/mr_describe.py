@@ -49,7 +49,8 @@ UNSEEN_NAMES = ["Blue Phoenix", "The Golden Mill", "Green Palace", "The Punter B
                 "Blue Mill", "The Green Eagle", "Golden Spice", "The Rice Mill", "The Wrestlers Arms"]
 UNSEEN_NEAR = ["Café Wildwood", "The Eagle Arms", "The Golden Boat", "Café Avalon", "The Portland Mill",
                "The Rice Palace", "Café Green", "The Blue Boat", "The Cricketers Hall", "The Bakers Arms"]
-ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64")
+ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64", "embedding-rerank4-fluent",
+        "discrete-rerank4-fluent")
 
 
 def pick_targets(valid: list[Any], train: list[Any], seen: int, unseen: int, seed: int) -> list[dict[str, Any]]:
@@ -142,6 +143,11 @@ def draws(rows: list[str], n: int) -> dict[str, Any]:
     if "discrete" in rows:
         sedd = ctrlgen.load("e2e-sedd")
         out["discrete"] = lambda c: sedd.generate(n=n, steps=32, seed=0, constraints=c).texts
+    for name, model, steps in (("embedding", "e2e", 50), ("discrete", "e2e-sedd", 32)):
+        if f"{name}-rerank4-fluent" in rows:  # best_of: n of 4n by the checks, ties by the draft LM, distinct first
+            gen = ctrlgen.load(model)
+            out[f"{name}-rerank4-fluent"] = lambda c, g=gen, s=steps: g.best_of(
+                n=n, rerank=4, steps=s, seed=0, constraints=c, fluency="draft").texts
     if "edit" in rows:
         editor = ctrlgen.load("e2e-edit")
         out["edit"] = lambda c: editor.generate(n=n, seed=0, constraints=c).texts

@@ -12,7 +12,9 @@ cases did not change. ``e2e/semantic`` and ``e2e-sedd/semantic`` were re-recorde
 default steering became the placed phrase (``steer="auto"``, issue 13): both samples of each now satisfy it. The
 ``e2e-sedd/infill`` and ``e2e-edit/infill`` reports were patched (texts unchanged) when ``Infill``'s check began to
 ask for attested word pairs at the holes (issue 18): *"a pricey family friendly pub"* and *"a family friendly
-restaurant pub"* no longer pass. Re-record
+restaurant pub"* no longer pass. ``e2e-sedd/pos`` was recorded when the discrete backend gained ``pos-token.v1``
+(it was refused before), and ``e2e-edit/pos`` re-recorded when the edit backend began returning distinct texts
+(``diversity``, issue 14): its second sample is no longer a copy of the first. Re-record
 only when a change of output is
 intended and explained in the change's note::
 

@@ -103,3 +103,35 @@ def test_draft_fluency_prefers_a_sentence_to_word_salad():
     good, salad = fluency_scores("draft", ["The Vaults is a cheap pub near Café Rouge .",
                                            "pub near the is Vaults cheap . a Rouge Café"])
     assert good > salad
+
+
+class _SaysWord(__import__("ctrlgen").constraints.base.Constraint):
+    """A check-only constraint (no face any backend steers by): the text has ``word`` as a word."""
+
+    faces = frozenset({"check"})
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def __repr__(self) -> str:
+        return f"SaysWord({self.word!r})"
+
+    def satisfied(self, texts):
+        return [self.word in t.split() for t in texts]
+
+
+def test_a_check_only_constraint_is_refused_by_generate_and_ranks_in_best_of(sedd_gen):
+    """The generic fallback: a constraint the discrete backend cannot steer by is left out of the draw, judged on
+    every drawn sample, and the passing ones come first; the hard constraints beside it still hold."""
+    from ctrlgen.constraints.base import UnsupportedConstraintError
+    c = _SaysWord("pub") & Length(6)
+    with pytest.raises(UnsupportedConstraintError):
+        sedd_gen.generate(n=2, steps=3, constraints=c)
+    best = sedd_gen.best_of(n=3, rerank=4, steps=3, seed=0, constraints=c)
+    rr = best.report["rerank"]
+    assert rr["check_only"] == ["SaysWord('pub')"] and rr["drawn"] == 12
+    says = [("pub" in t.split()) for t in best.texts]
+    assert best.report["constraints"]["SaysWord('pub')"]["satisfied"] == says
+    assert sum(best.report["satisfied"]) == min(3, rr["passed"])
+    assert all(best.report["constraints"]["Length(6)"]["satisfied"])  # still a hard face of the draw
+    assert best.report["satisfied"] == sorted(best.report["satisfied"], reverse=True)

@@ -53,7 +53,14 @@ from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.core.options import MAX_N, Options, count
 from ctrlgen.core.output import GenerationOutput, build_output
 from ctrlgen.core.requests import OnRequest, Request, generate_requests
-from ctrlgen.core.rerank import Fluency, fluency_scores, keep_samples, order_by_checks
+from ctrlgen.core.rerank import (
+    Fluency,
+    check_report,
+    fluency_scores,
+    keep_samples,
+    order_by_checks,
+    split_check_only,
+)
 from ctrlgen.errors import CheckpointError, ConfigError, UnsupportedOperationError
 from ctrlgen.models.hub import check_online, upload_folder
 from ctrlgen.models.pretrained import save_pretrained
@@ -139,14 +146,18 @@ class Generator(ABC):
                               "call generate(..., on_batch=...) to stream, or best_of without on_batch")
         if fluency is not None and fluency != "draft" and not callable(fluency):
             fluency_scores(fluency, [])  # the typed error, before sampling
+        wanted = kwargs.get("constraints")
+        kwargs["constraints"], check_only = split_check_only(wanted, self.spec)
         out = self.generate(n=n * rerank, **kwargs)
+        if check_only:  # drawn without them: the report judges every leaf
+            out = check_report(out, wanted)
         fl = None if fluency is None else fluency_scores(fluency, out.texts)
         order = order_by_checks(out.report, len(out.texts), texts=out.texts, fluency=fl)
         kept = keep_samples(out, order[:n])
         passed = out.report.get("satisfied")
         kept.report["rerank"] = {"drawn": len(out.texts), "kept": n,
                                  "passed": None if passed is None else sum(v is True for v in passed),
-                                 "distinct": len(set(kept.texts)), "fluency": fluency if isinstance(fluency, str)
+                                 "distinct": len(set(kept.texts)), "check_only": check_only, "fluency": fluency if isinstance(fluency, str)
                                  else None if fluency is None else "callable"}
         return kept
 

@@ -11,6 +11,10 @@ Two refinements, both inside the order above, never across "satisfied":
 
 - **distinct texts first**: a text equal to a better-ranked one goes after every distinct text of its group
   (passing / not passing), so ``n`` kept samples are ``n`` different texts whenever the draw has them;
+- **check-only constraints**: a leaf the backend cannot steer by (no face it uses: ``SyntaxTree`` on the discrete
+  backend) but can check is left out of the draw and used only to rank (:func:`split_check_only`); the report
+  still holds its check for every kept sample, and ``report["rerank"]["check_only"]`` names it — so
+  ``best_of`` works on every backend for every checkable constraint;
 - **fluency** (``fluency=``, off by default): among samples with equal checks, the more fluent first — a callable
   ``texts -> scores`` (higher is better) or ``"draft"``, the per-word log-likelihood under the bundled AR draft LM
   ``e2e-ar-draft`` (the edit backend's fluency model; *not* the teacher ``e2e-teacher-1`` that lm-scores are
@@ -25,8 +29,10 @@ from typing import Any
 
 import torch
 
+from ctrlgen.constraints.composition import AllOf, ConstraintLike, Weighted, as_constraint
 from ctrlgen.core.output import GenerationOutput
 from ctrlgen.errors import ConfigError
+from ctrlgen.registry import CHECK, BackendSpec
 from ctrlgen.oracles.teacher import Teacher
 
 Fluency = Callable[[Sequence[str]], Sequence[float]]
@@ -52,6 +58,43 @@ def order_by_checks(report: dict[str, Any], count: int, *, texts: Sequence[str] 
         seen.add(texts[k])
     rank = {k: (satisfied[k] is not True, repeated[i], i) for i, k in enumerate(order)}
     return sorted(order, key=rank.__getitem__)
+
+
+def split_check_only(constraints: ConstraintLike, spec: BackendSpec) -> tuple[ConstraintLike, list[str]]:
+    """``(what the backend draws with, reprs of the leaves left out)``: leaves with no face ``spec`` steers by but
+    a check face are left out (the draw is then ``None`` when nothing is left); ``constraints`` unchanged otherwise."""
+    if constraints is None or constraints == []:
+        return constraints, []
+    kept: list[Any] = []
+    left: list[str] = []
+    for weight, leaf in as_constraint(constraints).leaves():
+        if not (leaf.faces & spec.faces) and CHECK in leaf.faces:
+            left.append(repr(leaf))
+        else:
+            kept.append(leaf if weight == 1.0 else Weighted(weight, leaf))
+    if not left:
+        return constraints, []
+    return (AllOf(*kept) if len(kept) > 1 else kept[0] if kept else None), left
+
+
+def check_report(out: GenerationOutput, constraints: ConstraintLike) -> GenerationOutput:
+    """``out`` with ``report["constraints"]`` / ``["satisfied"]`` / ``["unchecked"]`` recomputed over every leaf of
+    ``constraints`` (each leaf with a check face judged once on the texts)."""
+    texts = out.texts
+    report = dict(out.report)
+    results, unchecked = {}, []
+    for _, leaf in as_constraint(constraints).leaves():
+        if CHECK in leaf.faces:
+            ok, scores = leaf.judge(texts)
+            results[repr(leaf)] = {"satisfied": list(ok), "scores": list(scores)}
+        else:
+            unchecked.append(repr(leaf))
+    report["constraints"] = results
+    passed = [all(r["satisfied"][k] for r in results.values()) for k in range(len(texts))]
+    report["satisfied"] = [False if not p else (None if unchecked else True) for p in passed]
+    if unchecked:
+        report["unchecked"] = unchecked
+    return GenerationOutput(texts=texts, tokens=out.tokens, report=report, trajectory=out.trajectory)
 
 
 def fluency_scores(fluency: Fluency | str, texts: Sequence[str]) -> list[float]:

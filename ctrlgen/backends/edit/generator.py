@@ -25,7 +25,12 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
   ``POS``, ``SyntaxTree`` via its preterminals) gets drafts written under its label lexicon and *pattern
   proposals* that align the text's labels to the target's and refill the mismatched words
   (:mod:`.pattern`, :mod:`.guides`); the local-edit proposals are then skipped unless another check-only
-  constraint needs them.
+  constraint needs them. Beside such a leaf the ranking has two stages (issue 14): the local-edit proposals and the
+  AR drafts are first judged by the other check-only leaves alone (``SemanticField``: a slot check; drafts: plus
+  fluency), and the tagger or parser labels only what that stage keeps (``recipes/edit_structure.py``).
+- **distinct, fluent samples** (``generate(diversity=1.0)``): each sample returns the first of its kept texts that
+  no earlier sample returned (within ``diversity`` of its best check score); under a per-word label leaf the kept
+  texts are ordered by check score, then by the draft model's fluency (:mod:`.choose`).
 - A constraint the revisions cannot reach is reported **unsatisfied** with the best attempt
   (``report["satisfied"]``); nothing is claimed that the check face did not confirm.
 
@@ -47,6 +52,7 @@ from typing import Any, Literal
 
 import torch
 
+from ctrlgen.backends.edit.choose import DIVERSITY, check_diversity, choose
 from ctrlgen.backends.edit.guides import EditGuides, local_leaves
 from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig
 from ctrlgen.backends.edit.models import MASK_ID, encode_batch
@@ -189,14 +195,14 @@ class DiffusERGenerator(EditGuides, Generator):
     # ------------------------------------------------------------------------------------------ the run
     def _run(self, starts: list[list[int]], sources: list[tuple[list[str], list[int]]],
              prepared: PreparedConstraint | None, t_start: float, opts: Options, sampler: EditSampler,
-             keep: int = 1, protect: Collection[int] = (),
-             on_batch: OnBatch | None = None, **extra: Any) -> GenerationOutput:
+             keep: int = 1, protect: Collection[int] = (), on_batch: OnBatch | None = None,
+             diversity: float | None = None, **extra: Any) -> GenerationOutput:
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         gen = opts.torch_generator()
         t0 = time.perf_counter()
         steer = prepared if opts.guidance_scale > 0 else None  # guidance 0: the check faces steer nothing
         rank, phrases, fluency = self._rank(steer), self.phrases(steer), self.fluency()
-        propose = self.proposer(steer)
+        propose, local_rank = self.proposer(steer), self._local_rank(steer)
         if propose is not None and not local_leaves(steer):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
         protected = sorted(set(fixed) | set(protect))
@@ -204,12 +210,14 @@ class DiffusERGenerator(EditGuides, Generator):
             raise SamplingError(f"t_start must be a finite number >= 1, got {t_start!r}",
                                 f"the first revision step index, 1 … {self.T} (the model's diffusion.steps)")
         ts = [float(t) for t in range(max(1, round(t_start)), 0, -1)]  # t_start, …, 1, then 1 again
-        ids, traj, steps, parts = [], [], [], []
+        ids, traj, steps, parts, used = [], [], [], [], set()  # used: texts returned so far (see .choose)
         for lo in range(0, len(starts), opts.batch_size):
             chunk = starts[lo:lo + opts.batch_size]
             out = sampler.sample(self.model.tagger, self.model.generator, chunk, ts, gen, [protected] * len(chunk),
-                                 rank, opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose)
-            new = [b[:keep] for b in out.beams] if keep > 1 else [[x] for x in out.ids]
+                                 rank, opts.return_trajectory, opts.show_progress(), layout, phrases, fluency, propose,
+                                 local_rank)
+            new = [b[:keep] for b in out.beams] if keep > 1 else \
+                [[x] for x in choose(out.beams, rank, fluency, propose is not None, diversity, used)]
             if on_batch is not None:  # streamed: this chunk's own report (merged below)
                 parts.append(self._output(new, sources[lo:lo + len(chunk)], out.steps, prepared))
                 on_batch(sum(map(len, ids)), parts[-1])
@@ -270,13 +278,16 @@ class DiffusERGenerator(EditGuides, Generator):
                  bootstrap: Literal["draft", "empty", "random"] = "draft", drafts: int | None = None,
                  t_start: float = 2.0, return_trajectory: bool = False, guidance_scale: float = 1.0,
                  device: str | None = None, dtype: str | None = None,
-                 on_batch: OnBatch | None = None) -> GenerationOutput:
+                 on_batch: OnBatch | None = None, diversity: float | None = DIVERSITY) -> GenerationOutput:
         """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints`` for at most ``steps``
         revisions (the rule: see the class docstring). ``drafts`` AR drafts per sample (default 32; 128 under a
         per-word label constraint such as ``POS``, whose drafts are written under its lexicon) are ranked by the
         check face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
         same texts.
-        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`).
+        ``diversity`` (0 … 1, ``None``: off): the ``n`` texts are distinct where a sample's kept texts allow one
+        whose check score is at most ``diversity`` below its best (:mod:`.choose`)."""
+        check_diversity(diversity)
         opts, run_sampler = self._options(sampler, steps, n=n, seed=seed, batch_size=batch_size, dtype=dtype,
                                           guidance_scale=guidance_scale, progress=progress, device=device,
                                           return_trajectory=return_trajectory)
@@ -290,8 +301,9 @@ class DiffusERGenerator(EditGuides, Generator):
             if isinstance(drafts, bool) or not isinstance(drafts, int) or drafts < 1:
                 raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=32")
             mask = propose.draft_mask(self.draft().config.seq_len) if propose is not None else None
-            rows, _ = draft_starts(self.draft(), opts.n, drafts, gen, self._draft_rank(steer), self.limit, mask,
-                                   DRAFT_TOP_P if mask is not None else 1.0)
+            score, cheap = self._draft_rank(steer)
+            rows, _ = draft_starts(self.draft(), opts.n, drafts, gen, score, self.limit, mask,
+                                   DRAFT_TOP_P if mask is not None else 1.0, cheap)
         elif bootstrap == "empty":
             rows, t_start = [[] for _ in range(opts.n)], float(self.T)
         elif bootstrap == "random":
@@ -302,7 +314,7 @@ class DiffusERGenerator(EditGuides, Generator):
             raise SamplingError(f"unknown bootstrap {bootstrap!r}", "choose 'draft', 'empty' or 'random'")
         starts = self._starts(rows, prepared)
         return self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, on_batch=on_batch,
-                         bootstrap=bootstrap)
+                         diversity=diversity, bootstrap=bootstrap)
 
     def infill(self, template: str, n: int = 4, steps: int | None = None, seed: int | None = 0,
                constraints: ConstraintLike = None, batch_size: int = 64, progress: bool | None = None,

@@ -10,6 +10,7 @@ Per-word label constraints (``POS``, ``SyntaxTree``): drafts are written under t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,35 @@ class EditGuides:
         vocab = self.tokenizer.vocab
         return lambda rows: prepared.score([self.tokenizer.detokenize([vocab.word(i) for i in r]) for r in rows])
 
+    def _local_rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
+        """The first, cheap stage of a two-stage ranking: the check score of the :func:`local_leaves` alone (a slot
+        or string check), which the local-edit proposals must raise, when a per-word label leaf is served by the
+        pattern proposals (its tagger or parser then labels only the few proposals kept, in the beam ranking, not
+        the hundreds tried). ``None`` (the proposals raise the whole check score) otherwise."""
+        if prepared is None or self.proposer(prepared) is None:
+            return None
+        leaves = {id(c) for c in local_leaves(prepared)}
+        terms = tuple(t for t in prepared.terms if id(t.constraint) in leaves)
+        return self._rank(replace(prepared, terms=terms)) if terms else None
+
     def _draft_rank(self, prepared: PreparedConstraint | None):  # type: ignore[no-untyped-def]
-        """How AR drafts are ranked: the check face, plus, for per-word label leaves, how close the draft's labels
-        are to the target's (fewest edits to reach them; the check alone only counts labels in place)."""
+        """``(score, cheap)``: how AR drafts are ranked. ``score``: the check face, plus, for per-word label leaves,
+        how close the draft's labels are to the target's (fewest edits to reach them; the check alone only counts
+        labels in place) and ``DRAFT_FLUENCY`` · fluency. ``cheap`` (with label leaves *and* :func:`local_leaves`
+        only): the local leaves' check + ``DRAFT_FLUENCY`` · fluency, the first stage that picks which drafts the
+        tagger or parser labels (:func:`~ctrlgen.backends.edit.start.draft_starts`)."""
         rank, propose = self._rank(prepared), self.proposer(prepared)
         if rank is None or propose is None:
-            return rank
-        fluency = self.fluency()
-        return lambda rows: [a + b + DRAFT_FLUENCY * f for a, b, f in zip(rank(rows), propose.closeness(rows), fluency(rows), strict=True)]
+            return rank, None
+        fluency, local = self.fluency(), self._local_rank(prepared)
+
+        def score(rows: list[list[int]]) -> list[float]:
+            return [a + b + DRAFT_FLUENCY * f
+                    for a, b, f in zip(rank(rows), propose.closeness(rows), fluency(rows), strict=True)]
+
+        def cheap(rows: list[list[int]]) -> list[float]:
+            return [a + DRAFT_FLUENCY * f for a, f in zip(local(rows), fluency(rows), strict=True)]
+        return score, (cheap if local is not None else None)
 
     def draft(self) -> Any:
         """The AR draft model (loaded on first use); its vocabulary must be this model's."""
@@ -99,7 +121,8 @@ class EditGuides:
             todo = list(dict.fromkeys(k for k in keys if k not in cache))
             if todo:
                 with torch.no_grad():
-                    ids = encode_batch([list(k) for k in todo], ar.config.seq_len)
+                    width = min(ar.config.seq_len, 2 + max(map(len, todo)))  # causal: right padding changes nothing
+                    ids = encode_batch([list(k) for k in todo], width)
                     cache.update(zip(todo, (-ar.nll(ids) / ar.token_counts(ids).clamp(min=1)).tolist(), strict=True))
             return [cache[k] for k in keys]
         return score

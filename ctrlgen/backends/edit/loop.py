@@ -52,7 +52,7 @@ def run_loop(sampler: Reviser, tagger: Tagger, edit_generator: SpanGenerator, ro
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
              return_trajectory: bool, progress: bool, layout: EditLayout | None,
              phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None,
-             propose: ProposeFn | None = None) -> EditSampleOutput:
+             propose: ProposeFn | None = None, explore_rank: RankFn | None = None) -> EditSampleOutput:
     """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``.
 
     A candidate's score is its path log-likelihood + ``rank_weight · rank`` + ``fluency_weight · fluency``. With a
@@ -75,7 +75,7 @@ def run_loop(sampler: Reviser, tagger: Tagger, edit_generator: SpanGenerator, ro
         wants = (sampler.explore or propose is not None) and rank is not None
         explore = [h.rank if wants and h.rank < 1.0 else None for _, h in flat]
         out = sampler.step(tagger, edit_generator, [h.ids for _, h in flat], t, generator, prot, layout, explore,
-                           rank, phrases, fluency, propose)
+                           rank, phrases, fluency, propose, explore_rank)
         pools: dict[int, dict[tuple[int, ...], _Hyp]] = {s: {} for s in active}
         for (s, h), cands in zip(flat, out.candidates):
             for c in cands:

@@ -145,11 +145,14 @@ class EditSampler:
              generator: torch.Generator | None = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
              rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
-             fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditStepOutput:
+             fluency: RankFn | None = None, propose: ProposeFn | None = None,
+             explore_rank: RankFn | None = None) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
         check-guided proposals for the texts whose current check score is given in ``explore`` (``None``: do not
         explore; needs ``rank``), and ``propose``'s candidates for those texts. ``protected[h]`` has
-        ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged slot is tagged KEEP."""
+        ``len(ids[h]) + 1`` flags over [slot 0, words…]; a flagged slot is tagged KEEP. ``explore_rank`` (default
+        ``rank``): the check score the local proposals must raise — the first, cheap stage of a two-stage ranking
+        (e.g. a slot check while a tagger's leaves are served by ``propose``); a text it already scores 1 gets none."""
         k, per = self.beam[1], (self.beam[1] if self.decoding == "beam" else 1)
         rows = [[int(i) for i in r] for r in ids]
         flags = [list(p) for p in protected] if protected is not None else [[False] * (len(r) + 1) for r in rows]
@@ -201,12 +204,16 @@ class EditSampler:
                                             carry(flags[h], script)))
         out = [distinct(sorted(c, key=lambda c: -c.log_prob), k) for c in out]
         # 4. check-guided proposals for the texts below a check score of 1
-        if rank is not None and explore is not None:
+        if rank is not None and explore is not None and self.explore:
             target = None if layout is None else layout.length
-            for h, current in enumerate(explore):
-                if current is not None and self.explore:
+            todo = [h for h, c in enumerate(explore) if c is not None]
+            local = rank if explore_rank is None else explore_rank
+            currents = [explore[h] for h in todo] if explore_rank is None else \
+                [float(v) for v in explore_rank([rows[h] for h in todo])] if todo else []
+            for h, current in zip(todo, currents):
+                if current < 1.0:  # type: ignore[operator]
                     out[h] += explore_text(edit_generator, rows[h], flags[h], tag_lp[h, :len(rows[h]) + 1], policies[h],
-                                           rank, current, t, self.explore_width, self.explore_keep, phrases, limit,
+                                           local, current, t, self.explore_width, self.explore_keep, phrases, limit,
                                            target, device, fluency, self.fluency_weight)
         which = [h for h, c in enumerate(explore or ()) if c is not None]
         if propose is not None and rank is not None and which:
@@ -220,7 +227,8 @@ class EditSampler:
                t_schedule: int | Sequence[float], generator: torch.Generator | None = None, protect: Protect = None,
                rank: RankFn | None = None, return_trajectory: bool = False, progress: bool = False,
                layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = (),
-               fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditSampleOutput:
+               fluency: RankFn | None = None, propose: ProposeFn | None = None,
+               explore_rank: RankFn | None = None) -> EditSampleOutput:
         """Revise each text of ``start_ids`` (word ids without [START]/[END]: ``[]``, a source text or a draft)
         until it stops changing or for ``max_steps`` revisions.
 
@@ -235,7 +243,8 @@ class EditSampler:
         proposals (e.g. spans that meet a check on their own). ``fluency(ids_of_candidates) -> scores`` (e.g. an AR
         LM's mean log-prob per word) is added × ``fluency_weight``. ``propose(rows, flags, policies, t)`` adds candidates for
         the texts below a check score of 1, also with ``explore=False`` (the edit backend passes
-        :class:`~ctrlgen.backends.edit.pattern.PatternProposer` for per-word label constraints). ``generator`` drives nucleus draws (on the
+        :class:`~ctrlgen.backends.edit.pattern.PatternProposer` for per-word label constraints); ``explore_rank``: see
+        :meth:`step`. ``generator`` drives nucleus draws (on the
         models' device). Models keep their train/eval mode (call ``.eval()``)."""
         limit = word_limit(tagger, edit_generator)
         if len(start_ids) == 0:
@@ -246,4 +255,4 @@ class EditSampler:
                 raise SamplingError(f"start_ids[{b}] has {len(r)} ids (at most {limit} fit) or a special/negative id",
                                     "pass word ids without [START]/[END]/[PAD]/[MASK] (tokenizer.encode(text)[1:-1])")
         return run_loop(self, tagger, edit_generator, rows, self.timesteps(t_schedule), generator, protect, rank,
-                        return_trajectory, progress, layout, phrases, fluency, propose)
+                        return_trajectory, progress, layout, phrases, fluency, propose, explore_rank)

@@ -3,6 +3,7 @@ bootstrap text onto the layout, AR drafts ranked by the check face, and readable
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,15 +59,33 @@ def fill_masks(tagger: Any, edit_generator: Any, rows: list[list[int]], t: float
     return [[ids for ids, _ in b] for b in beams]
 
 
-def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, score: Callable[[list[list[int]]], list[float]] | None,
-                 limit: int, allowed: torch.Tensor | None = None, top_p: float = 1.0) -> tuple[list[list[int]], list[float]]:
+Score = Callable[[list[list[int]]], list[float]]
+
+
+def draft_starts(ar: Any, n: int, per_sample: int, generator: torch.Generator, score: Score | None, limit: int,
+                 allowed: torch.Tensor | None = None, top_p: float = 1.0, cheap: Score | None = None,
+                 shortlist: int = 16) -> tuple[list[list[int]], list[float]]:
     """``n`` AR drafts (word ids): per sample the best of ``per_sample`` drafts by the check score ``score`` (ties:
     the first drawn), or the first draft without one; ``allowed`` (``BoolTensor[L, V]``) restricts the words the
-    draft model may write at each position. Returns ``(drafts, their check scores)``."""
+    draft model may write at each position. Returns ``(drafts, their check scores)``.
+
+    Two-stage ranking with ``cheap`` (e.g. a slot check plus fluency): per sample only its ``shortlist`` best
+    drafts by ``cheap`` (ties: the first drawn) are scored by ``score`` (a tagger, a parser); the others cannot
+    be chosen."""
     with torch.no_grad():
         rows = [words_of(r)[:limit] for r in ar.sample(n * per_sample, generator=generator, allow_unk=False,
                                                        allowed=allowed, top_p=top_p)]
-    scores = score(rows) if score is not None else [1.0] * len(rows)
+    if score is None:
+        scores = [1.0] * len(rows)
+    elif cheap is None:
+        scores = score(rows)
+    else:
+        first = cheap(rows)
+        keep = sorted(k for s in range(n) for k in sorted(range(s * per_sample, (s + 1) * per_sample),
+                                                           key=lambda i: (-first[i], i))[:shortlist])
+        scores = [-math.inf] * len(rows)
+        for k, v in zip(keep, score([rows[k] for k in keep]), strict=True):
+            scores[k] = v
     out, best = [], []
     for s in range(n):
         group = range(s * per_sample, (s + 1) * per_sample)

@@ -92,7 +92,8 @@ class Reviser(Protocol):
              generator: Any = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
              rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
-             fluency: RankFn | None = None, propose: ProposeFn | None = None) -> EditStepOutput: ...
+             fluency: RankFn | None = None, propose: ProposeFn | None = None,
+             explore_rank: RankFn | None = None) -> EditStepOutput: ...
 
 
 @dataclass
