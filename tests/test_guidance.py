@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import pytest
 import torch
 
@@ -55,7 +57,7 @@ def test_guidance_steers(tiny_model, diffusion, optimizer):
                     GuidanceConfig(step_size=0.5, num_inner=3, fluency_weight=0.0, optimizer=optimizer, stop=1.0))
     free = s.sample(tiny_model, diffusion, 16, torch.Generator().manual_seed(0))
     guided = s.sample(tiny_model, diffusion, 16, torch.Generator().manual_seed(0), hook=hook)
-    hits = lambda out: int((out.tokens[:, pos] == word).sum())  # noqa: E731
+    hits = lambda out: int((out.tokens[:, pos] == word).sum())
     assert hits(guided) >= 12 and hits(guided) > hits(free)
 
 
@@ -110,3 +112,58 @@ def test_guidance_config_refuses_non_finite_and_bad_numbers(kw):
     """``--fluency-weight nan`` used to switch guidance off silently; every such number is a typed error now."""
     with pytest.raises(SamplingError, match=next(iter(kw))):
         GuidanceConfig(**kw)
+
+
+def test_decay_schedules_the_step_over_the_window(tiny_model, diffusion):
+    """``decay``: the step is ``step_size · (1 − p)^decay`` over the window (p: progress through it); 0 is constant."""
+    from ctrlgen.backends.embedding.sampler import StepOutput
+
+    def at(k: int) -> StepOutput:
+        z = torch.zeros(1, 2, 2)
+        return StepOutput(z, z, z, torch.ones(1, 1, 1), z, torch.zeros(1), step_index=k, num_steps=10)
+
+    flat = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.2, stop=1.0))
+    assert [flat.strength(at(k)) for k in range(10)] == [0.2] * 10
+    sched = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.2, stop=1.0, decay=2.0))
+    steps = [sched.strength(at(k)) for k in range(10)]
+    assert steps[0] == pytest.approx(0.2) and steps[5] == pytest.approx(0.2 * 0.25)
+    assert all(a > b for a, b in pairwise(steps))
+    # the sign step moves each coordinate by exactly the scheduled amount
+    moved = sched(at(5), torch.zeros(1, dtype=torch.long), tiny_model)
+    assert torch.allclose(moved, torch.full((1, 2, 2), -3 * 0.2 * 0.25))
+
+
+def test_decay_changes_guided_samples_but_not_unguided(tiny_model, diffusion):
+    s = EmbeddingSampler(steps=10)
+    lm = _PassThrough(tiny_model)
+    soft = _toward_word(lm, 9, 3)
+    cfg = GuidanceConfig(step_size=0.5, fluency_weight=0.0, stop=1.0)
+    a = s.sample(lm, diffusion, 8, torch.Generator().manual_seed(0), hook=Guidance([(1.0, soft)], cfg))
+    b = s.sample(lm, diffusion, 8, torch.Generator().manual_seed(0),
+                 hook=Guidance([(1.0, soft)], GuidanceConfig(**{**cfg.__dict__, "decay": 3.0})))
+    assert not torch.equal(a.x0, b.x0)
+    with pytest.raises(SamplingError, match="decay"):
+        GuidanceConfig(decay=-1.0)
+
+
+def test_denoiser_weight_pulls_toward_confident_words(tiny_model, diffusion):
+    """``denoiser_weight``: the model's own NLL of x̂0's rounded words is minimised (off: unchanged samples)."""
+    from ctrlgen.backends.embedding.guidance import denoiser_nll
+
+    s = EmbeddingSampler(steps=6)
+    none = lambda x, t: x.sum((1, 2)) * 0.0
+    a = s.sample(tiny_model, diffusion, 4, torch.Generator().manual_seed(0),
+                 hook=Guidance([(1.0, none)], GuidanceConfig(step_size=0.05, fluency_weight=0.0)))
+    b = s.sample(tiny_model, diffusion, 4, torch.Generator().manual_seed(0),
+                 hook=Guidance([(1.0, none)], GuidanceConfig(step_size=0.05, fluency_weight=0.0, denoiser_weight=1.0)))
+    assert not torch.equal(a.x0, b.x0)
+    x = torch.randn(2, tiny_model.config.seq_len, tiny_model.config.embed_dim, generator=torch.Generator().manual_seed(1))
+    t = torch.full((2,), 10, dtype=torch.long)
+    g = Guidance([(1.0, none)], GuidanceConfig(step_size=0.02, num_inner=5, fluency_weight=0.0, denoiser_weight=1.0,
+                                               stop=1.0))
+    from ctrlgen.backends.embedding.sampler import StepOutput
+
+    out = StepOutput(x, x, x.clone(), torch.ones(2, 1, 1), torch.zeros_like(x), t, step_index=0, num_steps=6)
+    before = denoiser_nll(tiny_model, x, t, out.x0_raw)
+    after = denoiser_nll(tiny_model, g(out, t, tiny_model), t, out.x0_raw)
+    assert (after < before).all()

@@ -9,8 +9,11 @@ import pytest
 
 from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.evaluation.target_builders import (
+    LONG_WORDS,
+    examples_between,
     infill_targets,
     length_targets,
+    long_targets,
     pos_targets,
     semantic_targets,
     span_targets,
@@ -31,7 +34,7 @@ from ctrlgen.evaluation.targets import (
     write_targets,
 )
 from ctrlgen.oracles.metrics import constituent_spans
-from ctrlgen.text.e2e import E2E_FIELDS, read_e2e_csv
+from ctrlgen.text.e2e import E2E_FIELDS, E2EExample, read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 CSV = Path(__file__).parent / "fixtures" / "targets_e2e.csv"
@@ -206,3 +209,47 @@ def test_tree_and_span_targets_take_a_parser(tmp_path: Path) -> None:
         [(i, j, label)] = t.spans
         tree = _right_branching([list(t.words)])[0]
         assert (i, j, label) in constituent_spans(tree)
+
+
+# ------------------------------------------------------------------------------------------ long targets
+def _rows(lengths: list[int]) -> list[E2EExample]:
+    """Made-up references of the given word counts (``w0 … wk .``), distinct per length."""
+    return [E2EExample({"name": "X"}, " ".join(f"w{k}x{m}" for k in range(m - 1)) + " .") for m in lengths]
+
+
+LENGTHS = [8, 19, 20, 21, 25, 30, 46, 47, 60]
+
+
+def test_examples_between_keeps_the_word_range_inclusive() -> None:
+    got = [len(split_words(e.ref)) for e in examples_between(_rows(LENGTHS), 20, 46)]
+    assert got == [20, 21, 25, 30, 46]
+    with pytest.raises(ConfigError, match="min_words <= max_words"):
+        examples_between(_rows(LENGTHS), 30, 20)
+
+
+@pytest.mark.parametrize("task", ["pos", "tree", "spans"])
+def test_long_targets_are_long_fit_the_model_and_are_seeded(task: str) -> None:
+    tag = (lambda sents: [["NOUN"] * len(s) for s in sents]) if task == "pos" else None
+    kw = {"tag": tag, "parse": _right_branching}
+    got = long_targets(task, _rows(LENGTHS), seq_len=48, n=3, seed=1, **kw)
+    assert len(got) == 3
+    for t in got:
+        assert LONG_WORDS <= len(t.words) <= 48 - 2  # long, and START + words + END fit seq_len
+        if task == "pos":
+            assert len(t.tags) == len(t.words)
+        if task == "tree":
+            assert len(split_words(" ".join(t.words))) == len(t.words)
+    assert got == long_targets(task, _rows(LENGTHS), seq_len=48, n=3, seed=1, **kw)  # reproducible
+    others = [long_targets(task, _rows(LENGTHS), seq_len=48, n=3, seed=s, **kw) for s in range(2, 8)]
+    assert any(o != got for o in others)  # the seed picks the references
+    short = long_targets(task, _rows(LENGTHS), seq_len=23, n=None, **kw)  # seq_len 23: at most 21 words
+    assert sorted(len(t.words) for t in short) == [20, 21]
+
+
+def test_long_targets_refuse_what_they_cannot_build() -> None:
+    with pytest.raises(ConfigError, match="no long targets"):
+        long_targets("semantic", _rows(LENGTHS), seq_len=48)
+    with pytest.raises(DataError, match="no reference has 20 to 46 words"):
+        long_targets("pos", _rows([8, 12]), seq_len=48, tag=lambda s: [["X"] * len(w) for w in s])
+    with pytest.raises(ConfigError, match="need a parser"):
+        long_targets("tree", _rows(LENGTHS), seq_len=48)

@@ -277,6 +277,9 @@ def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, back
                                          f"model's tokenizer is {tokenizer.kind!r} (subwords)",
                                          "use the 'discrete' backend for a subword model, or a word-level checkpoint")
     for weight, leaf in c.leaves():
+        validate = getattr(leaf, "validate", None)
+        if callable(validate):  # a structure longer than the sequence is the input's fault on every backend
+            validate(seq_len)
         leaf = leaf.resolve(be, model)
         usable = leaf.faces & be.faces
         if not usable:

@@ -72,6 +72,17 @@ def scrub(obj: Any, references: set[str]) -> Any:
     return VERBATIM if isinstance(obj, str) and obj in references else obj
 
 
+def reference_leak(obj: Any, references: list[Any], k: int = 4) -> str | None:
+    """A run of ``k`` consecutive words of one of ``references`` (word sequences) found in ``obj``'s JSON, else
+    ``None``: a guard before results that must hold numbers and ids only go into the repository."""
+    text = " ".join(json.dumps(obj, ensure_ascii=False).split())
+    for words in references:
+        for i in range(len(words) - k + 1):
+            if " ".join(words[i:i + k]) in text:
+                return " ".join(words[i:i + k])
+    return None
+
+
 def write_json(path: str | os.PathLike, obj: Any, *, references: set[str] | None = None) -> None:
     """Write ``obj`` as JSON (``references``: texts to :func:`scrub` out first)."""
     if references:

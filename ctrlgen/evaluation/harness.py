@@ -12,8 +12,10 @@ print(result.table())
 
 Each :class:`Row` holds the task's metrics (:mod:`.tasks`, percent; ``ctrl_success`` is the
 headline one), the lm-score (corpus perplexity under the teacher, :mod:`.teacher`), the teacher-free
-fluency proxy (bigram precision against the training references, :mod:`.fluency`), distinct-1/2,
-samples/s of the method call, and the numbers of targets and texts. Everything that can fail —
+fluency proxy (bigram precision against the training references, :mod:`.fluency`), distinct-1/2
+over all texts, the diversity *within* each target's samples (:mod:`ctrlgen.oracles.diversity`:
+distinct-1/2 per target, self-BLEU, different texts per target), samples/s of the method call, and
+the numbers of targets and texts. Everything that can fail —
 the task, method names, the targets' fit in the model's ``seq_len``, the oracles — is checked before
 the first sample is drawn. Methods are in :mod:`.methods` (how to add one is documented there).
 """
@@ -34,6 +36,7 @@ from ctrlgen.evaluation.target_files import check_fits
 from ctrlgen.evaluation.targets import TARGET_KINDS
 from ctrlgen.evaluation.tasks import TASKS, TITLES, Task
 from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.diversity import diversity_stats
 from ctrlgen.oracles.fluency import distinct_n
 
 if TYPE_CHECKING:
@@ -55,10 +58,15 @@ class Row:
     lm_score: float | None  # corpus perplexity exp(Σ NLL / Σ tokens) under the teacher
     lm_score_dlm: float | None  # Diffusion-LM's: exp(mean over targets of mean per-text token NLL)
     bigram_precision: float | None  # teacher-free fluency proxy, percent
-    distinct_1: float
+    distinct_1: float  # over all texts of the row
     distinct_2: float
+    distinct_1_target: float  # within each target's samples, mean over targets (ctrlgen.oracles.diversity)
+    distinct_2_target: float
+    self_bleu: float | None  # BLEU-4 of each sample against the others of its target, mean; None: 1 per target
+    distinct_samples: float  # different texts among a target's samples, mean over targets
     samples_per_s: float | None  # texts / seconds of the method call (None: no sampling)
-    seconds: float
+    seconds: float  # wall seconds of the method call
+    cpu_seconds: float  # CPU seconds of this process during the call (all threads): the cost without contention
     n_targets: int
     n_samples: int
     examples: list[str] = field(default_factory=list)
@@ -88,10 +96,12 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 def format_table(task: str, rows: Sequence[Row]) -> str:
     spec = TASKS.get(task)
     head = ["method", *(TITLES.get(c, c) + (" ↑" if k == 0 else "") for k, c in enumerate(spec.columns)),
-            "lm-score ↓", "bigram-prec", "dist-2", "samples/s", "targets", "texts"]
+            "lm-score ↓", "bigram-prec", "dist-2", "dist-2/target", "self-BLEU ↓", "distinct/target",
+            "samples/s", "targets", "texts"]
     body = [[r.method, *(_fmt(r.metrics.get(c)) for c in spec.columns), _fmt(r.lm_score, ".2f"),
-             _fmt(r.bigram_precision), _fmt(100 * r.distinct_2), _fmt(r.samples_per_s, ".2f"),
-             str(r.n_targets), str(r.n_samples)] for r in rows]
+             _fmt(r.bigram_precision), _fmt(100 * r.distinct_2), _fmt(100 * r.distinct_2_target),
+             _fmt(None if r.self_bleu is None else 100 * r.self_bleu), _fmt(r.distinct_samples, ".2f"),
+             _fmt(r.samples_per_s, ".2f"), str(r.n_targets), str(r.n_samples)] for r in rows]
     widths = [max(len(x[k]) for x in [head, *body]) for k in range(len(head))]
     lines = ["  ".join(x[k].ljust(widths[k]) if k == 0 else x[k].rjust(widths[k]) for k in range(len(head)))
              for x in [head, *body]]
@@ -158,17 +168,18 @@ def evaluate(task: str, targets: Sequence[Any], *, gen: EmbeddingGenerator | Non
         m.check(targets, ctx)
     rows = []
     for m in ms:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         texts = m.sample(targets, ctx)
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         if len(texts) != len(targets) or any(not ts for ts in texts):
             raise DataError(f"method {m.name!r} returned {len(texts)} text lists for {len(targets)} targets "
                             "(or an empty list)", hint="a method returns one non-empty list of texts per target")
         metrics = spec.score(targets, texts, oracles)
         n_texts = sum(len(ts) for ts in texts)
         rows.append(Row(method=m.name, ctrl_success=metrics[spec.headline], metrics=metrics,
-                        **fluency_stats(texts, oracles),  # type: ignore[arg-type]
+                        **fluency_stats(texts, oracles), **diversity_stats(texts),  # type: ignore[arg-type]
                         samples_per_s=n_texts / secs if m.needs_model and secs > 0 else None, seconds=secs,
+                        cpu_seconds=cpu,
                         n_targets=len(targets), n_samples=n_texts, examples=[ts[0] for ts in texts[:5]]))
         log.info("%s / %s: %s = %s", task, m.name, spec.headline, _fmt(metrics[spec.headline]))
     settings = {"source": source, "n": n, "steps": steps, "seed": seed, "batch_size": batch_size,

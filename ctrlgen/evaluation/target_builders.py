@@ -2,6 +2,10 @@
 
 The target types and their JSON-lines formats are in :mod:`.targets`; a tagger or parser is passed
 in (``tag`` / ``parse``, batched: a list of word lists in, one result per list out).
+
+Long targets (:func:`long_targets`): POS, tree and span targets from references of at least
+:data:`LONG_WORDS` words (so ≥ 20 tags, trees of ≥ 20 leaves, spans on sentences of ≥ 20 words) that
+still fit a model's sequence (at most ``seq_len - 2`` words: ``[START]`` and ``[END]`` take two positions).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import os
 import random
 from collections.abc import Callable, Sequence
 
-from ctrlgen.errors import ConfigError
+from ctrlgen.errors import ConfigError, DataError
 from ctrlgen.evaluation.targets import (
     InfillCase,
     LengthTarget,
@@ -107,3 +111,34 @@ def span_targets(source: Source, parse: Parse, *, n: int | None = None, seed: in
             out.append(SpanTarget(tuple(w), (rng.choice(spans),)))
     return out
 
+
+
+# ------------------------------------------------------------------------------------------ long targets
+LONG_WORDS = 20  # the issue's "long": at least this many words (tags, leaves)
+LONG_TASKS = ("pos", "tree", "spans")
+
+
+def examples_between(source: Source, min_words: int, max_words: int) -> list[E2EExample]:
+    """The rows whose reference has ``min_words`` … ``max_words`` words (``split_words``), in file order."""
+    if not 1 <= min_words <= max_words:
+        raise ConfigError(f"need 1 <= min_words <= max_words, got {min_words} and {max_words}",
+                          hint="max_words is the model's seq_len - 2; lower min_words or use a longer model")
+    return [e for e in _examples(source) if min_words <= len(split_words(e.ref)) <= max_words]
+
+
+def long_targets(task: str, source: Source, *, seq_len: int, n: int | None = None, seed: int = 0,
+                 min_words: int = LONG_WORDS, tag: Callable[[list[list[str]]], Sequence[Sequence[str]]] | None = None,
+                 parse: Parse | None = None) -> list[PosTarget] | list[TreeTarget] | list[SpanTarget]:
+    """``n`` seeded ``task`` targets (``"pos"``, ``"tree"`` or ``"spans"``) from references of ``min_words`` …
+    ``seq_len - 2`` words (``tag`` for POS, default the spaCy oracle; ``parse`` for tree / spans)."""
+    if task not in LONG_TASKS:
+        raise ConfigError(f"no long targets for the {task!r} task", hint=f"long targets exist for {', '.join(LONG_TASKS)}")
+    rows = examples_between(source, min_words, seq_len - 2)
+    if not rows:
+        raise DataError(f"no reference has {min_words} to {seq_len - 2} words",
+                        hint="pass a larger CSV (e.g. valid.csv) or lower min_words")
+    if task == "pos":
+        return pos_targets(rows, n=n, seed=seed, tag=tag)
+    if parse is None:
+        raise ConfigError(f"{task} targets need a parser", hint="pass parse=Oracles().parse (benepar)")
+    return (tree_targets if task == "tree" else span_targets)(rows, parse, n=n, seed=seed)

@@ -21,7 +21,14 @@ from typing import Any
 import torch
 
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
+from ctrlgen.backends.embedding.fluency import own_log_likelihood
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
+from ctrlgen.backends.embedding.lexicon import (
+    build_lexicon,
+    label_banned,
+    row_words,
+    word_label_leaves,
+)
 from ctrlgen.backends.embedding.model import EmbeddingLM
 from ctrlgen.backends.embedding.sampler import (
     EmbeddingSampler,
@@ -39,13 +46,19 @@ from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
-from ctrlgen.core.placement import emit_placed, place_phrases, placed_output, with_placements
+from ctrlgen.core.placement import (
+    emit_placed,
+    place_phrases,
+    placed_output,
+    with_placements,
+)
 from ctrlgen.errors import SamplingError
 from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
 PLACEMENT_DRAWS = 4  # noise draws x_T averaged by placement_score (a fixed seed: placement scores are deterministic)
+LEXICON_ROWS, LEXICON_STEPS, LEXICON_SHARE = 128, 50, 0.1  # label_lexicon: own unguided samples it is probed from
 
 
 def _scaled(guidance: GuidanceConfig | None, scale: float) -> GuidanceConfig | None:
@@ -64,6 +77,8 @@ class EmbeddingGenerator(Generator):
 
     def __init__(self, model: EmbeddingLM, tokenizer: Any, diffusion: GaussianDiffusion, path: Path | None = None):
         self.model, self.tokenizer, self.diffusion, self.path = model, tokenizer, diffusion, path
+        self._lexicons: dict[type, dict[str, torch.Tensor]] = {}  # label_lexicon's cache, per constraint class
+        self._probe_words: list[list[str]] | None = None
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:
@@ -178,7 +193,7 @@ class EmbeddingGenerator(Generator):
                  sampler: EmbeddingSampler | None = None, hook: StepHook | None = None,
                  return_trajectory: bool = False, progress: bool | None = None, guidance_scale: float = 1.0,
                  device: str | None = None, dtype: str | None = None,
-                 on_batch: OnBatch | None = None) -> GenerationOutput:
+                 on_batch: OnBatch | None = None, lexicon: bool = False) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` denoising steps (≤ the training T; default ``spec.default_steps``).
 
         ``constraints``: constraint objects (``Length(12) & Infill(...)``), a list, or spec strings;
@@ -189,7 +204,9 @@ class EmbeddingGenerator(Generator):
         ``steps`` are used when ``steps`` is None, an explicit ``steps`` wins. ``hook`` is called after every
         step. ``device`` / ``dtype`` move the model (in place, as :meth:`to`). Options are validated and the
         budget checked (:meth:`budget`) before any sampling.
-        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`).
+        ``lexicon``: rounding at each position picks only words of the per-word label leaves' labels
+        (:mod:`.lexicon`; off by default). Reranking by fluency: ``best_of(n, rerank=k, fluency=gen.own_fluency)``."""
         opts = self.options(n=n, steps=steps, sampler_steps=None if sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
@@ -205,6 +222,8 @@ class EmbeddingGenerator(Generator):
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
         placed, mask, values, banned = self.place_phrases(prepared, opts.n, gen)  # Contains: per sample, or None
+        if lexicon:
+            banned = banned | self.lexicon_banned(prepared).to(banned.device)
         fixed = FixedEmbeddings.build(self.model, mask, values, banned)
         tokens, traj, parts = [], [], []
         for start in range(0, opts.n, opts.batch_size):
@@ -224,6 +243,38 @@ class EmbeddingGenerator(Generator):
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
         return placed_output(torch.cat(tokens), self.tokenizer, prepared, placed, trajectory, **call)
+
+    def own_fluency(self, texts: Sequence[str]) -> list[float]:
+        """The model's own fluency of ``texts`` (:func:`~.fluency.own_log_likelihood`: mean log-prob per word, higher
+        is more fluent; teacher-free). A ``fluency=`` for :meth:`best_of`. Texts longer than the model's sequence
+        are cut to it."""
+        L = self.model.config.seq_len
+        vocab = self.tokenizer.vocab
+        rows = []
+        for t in texts:
+            ids = [vocab.start_id, *vocab.ids(self.tokenizer.tokenize(t))[:L - 2], vocab.end_id]
+            rows.append(ids + [vocab.pad_id] * (L - len(ids)))
+        tokens = torch.tensor(rows, dtype=torch.long, device=next(self.model.parameters()).device)
+        return own_log_likelihood(self.model, self.diffusion, tokens, vocab.end_id).tolist()
+
+    def label_lexicon(self, leaf: Any) -> dict[str, torch.Tensor]:
+        """``label -> BoolTensor[V]`` for ``leaf``'s labeller (:func:`~.lexicon.build_lexicon`), probed from
+        ``LEXICON_ROWS`` of this model's own unguided samples (seed 0, ``LEXICON_STEPS`` steps), once per loaded
+        model and constraint class."""
+        if type(leaf) not in self._lexicons:
+            if self._probe_words is None:
+                out = self.generate(n=LEXICON_ROWS, steps=min(LEXICON_STEPS, self.diffusion.num_steps), seed=0)
+                self._probe_words = [w for w in (row_words(r, self.tokenizer.vocab) for r in out.tokens.tolist()) if w]
+            self._lexicons[type(leaf)] = build_lexicon(leaf, self._probe_words, self.tokenizer.vocab, LEXICON_SHARE)
+        return self._lexicons[type(leaf)]
+
+    def lexicon_banned(self, prepared: PreparedConstraint | None) -> torch.Tensor:
+        """``BoolTensor[1, L, V]``: what :func:`~.lexicon.label_banned` bans under ``prepared``'s per-word label
+        leaves (nothing without one)."""
+        L, V = self.model.config.seq_len, len(self.tokenizer.vocab)
+        leaves = word_label_leaves(prepared)
+        banned = label_banned(leaves, [self.label_lexicon(leaf) for leaf in leaves], self.tokenizer.vocab, L)
+        return torch.zeros(1, L, V, dtype=torch.bool) if banned is None else banned
 
     def budget(self, opts: Options) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the denoiser alone.
@@ -249,5 +300,4 @@ class EmbeddingGenerator(Generator):
         the MBR choice."""
         c = Infill(template) if constraints is None else Infill(template) & constraints
         return order_by_mbr(self.generate(n=n, steps=steps, seed=seed, constraints=c, **kw))
-
 

@@ -20,6 +20,13 @@ bit; ``recipes/bench_guidance_cost.py`` measures each against control success):
 - ``tolerance=ε`` (nats) ends a sample's inner steps once its constraint loss improved by less than ε since the
   previous inner step (adaptive K); the loop ends when no sample is left.
 
+Fluency under structure (issue 14; off by default, ``recipes/fluent_structure.py`` measures them):
+
+- ``decay=D`` schedules the strength over the window: the step is ``step_size · (1 − p)^D`` (p: progress through
+  the window), strong early while the structure forms, fading out so the denoiser alone writes the last words;
+- ``denoiser_weight=μ`` adds μ · :func:`denoiser_nll` — the model's own negative log-likelihood of the rounded
+  words of x̂0 = f(x_{t−1}, t) — to the loss (one denoiser forward and backward per inner step).
+
 Strength 0 (``step_size == 0``, ``num_inner == 0``, or every weight 0) returns x_{t−1} untouched:
 guided sampling then equals unguided sampling bit for bit.
 """
@@ -56,6 +63,8 @@ class GuidanceConfig:
     every: int = 1  # guide every k-th step of the window (2: −5 to −14 points of success at the cost of stop=0.5)
     skip_below: float = 0.0  # nats: leave samples whose constraint loss is below this; 0 = off (0.05: no gain on 2)
     tolerance: float | None = None  # nats: adaptive K, stop on no improvement; None = off (0.01 saved only 8–15%)
+    decay: float = 0.0  # strength schedule: step × (1 − progress through the window)^decay; 0 = constant (issue 14)
+    denoiser_weight: float = 0.0  # μ of the denoiser's own fluency term (module doc); 0 = off (issue 14)
 
     def __post_init__(self) -> None:
         if isinstance(self.num_inner, bool) or not isinstance(self.num_inner, int) or self.num_inner < 0:
@@ -66,7 +75,8 @@ class GuidanceConfig:
                                            or not math.isfinite(self.tolerance) or self.tolerance < 0):
             raise SamplingError(f"tolerance must be None or a finite number >= 0, got {self.tolerance!r}",
                                 "None runs all num_inner steps; e.g. tolerance=0.01")
-        for name in ("step_size", "fluency_weight", "start", "stop", "skip_below"):
+        for name in ("step_size", "fluency_weight", "start", "stop", "skip_below", "decay",
+                     "denoiser_weight"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
@@ -122,47 +132,60 @@ class Guidance:
         first += (first / n < c.start) - (first > 0 and (first - 1) / n >= c.start)  # float rounding of start·n
         return (out.step_index - first) % c.every == 0
 
+    def strength(self, out: StepOutput) -> float:
+        """The step size at this step: ``step_size``, times ``(1 − p)^decay`` where p ∈ [0, 1) is how far the step
+        is through the guidance window (``decay`` 0: constant, bit for bit)."""
+        c = self.config
+        if c.decay == 0:
+            return c.step_size
+        frac = out.step_index / max(1, out.num_steps)
+        p = (frac - c.start) / max(c.stop - c.start, 1e-12)
+        return c.step_size * max(0.0, 1.0 - p) ** c.decay
+
     def __call__(self, out: StepOutput, t: Tensor, model: torch.nn.Module) -> Tensor:
         if not self.active(out):
             return out.x_prev
         c = self.config
+        step = self.strength(out)
         mean = out.mean.detach()
         denom = (out.std if c.fluency_norm == "std" else out.std ** 2).clamp_min(1e-8)
         x = out.x_prev.detach().clone().requires_grad_(True)
         opt: torch.optim.Optimizer | None = None
         if c.optimizer == "adagrad":
-            opt = torch.optim.Adagrad([x], lr=c.step_size)
+            opt = torch.optim.Adagrad([x], lr=step)
         elif c.optimizer == "adam":
-            opt = torch.optim.Adam([x], lr=c.step_size)
+            opt = torch.optim.Adam([x], lr=step)
         if self.adaptive:
-            return self._adaptive(x, mean, denom, out.t_model, opt)
+            return self._adaptive(x, mean, denom, out, model, opt, step)
         with torch.enable_grad():
             for _ in range(c.num_inner):
                 loss = sum(w * f(x, out.t_model).sum() for w, f in self.terms if w != 0)
                 loss = loss + c.fluency_weight * ((x - mean) ** 2 / denom).sum()
+                if c.denoiser_weight:
+                    loss = loss + c.denoiser_weight * denoiser_nll(model, x, out.t_model, out.x0_raw).sum()
                 (grad,) = torch.autograd.grad(loss, x)
-                self._move(x, grad, opt)
+                self._move(x, grad, opt, step)
         return x.detach()
 
-    def _move(self, x: Tensor, grad: Tensor, opt: torch.optim.Optimizer | None) -> None:
-        """One inner update of ``x: Tensor[B, L, d]`` (in place) from ``grad``: a sign step of ``step_size``, or
+    def _move(self, x: Tensor, grad: Tensor, opt: torch.optim.Optimizer | None, step: float) -> None:
+        """One inner update of ``x: Tensor[B, L, d]`` (in place) from ``grad``: a sign step of ``step``, or
         ``opt``'s step."""
         if opt is None:
             with torch.no_grad():
-                x -= self.config.step_size * grad.sign()
+                x -= step * grad.sign()
         else:
             x.grad = grad
             opt.step()
 
-    def _adaptive(self, x: Tensor, mean: Tensor, denom: Tensor, t: Tensor,
-                  opt: torch.optim.Optimizer | None) -> Tensor:
+    def _adaptive(self, x: Tensor, mean: Tensor, denom: Tensor, out: StepOutput, model: torch.nn.Module,
+                  opt: torch.optim.Optimizer | None, step: float) -> Tensor:
         """The inner loop with a per-sample active set (``skip_below`` / ``tolerance``). ``x, mean: Tensor[B, L, d]``
-        (``x`` a leaf that requires grad), ``denom: Tensor[B, 1, 1]``, ``t: Tensor[B]`` → the new ``x``.
+        (``x`` a leaf that requires grad), ``denom: Tensor[B, 1, 1]``, ``out``: the step → the new ``x``.
 
         A sample whose constraint loss is below ``skip_below``, or improved by less than ``tolerance`` since the
         previous inner step, is not moved again in this call; the classifier forward of a step in which no sample
         is left is the last one (no backward)."""
-        c = self.config
+        c, t = self.config, out.t_model
         keep = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         prev: Tensor | None = None
         with torch.enable_grad():
@@ -177,6 +200,20 @@ class Guidance:
                     break
                 prev = now
                 loss = per.sum() + c.fluency_weight * ((x - mean) ** 2 / denom).sum()
+                if c.denoiser_weight:
+                    loss = loss + c.denoiser_weight * denoiser_nll(model, x, t, out.x0_raw).sum()
                 (grad,) = torch.autograd.grad(loss, x)
-                self._move(x, grad * keep[:, None, None], opt)  # frozen samples: zero gradient (sign, Adagrad: no move)
+                self._move(x, grad * keep[:, None, None], opt, step)  # frozen samples: zero gradient (sign, Adagrad: no move)
         return x.detach()
+
+
+def denoiser_nll(model: torch.nn.Module, x: Tensor, t: Tensor, x0_prev: Tensor | None) -> Tensor:
+    """The denoiser's own fluency term: −Σ_positions log softmax(logits(f(x, t)))[its argmax], ``Tensor[B]``.
+
+    ``x: Tensor[B, L, d]`` (differentiable), ``t: Tensor[B]`` model time, ``x0_prev``: the self-conditioning input
+    (the step's raw x̂0, detached). Low where the model predicts one word confidently at every position from
+    ``x`` — the rounded tokens are likely under the model's own x̂0 — so guidance that adds it stays near latents
+    the language model reads as words in context."""
+    cond = None if x0_prev is None else x0_prev.detach()
+    logp = model.logits(model(x, t, cond)).log_softmax(-1)
+    return -logp.max(-1).values.sum(-1)

@@ -1,0 +1,309 @@
+"""Structural control on short and long targets, every backend side by side, with diversity (issue 14, "Measure").
+
+    CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/control_long.py --targets 6 -n 4
+    # one backend's rows only, after a change to it (other rows keep their numbers in their own run)
+    python recipes/control_long.py --rows no-control,embedding --sets long --out recipes/results/control_long_emb.json
+
+Tasks: POS (success = word-level tag match %), tree (labelled-bracket F1 over all words) and spans (span success %),
+scored by the evaluation harness (:mod:`ctrlgen.evaluation.harness`) with the library's oracles (spaCy tagger,
+bundled parser). Sets: ``short`` — the control table's targets (``recipes/control_table.py``: references of
+``valid.csv`` that fit the sequence, drawn with ``--seed``); ``long`` — references of at least ``--min-words`` (20)
+words that still fit every model of the run (:func:`ctrlgen.evaluation.target_builders.long_targets`). The models
+trained on ``train.csv`` only; ``valid.csv`` is held out.
+
+Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target ``k``):
+
+- ``no-control``: unguided samples of ``e2e`` (the lm-score and diversity reference);
+- ``embedding``: ``e2e`` with classifier guidance (the control table's ``guided`` row, the task's default λ);
+- ``discrete``: ``e2e-sedd`` with whatever steering it serves for the constraint today;
+- ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking);
+- ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
+- ``ar-best-of-64``: ``--pool`` samples of the AR draft LM ``e2e-ar-draft`` ranked by the same check, best ``n`` kept
+  (:func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`).
+
+A row whose backend refuses a constraint (at ``prepare()``, before any sampling) gets ``refused: <reason>`` in its
+cell; the others still run. Columns: success / bigram precision % (against ``train.csv``) / lm-score (teacher
+``e2e-teacher-1``, corpus perplexity) / distinct-2 within a target's samples % / self-BLEU % / different texts
+among the n samples of a target / seconds per target (the method call, wall). The JSON (``--out``, default
+``recipes/results/control_long.json``, rewritten after every cell) holds numbers and target ids only (the index of
+each target's reference among the distinct ``valid.csv`` references, and its word count) — no reference words,
+trees or tags; a markdown table is printed at the end and stored under ``"markdown"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ctrlgen
+from ctrlgen.cli.evaluate import write_json_atomic
+from ctrlgen.errors import CtrlgenError
+from ctrlgen.evaluation.bench import build_targets, data_dir, machine, reference_leak
+from ctrlgen.evaluation.best_of_n import ar_best_of_n
+from ctrlgen.evaluation.guided import Guided, constraints_for
+from ctrlgen.evaluation.harness import evaluate
+from ctrlgen.evaluation.methods import (
+    Method,
+    NoControl,
+    PerTargetMethod,
+    SampleContext,
+    spaced_texts,
+)
+from ctrlgen.evaluation.target_builders import LONG_WORDS, long_targets
+from ctrlgen.models.ar_lm import ARLM
+from ctrlgen.models.assets import resolve_model_path
+from ctrlgen.models.pretrained import load_pretrained
+from ctrlgen.oracles.bundle import Oracles
+from ctrlgen.oracles.fluency import BigramReference
+from ctrlgen.text.e2e import read_e2e_csv
+from ctrlgen.text.tokenizer import split_words
+
+RESULTS = Path(__file__).parent / "results"
+ROWS = ("no-control", "embedding", "discrete", "discrete-rerank", "edit", "ar-best-of-64")
+SETS = ("short", "long")
+TASKS = ("pos", "tree", "spans")
+SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
+MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-rerank": "e2e-sedd",
+          "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft"}
+
+
+class Backend(PerTargetMethod):
+    """``call(gen, n, seed, constraints)`` on each target's constraint objects (:func:`run_cell` prepares them first)."""
+
+    def __init__(self, name: str, gen: Any, call: Callable[..., Any]) -> None:
+        self.name, self.gen, self.call = name, gen, call
+
+    def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
+        out = self.call(self.gen, ctx.n, seed, constraints_for(target))
+        return spaced_texts(out, self.gen.tokenizer)
+
+
+class ARBestOf(PerTargetMethod):
+    """``pool`` AR draft samples ranked by the target's check face, the best ``n`` kept."""
+
+    def __init__(self, pool: int) -> None:
+        self.name = f"ar-best-of-{pool}"
+        self.pool = pool
+        self.model, self.tokenizer, _ = load_pretrained(resolve_model_path("e2e-ar-draft"), ARLM)
+
+    def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
+        return ar_best_of_n(self.model, self.tokenizer, constraints_for(target), keep=ctx.n, pool=self.pool,
+                            seed=seed).texts
+
+
+def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict[str, Method]]:
+    """The e2e generator (scoring context) and one method per row name."""
+    loaded: dict[str, Any] = {}
+    load = lambda model: loaded.setdefault(model, loaded.get(model) or ctrlgen.load(model))
+    emb, steps = load("e2e"), args.sedd_steps
+    out: dict[str, Method] = {}
+    for name in names:
+        if name == "no-control":
+            out[name] = NoControl()
+        elif name == "embedding":
+            out[name] = Guided(name="embedding")
+        elif name == "discrete":
+            out[name] = Backend(name, load("e2e-sedd"),
+                                lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c))
+        elif name == "discrete-rerank":
+            out[name] = Backend(f"discrete rerank={args.rerank}", load("e2e-sedd"),
+                                lambda g, n, s, c: g.best_of(n=n, rerank=args.rerank, steps=steps, seed=s,
+                                                             constraints=c))
+        elif name == "edit":
+            out[name] = Backend(name, load("e2e-edit"), lambda g, n, s, c: g.generate(n=n, seed=s, constraints=c))
+        else:
+            out[name] = ARBestOf(args.pool)
+    return emb, out
+
+
+def run_cell(method: Method, task: str, targets: Sequence[Any], emb: Any, oracles: Oracles,
+             args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """One row on one target list: its numbers, ``{"refused": why}`` when the backend's ``prepare()`` refuses a
+    target's constraints (before sampling), or ``{"failed": why}`` when sampling or scoring raised."""
+    if isinstance(method, Backend):
+        for t in targets:
+            try:
+                method.gen.prepare(constraints_for(t))
+            except CtrlgenError as e:
+                return {"refused": reason(e, constraints_for(t))}
+    try:
+        result = evaluate(task, targets, gen=emb, methods=[method], n=args.n, steps=args.steps, seed=args.seed,
+                          oracles=oracles, source=source)
+    except CtrlgenError as e:
+        return {"failed": reason(e, None)}
+    return cell(result.rows[0], task)
+
+
+def reason(e: CtrlgenError, constraint: Any) -> str:
+    """``Type: message`` with the constraint's repr (which holds the target's words or tree) cut to its class."""
+    msg = e.message if constraint is None else e.message.replace(repr(constraint), f"{type(constraint).__name__}(…)")
+    return f"{type(e).__name__}: {msg}"
+
+
+def cell(row: Any, task: str) -> dict[str, Any]:
+    """The numbers of one harness row (no texts)."""
+    r2 = lambda v, k=2: None if v is None else round(v, k)
+    return {"success": r2(row.metrics.get(SUCCESS[task])), "metrics": {k: r2(v) for k, v in row.metrics.items()},
+            "bigram_precision": r2(row.bigram_precision), "lm_score": r2(row.lm_score),
+            "distinct_2": r2(100 * row.distinct_2_target), "distinct_2_pool": r2(100 * row.distinct_2),
+            "self_bleu": None if row.self_bleu is None else r2(100 * row.self_bleu),
+            "distinct_samples": r2(row.distinct_samples), "n": row.n_samples // max(1, row.n_targets),
+            "seconds_per_target": r2(row.seconds / max(1, row.n_targets), 1),
+            "cpu_seconds_per_target": r2(row.cpu_seconds / max(1, row.n_targets), 1), "targets": row.n_targets}
+
+
+def _f(v: Any, spec: str = ".1f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(results: dict[str, Any], rows: Sequence[str], sets: Sequence[str], tasks: Sequence[str]) -> str:
+    head = ("| row | set | task | success ↑ | bigram % ↑ | lm-score ↓ | distinct-2 % ↑ | self-BLEU % ↓ | "
+            "distinct / n ↑ | s / target wall / CPU |")
+    lines = [head, "|---" * 10 + "|"]
+    for name in rows:
+        for s in sets:
+            for t in tasks:
+                c = results.get(s, {}).get(t, {}).get(name)
+                if c is None:
+                    continue
+                if "refused" in c or "failed" in c:
+                    why = c.get("refused") or c.get("failed")
+                    lines.append(f"| {name} | {s} | {t} | {'refused' if 'refused' in c else 'failed'}: {why[:140]} |"
+                                 + " |" * 6)
+                    continue
+                lines.append(f"| {name} | {s} | {t} | {_f(c['success'])} | {_f(c['bigram_precision'])} | "
+                             f"{_f(c['lm_score'], '.2f')} | {_f(c['distinct_2'])} | {_f(c['self_bleu'])} | "
+                             f"{_f(c['distinct_samples'], '.2f')} / {c['n']} | {_f(c['seconds_per_target'])} / "
+                             f"{_f(c.get('cpu_seconds_per_target'))} |")
+    legend = ("success: POS word match %, tree F1 (all words), span success %; distinct-2 and self-BLEU within each "
+              "target's samples, averaged over targets; distinct / n: different texts among a target's n samples; s / target: "
+              "the method call only (scoring not counted), wall and this process's CPU seconds (1 thread)")
+    return "\n".join([*lines, "", legend])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {','.join(ROWS)} (default all)")
+    ap.add_argument("--sets", default=",".join(SETS), help="short,long (default both)")
+    ap.add_argument("--tasks", default=",".join(TASKS), help="pos,tree,spans (default all)")
+    ap.add_argument("--targets", type=int, default=6, help="targets per task and set (default 6)")
+    ap.add_argument("-n", type=int, default=4, help="samples per target (default 4)")
+    ap.add_argument("--steps", type=int, default=200, help="embedding denoising steps (default 200)")
+    ap.add_argument("--sedd-steps", type=int, default=None, help="discrete steps (default: the model's)")
+    ap.add_argument("--rerank", type=int, default=4, help="discrete-rerank: draw n × this, keep n (default 4)")
+    ap.add_argument("--pool", type=int, default=64, help="AR best-of pool (default 64)")
+    ap.add_argument("--min-words", type=int, default=LONG_WORDS, help=f"long set: words at least (default {LONG_WORDS})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", help="folder holding e2e/{train,valid}.csv (default $CTRLGEN_DATA)")
+    ap.add_argument("--out", default=str(RESULTS / "control_long.json"))
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="only merge these runs' JSON (same settings, other "
+                                                               "sets / tasks / rows, e.g. run side by side) into --out")
+    args = ap.parse_args(argv)
+    for key, allowed in (("rows", ROWS), ("sets", SETS), ("tasks", TASKS)):
+        got = [x for x in getattr(args, key).split(",") if x]
+        if not got or any(x not in allowed for x in got):
+            ap.error(f"--{key}: choose from {','.join(allowed)}, got {getattr(args, key)!r}")
+        setattr(args, key, got)
+    return args
+
+
+def merge(paths: Sequence[str], out: str) -> None:
+    """One table from runs over different sets / tasks / rows (their settings must agree)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    same = ("n", "targets_per_task", "embedding_steps", "discrete_steps", "rerank", "ar_pool", "min_words_long",
+            "seq_len", "seed")
+    for r in runs[1:]:
+        bad = [k for k in same if r.get(k) != runs[0].get(k)]
+        if bad:
+            raise SystemExit(f"cannot merge runs with different {bad}")
+    results: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+    for r in runs:
+        for s, tasks in r["results"].items():
+            for t, rows in tasks.items():
+                results.setdefault(s, {}).setdefault(t, {}).update(rows)
+        for s, tasks in r["targets"].items():
+            targets.setdefault(s, {}).update(tasks)
+    order = lambda xs, allowed: [x for x in allowed if x in xs]
+    rows = order({x for r in runs for x in r["rows"]}, ROWS)
+    sets, tasks = order(results, SETS), order({t for v in results.values() for t in v}, TASKS)
+    table = markdown(results, rows, sets, tasks)
+    print(table)
+    merged = {**{k: v for k, v in runs[0].items() if k not in ("command", "wall_s", "partial")},
+              "commands": [r.get("command") for r in runs], "wall_s": [r.get("wall_s") for r in runs],
+              "merged_from": [Path(p).name for p in paths], "rows": rows, "sets": sets, "tasks": tasks,
+              "targets": targets, "results": results, "markdown": table,
+              "mean_words": {s: {t: statistics.fmean(x["words"] for x in ids) for t, ids in v.items()}
+                             for s, v in targets.items()}}
+    print(f"wrote {write_json_atomic(out, merged)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    data = data_dir(args.data) / "e2e"
+    emb, methods = make_rows(args.rows, args)
+    seq_len = min([emb.model.config.seq_len, *(m.gen.model.config.seq_len for m in methods.values()
+                                               if isinstance(m, Backend))])  # long targets fit every model
+    oracles = Oracles()
+    oracles.require(["tagger", "parser"])  # and the teacher
+    oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
+    valid = read_e2e_csv(data / "valid.csv")
+    ref_ids = {tuple(split_words(r)): k for k, r in enumerate(dict.fromkeys(e.ref for e in valid))}
+    head = {"recipe": "recipes/control_long.py",
+            "command": "python recipes/control_long.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "machine": machine(), "models": {r: MODELS[r] for r in args.rows}, "teacher": "e2e-teacher-1",
+            "data": "targets from e2e/valid.csv (held out), bigrams from e2e/train.csv", "n": args.n,
+            "targets_per_task": args.targets, "embedding_steps": args.steps, "discrete_steps": args.sedd_steps,
+            "rerank": args.rerank, "ar_pool": args.pool, "min_words_long": args.min_words, "seq_len": seq_len,
+            "seed": args.seed, "sets": args.sets, "tasks": args.tasks, "rows": args.rows}
+    results: dict[str, Any] = {}
+    target_ids: dict[str, Any] = {}
+    seen: list[Any] = []
+    for s in args.sets:
+        for task in args.tasks:
+            if s == "short":
+                targets = build_targets(task, data / "valid.csv", args.targets, args.seed, seq_len, oracles)
+            else:
+                targets = long_targets(task, valid, seq_len=seq_len, n=args.targets, seed=args.seed,
+                                       min_words=args.min_words, tag=oracles.tag, parse=oracles.parse)
+            seen.extend(targets)
+            target_ids.setdefault(s, {})[task] = [{"ref": ref_ids.get(tuple(t.words)), "words": len(t.words)}
+                                                  for t in targets]
+            for name in args.rows:
+                t0 = time.perf_counter()
+                got = run_cell(methods[name], task, targets, emb, oracles, args, f"{s} {task} targets")
+                results.setdefault(s, {}).setdefault(task, {})[name] = got
+                print(f"{s:5} {task:5} {name:16} {time.perf_counter() - t0:6.0f} s  "
+                      f"{ {k: v for k, v in got.items() if k != 'metrics'} }", flush=True)
+                partial = {**head, "targets": target_ids, "results": results, "partial": True}
+                if reference_leak(partial, [t.words for t in seen]):  # never write reference words into the repository
+                    raise SystemExit(f"{s} {task} {name}: a reference's words would be written; not writing")
+                write_json_atomic(args.out, partial)
+    table = markdown(results, args.rows, args.sets, args.tasks)
+    print(table)
+    wall = round(time.perf_counter() - t_start)
+    words = {s: {t: statistics.fmean(x["words"] for x in ids) for t, ids in v.items()} for s, v in target_ids.items()}
+    out = {**head, "wall_s": wall, "mean_words": words, "targets": target_ids, "results": results, "markdown": table}
+    if reference_leak(out, [t.words for t in seen]):
+        raise SystemExit("a reference's words would be written into the results; not writing")
+    print(f"wall time {wall} s; wrote {write_json_atomic(args.out, out)}")
+
+
+if __name__ == "__main__":
+    main()
