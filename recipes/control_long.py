@@ -16,7 +16,9 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``no-control``: unguided samples of ``e2e`` (the lm-score and diversity reference);
 - ``embedding``: ``e2e`` with classifier guidance (the control table's ``guided`` row, the task's default λ);
 - ``discrete``: ``e2e-sedd`` with whatever steering it serves for the constraint today;
-- ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking);
+- ``discrete-demote``: the same with ``guidance_demote=True`` (jumps outside the shortlist may only lose rate);
+- ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
+  constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
 - ``ar-best-of-64``: ``--pool`` samples of the AR draft LM ``e2e-ar-draft`` ranked by the same check, best ``n`` kept
   (:func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`).
@@ -68,11 +70,12 @@ from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("no-control", "embedding", "discrete", "discrete-rerank", "edit", "ar-best-of-64")
+ROWS = ("no-control", "embedding", "discrete", "discrete-demote", "discrete-rerank", "edit", "ar-best-of-64")
 SETS = ("short", "long")
 TASKS = ("pos", "tree", "spans")
 SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
-MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-rerank": "e2e-sedd",
+MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
+          "discrete-rerank": "e2e-sedd",
           "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft"}
 
 
@@ -114,6 +117,10 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
         elif name == "discrete":
             out[name] = Backend(name, load("e2e-sedd"),
                                 lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c))
+        elif name == "discrete-demote":
+            out[name] = Backend(name, load("e2e-sedd"),
+                                lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c,
+                                                              guidance_demote=True))
         elif name == "discrete-rerank":
             out[name] = Backend(f"discrete rerank={args.rerank}", load("e2e-sedd"),
                                 lambda g, n, s, c: g.best_of(n=n, rerank=args.rerank, steps=steps, seed=s,
@@ -129,7 +136,7 @@ def run_cell(method: Method, task: str, targets: Sequence[Any], emb: Any, oracle
              args: argparse.Namespace, source: str) -> dict[str, Any]:
     """One row on one target list: its numbers, ``{"refused": why}`` when the backend's ``prepare()`` refuses a
     target's constraints (before sampling), or ``{"failed": why}`` when sampling or scoring raised."""
-    if isinstance(method, Backend):
+    if isinstance(method, Backend) and "rerank" not in method.name:  # best_of ranks by what it cannot steer by
         for t in targets:
             try:
                 method.gen.prepare(constraints_for(t))
