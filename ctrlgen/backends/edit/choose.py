@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from ctrlgen.errors import SamplingError
 
 Score = Callable[[list[list[int]]], list[float]]
-DIVERSITY = 1.0  # generate's default: a distinct kept text may score this much lower on the checks than a repeat
+DIVERSITY = 0.0  # generate's default: a distinct kept text must score as well on the checks as a repeat
 
 
 def check_diversity(diversity: object) -> None:
@@ -29,7 +29,7 @@ def check_diversity(diversity: object) -> None:
     if diversity is not None and (isinstance(diversity, bool) or not isinstance(diversity, int | float)
                                   or not 0 <= diversity <= 1):
         raise SamplingError(f"diversity must be a number in [0, 1] or None, got {diversity!r}",
-                            "1.0 (default): distinct texts wherever a kept one differs; 0: only as good ones; None: off")
+                            "0 (default): only as good distinct texts; 1.0: any distinct kept text; None: off")
 
 
 def choose(beams: Sequence[Sequence[Sequence[int]]], rank: Score | None, fluency: Score | None, by_fluency: bool,
