@@ -169,14 +169,10 @@ def chain_rule_score(forward: Callable[[Tensor], Tensor], taken: Mapping[int, in
     for j, w in enumerate(ids):
         masked = x[rows, s + j] == mask_id
         if bool(masked.any()):
-            if j == 0:
-                logits = forward(x[:1])[0].double()  # [L, V]
-                logits[:, mask_id] = float("-inf")
-                lp = logits[s].log_softmax(-1)[:, w]
-            else:
-                logits = forward(x).double()
-                logits[..., mask_id] = float("-inf")
-                lp = logits[rows, s + j].log_softmax(-1)[:, w]
+            # only the phrase position of each row is read: gather it before the float64 cast ([S, V], not [S, L, V])
+            logits = (forward(x[:1])[0][s] if j == 0 else forward(x)[rows, s + j]).double()
+            logits[:, mask_id] = float("-inf")
+            lp = logits.log_softmax(-1)[:, w]
             total += torch.where(masked, lp, torch.zeros_like(lp))
         x[rows, s + j] = w
     return total
