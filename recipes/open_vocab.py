@@ -104,6 +104,7 @@ def main() -> None:
                                                           fluency="draft").texts,
         "discrete-rerank4-fluent": lambda c: sedd.best_of(n=n, rerank=4, steps=ss, seed=0, constraints=c,
                                                           fluency="draft").texts,
+        "edit-rerank2-fluent": lambda c: editor.best_of(n=n, rerank=2, seed=0, constraints=c, fluency="draft").texts,
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
     }
