@@ -200,6 +200,14 @@ class PreparedConstraint:
     hard: HardSpec | None  # the merged hard face, None when no leaf fixes anything
     terms: tuple[Term, ...]
 
+    @classmethod
+    def for_checks(cls, constraint: ConstraintLike, backend: str | Backend) -> PreparedConstraint:
+        """Every leaf of ``constraint`` with its check face only (no hard or soft face compiled): for judging texts
+        drawn without some of the leaves (``Generator.best_of`` ranks by checks a backend cannot steer by)."""
+        c = as_constraint(constraint)
+        terms = tuple(Term(leaf, weight, leaf.faces & {CHECK}) for weight, leaf in c.leaves())
+        return cls(c, get_backend(backend), 0, None, terms)
+
     @property
     def soft_terms(self) -> list[Term]:
         """Leaves whose soft face this backend uses (guidance sums ``weight * soft(state, t)``)."""

@@ -150,7 +150,7 @@ class Generator(ABC):
         kwargs["constraints"], check_only = split_check_only(wanted, self.spec)
         out = self.generate(n=n * rerank, **kwargs)
         if check_only:  # drawn without them: the report judges every leaf
-            out = check_report(out, wanted)
+            out = check_report(out, wanted, self.spec)
         fl = None if fluency is None else fluency_scores(fluency, out.texts)
         order = order_by_checks(out.report, len(out.texts), texts=out.texts, fluency=fl)
         kept = keep_samples(out, order[:n])

@@ -36,15 +36,23 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
     texts = tokenizer.decode_batch(ids, unk_words)  # words fixed with allow_unk come back as written
     rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
     if prepared is not None:
-        results = prepared.check(texts)  # the only oracle pass of the report
-        rep["constraints"] = {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores} for r in results}
-        rep["satisfied"] = all_satisfied(results, len(texts), unchecked=bool(prepared.unchecked))
-        served = {repr(t.constraint): t.constraint.served_by for t in prepared.terms if hasattr(t.constraint, "served_by")}
-        if served:  # a leaf served by another form than its own (SemanticField with a value its classifier lacks)
-            rep["served_by"] = served
-        if prepared.unchecked:  # no check face: reported as unchecked, never as satisfied
-            rep["unchecked"] = [repr(c) for c in prepared.unchecked]
+        rep.update(check_entries(prepared, texts))
     return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)
+
+
+def check_entries(prepared: PreparedConstraint, texts: list[str]) -> dict[str, Any]:
+    """The report's check entries for ``texts``: ``constraints`` (per leaf: satisfied and score per text),
+    ``satisfied`` (per text), and where they apply ``served_by`` and ``unchecked`` — one oracle pass."""
+    results = prepared.check(texts)
+    rep: dict[str, Any] = {
+        "constraints": {repr(r.constraint): {"satisfied": r.satisfied, "scores": r.scores} for r in results},
+        "satisfied": all_satisfied(results, len(texts), unchecked=bool(prepared.unchecked))}
+    served = {repr(t.constraint): t.constraint.served_by for t in prepared.terms if hasattr(t.constraint, "served_by")}
+    if served:  # a leaf served by another form than its own (SemanticField with a value its classifier lacks)
+        rep["served_by"] = served
+    if prepared.unchecked:  # no check face: reported as unchecked, never as satisfied
+        rep["unchecked"] = [repr(c) for c in prepared.unchecked]
+    return rep
 
 
 def decode_trajectory(batches: list[list[torch.Tensor]], tokenizer: Any) -> list[list[str]]:

@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from ctrlgen.constraints.composition import AllOf, ConstraintLike, Weighted, as_constraint
-from ctrlgen.core.output import GenerationOutput
+from ctrlgen.constraints.composition import AllOf, ConstraintLike, PreparedConstraint, Weighted, as_constraint
+from ctrlgen.core.output import GenerationOutput, check_entries
 from ctrlgen.errors import ConfigError
 from ctrlgen.registry import CHECK, BackendSpec
 from ctrlgen.oracles.teacher import Teacher
@@ -77,24 +77,11 @@ def split_check_only(constraints: ConstraintLike, spec: BackendSpec) -> tuple[Co
     return (AllOf(*kept) if len(kept) > 1 else kept[0] if kept else None), left
 
 
-def check_report(out: GenerationOutput, constraints: ConstraintLike) -> GenerationOutput:
-    """``out`` with ``report["constraints"]`` / ``["satisfied"]`` / ``["unchecked"]`` recomputed over every leaf of
-    ``constraints`` (each leaf with a check face judged once on the texts)."""
-    texts = out.texts
-    report = dict(out.report)
-    results, unchecked = {}, []
-    for _, leaf in as_constraint(constraints).leaves():
-        if CHECK in leaf.faces:
-            ok, scores = leaf.judge(texts)
-            results[repr(leaf)] = {"satisfied": list(ok), "scores": list(scores)}
-        else:
-            unchecked.append(repr(leaf))
-    report["constraints"] = results
-    passed = [all(r["satisfied"][k] for r in results.values()) for k in range(len(texts))]
-    report["satisfied"] = [False if not p else (None if unchecked else True) for p in passed]
-    if unchecked:
-        report["unchecked"] = unchecked
-    return GenerationOutput(texts=texts, tokens=out.tokens, report=report, trajectory=out.trajectory)
+def check_report(out: GenerationOutput, constraints: ConstraintLike, spec: BackendSpec) -> GenerationOutput:
+    """``out`` with its check entries (``report["constraints"]`` / ``["satisfied"]`` / ``["unchecked"]``) computed
+    over every leaf of ``constraints`` (:func:`~ctrlgen.core.output.check_entries`), not only the drawn ones."""
+    report = {**out.report, **check_entries(PreparedConstraint.for_checks(constraints, spec.name), out.texts)}
+    return GenerationOutput(texts=out.texts, tokens=out.tokens, report=report, trajectory=out.trajectory)
 
 
 def fluency_scores(fluency: Fluency | str, texts: Sequence[str]) -> list[float]:
