@@ -23,9 +23,15 @@ TEMPLATE = "The Vaults is a [MASK:3] pub near [MASK] ."
     "The Vaults is a pub , .",
     "The Vaults is a [UNK] pub .",
     "The Vaults is a pub and .",
+    "The Eagle is a coffee shop that serves The food .",         # a capitalised article inside a sentence
 ])
 def test_fragments_are_found(text):
     assert fragment_errors(text)
+
+
+@pytest.mark.parametrize("text", ["It is near The Mill .", "It is a pub . The food is cheap .", "The pub is cheap ."])
+def test_a_capitalised_article_is_fine_before_a_name_and_after_a_stop(text):
+    assert not fragment_errors(text)
 
 
 def test_fixture_references_are_well_formed():

@@ -28,10 +28,9 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
   constraint needs them. Beside such a leaf the ranking has two stages (issue 14): the local-edit proposals and the
   AR drafts are first judged by the other check-only leaves alone (``SemanticField``: a slot check; drafts: plus
   fluency), and the tagger or parser labels only what that stage keeps (``recipes/edit_structure.py``).
-- **distinct, fluent samples** (``generate(diversity=0.0)``, the default): each sample returns the first of its kept
-  texts that no earlier sample returned and that scores within ``diversity`` of its best on the checks (0: only as
-  good a text — distinctness never costs the constraint; up to 1: trade check score for distinct texts); under a per-word label leaf the kept
-  texts are ordered by check score, then by the draft model's fluency (:mod:`.choose`).
+- **distinct, fluent samples** (``generate(diversity=0.0)``): each sample returns its first kept text that no
+  earlier sample returned and that scores within ``diversity`` of its best on the checks (0: distinctness never
+  costs the constraint); under a per-word label leaf, by check score, then draft fluency (:mod:`.choose`).
 - A constraint the revisions cannot reach is reported **unsatisfied** with the best attempt
   (``report["satisfied"]``); nothing is claimed that the check face did not confirm.
 
