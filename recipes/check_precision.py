@@ -12,6 +12,9 @@ Two steps (issue 18, item 4):
 2. A person reads every line and adds ``"label": true`` (the text says ``field = value`` as that field / the
    filled text is a well-formed sentence with the template's words) or ``false``, plus an optional ``"why"``.
    The labelled file is ``tests/fixtures/check_labels.jsonl``; how it was labelled is in its first line.
+   Later sets draw the same way with other seeds and requests: ``--seed 100`` (held-out), ``--seed 200
+   --templates fresh --infill-rounds 2`` (fresh), ``--seed 300 --templates fourth --fields fourth
+   --infill-rounds 2`` (the fourth, blind set).
 
 3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
    its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
@@ -50,6 +53,26 @@ FRESH_TEMPLATES = ["The Eagle is a [MASK:2] that serves [MASK] food .", "[MASK:3
                    "In the [MASK:2] there is a [MASK:2] called The Plough .",
                    "Blue Spice serves [MASK] food and has a [MASK:2] rating .",
                    "The Waterman is [MASK:2] and is located in the [MASK] ."]
+#: The fourth, blind set (``--templates fourth``): other frames again — holes at the start, holes of 1–4 words,
+#: two clauses, "there is / it has / with a" frames and one template with a comma. Every fixed word is in the
+#: bundled models' vocabulary (a word outside it would be ``[UNK]`` in every output).
+FOURTH_TEMPLATES = ["[MASK] is a [MASK:2] with a [MASK:2] rating .",
+                    "There is a [MASK:3] called [MASK:2] in the city centre .",
+                    "It has a [MASK:2] rating and it is [MASK:3] .",
+                    "[MASK:4] is located in the riverside area .",
+                    "Browns Cambridge serves [MASK] food but it is [MASK:2] .",
+                    "If you want [MASK:2] food , try [MASK:2] near [MASK:3] .",
+                    "Aromi is a [MASK] restaurant with [MASK:4] .",
+                    "Clowns has [MASK:3] and serves [MASK] food near the [MASK] ."]
+TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES}
+#: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
+#: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
+#: and ratings — plus area and both familyFriendly values.
+FOURTH_FIELDS = [("food", "Chinese"), ("food", "French"), ("food", "Indian"), ("name", "Blue Spice"),
+                 ("near", "Burger King"), ("near", "Café Sicilia"), ("area", "riverside"), ("eatType", "pub"),
+                 ("priceRange", "moderate"), ("priceRange", "less than £20"), ("customer rating", "average"),
+                 ("customer rating", "1 out of 5"), ("familyFriendly", "yes"), ("familyFriendly", "no")]
+FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -62,27 +85,29 @@ def generate(args: argparse.Namespace) -> None:
         rows.extend({"backend": backend, "kind": kind, "constraint": constraint, "text": t, **extra} for t in texts)
 
     emb, sedd, editor = ctrlgen.load("e2e"), ctrlgen.load("e2e-sedd"), ctrlgen.load("e2e-edit")
-    for k, (f, v) in enumerate(FIELDS):
-        c = SemanticField(f, v)
-        out = emb.generate(n=2, steps=args.steps, seed=base + k, constraints=c, guidance=GuidanceConfig(step_size=0.1))
-        add("embedding", repr(c), "semantic", out.texts, field=f, value=v)
-        out = sedd.generate(n=2, steps=64, seed=base + k, constraints=c)
-        add("discrete", repr(c), "semantic", out.texts, field=f, value=v)
+    fields = FIELD_SETS[args.fields]
     valid = [e for e in read_e2e_csv(data_dir(args.data) / "e2e" / "valid.csv") if len(e.ref.split()) <= 30]
-    for k, (f, v) in enumerate(FIELDS * 2):
-        src = r.choice(valid).ref
-        out = editor.edit(src, constraints=SemanticField(f, v), n=1, seed=base + k)
-        add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v)  # no source: data stays out
-    templates = FRESH_TEMPLATES if args.templates == "fresh" else TEMPLATES
-    for k, tpl in enumerate(templates * args.infill_rounds):
+    for rnd in range(args.semantic_rounds):  # round 0 keeps the seeds of the earlier sets; round j adds 1000 * j
+        s0 = base + 1000 * rnd
+        for k, (f, v) in enumerate(fields):
+            c = SemanticField(f, v)
+            guide = GuidanceConfig(step_size=0.1)
+            out = emb.generate(n=2, steps=args.steps, seed=s0 + k, constraints=c, guidance=guide)
+            add("embedding", repr(c), "semantic", out.texts, field=f, value=v)
+            out = sedd.generate(n=2, steps=64, seed=s0 + k, constraints=c)
+            add("discrete", repr(c), "semantic", out.texts, field=f, value=v)
+        for k, (f, v) in enumerate(fields * 2):
+            src = r.choice(valid).ref
+            out = editor.edit(src, constraints=SemanticField(f, v), n=1, seed=s0 + k)
+            add("edit", repr(SemanticField(f, v)), "semantic", out.texts, field=f, value=v)  # no source: data stays out
+    for k, tpl in enumerate(TEMPLATE_SETS[args.templates] * args.infill_rounds):
         c = Infill(tpl)
         add("discrete", repr(c), "infill", sedd.infill(tpl, n=3, steps=64, seed=base + k).texts, template=tpl)
         add("embedding", repr(c), "infill", emb.infill(tpl, n=2, steps=args.steps, seed=base + k).texts, template=tpl)
         add("edit", repr(c), "infill", editor.infill(tpl, n=1, seed=base + k).texts, template=tpl)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as fh:
-        for i, row in enumerate(rows):
-            fh.write(json.dumps({"id": i, **row}, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps({"id": i, **row}, ensure_ascii=False) + "\n" for i, row in enumerate(rows))
     print(f"{len(rows)} outputs -> {args.out}")
 
 
@@ -125,16 +150,28 @@ def score(args: argparse.Namespace) -> None:
     print(json.dumps(result["kinds"], indent=1, ensure_ascii=False))
 
 
+def _rounds(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"rounds must be at least 1, got {n}: use 1 to draw each request once")
+    return n
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate")
     g.add_argument("--data", default=None)
     g.add_argument("--steps", type=int, default=50)
-    g.add_argument("--seed", type=int, default=0, help="added to every seed: 0 made the first set, 100 the held-out")
-    g.add_argument("--templates", choices=("first", "fresh"), default="first",
-                   help="infill templates: the ones of the first two sets, or new ones (the third set)")
-    g.add_argument("--infill-rounds", type=int, default=1, help="draw each template's infills this many times")
+    g.add_argument("--seed", type=int, default=0,
+                   help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth")
+    g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
+                   help="infill templates: those of the first two sets, the third (fresh) or the fourth set's")
+    g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
+                   help="SemanticField requests: those of the first three sets, or the fourth set's")
+    g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
+    g.add_argument("--semantic-rounds", type=_rounds, default=1,
+                   help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")
     g.add_argument("--out", required=True)
     s = sub.add_parser("score")
     s.add_argument("--labels", required=True)
