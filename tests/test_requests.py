@@ -116,6 +116,10 @@ def test_cli_requests_stream_one_line_per_sample(gen, score_model, tokenizer, tm
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(x["request"], x["id"]) for x in lines] == [(0, "a"), (0, "a"), (1, None)]
     assert lines[2]["text"].startswith("The Mill is a")
+    # guidance flags are accepted (they apply to guided requests; unguided ones share batches as before)
+    assert main(["generate", "--model", str(path), "--requests", str(req), "--steps", "3", "--quiet",
+                 "--guidance-mode", "every-step", "--guidance-demote"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
     assert main(["generate", "--model", str(path), "--requests", str(req), "--constraint", "length=4"]) == 2
     assert main(["generate", "--model", str(path), "--requests", str(tmp_path / "missing.jsonl")]) == 2
 

@@ -33,7 +33,8 @@ def sample_requests(gen: Any, items: Sequence[tuple[PreparedConstraint | None, i
     :class:`~ctrlgen.backends.discrete.generator.DiscreteGenerator` whose method calls this); ``on_request(j, out)`` with
     item ``j``'s output (its own report) once its last row is done. Items must have no soft term."""
     check_unguided(items)
-    extra = {k: v for k, v in unused.items() if k not in ("guidance_scale", "guidance_shortlist")}
+    extra = {k: v for k, v in unused.items() if k not in ("guidance_scale", "guidance_shortlist",
+                                                                 "guidance_mode", "guidance_demote")}
     if extra:
         raise ConfigError(f"unknown options for discrete requests: {sorted(extra)}",
                           "options: steps, seed, batch_size, sampler, progress, device, dtype")
