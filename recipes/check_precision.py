@@ -14,7 +14,8 @@ Two steps (issue 18, item 4):
    The labelled file is ``tests/fixtures/check_labels.jsonl``; how it was labelled is in its first line.
    Later sets draw the same way with other seeds and requests: ``--seed 100`` (held-out), ``--seed 200
    --templates fresh --infill-rounds 2`` (fresh), ``--seed 300 --templates fourth --fields fourth
-   --infill-rounds 2`` (the fourth, blind set).
+   --infill-rounds 2 --semantic-rounds 2`` (the fourth, blind set), ``--seed 500 --templates fifth --fields fifth
+   --infill-rounds 2`` (the fifth, blind set).
 
 3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
    its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
@@ -64,7 +65,20 @@ FOURTH_TEMPLATES = ["[MASK] is a [MASK:2] with a [MASK:2] rating .",
                     "If you want [MASK:2] food , try [MASK:2] near [MASK:3] .",
                     "Aromi is a [MASK] restaurant with [MASK:4] .",
                     "Clowns has [MASK:3] and serves [MASK] food near the [MASK] ."]
-TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES}
+#: The fifth, blind set (``--templates fifth``): holes inside noun phrases, 1–4 word holes right before the verb,
+#: holes after "and", two-sentence templates, holes at the very end, and names at the start, middle and end.
+FIFTH_TEMPLATES = ["The Rice Boat is a family [MASK] coffee shop in the [MASK:2] .",
+                   "A [MASK:2] pub called Loch Fyne is near [MASK:3] .",
+                   "The [MASK:3] serves cheap Italian food .",
+                   "Cotto is in the city centre and [MASK:3] .",
+                   "The Golden Palace is a pub . It [MASK] serves [MASK:2] food .",
+                   "For [MASK] food in the [MASK:2] , visit Travellers Rest Beefeater .",
+                   "Located near [MASK:2] , Strada is a [MASK:2] restaurant .",
+                   "There is a pub near Café Brazil . It is called [MASK:2] .",
+                   "Near the river , [MASK:4] has a low customer rating .",
+                   "Fitzbillies , a [MASK] coffee shop , is cheap and [MASK:2] ."]
+TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
+                 "fifth": FIFTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -72,7 +86,14 @@ FOURTH_FIELDS = [("food", "Chinese"), ("food", "French"), ("food", "Indian"), ("
                  ("near", "Burger King"), ("near", "Café Sicilia"), ("area", "riverside"), ("eatType", "pub"),
                  ("priceRange", "moderate"), ("priceRange", "less than £20"), ("customer rating", "average"),
                  ("customer rating", "1 out of 5"), ("familyFriendly", "yes"), ("familyFriendly", "no")]
-FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS}
+#: The fifth set's requests (``--fields fifth``): 14 (field, value) pairs, all but one new to both earlier lists —
+#: the other foods, names, landmarks, eatType, price range and ratings — and "city centre" (an area has two values).
+FIFTH_FIELDS = [("food", "English"), ("food", "Fast food"), ("name", "Cotto"), ("name", "The Golden Palace"),
+                ("name", "Strada"), ("name", "Giraffe"), ("near", "The Portland Arms"),
+                ("near", "Rainbow Vegetarian Café"), ("near", "Express by Holiday Inn"), ("area", "city centre"),
+                ("eatType", "restaurant"), ("priceRange", "£20-25"), ("customer rating", "high"),
+                ("customer rating", "3 out of 5")]
+FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -164,11 +185,12 @@ def main() -> None:
     g.add_argument("--data", default=None)
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
-                   help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth")
+                   help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
+                        "500 the fifth")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh) or the fourth set's")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth or the fifth set's")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, or the fourth set's")
+                   help="SemanticField requests: those of the first three sets, the fourth or the fifth set's")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")
