@@ -40,6 +40,9 @@ from ctrlgen.constraints.base import (
     compile_words,
     is_subword,
 )
+from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, CountNouns, bundled_count_nouns
+from ctrlgen.oracles.name_runs import run_on_names
+from ctrlgen.oracles.phrases import parse_words, phrase_errors_many
 from ctrlgen.oracles.wellformed import well_formed
 from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs, bundled_pairs
 from ctrlgen.registry import CHECK, HARD
@@ -123,20 +126,35 @@ class Infill(_Layout):
     Check face: every template word at its position *and* the filled text well-formed
     (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*) *and* every word pair
     touching a hole attested in the training text (:mod:`ctrlgen.oracles.word_pairs`: no *coffee food*; new
-    words and names are never held against a fill); ``score`` stays the share of template words in place.
+    words and names are never held against a fill, but two known names run together are:
+    :mod:`ctrlgen.oracles.name_runs`) *and* no phrase touching a hole that does not parse
+    (:mod:`ctrlgen.oracles.phrases`: no *a family friendly that serves*, no sentence whose only verb is in a
+    relative clause); ``score`` stays the share of template words in place.
     ``report["constraints"]`` therefore says ``satisfied: False`` for a fragment even where ``score`` is 1.0.
     ``pairs`` is the word-pair table: the bundled E2E one by default, your own
-    (:meth:`~ctrlgen.oracles.word_pairs.WordPairs.from_texts`) for another domain, ``None`` for the rules alone."""
+    (:meth:`~ctrlgen.oracles.word_pairs.WordPairs.from_texts`) for another domain, ``None`` for the rules alone;
+    ``grammar=False`` leaves out the parse-based phrase rules (English grammar; e.g. for another language);
+    ``count_nouns`` is the table of nouns that take a determiner (:mod:`ctrlgen.oracles.count_nouns`: no *find
+    English coffee shop*): the bundled E2E one, your own, or ``None``; it is a phrase rule, so off with ``grammar``."""
 
     template: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
     pairs: WordPairs | str | None = field(default=BUNDLED, kw_only=True, repr=False, compare=False)
+    grammar: bool = field(default=True, kw_only=True, repr=False, compare=False)  # the parse-based phrase rules
+    count_nouns: CountNouns | str | None = field(default=BUNDLED_NOUNS, kw_only=True, repr=False, compare=False)
     _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_parsed", parse_spaced(self.template))
         if self._parsed[2] == 0:
             raise ConstraintError(f"Infill template {self.template!r} has no hole", _TEMPLATE_HINT)
+        if not isinstance(self.grammar, bool):
+            raise ConstraintError(f"Infill grammar must be True or False, got {self.grammar!r}",
+                                  "grammar=False leaves out the parse-based phrase rules of the check")
+        nouns = self.count_nouns
+        if not (nouns is None or nouns == BUNDLED_NOUNS or isinstance(nouns, CountNouns)):
+            raise ConstraintError(f"Infill count_nouns must be a CountNouns table, {BUNDLED_NOUNS!r} or None, "
+                                  f"got {self.count_nouns!r}", "build one with CountNouns.from_texts(texts)")
 
     def layout(self) -> tuple[dict[int, str], int | None]:
         return self._parsed[0], self._parsed[1]
@@ -150,8 +168,25 @@ class Infill(_Layout):
     def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
         texts = as_texts(texts)
         scores = self.score(texts)
-        return [s == 1.0 and well_formed(t) and not self.unseen_pairs(t)
-                for s, t in zip(scores, texts, strict=True)], scores
+        ok = [s == 1.0 and well_formed(t) and not self.unseen_pairs(t) for s, t in zip(scores, texts, strict=True)]
+        if self.grammar:  # parse only what passed the cheap checks, in one batch
+            todo = [k for k, good in enumerate(ok) if good]
+            for k, errors in zip(todo, self.phrase_errors([texts[k] for k in todo]), strict=True):
+                ok[k] = not errors
+        return ok, scores
+
+    def phrase_errors(self, texts: Sequence[str]) -> list[list[str]]:
+        """Per text, the phrases touching a hole that do not parse (:mod:`ctrlgen.oracles.phrases`)."""
+        words, n = self.layout()
+        free = [k for k in range(1, (n or 0) + 1) if k not in words]
+        sentences = [split_words(t) for t in as_texts(texts)]
+        errors = phrase_errors_many(sentences, free)
+        nouns = bundled_count_nouns() if self.count_nouns == BUNDLED_NOUNS else self.count_nouns
+        if isinstance(nouns, CountNouns):
+            touches = {k - 1 for k in free}
+            for e, w, p in zip(errors, sentences, parse_words(sentences), strict=True):
+                e.extend(nouns.errors(w, p, touches))
+        return errors
 
     def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
         """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table)."""
@@ -162,7 +197,8 @@ class Infill(_Layout):
             raise ConstraintError(f"Infill pairs must be a WordPairs table, {BUNDLED!r} or None, got {table!r}",
                                   "build one with ctrlgen.oracles.word_pairs.WordPairs.from_texts(texts)")
         words, n = self.layout()
-        return table.unseen(split_words(text), [k for k in range(1, (n or 0) + 1) if k not in words])
+        free, split = [k for k in range(1, (n or 0) + 1) if k not in words], split_words(text)
+        return table.unseen(split, free) + run_on_names(table, split, free)
 
 
 @dataclass(frozen=True, repr=False)
