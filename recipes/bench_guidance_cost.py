@@ -16,6 +16,16 @@ against ``train.csv`` and the teacher lm-score. The variants change only the gui
 task's default (:data:`~ctrlgen.evaluation.guided.TASK_FLUENCY`). Success on 8 × 8 samples has a standard error of
 about 6 points: read differences below ~10 points as noise. The default run takes about 10–15 minutes on one
 thread (``--configs`` with every name of :data:`CONFIGS`: about 20).
+
+**Discrete section** (``--backend discrete``: ``e2e-sedd``, ``SemanticField(..., steer="classifier")`` with the
+token classifier ``semantic-token.v1``, 64 steps): the same ``semantic`` targets; per target, with seed
+``seed + k``, the unguided call and one guided call per :data:`DISCRETE_CONFIGS` entry (``generate`` keywords:
+``guidance_mode``, ``guidance_shortlist``; then ``OnMoveGuidance.tail`` / ``.rank``) in turn. Rows as above, plus
+``satisfied`` = the rate of ``report["satisfied"]`` (the constraint's own check) beside the harness's success.
+Writes ``recipes/results/bench_guidance_cost_discrete.json`` by default (about 6 CPU minutes, most of it the old
+every-step row; ``…_discrete_seed1.json``: ``--seed 1``, other targets, three configs)::
+
+    CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/bench_guidance_cost.py --backend discrete
 """
 
 from __future__ import annotations
@@ -63,6 +73,74 @@ DEFAULT_CONFIGS = ("K3 (default)", "K1", "K1 lr0.3", "K1 lr0.3 stop0.5", "K1 lr0
                    "K3 stop0.5")
 
 
+#: name → (``generate`` keywords, ``OnMoveGuidance.tail`` [+ " rank": ``OnMoveGuidance.rank = "guided"``]) of the
+#: discrete rows; the first is the old default.
+DISCRETE_CONFIGS: dict[str, tuple[dict[str, Any], str]] = {
+    "every-step k4 (old default)": ({"guidance_mode": "every-step", "guidance_shortlist": 4}, "first-order"),
+    "every-step k1": ({"guidance_mode": "every-step", "guidance_shortlist": 1}, "first-order"),
+    "every-step first-order": ({"guidance_mode": "every-step", "guidance_shortlist": 0}, "first-order"),
+    "on-move k4": ({"guidance_mode": "on-move", "guidance_shortlist": 4}, "first-order"),
+    "on-move k8": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "first-order"),
+    "on-move k16": ({"guidance_mode": "on-move", "guidance_shortlist": 16}, "first-order"),
+    "on-move k8 tail none": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "none"),
+    "on-move k16 tail none": ({"guidance_mode": "on-move", "guidance_shortlist": 16}, "none"),
+    "on-move k4 rank guided": ({"guidance_mode": "on-move", "guidance_shortlist": 4}, "first-order rank"),
+    "on-move k8 rank guided": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "first-order rank"),
+}
+
+
+def run_discrete(gen: Any, oracles: Oracles, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Rows of the discrete section (see the module doc): unguided, then each of ``args.discrete_configs``."""
+    from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
+
+    spec = TASKS.get("semantic")
+    oracles.require(spec.needs)
+    targets = build_targets("semantic", data_dir(args.data) / "e2e" / "valid.csv", args.targets, args.seed,
+                            gen.model.config.seq_len, oracles)
+
+    def call(seed: int, target: Any, name: str) -> Any:
+        if name == "unguided":
+            return gen.generate(n=args.n, steps=args.steps, seed=seed, batch_size=args.n)
+        kw, tail = DISCRETE_CONFIGS[name]
+        OnMoveGuidance.tail = tail.split()[0]  # type: ignore[assignment]
+        OnMoveGuidance.rank = "guided" if tail.endswith(" rank") else "model"  # type: ignore[assignment]
+        try:
+            return gen.generate(n=args.n, steps=args.steps, seed=seed, batch_size=args.n,
+                                constraints=ctrlgen.SemanticField(target.field, target.value, steer="classifier"), **kw)
+        finally:
+            OnMoveGuidance.tail, OnMoveGuidance.rank = "first-order", "model"  # type: ignore[assignment]
+
+    names = ["unguided", *args.discrete_configs]
+    call(args.seed, targets[0], names[-1])  # warm-up: the classifier loads outside the timing
+    seconds, cpu = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
+    texts: dict[str, list[list[str]]] = {k: [] for k in names}
+    satisfied: dict[str, list[bool]] = {k: [] for k in names}
+    for k, target in enumerate(targets):
+        for name in names:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = call(args.seed + k, target, name)
+            seconds[name] += time.perf_counter() - t0
+            cpu[name] += time.process_time() - c0
+            texts[name].append(spaced_texts(out, gen.tokenizer))
+            satisfied[name] += out.report.get("satisfied", [])
+    rows = []
+    for name in names:
+        metrics, flu = spec.score(targets, texts[name], oracles), fluency_stats(texts[name], oracles)
+        kw, tail = DISCRETE_CONFIGS.get(name, ({}, None))
+        row = {"task": "semantic", "backend": "discrete", "config": name, "fields": {**kw, "tail": tail} if kw else {},
+               "seconds": round(seconds[name], 2), "cpu_seconds": round(cpu[name], 2),
+               "over_unguided": round(cpu[name] / cpu["unguided"], 2),
+               "wall_over_unguided": round(seconds[name] / seconds["unguided"], 2),
+               "satisfied": round(100 * sum(satisfied[name]) / len(satisfied[name]), 1) if satisfied[name] else None,
+               "success": None if metrics[spec.headline] is None else round(metrics[spec.headline], 1),
+               "bigram": None if flu["bigram_precision"] is None else round(flu["bigram_precision"], 1),
+               "lm_score": None if flu["lm_score"] is None else round(flu["lm_score"], 2)}
+        rows.append(row)
+        print(f"discrete {name:28} ×{row['over_unguided']:5.2f}  satisfied {row['satisfied']}  success "
+              f"{row['success']}  bigram {row['bigram']}  lm {row['lm_score']}", flush=True)
+    return rows
+
+
 def run_task(task: str, gen: Any, oracles: Oracles, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Rows of one task: unguided, then each config (see the module doc)."""
     spec = TASKS.get(task)
@@ -70,7 +148,7 @@ def run_task(task: str, gen: Any, oracles: Oracles, args: argparse.Namespace) ->
     targets = build_targets(task, data_dir(args.data) / "e2e" / "valid.csv", args.targets, args.seed,
                             gen.model.config.seq_len, oracles)
     ctx = SampleContext(task, gen, n=args.n, steps=args.steps, seed=args.seed, batch_size=args.n)
-    base = Guided().config(task)
+    base = replace(Guided().config(task), num_inner=3, step_size=0.1, stop=0.95)  # K3: GuidanceConfig.full()
     methods = {name: Guided(replace(base, **CONFIGS[name]), name=name) for name in args.configs}
 
     def unguided(seed: int) -> list[str]:
@@ -107,15 +185,26 @@ def run_task(task: str, gen: Any, oracles: Oracles, args: argparse.Namespace) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="folder holding e2e/{train,valid}.csv (default $CTRLGEN_DATA)")
-    ap.add_argument("--model", default="e2e")
+    ap.add_argument("--backend", choices=["embedding", "discrete"], default="embedding",
+                    help="discrete: the discrete section (model e2e-sedd unless --model, 64 steps unless --steps)")
+    ap.add_argument("--discrete-configs", default=",".join(DISCRETE_CONFIGS),
+                    help=f"names of DISCRETE_CONFIGS: {', '.join(DISCRETE_CONFIGS)}")
+    ap.add_argument("--model", default=None, help="default e2e (embedding) / e2e-sedd (discrete)")
     ap.add_argument("--tasks", default="semantic,semantic+pos")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help=f"names of CONFIGS: {', '.join(CONFIGS)}")
     ap.add_argument("--targets", type=int, default=8)
     ap.add_argument("-n", type=int, default=8, help="samples per target (one batch)")
-    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=None, help="default 50 (embedding) / 64 (discrete)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="recipes/results/bench_guidance_cost.json")
+    ap.add_argument("--out", default=None, help="default recipes/results/bench_guidance_cost[_discrete].json")
     args = ap.parse_args()
+    discrete = args.backend == "discrete"
+    args.model = args.model or ("e2e-sedd" if discrete else "e2e")
+    args.steps = args.steps or (64 if discrete else 50)
+    args.out = args.out or f"recipes/results/bench_guidance_cost{'_discrete' if discrete else ''}.json"
+    args.discrete_configs = [c for c in args.discrete_configs.split(",") if c]
+    if [c for c in args.discrete_configs if c not in DISCRETE_CONFIGS]:
+        ap.error(f"unknown discrete config(s); known: {', '.join(DISCRETE_CONFIGS)}")
     args.configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
@@ -127,8 +216,11 @@ def main() -> None:
     train = data_dir(args.data) / "e2e" / "train.csv"
     oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(train, parse_mrs=False))
     rows: list[dict[str, Any]] = []
-    for task in args.tasks.split(","):
-        rows += run_task(task, gen, oracles, args)
+    if discrete:
+        rows += run_discrete(gen, oracles, args)
+    else:
+        for task in args.tasks.split(","):
+            rows += run_task(task, gen, oracles, args)
     command = " ".join(["OMP_NUM_THREADS=1 python recipes/bench_guidance_cost.py", *map(shlex.quote, sys.argv[1:])])
     write_json(args.out, {"command": command, "machine": machine(), "model": args.model, "targets": args.targets,
                           "n": args.n, "steps": args.steps, "seed": args.seed,

@@ -1,5 +1,5 @@
 """The masked backend's LLaDA sampler on toy mask predictors: tokens per step, remasking strategies, blocks,
-classifier-free guidance, Gumbel draws, and the typed errors of ``SamplerConfig``."""
+classifier-free guidance, the token draws (against the float64 Gumbel path they replaced), and the typed errors of ``SamplerConfig``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ctrlgen.backends.masked.flags import STRATEGIES
 from ctrlgen.backends.masked.sampler import (
     REMASKING,
     SamplerConfig,
-    gumbel_argmax,
+    draw_tokens,
     sample,
     tokens_per_step,
 )
@@ -133,12 +133,57 @@ def test_cfg_extrapolates_away_from_the_unconditional_logits():
     assert sample(TwoWay(), x, SamplerConfig(cfg_scale=1.0, **greedy), 1).tokens[0, 1] == 1
 
 
-def test_gumbel_draws_follow_softmax_at_the_temperature_and_greedy_at_zero():
+def test_draws_follow_softmax_at_the_temperature_and_greedy_at_zero():
     logits = torch.tensor([0.0, 1.0, 2.0]).expand(40000, 1, 3)
-    draws = gumbel_argmax(logits, 0.5, torch.Generator().manual_seed(0))[:, 0]
+    draws = draw_tokens(logits, 0.5, torch.Generator().manual_seed(0))[:, 0]
     freq = torch.bincount(draws, minlength=3).double() / len(draws)
     assert torch.allclose(freq, (logits[0, 0] / 0.5).double().softmax(-1), atol=0.01)
-    assert (gumbel_argmax(logits, 0.0, None) == 2).all()
+    assert (draw_tokens(logits, 0.0, None) == 2).all()
+
+
+def _gumbel64(logits: Tensor, temperature: float, generator: torch.Generator) -> Tensor:
+    """The float64 Gumbel-max draw the sampler used before its float32 inverse-CDF draw (the reference path)."""
+    u = torch.rand(logits.shape, generator=generator, dtype=torch.float64)
+    return (logits.double() / temperature - torch.log(-torch.log(u.clamp(min=torch.finfo(torch.float64).tiny)))
+            ).argmax(-1)
+
+
+ROW = torch.tensor([0.3, -1.2, 2.0, 0.0, 1.1, -0.4, -math.inf])  # id 6 (MASK) banned
+
+
+def _chi_square(draws: Tensor, p: Tensor) -> float:
+    freq = torch.bincount(draws, minlength=V).double() / len(draws)
+    live = p > 0
+    return float(((freq - p)[live] ** 2 / p[live]).sum() * len(draws))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_draws_match_the_float64_gumbel_path(temperature):
+    # 40k draws of one 7-way row: the float32 inverse-CDF draw and the float64 Gumbel path both fit the exact
+    # softmax (chi-square, 5 dof, 99.9%) and each other (total variation), and neither draws the banned id
+    n = 40000
+    new = draw_tokens(ROW.expand(n, V), temperature, torch.Generator().manual_seed(0))
+    old = _gumbel64(ROW.expand(n, V), temperature, torch.Generator().manual_seed(1))
+    p = (ROW.double() / temperature).softmax(-1)
+    for draws in (new, old):
+        assert not (draws == MASK).any()
+        assert _chi_square(draws, p) < 20.515  # scipy.stats.chi2.ppf(0.999, 5)
+    f_new, f_old = (torch.bincount(d, minlength=V).double() / n for d in (new, old))
+    assert 0.5 * (f_new - f_old).abs().sum() < 0.015
+
+
+def test_draw_check_has_power():
+    # the same chi-square rejects a draw whose logit for one token is 0.1 off (its probability ~10% off)
+    n = 40000
+    biased = ROW.clone()
+    biased[2] += 0.1
+    draws = draw_tokens(biased.expand(n, V), 1.0, torch.Generator().manual_seed(0))
+    assert _chi_square(draws, ROW.double().softmax(-1)) > 20.515
+
+
+def test_an_all_banned_row_draws_no_nan():
+    row = torch.full((2, V), -math.inf)
+    assert draw_tokens(row, 1.0, torch.Generator().manual_seed(0)).tolist() == [V - 1, V - 1]
 
 
 def test_temperature_zero_is_the_same_for_every_seed_and_positive_is_not():

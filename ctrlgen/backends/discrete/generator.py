@@ -23,9 +23,13 @@ end must be words). A ban conditions the sampler on "not that token" — exact f
 approximation along the way (the same thing the embedding backend does in rounding).
 
 Soft faces: ``soft:token`` faces steer by first-order rate reweighting (``ctrlgen.backends.discrete.guidance``), with
-strength ``guidance_scale``; the ``guidance_shortlist`` (default 4) likeliest jumps of each masked position get
-the exact likelihood ratio instead of the first-order one (0: first order only, ~10× cheaper). ``SemanticField``
-uses the token-space classifier saved beside the model
+strength ``guidance_scale``; the ``guidance_shortlist`` (default 8 on-move, 4 every-step) likeliest jumps of each
+masked position get the exact likelihood ratio instead of the first-order one (0: first order only).
+``guidance_mode``: on the absorbing graph the default ``"on-move"`` pays the ratios only at the positions a step
+unmasks (``ctrlgen.backends.discrete.move_guidance``: the step is drawn unguided, the moved positions' tokens are
+redrawn from the guided rates; 2.4× an unguided call instead of 18×); ``"every-step"`` reweights every masked
+position's rates at every step (the uniform graph's only mode). ``SemanticField`` uses the token-space classifier
+saved beside the model
 (``semantic-token.v1``, ``<model>/classifiers/semantic``; ``ctrlgen train-classifier semantic --model e2e-sedd``).
 A constraint whose only soft face reads embedding latents (``soft:embedding``) has no
 use here and raises ``UnsupportedConstraintError`` at prepare time, naming the backend that supports it.
@@ -50,9 +54,11 @@ from ctrlgen.backends.discrete.diffusion import (
 )
 from ctrlgen.backends.discrete.guidance import RateGuidance, check_shortlist
 from ctrlgen.backends.discrete.model import ScoreModel
+from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
 from ctrlgen.backends.discrete.requests import sample_requests
 from ctrlgen.backends.discrete.sampler import (
     DTYPES,
+    Projector,
     SEDDSampler,
     fixed_tokens_projector,
 )
@@ -78,6 +84,10 @@ from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
+GUIDANCE_MODES = ("on-move", "every-step")  # rate guidance where the step moves (move_guidance) or at every step
+#: default guidance_shortlist per mode, from recipes/results/bench_guidance_cost_discrete.json (8 targets × 8, γ = 1):
+#: on-move k = 8 is 2.4× unguided at 42% satisfied; every-step k = 4 (the old default) 18× at 36%
+SHORTLIST = {"on-move": 8, "every-step": 4}
 
 
 class DiscreteGenerator(Generator):
@@ -113,7 +123,8 @@ class DiscreteGenerator(Generator):
 
     def generate(self, n: int = 8, steps: int | None = None, seed: int | None = 0, constraints: ConstraintLike = None,
                  batch_size: int = 64, sampler: SEDDSampler | None = None, guidance_scale: float = 1.0,
-                 guidance_shortlist: int = 4, guidance_demote: bool | None = None,
+                 guidance_shortlist: int | None = None, guidance_demote: bool | None = None,
+                 guidance_mode: str | None = None,
                  return_trajectory: bool = False, progress: bool | None = None,
                  device: str | None = None, dtype: str | None = None,
                  on_batch: OnBatch | None = None) -> GenerationOutput:
@@ -121,9 +132,12 @@ class DiscreteGenerator(Generator):
         pass ``sampler`` for Euler, float32 or another eps — its ``steps`` are used when ``steps`` is None, an
         explicit ``steps`` wins). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
         faces reweight the rates with strength ``guidance_scale`` = γ (0: unguided, bit for bit), exactly for the
-        ``guidance_shortlist`` likeliest jumps per masked position (``guidance_demote=True``: the jumps outside the
+        ``guidance_shortlist`` likeliest jumps per masked position (default: :data:`SHORTLIST` of the mode, 8
+        on-move, 4 every-step; ``guidance_demote=True``: the jumps outside the
         shortlist may only lose rate — much more fluent under a per-position tagger such as ``POS``'s
-        ``pos-token.v1``; default: ``RateGuidance.demote_outside``, off); the check face fills
+        ``pos-token.v1``; default: ``RateGuidance.demote_outside``, off), paid where a step unmasks a token
+        (``guidance_mode="on-move"``, the default on the absorbing graph) or at every step (``"every-step"``,
+        the uniform graph's default and only mode); the check face fills
         ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts. ``device`` / ``dtype`` move the
         model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
         any sampling.
@@ -132,6 +146,8 @@ class DiscreteGenerator(Generator):
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
         assert opts.steps is not None  # filled in by options()
+        mode = self._guidance_mode(guidance_mode)
+        guidance_shortlist = SHORTLIST[mode] if guidance_shortlist is None else guidance_shortlist
         check_shortlist(guidance_shortlist)  # up front: wrong even where no soft constraint would read it
         if guidance_demote is not None and not isinstance(guidance_demote, bool):
             raise SamplingError(f"guidance_demote must be True, False or None, got {guidance_demote!r}",
@@ -141,14 +157,14 @@ class DiscreteGenerator(Generator):
         self.check_budget(opts, sampler)
         prepared = self.prepare(constraints)
         fixed, values, banned = self.conditioning(prepared)
-        score_model: nn.Module = self.model
+        guidance = None
         if prepared is not None and prepared.soft_terms:  # scale 0: the model's scores untouched, bit for bit
-            score_model = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms],
-                                       opts.guidance_scale, shortlist=guidance_shortlist,
-                                       demote_outside=guidance_demote, mask_id=self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None)
-        model = BannedTokens(score_model, banned)
-        projector = fixed_tokens_projector(fixed, values)
+            mask_id = self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None
+            guidance = RateGuidance(self.model, [(t.weight, t.soft) for t in prepared.soft_terms],
+                                    opts.guidance_scale, shortlist=guidance_shortlist,
+                                    demote_outside=guidance_demote, mask_id=mask_id)
         gen = self.rng(opts, on)
+        model, projector = self._wrap(guidance, mode, banned, fixed, values, gen)
         t0 = time.perf_counter()
         placed = self.place_phrases(prepared, fixed, values, opts.n, gen)  # per-sample hard specs (Contains), or None
         tokens, traj, parts = [], [], []
@@ -156,7 +172,7 @@ class DiscreteGenerator(Generator):
             b = min(opts.batch_size, opts.n - start)
             if placed is not None:  # this batch's own fixed words, and words (not END/PAD) before the last of them
                 f, v, ban = with_placements(fixed, values, banned, placed[start:start + b], self.tokenizer.vocab)
-                model, projector = BannedTokens(score_model, ban.to(on)), fixed_tokens_projector(f, v)
+                model, projector = self._wrap(guidance, mode, ban.to(on), f, v, gen)
             out = sampler.sample(model, self.diffusion, b, None, gen,
                                  projector=projector, return_trajectory=opts.return_trajectory,
                                  progress=opts.show_progress())
@@ -170,6 +186,28 @@ class DiscreteGenerator(Generator):
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
         return placed_output(torch.cat(tokens), self.tokenizer, prepared, placed, trajectory, **call)
+
+    def _guidance_mode(self, mode: str | None) -> str:
+        """``guidance_mode`` resolved: None → ``"on-move"`` on the absorbing graph, else ``"every-step"``."""
+        if mode is None:
+            return "on-move" if self.diffusion.graph.absorbing else "every-step"
+        if mode not in GUIDANCE_MODES:
+            raise SamplingError(f"guidance_mode must be one of {GUIDANCE_MODES}, got {mode!r}",
+                                "leave it None for on-move guidance where the graph allows it")
+        if mode == "on-move" and not self.diffusion.graph.absorbing:
+            raise SamplingError("guidance_mode='on-move' needs the absorbing graph", "use guidance_mode='every-step'")
+        return mode
+
+    def _wrap(self, guidance: RateGuidance | None, mode: str, banned: Tensor, fixed: Tensor, values: Tensor,
+              gen: torch.Generator | None) -> tuple[nn.Module, Projector]:
+        """The score model the sampler calls (bans applied, ``guidance`` in ``mode``) and its projector."""
+        projector = fixed_tokens_projector(fixed, values)
+        if guidance is None:
+            return BannedTokens(self.model, banned), projector
+        if mode == "every-step":
+            return BannedTokens(guidance, banned), projector
+        on_move = OnMoveGuidance(BannedTokens(self.model, banned), guidance, gen)
+        return on_move, on_move.projector(projector)
 
     def sample_requests(self, items: Sequence[tuple[PreparedConstraint | None, int]], *,
                         on_request: OnRequest | None = None, **kwargs: Any) -> None:
@@ -205,7 +243,8 @@ class DiscreteGenerator(Generator):
 
         Time: one no-grad forward of ``PROBE_BATCH`` all-MASK samples plus the exp of its log-scores in the
         sampler's dtype, timed once per device and dtypes (:meth:`Generator.probe_seconds`); rate guidance adds
-        classifier passes on top (about 10× with the default shortlist). Memory: per sample,
+        classifier passes on top (about 1.4× more on-move with k = 8; about 17× more every-step with k = 4).
+        Memory: per sample,
         ``seq_len · (itemsize · (8·hidden + heads·seq_len + vocab) + 6 · 8 · vocab)``: the widest layer
         activations, one attention map, the log-scores and about six ``[seq_len, vocab]`` tensors of the step
         math in float64 (score, staggered score, transition, probabilities, uniform draws)."""

@@ -12,8 +12,9 @@ Conventions (those of the SEDD paper and code):
   at any id, so ``Absorbing`` takes ``mask_id`` rather than appending MASK as the SEDD code does).
 Shapes: ids ``i: LongTensor[*S]``; ``sigma`` a number, a ``Tensor[B]`` (one value per leading row) or a
 tensor broadcastable to ``[*S]``; per-token vectors ``Tensor[*S, N]``. Sampling takes a ``generator``.
-Negative or NaN ``sigma``/``t`` raise ``SamplingError``; the check runs on CPU tensors and numbers only,
-because on an accelerator it would cost a device sync per call.
+``sample_categorical`` (the inverse-CDF draw of every step) lives in :mod:`ctrlgen.core.categorical`, shared with
+the masked backend, and is importable from here too. Negative or NaN ``sigma``/``t`` raise ``SamplingError``; the
+check runs on CPU tensors and numbers only, because on an accelerator it would cost a device sync per call.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ctrlgen.core.categorical import sample_categorical
 from ctrlgen.errors import ConfigError, SamplingError
 from ctrlgen.registry import Registry
 
@@ -48,22 +50,6 @@ def _sigma(sigma: Sigma, shape: torch.Size, device: torch.device, name: str = "s
     except RuntimeError:
         raise SamplingError(f"{name} of shape {tuple(s.shape)} does not broadcast to the ids' shape {tuple(shape)}",
                             "pass a number, a Tensor[B] or a tensor broadcastable to the ids") from None
-
-
-def sample_categorical(probs: Tensor, generator: Gen = None) -> Tensor:
-    """Draw from unnormalised ``probs: Tensor[*S, N]`` -> ``LongTensor[*S]`` by inverse CDF: one uniform per row,
-    a cumulative sum in ``probs``' dtype and a binary search (``searchsorted``), i.e. one pass over [*S, N] and no
-    transcendental function (the Gumbel-max draw it replaces needed a uniform and three logs per entry).
-    Entries ≤ 0 are never drawn (Euler steps with a large Δt can make the stay-probability negative; it is then
-    treated as 0). Exactness: each entry's probability is off by at most a few ulps of the row total (float32:
-    ~1e-7 of the row mass per entry, below any test's resolution; pass float64 for more); ``tests/
-    test_sedd_sampler.py::test_categorical_step_is_exact`` checks 20k draws against exact probabilities."""
-    cdf = probs.clamp(min=0).cumsum_(dim=-1)  # clamp makes the one copy; probs is left as it is
-    total = cdf[..., -1:]
-    u = torch.rand(total.shape, generator=generator, device=cdf.device, dtype=cdf.dtype)
-    # u < 1, but u·total may round up to total: keep the target strictly below it so a trailing 0 is never drawn
-    v = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cdf, v, right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 # ---------------------------------------------------------------------------------------------- graphs
@@ -92,6 +78,10 @@ class Graph(ABC):
 
     def _hot(self, i: Tensor, dtype: torch.dtype) -> Tensor:
         return F.one_hot(i, self.vocab_size).to(dtype)
+
+    def limit_at(self, i: Tensor, dtype: torch.dtype) -> Tensor:
+        """π_i for ``i: LongTensor[*S]``: ``Tensor[*S, 1]`` (or a tensor that broadcasts to it)."""
+        return self.limit(dtype, i.device)[i][..., None]
 
     def rate(self, i: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         """Column i of Q, the forward rates out of i: π − onehot(i). ``LongTensor[*S]`` -> ``Tensor[*S, N]``."""
@@ -146,7 +136,7 @@ class Graph(ABC):
         Tensor[*S]`` in score's dtype. With S = Σ_y s_y, b = (1 − e^{−Δσ̄})·S:
         p_y = π_i(e^{Δσ̄} − 1)·(s_y − b·π_y) + [y = i]·(s_i − b·π_i)."""
         d = dsigma[..., None]
-        pi_i = self.limit(score.dtype, score.device)[i][..., None]
+        pi_i = self.limit_at(i, score.dtype)
         b = -torch.expm1(-d) * score.sum(dim=-1, keepdim=True)
         diag = score.gather(-1, i[..., None]) - b * pi_i
         a = pi_i * torch.expm1(d)
@@ -155,7 +145,7 @@ class Graph(ABC):
     def euler_probs(self, i: Tensor, score: Tensor, scale: Tensor) -> Tensor:
         """``onehot(i) + scale · reverse_rate(i, score)``, overwriting ``score``; ``scale: Tensor[*S]`` = σ'(t)·Δt:
         p_y = c·s_y (y ≠ i), p_i = 1 − c·(S − s_i) with c = scale·π_i."""
-        c = scale[..., None] * self.limit(score.dtype, score.device)[i][..., None]
+        c = scale[..., None] * self.limit_at(i, score.dtype)
         stay = 1 - c * (score.sum(dim=-1, keepdim=True) - score.gather(-1, i[..., None]))
         return score.mul_(c).scatter_(-1, i[..., None], stay)
 
@@ -194,8 +184,11 @@ class Absorbing(Graph):
     def movable(self, i: Tensor) -> Tensor | None:
         return i == self.mask_id
 
+    def limit_at(self, i: Tensor, dtype: torch.dtype) -> Tensor:
+        return (i == self.mask_id).to(dtype)[..., None]  # one comparison, not a one-hot of the limit
+
     def _sub_limit(self, p: Tensor, c: Tensor) -> Tensor:
-        p[..., self.mask_id] -= c[..., 0]  # π = onehot(MASK): one column
+        p.select(-1, self.mask_id).sub_(c[..., 0])  # π = onehot(MASK): one column, in place (no index + copy back)
         return p
 
     def sample_limit(self, shape: tuple[int, ...], generator: Gen = None, device: Device = None) -> Tensor:
@@ -231,6 +224,9 @@ class Uniform(Graph):
 
     def sample_limit(self, shape: tuple[int, ...], generator: Gen = None, device: Device = None) -> Tensor:
         return torch.randint(0, self.vocab_size, tuple(shape), generator=generator, device=device)
+
+    def limit_at(self, i: Tensor, dtype: torch.dtype) -> Tensor:
+        return torch.full((1,), 1 / self.vocab_size, dtype=dtype, device=i.device)  # the same value for every i
 
     def score_entropy(self, log_score: Tensor, sigma: Sigma, x_t: Tensor, x0: Tensor) -> Tensor:
         # Q(x_t, y) = 1/N for y ≠ x_t. With E = e^{σ̄} − 1 and a = E/(E + N):

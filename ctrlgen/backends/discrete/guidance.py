@@ -19,6 +19,11 @@ unguided and 18.8% first-order (γ = 8, lm-score 13.7) to 33.8% / 47.5% with k =
 10.7 / 10.4; unguided 8.2), at ~10× the guided cost (149 CPU s per 50 samples at 64 steps). For a soft
 face linear in the one-hot input both agree.
 
+**Where the ratios are paid** (``guidance_mode``). This class reweights every step's rates ("every-step"). On the
+absorbing graph the generator's default is "on-move" (``ctrlgen.backends.discrete.move_guidance``): the step is drawn
+unguided and only the positions that unmask are redrawn from these same guided rates — the same law for the token a
+moving position takes, at about L·k classifier rows per sample instead of ~L·k·steps/2 (numbers there).
+
 **Demoting outside the shortlist** (``demote_outside``, class-wide default off): a per-position tagger's
 first-order ratios promote every word of the wanted class, likely or not, so ``POS`` (``pos-token.v1``) guidance
 wrecks fluency (teacher lm-score ≈ 250–500 against 9.4 unguided). With ``demote_outside`` the jumps outside the
@@ -100,12 +105,14 @@ class RateGuidance(nn.Module):
         return torch.cat(out)
 
     @torch.no_grad()
-    def exact_ratios(self, x_t: Tensor, sigma: Tensor, scores: Tensor, ratio: Tensor) -> Tensor:
+    def exact_ratios(self, x_t: Tensor, sigma: Tensor, scores: Tensor, ratio: Tensor,
+                     where: Tensor | None = None) -> Tensor:
         """Overwrite ``ratio: Tensor[B, L, N]`` with log p(c | x with i→y) − log p(c | x) for the ``shortlist``
-        likeliest ``y`` (by ``scores``) at each movable position ``i``; returns ``ratio``."""
+        likeliest ``y`` (by ``scores``) at each position ``i`` of ``where: BoolTensor[B, L]`` (default: every
+        movable one); returns ``ratio``."""
         L, n = x_t.shape[1], scores.shape[-1]
         movable = x_t == self.mask_id if self.mask_id is not None else torch.ones_like(x_t, dtype=torch.bool)
-        bi, li = movable.nonzero(as_tuple=True)
+        bi, li = (movable if where is None else where).nonzero(as_tuple=True)
         if len(bi) == 0:
             return ratio
         k = min(self.shortlist, n - 1)

@@ -27,14 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from ctrlgen.backends.discrete.diffusion import DiscreteDiffusion
-from ctrlgen.backends.discrete.graphs import Graph, sample_categorical
+from ctrlgen.backends.discrete.graphs import Graph
 from ctrlgen.backends.discrete.noise import Noise
+from ctrlgen.core.categorical import sample_categorical_
 from ctrlgen.errors import SamplingError
 from ctrlgen.registry import Registry
 
@@ -60,64 +61,79 @@ class SEDDSampleOutput:
     # steps entries, plus one for the denoise step; the last one equals ``tokens``
 
 
-class Predictor(Protocol):
-    """``predictor(graph, noise, score_fn, x, t, t_next, generator, dtype) -> SEDDStepOutput``: one step of
-    ``x: LongTensor[B, L]`` from time ``t: Tensor[B]`` to ``t_next: Tensor[B]`` (t_next < t), its step math in
-    ``dtype``."""
+Schedule = Callable[[Noise, Tensor], tuple[Tensor, Tensor]]  # (noise, times: Tensor[T+1]) -> (σ̄[T+1], coef[T])
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A predictor = its schedule + the graph's closed-form step probabilities (``Graph.<probs>``).
+
+    ``schedule(noise, times)`` gives, for the decreasing ``times: Tensor[T + 1]``, σ̄ at every time (what the model
+    reads) and the step constant of each of the T steps (analytic: Δσ̄; Euler: Δt·σ'(t)), all in one call, so the
+    sampling loop evaluates (and checks) the noise schedule once per call, not twice per step.
+    ``predictor(graph, noise, score_fn, x, t, t_next, generator, dtype) -> SEDDStepOutput`` is one step of
+    ``x: LongTensor[B, L]`` from ``t: Tensor[B]`` to ``t_next: Tensor[B]`` (t_next < t), its math in ``dtype``."""
+
+    schedule: Schedule
+    probs: str  # the name of the Graph method: probs(ids[R], ratios[R, N], coef[R] or a scalar) -> Tensor[R, N]
 
     def __call__(self, graph: Graph, noise: Noise, score_fn: ScoreFn, x: Tensor, t: Tensor, t_next: Tensor,
-                 generator: torch.Generator | None, dtype: torch.dtype) -> SEDDStepOutput: ...
+                 generator: torch.Generator | None, dtype: torch.dtype = torch.float32) -> SEDDStepOutput:
+        sigma, coef = self.schedule(noise, torch.stack([t, t_next]))  # [2, B] and [1, B]
+        return self.apply(graph, score_fn, x, sigma[0], coef[0].to(dtype), generator)
+
+    def apply(self, graph: Graph, score_fn: ScoreFn, x: Tensor, sigma: Tensor, coef: Tensor,
+              generator: torch.Generator | None, drop_limit: bool = False) -> SEDDStepOutput:
+        """The step with its schedule already evaluated: ``sigma: Tensor[B]`` for the model, ``coef`` the step
+        constant in the step's dtype, ``Tensor[B]`` or one number (a 0-d tensor) shared by every sample."""
+        log_score = score_fn(x, sigma)
+        return SEDDStepOutput(_draw(graph, x, log_score, coef, getattr(graph, self.probs), generator, drop_limit),
+                              log_score, sigma)
 
 
 PREDICTORS: Registry[Predictor] = Registry("predictor")
 
 
-def _draw(graph: Graph, x: Tensor, log_score: Tensor, coef: Tensor, dtype: torch.dtype,
+def _draw(graph: Graph, x: Tensor, log_score: Tensor, coef: Tensor,
           probs_fn: Callable[[Tensor, Tensor, Tensor], Tensor], generator: torch.Generator | None,
           drop_limit: bool = False) -> Tensor:
-    """Sample the next ``x: LongTensor[B, L]`` from ``probs_fn(ids[R], ratios[R, N], coef[R])`` over the rows R the
-    graph can move (absorbing: the MASKed ones; the others stay); ``coef: Tensor[B]`` is the step's per-sample
-    constant. The ratios are exp(log_score) of those rows only, in ``dtype``, in a fresh tensor the step
-    overwrites. ``drop_limit``: never draw an id of the limit's support (the absorbing denoise step's MASK)."""
+    """Sample the next ``x: LongTensor[B, L]`` from ``probs_fn(ids[R], ratios[R, N], coef)`` over the rows R the
+    graph can move (absorbing: the MASKed ones; the others stay); ``coef`` is the step's constant in the step's
+    dtype, ``Tensor[B]`` (per sample) or 0-d (shared). The ratios are exp(log_score) of those rows only, in coef's
+    dtype, in a fresh tensor that the step math and the draw overwrite (``log_score`` itself is never written).
+    ``drop_limit``: never draw an id of the limit's support (the absorbing denoise step's MASK)."""
     live = graph.movable(x)
-    coef = coef.to(dtype)[:, None].expand(x.shape)
-    if live is not None:
-        x_live, ls, coef = x[live], log_score[live], coef[live]
+    n = log_score.shape[-1]
+    if coef.dim():  # per sample: one value per position
+        coef = coef[:, None].expand(x.shape)
+    if live is not None:  # one nonzero for the ids, the rows, the constant and the write-back
+        rows = live.reshape(-1).nonzero().squeeze(1)
+        i, s = x.reshape(-1)[rows], log_score.reshape(-1, n)[rows].to(coef.dtype).exp_()
+        coef = coef.reshape(-1)[rows] if coef.dim() else coef
     else:
-        x_live, ls = x, log_score
-    s = ls.to(dtype)
-    s = s.exp() if s is log_score else s.exp_()  # own the ratios: the step writes into them
-    probs = probs_fn(x_live, s, coef)
+        i, s = x, log_score.to(coef.dtype)
+        s = s.exp() if s is log_score else s.exp_()  # own the ratios: the step writes into them
+    probs = probs_fn(i, s, coef)
     if drop_limit:
         probs.index_fill_(-1, graph.limit(torch.bool, probs.device).nonzero().flatten(), 0.0)
-    draw = sample_categorical(probs, generator)
-    if live is None:
-        return draw
-    out = x.clone()
-    out[live] = draw
-    return out
+    draw = sample_categorical_(probs, generator)
+    return draw if live is None else x.masked_scatter(live, draw)
 
 
-def euler_predictor(graph: Graph, noise: Noise, score_fn: ScoreFn, x: Tensor, t: Tensor, t_next: Tensor,
-                    generator: torch.Generator | None, dtype: torch.dtype = torch.float32) -> SEDDStepOutput:
-    sigma, rate = noise(t)
-    log_score = score_fn(x, sigma)
+def _analytic_schedule(noise: Noise, times: Tensor) -> tuple[Tensor, Tensor]:
+    # p(x' = y | x) ∝ p_{t−Δt}(y)/p_t(x) · q(x | y): the staggered score times the transposed transition, over Δσ̄
+    sigma = noise(times)[0]
+    return sigma, sigma[:-1] - sigma[1:]
+
+
+def _euler_schedule(noise: Noise, times: Tensor) -> tuple[Tensor, Tensor]:
     # the reverse CTMC's rates at t, held fixed for Δt (a stay-probability that goes negative counts as 0)
-    x_prev = _draw(graph, x, log_score, (t - t_next) * rate, dtype, graph.euler_probs, generator)
-    return SEDDStepOutput(x_prev, log_score, sigma)
+    sigma, rate = noise(times)
+    return sigma, (times[:-1] - times[1:]) * rate[:-1]
 
 
-def analytic_predictor(graph: Graph, noise: Noise, score_fn: ScoreFn, x: Tensor, t: Tensor, t_next: Tensor,
-                       generator: torch.Generator | None, dtype: torch.dtype = torch.float32) -> SEDDStepOutput:
-    sigma, sigma_next = noise(t)[0], noise(t_next)[0]
-    log_score = score_fn(x, sigma)
-    # p(x' = y | x) ∝ p_{t−Δt}(y)/p_t(x) · q(x | y): the staggered score times the transposed transition
-    x_prev = _draw(graph, x, log_score, sigma - sigma_next, dtype, graph.analytic_probs, generator)
-    return SEDDStepOutput(x_prev, log_score, sigma)
-
-
-PREDICTORS.register("euler", euler_predictor)
-PREDICTORS.register("analytic", analytic_predictor)
+PREDICTORS.register("euler", Predictor(_euler_schedule, "euler_probs"))
+PREDICTORS.register("analytic", Predictor(_analytic_schedule, "analytic_probs"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +142,9 @@ class SEDDSampler:
 
     Cost: each step is one model forward plus about five passes over the [B, L, N] ratios of the positions that
     can move (exp, a sum, the fused predictor formula, a cumulative sum, a binary search per position), with no
-    logs and one uniform per position (``recipes/bench_discrete_floor.py`` measures it against bare forwards).
+    logs and one uniform per position, all in buffers the step owns (no copy for the draw); the noise schedule is
+    evaluated once per call, not per step, since at batch 1 the small per-step ops cost as much as the big ones
+    (``recipes/bench_discrete_floor.py`` and ``recipes/bench_speed.py`` measure it against bare forwards).
     ``dtype`` is the precision of that step math; times and σ̄ are always float64. float32 is the default
     because it is exact enough: ``tests/test_sedd_sampler.py::test_categorical_step_is_exact`` draws one step
     20 000 times with both dtypes and checks the token frequencies against the exact float64 probabilities
@@ -168,12 +186,13 @@ class SEDDSampler:
         Absorbing graphs never draw MASK here (SEDD drops the last column; ctrlgen's MASK
         may sit at any id, so its column is zeroed).
         Sampled, not argmax, as in SEDD: the exact posterior draw."""
-        graph = diffusion.graph
         sigma = diffusion.noise(t)[0]
-        log_score = model(x, sigma)
-        x_prev = _draw(graph, x, log_score, sigma, DTYPES[self.dtype], graph.analytic_probs, generator,
-                       drop_limit=graph.absorbing)
-        return SEDDStepOutput(x_prev, log_score, sigma)
+        return self._denoise(model, diffusion.graph, x, sigma, sigma.to(DTYPES[self.dtype]), generator)
+
+    @staticmethod
+    def _denoise(model: ScoreFn, graph: Graph, x: Tensor, sigma: Tensor, coef: Tensor,
+                 generator: torch.Generator | None) -> SEDDStepOutput:
+        return PREDICTORS.get("analytic").apply(graph, model, x, sigma, coef, generator, drop_limit=graph.absorbing)
 
     @torch.no_grad()
     def sample(self, model: torch.nn.Module, diffusion: DiscreteDiffusion, n: int, seq_len: int | None,
@@ -193,14 +212,19 @@ class SEDDSampler:
         project = (lambda x: x) if projector is None else (lambda x: _project(projector, x))
         from tqdm.auto import tqdm  # lazy: start-up speed
 
+        # the whole schedule once: σ̄ at every time (float64, what the model reads) and each step's constant, shared
+        # by every sample (a 0-d tensor per step), in the step's dtype
+        predictor, dtype = PREDICTORS.get(self.predictor), DTYPES[self.dtype]
+        sigmas, coefs = predictor.schedule(diffusion.noise, times)
+        coefs, last = coefs.to(dtype), sigmas[-1].to(dtype)
         x = project(graph.sample_limit((n, seq_len), generator, device))
         trajectory: list[Tensor] = []
         for i in tqdm(range(self.steps), disable=not progress, desc="sampling", leave=False):
-            x = project(self.step(model, diffusion, x, times[i].expand(n), times[i + 1].expand(n), generator).x_prev)
+            x = project(predictor.apply(graph, model, x, sigmas[i].expand(n), coefs[i], generator).x_prev)
             if return_trajectory:
                 trajectory.append(x)
         if self.denoise:
-            x = project(self.denoise_step(model, diffusion, x, times[-1].expand(n), generator).x_prev)
+            x = project(self._denoise(model, graph, x, sigmas[-1].expand(n), last, generator).x_prev)
             if return_trajectory:
                 trajectory.append(x)
         return SEDDSampleOutput(tokens=x, trajectory=trajectory)

@@ -227,16 +227,17 @@ class MaskedGenerator(Generator):
 
         Time: one no-grad forward of ``PROBE_BATCH`` all-MASK canvases (twice the rows with CFG), timed once per
         device, dtype and CFG (:meth:`Generator.probe_seconds`). Memory: per sample (×2 with CFG),
-        ``seq_len · (itemsize · (8·hidden + heads·seq_len + vocab) + 4 · 8 · vocab)``: the widest activations, one
-        attention map, the logits, and about four ``[seq_len, vocab]`` float64 tensors of the step (logits,
-        Gumbel noise, probabilities, confidence)."""
+        ``seq_len · (itemsize · (8·hidden + heads·seq_len + vocab) + 4 · 4 · vocab)``: the widest activations, one
+        attention map, the logits, and about four ``[seq_len, vocab]`` float32 tensors of the step (logits,
+        probabilities, their cumulative sum, the draw) — an upper bound: the draw reads only the positions that can
+        be revealed this step."""
         cfg, param = self.model.config, next(self.model.parameters())
         rows = 2 if sampler is not None and sampler.cfg_scale > 0 else 1
         x = torch.full((PROBE_BATCH * rows, self.seq_len), int(self.model.mask_id), device=param.device)
         seconds = self.probe_seconds((str(param.device), param.dtype, rows), lambda: self.model(x), PROBE_BATCH)
         hidden = getattr(cfg, "hidden", None) or getattr(cfg, "d_model", 0)
         heads, V, L = getattr(cfg, "heads", None) or getattr(cfg, "n_heads", 1), int(self.model.vocab_size), self.seq_len
-        per_position = param.dtype.itemsize * (8 * hidden + heads * L + V) + 4 * 8 * V
+        per_position = param.dtype.itemsize * (8 * hidden + heads * L + V) + 4 * 4 * V
         return seconds, rows * L * per_position
 
     def check_budget(self, opts: Options, sampler: SamplerConfig | None = None) -> None:

@@ -12,13 +12,18 @@ The model interface is ``model(ids: LongTensor[B, L]) -> logits Tensor[B, L, V]`
    the expected number revealed per step constant);
 3. each step: logits from one forward (with classifier-free guidance: the conditional and the unconditional
    canvas — the given tokens masked — in one batched forward, ``un + (s + 1)·(cond − un)``), then the ``guide``
-   hook (soft constraints), then the bans; a candidate token per position is drawn (Gumbel-max at
-   ``temperature``, greedy at 0), scored by the remasking strategy (:data:`REMASKING`), and the ``k`` most
-   confident MASK positions of the current block take their candidate; the others stay MASK ("remasked").
+   hook (soft constraints); then, at the *candidates* only (the MASK positions of the current block — the only ones
+   a step can reveal), the bans, a token drawn per position (from softmax(logits / ``temperature``), greedy at 0),
+   scored by the remasking strategy (:data:`REMASKING`), and the ``k`` most confident candidates take their token;
+   the others stay MASK ("remasked").
 
-Gumbel noise is drawn and added in **float64**: at low precision the largest noise values are rounded away,
-which truncates the Gumbel tail and lowers the effective temperature (arXiv:2409.02908, what LLaDA's code does).
-The logits are cast to float64 before, so the result does not depend on the model's dtype beyond its logits.
+The draw (:func:`draw_tokens`) is an inverse-CDF draw in float32 (:mod:`ctrlgen.core.categorical`): one uniform
+per position and one exp per entry, where the float64 Gumbel-max draw it replaces cast the logits to float64 and
+took two logs per entry over every position. Low-precision *Gumbel* noise would truncate the noise tail and lower
+the effective temperature (arXiv:2409.02908, why LLaDA's code adds Gumbel noise in float64); an inverse-CDF draw
+has no tail to truncate — its float32 error is a few ulps of each row's mass (~1e-7), checked against the float64
+Gumbel path by ``tests/test_masked_sampler.py::test_draws_match_the_float64_gumbel_path``. The logits are cast
+to float32 first (from the model's dtype, bfloat16 included), so the result does not depend on it beyond them.
 
 The config is a frozen dataclass; everything that changes during a call lives in that call.
 """
@@ -34,11 +39,13 @@ import torch
 from torch import Tensor
 
 from ctrlgen.backends.masked.diffusion import uniform
+from ctrlgen.core.categorical import sample_categorical_
 from ctrlgen.errors import SamplingError
 from ctrlgen.registry import Registry
 
-#: ``remask(logits: Tensor[B, L, V] float64, x0: LongTensor[B, L], generator) -> confidence Tensor[B, L]``:
-#: higher = revealed earlier. ``logits`` are the guided, banned logits before Gumbel noise.
+#: ``remask(logits: Tensor[R, V] float32, x0: LongTensor[R], generator) -> confidence Tensor[R]``: higher = revealed
+#: earlier. One row per candidate position (the current block's MASK positions, row-major over [B, L]): ``logits``
+#: are its guided, banned logits (at temperature 1), ``x0`` its drawn token.
 RemaskFn = Callable[[Tensor, Tensor, "torch.Generator | None"], Tensor]
 #: ``guide(x: LongTensor[B, L], logits: Tensor[B, L, V]) -> Tensor[B, L, V]``: soft constraints (cond_fn style)
 Guide = Callable[[Tensor, Tensor], Tensor]
@@ -86,14 +93,15 @@ def tokens_per_step(masked: Tensor, steps: int) -> Tensor:
     return count // steps + extra.long()
 
 
-def gumbel_argmax(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
-    """A draw from softmax(logits / temperature) per position (Gumbel-max in float64), argmax at 0:
-    ``logits: Tensor[B, L, V]`` → ``LongTensor[B, L]``."""
+def draw_tokens(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    """A draw from softmax(logits / temperature) per row, argmax at 0: ``logits: Tensor[*S, V]`` (float32 or
+    float64; −∞ = never drawn) → ``LongTensor[*S]``. Inverse CDF in the logits' dtype (module doc); ``logits`` is
+    left as it is. A row whose entries are all −∞ (everything banned) gives the last id."""
     if temperature == 0:
         return logits.argmax(-1)
-    u = uniform(logits.shape, generator, logits.device)
-    g = -torch.log(-torch.log(u.clamp(min=torch.finfo(torch.float64).tiny)))
-    return (logits.double() / temperature + g).argmax(-1)
+    z = logits if temperature == 1 else logits / temperature
+    top = z.amax(-1, keepdim=True).clamp_(min=torch.finfo(z.dtype).min)  # all −∞: shift by a finite number, no NaN
+    return sample_categorical_((z - top).exp_(), generator)  # a fresh tensor; the largest entry is exactly 1
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,10 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
     given = (x != mask_id) if given is None else given.expand_as(x)
     use_cfg = config.cfg_scale > 0 and bool(given.any())  # nothing given: cond == uncond, one forward
     pos = torch.arange(x.shape[1], device=x.device)
+    # MASK joins the bans once per call (not a column write per step); [1 | B, L, V], drawn per candidate row
+    ban = torch.zeros(1, *x.shape[1:], model.vocab_size, dtype=torch.bool, device=x.device) if banned is None \
+        else banned.to(x.device, copy=True)
+    ban[..., mask_id] = True
     remask, traj = REMASKING.get(config.remasking), []
     bar = tqdm(total=steps, disable=not progress, desc="sampling", leave=False)
     for b in range(blocks):
@@ -174,26 +186,48 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
         k_steps = tokens_per_step((x == mask_id) & in_block, per_block)  # [B, per_block]
         for i in range(per_block):
             masked = x == mask_id
-            if use_cfg:
-                logits, un = model(torch.cat([x, x.masked_fill(given, mask_id)])).chunk(2)
-                logits = un + (config.cfg_scale + 1) * (logits - un)
-            else:
-                logits = model(x)
-            if guide is not None:
-                logits = guide(x, logits)
-            logits = logits.double()
-            logits[..., mask_id] = float("-inf")
-            if banned is not None:
-                logits = logits.masked_fill(banned.to(x.device), float("-inf"))
-            x0 = gumbel_argmax(logits, config.temperature, generator)
-            confidence = remask(logits, x0, generator).nan_to_num(nan=-1e300, neginf=-1e300, posinf=1e300)
-            confidence = confidence.masked_fill(~(masked & in_block), float("-inf"))  # candidates always rank first
+            cand = masked & in_block  # the positions this step can reveal
+            rows = cand.reshape(-1).nonzero().squeeze(1)  # LongTensor[R], row-major over [B, L]
+            z = _candidate_logits(model, x, given, rows, config.cfg_scale if use_cfg else 0.0, guide)
+            z.masked_fill_(_rows(ban, rows, x.shape), float("-inf"))
+            x0 = draw_tokens(z, config.temperature, generator)
+            conf = remask(z, x0, generator).nan_to_num(nan=-1e30, neginf=-1e30, posinf=1e30)  # [R], finite
+            confidence = torch.full(x.shape, float("-inf"), dtype=conf.dtype, device=x.device)  # others rank last
+            confidence.view(-1)[rows] = conf
             order = confidence.argsort(dim=-1, descending=True, stable=True)
             reveal = torch.zeros_like(masked).scatter_(
-                1, order, torch.arange(x.shape[1], device=x.device)[None] < k_steps[:, i:i + 1])
-            x = torch.where(reveal & masked, x0, x)
+                1, order, pos[None] < k_steps[:, i:i + 1])
+            x = torch.where(reveal, x.masked_scatter(cand, x0), x)  # reveal ⊆ candidates (they rank first)
             if return_trajectory:
                 traj.append(x.clone())
             bar.update()
     bar.close()
     return SampleOutput(tokens=x, trajectory=traj)
+
+
+def _rows(t: Tensor, rows: Tensor, shape: torch.Size) -> Tensor:
+    """The rows ``rows`` (flat indices over ``shape`` = [B, L]) of ``t: Tensor[1 | B, L, V]``: ``Tensor[R, V]``,
+    without expanding a shared ``[1, L, V]`` to the batch."""
+    if t.shape[0] == 1:
+        return t[0, rows % shape[1]]
+    return t.reshape(-1, t.shape[-1])[rows]
+
+
+def _candidate_logits(model: MaskPredictor, x: Tensor, given: Tensor, rows: Tensor, cfg_scale: float,
+                      guide: Guide | None) -> Tensor:
+    """The float32 logits of the candidate rows ``rows`` of ``x: LongTensor[B, L]``: ``Tensor[R, V]``, a fresh
+    tensor. One forward (two canvases in one batch with CFG: ``un + (s + 1)·(cond − un)``); the ``guide`` hook reads
+    the whole ``[B, L, V]`` logits, so with a guide CFG is combined over every position, without one only the rows."""
+    if cfg_scale > 0:
+        both = model(torch.cat([x, x.masked_fill(given, model.mask_id)]))
+        if guide is None:
+            n = x.numel()
+            cond, un = both.reshape(2 * n, -1)[torch.cat([rows, rows + n])].float().chunk(2)
+            return un + (cfg_scale + 1) * (cond - un)
+        cond, un = both.chunk(2)
+        logits = un + (cfg_scale + 1) * (cond - un)
+    else:
+        logits = model(x)
+    if guide is not None:
+        logits = guide(x, logits)
+    return logits.reshape(-1, logits.shape[-1])[rows].float()
