@@ -112,7 +112,7 @@ def generate(args: argparse.Namespace) -> None:
         s0 = base + 1000 * rnd
         for k, (f, v) in enumerate(fields):
             c = SemanticField(f, v)
-            guide = GuidanceConfig(step_size=0.1)
+            guide = GuidanceConfig.full(step_size=0.1)  # the setting the labelled sets were drawn with
             out = emb.generate(n=2, steps=args.steps, seed=s0 + k, constraints=c, guidance=guide)
             add("embedding", repr(c), "semantic", out.texts, field=f, value=v)
             out = sedd.generate(n=2, steps=64, seed=s0 + k, constraints=c)

@@ -95,8 +95,8 @@ def main() -> None:
     if args.sweep:
         lam = TASK_FLUENCY[args.task]
         at = args.sweep_at if args.sweep_at is not None else lam
-        configs = [GuidanceConfig(step_size=0.1, num_inner=3, fluency_weight=lam * m) for m in (0.1, 1, 10, 100)]
-        configs += [GuidanceConfig(step_size=s, num_inner=k, fluency_weight=at) for s, k in ((0.05, 3), (0.2, 3), (0.1, 1))]
+        configs = [GuidanceConfig.full(fluency_weight=lam * m) for m in (0.1, 1, 10, 100)]
+        configs += [GuidanceConfig.full(step_size=s, num_inner=k, fluency_weight=at) for s, k in ((0.05, 3), (0.2, 3), (0.1, 1))]
         sweep_methods = [NoControl()] + [Guided(c, name=f"guided lr={c.step_size} K={c.num_inner} λ={c.fluency_weight:g}")
                                          for c in configs]
         k = min(args.sweep_targets, len(targets))

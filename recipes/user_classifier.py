@@ -87,7 +87,7 @@ def mentions(word: str, tokenizer: object, texts: list[str]) -> list[bool]:
 def compare(gen: ctrlgen.EmbeddingGenerator, clf: KeywordClassifier, word: str, n: int = 16, steps: int = 100,
             seed: int = 0, guidance: ctrlgen.GuidanceConfig | None = None) -> tuple:
     """``(unguided, guided)`` generation outputs with the same seed."""
-    guidance = guidance or ctrlgen.GuidanceConfig(num_inner=3, step_size=0.1, fluency_weight=0.01)
+    guidance = guidance or ctrlgen.GuidanceConfig.full(fluency_weight=0.01)
     free = gen.generate(n=n, steps=steps, seed=seed)
     c = ctrlgen.Classifier(clf, word, check=lambda ts: mentions(word, gen.tokenizer, ts))
     return free, gen.generate(n=n, steps=steps, seed=seed, constraints=c, guidance=guidance)

@@ -14,7 +14,11 @@ default steering became the placed phrase (``steer="auto"``, issue 13): both sam
 ask for attested word pairs at the holes (issue 18): *"a pricey family friendly pub"* and *"a family friendly
 restaurant pub"* no longer pass. ``e2e-sedd/pos`` was recorded when the discrete backend gained ``pos-token.v1``
 (it was refused before), and ``e2e-edit/pos`` re-recorded when the edit backend began returning distinct texts
-(``diversity``, issue 14): its second sample is no longer a copy of the first. Re-record
+(``diversity``, issue 14): its second sample is no longer a copy of the first. ``e2e-sedd/pos`` was re-recorded
+when discrete rate guidance's default became ``guidance_mode="on-move"`` with shortlist 8 (issue 17: the steps are
+drawn unguided and the unmasked tokens redrawn from the guided rates, another use of the random stream). ``e2e/pos``
+was re-recorded when the embedding backend's default guidance became one sign step of 0.3 over the first 75% of the
+steps (issue 17; ``GuidanceConfig.full()`` is the old setting): its second sample now says *"a low rating"*. Re-record
 only when a change of output is
 intended and explained in the change's note::
 

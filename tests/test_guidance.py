@@ -98,9 +98,11 @@ def test_guidance_scale_multiplies_the_step_size(tiny_model, tokenizer, diffusio
     assert torch.equal(gen.generate(**kw, guidance_scale=0.0).tokens, plain)
     default = gen.generate(**kw).tokens
     assert not torch.equal(default, plain)
-    assert torch.equal(gen.generate(**kw, guidance=GuidanceConfig(step_size=0.2), guidance_scale=0.5).tokens, default)
+    step = GuidanceConfig().step_size
+    assert torch.equal(gen.generate(**kw, guidance=GuidanceConfig(step_size=2 * step), guidance_scale=0.5).tokens,
+                       default)
     strong = gen.generate(**kw, guidance_scale=3.0).tokens
-    assert torch.equal(strong, gen.generate(**kw, guidance=GuidanceConfig(step_size=0.1 * 3.0)).tokens)
+    assert torch.equal(strong, gen.generate(**kw, guidance=GuidanceConfig(step_size=step * 3.0)).tokens)
     assert not torch.equal(strong, default)
     with pytest.raises(SamplingError, match="guidance_scale"):
         gen.generate(**kw, guidance_scale=-1.0)
@@ -124,7 +126,8 @@ def test_decay_schedules_the_step_over_the_window(tiny_model, diffusion):
 
     flat = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.2, stop=1.0))
     assert [flat.strength(at(k)) for k in range(10)] == [0.2] * 10
-    sched = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.2, stop=1.0, decay=2.0))
+    sched = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(num_inner=3, step_size=0.2, stop=1.0,
+                                                                           decay=2.0))
     steps = [sched.strength(at(k)) for k in range(10)]
     assert steps[0] == pytest.approx(0.2) and steps[5] == pytest.approx(0.2 * 0.25)
     assert all(a > b for a, b in pairwise(steps))

@@ -112,7 +112,7 @@ def build_targets(task: str, valid: Path, count: int, seed: int, seq_len: int, o
 def lambda_methods(lambdas: list[float], step: float = 0.1) -> list:
     """Extra ``guided`` rows, one per fluency weight λ (step size ``step``), named ``guided λ=…``."""
 
-    return [Guided(GuidanceConfig(fluency_weight=lam, step_size=step),
+    return [Guided(GuidanceConfig.full(fluency_weight=lam, step_size=step),
                    name=f"guided λ={lam:g}" + (f" lr={step:g}" if step != 0.1 else "")) for lam in lambdas]
 
 

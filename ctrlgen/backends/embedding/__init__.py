@@ -15,7 +15,7 @@ SPEC = BackendSpec(
     generator="ctrlgen.backends.embedding.generator:EmbeddingGenerator",
     model_types=("embedding-lm",),
     default_model="e2e",
-    default_steps=200,
+    default_steps=200,  # from a curve on 400 samples: 100 steps lose fluency (assets/e2e/README.md, issue 17)
     operations=frozenset({"generate", "infill"}),
     guidance="a multiple of the gradient step size (1 = GuidanceConfig().step_size)",
     models={"embedding-lm": "ctrlgen.backends.embedding.model:EmbeddingLM"},

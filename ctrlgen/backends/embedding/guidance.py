@@ -10,8 +10,16 @@ the direction of −sign(gradient): that is ``optimizer="sign"`` here; ``"adagra
 steps) and ``"adam"`` are the alternatives. Guidance runs only inside the active window of the
 trajectory (the original skips the last 10 of 200 steps: ``stop=0.95``).
 
-Cheaper guidance (issue 17; every option is off by default, so the defaults keep the original method bit for
-bit; ``recipes/bench_guidance_cost.py`` measures each against control success):
+The defaults are a cheap setting (issue 17): one sign step of 0.3 per diffusion step over the first 75% of the
+trajectory, where Diffusion-LM takes three of 0.1 over 95% — :meth:`GuidanceConfig.full` keeps that original method
+bit for bit. Side by side on every kind of the control table's targets (8 targets × 8 samples, 100 steps;
+``recipes/guidance_default.py``, ``recipes/results/guidance_default.json``) it costs 2.1–2.3× unguided with one
+constraint and 3.2× with two, where ``full()`` costs 5.0–6.0× and 9.4×, at the same control success (within noise).
+A step of 0.4 (:meth:`GuidanceConfig.cheap`, measured at 50 steps) broke fluency at 100 steps on SemanticField
+and SyntaxSpans (bigram precision 0.79 / 0.77); 0.2 lost 8 points on SyntaxSpans.
+
+Cheaper still (issue 17; every option below is off by default; ``recipes/bench_guidance_cost.py`` measures each
+against control success):
 
 - ``every=k`` guides only every k-th step of the window (its first step included);
 - ``skip_below=s`` (nats) leaves a sample alone at this step once its constraint loss Σ_c w_c·(−log p(c | x)) is
@@ -50,16 +58,15 @@ SoftLoss = Callable[[Tensor, Tensor], Tensor]
 
 @dataclass(frozen=True)
 class GuidanceConfig:
-    # Defaults are Diffusion-LM's method (the golden outputs record them). Measured at 50 steps, 8 targets × 8
-    # samples (recipes/results/bench_guidance_cost.json): these cost 5.1× unguided with SemanticField and 8.7× with
-    # SemanticField & POS; GuidanceConfig.cheap() kept their control success at 2.1× and 3.0–3.5×.
-    num_inner: int = 3  # K gradient steps per diffusion step (cost ∝ K; K=1 at step_size 0.3–0.4 matched K=3)
-    step_size: float = 0.1  # learning rate of the inner optimiser (sign: the move per coordinate and inner step)
+    # Defaults: the cheap setting of the module doc (recipes/results/guidance_default.json); full() is Diffusion-LM's
+    # K = 3, step 0.1, stop 0.95 (the default before issue 17).
+    num_inner: int = 1  # K gradient steps per diffusion step (cost ∝ K; K=1 at step_size 0.3 matched K=3 at 0.1)
+    step_size: float = 0.3  # learning rate of the inner optimiser (sign: the move per coordinate and inner step)
     fluency_weight: float = 0.01  # λ of the fluency term (paper: semantic 0.01, POS/tree 5e-4, spans 0.1)
     fluency_norm: Literal["std", "var"] = "std"  # divide (x − μ)² by σ (original) or σ²
     optimizer: Literal["sign", "adagrad", "adam"] = "sign"  # see module doc
     start: float = 0.0  # fraction of the trajectory before guidance starts
-    stop: float = 0.95  # fraction after which guidance stops (original: last 10 of 200; 0.5: −5 pts on 2)
+    stop: float = 0.75  # fraction after which guidance stops (full(): 0.95, the original's last 10 of 200 unguided)
     every: int = 1  # guide every k-th step of the window (2: −5 to −14 points of success at the cost of stop=0.5)
     skip_below: float = 0.0  # nats: leave samples whose constraint loss is below this; 0 = off (0.05: no gain on 2)
     tolerance: float | None = None  # nats: adaptive K, stop on no improvement; None = off (0.01 saved only 8–15%)
@@ -89,13 +96,18 @@ class GuidanceConfig:
             raise SamplingError(f"fluency_norm must be 'std' or 'var', got {self.fluency_norm!r}")
 
     @classmethod
+    def full(cls, **overrides: Any) -> GuidanceConfig:
+        """Diffusion-LM's original setting and the default before issue 17: three sign steps of 0.1 per diffusion step
+        over the first 95% of the trajectory — 2.3–2.9× the guided cost of the default for the same control success
+        (module doc). ``overrides``: other fields, e.g. the task's ``fluency_weight``."""
+        return cls(**{"num_inner": 3, "step_size": 0.1, "stop": 0.95, **overrides})
+
+    @classmethod
     def cheap(cls, **overrides: Any) -> GuidanceConfig:
-        """The measured cheap setting (issue 17): one sign step of 0.4 per diffusion step over the first 75% of the
-        trajectory, instead of three of 0.1 over 95%. At 50 steps on the control table's targets (8 × 8 samples) it
-        kept the defaults' control success — SemanticField 78.1% vs 60.9% (seed 1: 89.1 vs 90.6), SemanticField &
-        POS joint 80.8% vs 76.4% — at 2.0–2.1× and 3.0–3.5× unguided CPU time, where the defaults cost 5.0–5.7× and
-        8.7–10.1× (recipes/results/bench_guidance_cost.json). ``overrides``: other fields, e.g. the task's
-        ``fluency_weight``."""
+        """The opt-in cheap setting measured first (issue 17): one sign step of 0.4 over the first 75% of the
+        trajectory. At 50 steps it kept the original's success at 2.0× / 3.5× unguided (recipes/results/
+        bench_guidance_cost.json); at 100 steps it broke fluency on SemanticField and SyntaxSpans, so the default
+        takes 0.3 (module doc). ``overrides``: other fields, e.g. the task's ``fluency_weight``."""
         return cls(**{"num_inner": 1, "step_size": 0.4, "stop": 0.75, **overrides})
 
 
