@@ -1,12 +1,13 @@
 """The check faces against hand labels: ``satisfied`` must keep meaning what a user means.
 
-Three hand-labelled sets of 118, 115 and 152 outputs (``tests/fixtures/check_labels*.jsonl``; how each was made and
-labelled is in its first line; ``recipes/check_precision.py`` writes the full table). The third (``_fresh``) has infill
-templates the rules were never tuned on and was labelled by a second annotator blind to the checks. The thresholds
-are the measured precisions and recalls, so a rule change that lets more wrong texts through, or refuses more good
-ones, fails here. Issue 18 asks for 0.98: the slot check is at 0.98 / 1.00 / 0.95, the infill check (template words,
-closed-class rules, attested word pairs at the holes) at 0.96 / 1.00 / 0.82 — its false positives on the fresh set
-are noun phrases without a head (*a family friendly that serves …*), which neither the rules nor the pairs see.
+Five hand-labelled sets (``tests/fixtures/check_labels*.jsonl``; how each was made and labelled is in its first line;
+``recipes/check_precision.py`` writes the full table). The third (``_fresh``), fourth (``_blind4``) and fifth
+(``_blind5``) were labelled by annotators blind to the checks, on templates and field values the first two never had.
+The thresholds are the measured precisions and recalls, so a rule change that lets more wrong texts through, or
+refuses more good ones, fails here. Issue 18 asks for 0.98. The first four sets are at 0.98–1.00 for both checks, but
+their false positives were read while writing the rules. The fifth set is the only one no rule was tuned on, and it
+scores 0.90 (SemanticField) / 0.90 (Infill): value mentions inside garbled text, and verbless or mismatched clauses
+(*is cheap and Chinese food*, *Near the river, near X, has …*).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from ctrlgen import Infill, SemanticField
 from ctrlgen.oracles.metrics import semantic_success
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIN_PRECISION = {("check_labels", "semantic"): 0.98, ("check_labels", "infill"): 0.95,
+MIN_PRECISION = {("check_labels", "semantic"): 0.99, ("check_labels", "infill"): 0.95,
                  ("check_labels_heldout", "semantic"): 0.99, ("check_labels_heldout", "infill"): 0.99,
-                 ("check_labels_fresh", "semantic"): 0.94, ("check_labels_fresh", "infill"): 0.81}
+                 ("check_labels_fresh", "semantic"): 0.99, ("check_labels_fresh", "infill"): 0.99,
+                 ("check_labels_blind4", "semantic"): 0.99, ("check_labels_blind4", "infill"): 0.99,
+                 ("check_labels_blind5", "semantic"): 0.89, ("check_labels_blind5", "infill"): 0.90}
 #: The infill check trades recall for precision: a fill with a word pair the training text never has fails it.
 MIN_RECALL = {"semantic": 0.97, "infill": 0.85}
 
@@ -50,7 +53,8 @@ def test_precision_of_satisfied_against_hand_labels(name, kind):
 
 
 def test_the_slot_check_beats_the_substring_test_it_replaced():
-    rows = [r for name in ("check_labels", "check_labels_heldout", "check_labels_fresh") for r in _rows(name)
+    rows = [r for name in ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4",
+                                                 "check_labels_blind5") for r in _rows(name)
             if r["kind"] == "semantic"]
     right_new = sum(_check(r) == r["label"] for r in rows)
     right_old = sum(semantic_success(r["text"], r["value"]) == r["label"] for r in rows)
