@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ctrlgen.errors import ConfigError
 from ctrlgen.oracles.memo import LabelMemo
-from ctrlgen.oracles.pos import POS_MODELS, POSModelNotFoundError, _is_installed
+from ctrlgen.oracles.pos import POSModelNotFoundError, load_spacy_pipeline
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -98,15 +98,8 @@ def _spacy() -> ModuleType:
 @functools.lru_cache(maxsize=2)
 def load_parse_pipeline(model: str | None = None) -> Language:
     """The POS oracle's spaCy pipeline with its dependency parser (NER and lemmatizer left out), loaded once."""
-    spacy = _spacy()
-    names = (model,) if model else POS_MODELS
-    found = next((n for n in names if _is_installed(n)), None)
-    if found is None:
-        raise POSModelNotFoundError(f"no spaCy English pipeline is installed (looked for {', '.join(names)})")
-    try:
-        nlp = spacy.load(found, exclude=["ner", "lemmatizer"])
-    except (OSError, ValueError, ImportError) as e:
-        raise POSModelNotFoundError(f"cannot load spaCy pipeline {found!r}: {str(e).splitlines()[0]}") from e
+    nlp = load_spacy_pipeline(model, ["ner", "lemmatizer"], "the phrase rules' dependency parse")
+    found = nlp.meta.get("name")
     if "parser" not in nlp.pipe_names:
         raise POSModelNotFoundError(f"spaCy pipeline {found!r} has no dependency parser ({nlp.pipe_names})",
                                     hint="install en_core_web_sm, or pass Infill(..., grammar=False)")

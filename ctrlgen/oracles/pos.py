@@ -69,6 +69,22 @@ def _is_installed(name: str) -> bool:
     return Path(name).is_dir() or importlib.util.find_spec(name) is not None
 
 
+def load_spacy_pipeline(model: str | None, exclude: list[str], purpose: str) -> Language:
+    """The first installed spaCy English pipeline (``model``: a package name or a pipeline directory; ``None``: the
+    first of :data:`POS_MODELS`) loaded without the ``exclude`` components; not cached (callers cache their own).
+    Raises :class:`POSModelNotFoundError` naming ``purpose`` when none is installed or it cannot be loaded."""
+    import spacy  # lazy: start-up speed
+
+    names = (model,) if model else POS_MODELS
+    found = next((n for n in names if _is_installed(n)), None)
+    if found is None:
+        raise POSModelNotFoundError(f"no spaCy English pipeline for {purpose} is installed (looked for {', '.join(names)})")
+    try:
+        return spacy.load(found, exclude=exclude)
+    except (OSError, ValueError, ImportError) as e:
+        raise POSModelNotFoundError(f"cannot load spaCy pipeline {found!r}: {str(e).splitlines()[0]}") from e
+
+
 @functools.lru_cache(maxsize=4)
 def load_pos_pipeline(model: str | None = None) -> Language:
     """The spaCy pipeline behind the oracle, loaded once per process and shared.
@@ -76,17 +92,8 @@ def load_pos_pipeline(model: str | None = None) -> Language:
     ``model`` is a package name or a pipeline directory; ``None`` takes the first installed of
     :data:`POS_MODELS`. Raises :class:`POSModelNotFoundError` with an install hint when none is.
     """
-    import spacy  # lazy: start-up speed
-
-    names = (model,) if model else POS_MODELS
-    found = next((n for n in names if _is_installed(n)), None)
-    if found is None:
-        raise POSModelNotFoundError(
-            f"no spaCy English pipeline for POS tagging is installed (looked for {', '.join(names)})")
-    try:
-        nlp = spacy.load(found, exclude=list(_UNNEEDED))
-    except (OSError, ValueError, ImportError) as e:
-        raise POSModelNotFoundError(f"cannot load spaCy pipeline {found!r}: {str(e).splitlines()[0]}") from e
+    nlp = load_spacy_pipeline(model, list(_UNNEEDED), "POS tagging")
+    found = nlp.meta.get("name")
     if not any(t in nlp.pipe_names for t in _TAGGERS):
         raise POSModelNotFoundError(f"spaCy pipeline {found!r} has no tagger (its components: {nlp.pipe_names})",
                                     hint="pass a pipeline with a 'tagger' or 'morphologizer'; " + INSTALL_HINT)
