@@ -2,20 +2,25 @@
 
     CTRLGEN_DATA=/path/to/data python recipes/mr_describe.py --out recipes/results/mr_describe.json
     # the slow edit row on the first 8 seen and 4 unseen MRs only:  --subset edit=8,4
+    # the edit row in two processes (every 2nd MR each), then one table:
+    #   --rows edit,ar-best-of-64 --shard 0/2 --out a.json & --shard 1/2 --out b.json; --combine a.json b.json --out c.json
+    # (a stopped shard leaves a.json.partial with the MRs it finished; --combine takes it too)
 
 Targets (issue 13, "whole MRs"): ``--seen`` distinct MRs of ``valid.csv`` with 3–8 fields (a seeded sample; each has
 its references, grouped by MR) and ``--unseen`` MRs whose ``name`` and ``near`` values are replaced by names written
 from in-vocabulary words (``Blue Phoenix``, ``Café Wildwood`` …; asserted never to be a value in a ``train.csv`` MR).
 Each MR is one constraint, ``MR.constraint(allow_unk=True)`` (the conjunction of its ``SemanticField``s), and gets
 ``-n`` samples per row on one thread: ``embedding`` (``e2e``, 50 steps), ``discrete`` (``e2e-sedd``, 32 steps),
-``edit`` (``e2e-edit`` generating from drafts), ``ar-best-of-8`` / ``ar-best-of-64`` (``e2e-ar-draft`` samples
+``edit`` (``e2e-edit`` generating from drafts: 128 AR drafts per sample for a whole MR, every field worth
+a lone constraint in the beam ranking, ``name`` / ``near`` placed in the draft in place of its own words where that
+reads better — :mod:`ctrlgen.backends.edit.generator`), ``ar-best-of-8`` / ``ar-best-of-64`` (``e2e-ar-draft`` samples
 ranked by the same check, :func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`). Samples are ordered as ``ctrlgen
 describe`` orders them (every field first, then more fields, then the row's own order); the first is "the best".
 
 Columns per row, for seen and unseen MRs separately: all-fields success (share of samples with every field
 realised, by :meth:`MR.check`), per-field success (per field name and over all fields), BLEU-4 of the best sample
 against the MR's references (sacrebleu ``corpus_bleu``; seen MRs only — the unseen ones have no references),
-bigram precision of all samples against the training references, seconds per MR.
+bigram precision of all samples against the training references, seconds per MR (wall clock and CPU).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import ctrlgen
 from ctrlgen.cli.describe import records
 from ctrlgen.constraints.mr import MR
 from ctrlgen.errors import CtrlgenError
-from ctrlgen.evaluation.bench import data_dir, machine, write_json
+from ctrlgen.evaluation.bench import VERBATIM, data_dir, machine, write_json
 from ctrlgen.evaluation.best_of_n import ar_best_of_n
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
@@ -83,30 +88,38 @@ def check_vocabulary(targets: list[dict[str, Any]], vocab: Any) -> list[str]:
     return sorted(w for w in words if w not in vocab)
 
 
-def run_row(name: str, targets: list[dict[str, Any]], draw: Any, ref: BigramReference, n: int) -> dict[str, Any]:
-    """Draw for every target; the per-MR results and the row's summary (seen / unseen / all)."""
+def run_row(name: str, targets: list[dict[str, Any]], draw: Any, ref: BigramReference, n: int,
+            checkpoint: Any = None) -> dict[str, Any]:
+    """Draw for every target; the per-MR results and the row's summary (seen / unseen / all). ``checkpoint(per)``
+    is called after every MR with the MRs done so far (references removed): a slow row that is stopped keeps them."""
     per = []
     for t in targets:
         mr = MR.parse(t["mr"])
-        t0, error = time.perf_counter(), None
+        t0, c0, error = time.perf_counter(), time.process_time(), None
         try:
             texts = draw(mr.constraint(allow_unk=True))
         except CtrlgenError as e:  # a failed call counts as n samples that realise nothing (never claimed)
             texts, error = [""] * n, f"{type(e).__name__}: {e.message}"
             print(f"{name:14s} ERROR {error}", flush=True)
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         recs = records(texts, mr.check(texts), {})
-        per.append({**{k: t[k] for k in ("mr", "seen")}, "seconds": secs, "texts": [r["text"] for r in recs],
+        per.append({**{k: t[k] for k in ("mr", "seen")}, "seconds": secs, "cpu_seconds": cpu, "texts": [r["text"] for r in recs],
                     "fields": [r["fields"] for r in recs], "best": recs[0]["text"], "refs": t["refs"],
                     **({"error": error} if error else {})})
         print(f"{name:14s} {sum(r['satisfied'] for r in recs)}/{len(recs)} {secs:5.1f}s  {t['mr']}\n"
               f"{'':14s} {recs[0]['text']}", flush=True)
-    summary = {part: summarise([p for p in per if p["seen"] == s], ref)
-               for part, s in (("seen", True), ("unseen", False))}
-    summary["all"] = summarise(per, ref)
+        if checkpoint is not None:
+            checkpoint([{k: v for k, v in p.items() if k != "refs"} for p in per])
+    summary = summaries(per, ref)
     for p in per:
         del p["refs"]
     return {**summary, "mrs": per}
+
+
+def summaries(per: list[dict[str, Any]], ref: BigramReference) -> dict[str, Any]:
+    """:func:`summarise` for the seen MRs, the unseen ones and all."""
+    out = {part: summarise([p for p in per if p["seen"] == s], ref) for part, s in (("seen", True), ("unseen", False))}
+    return {**out, "all": summarise(per, ref)}
 
 
 def summarise(per: list[dict[str, Any]], ref: BigramReference) -> dict[str, Any] | None:
@@ -131,7 +144,9 @@ def summarise(per: list[dict[str, Any]], ref: BigramReference) -> dict[str, Any]
             "per_field": statistics.fmean(ok for oks in by_field.values() for ok in oks),
             "by_field": {k: statistics.fmean(v) for k, v in sorted(by_field.items())},
             "bleu4_best": bleu, "bigram_precision": ref.precision([t for p in per for t in p["texts"]]),
-            "s_per_mr": statistics.fmean(p["seconds"] for p in per)}
+            "s_per_mr": statistics.fmean(p["seconds"] for p in per),
+            "cpu_s_per_mr": statistics.fmean(p["cpu_seconds"] for p in per) if all("cpu_seconds" in p for p in per)
+            else None}  # CPU seconds: what a shared machine's load does not inflate
 
 
 def draws(rows: list[str], n: int) -> dict[str, Any]:
@@ -173,6 +188,40 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def combine(files: list[str], targets: list[dict[str, Any]], ref: BigramReference, out: str,
+            references: set[str]) -> None:
+    """One result from the shards' files (``--shard``; a ``.partial`` file: the MRs a stopped shard finished): per
+    row, the shards' MRs in target order, summarised anew (the references come back from ``targets``: the files
+    never hold them)."""
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    order = {t["mr"]: j for j, t in enumerate(targets)}
+    refs = {t["mr"]: t["refs"] for t in targets}
+    result: dict[str, Any] = {**parts[0], "rows": {}, "combined_from": [Path(f).name for f in files],
+                              "partial": any(p.get("partial", False) for p in parts)}
+    names = list(dict.fromkeys(r for p in parts for r in p["rows"]))
+    pers: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        got = [r for p in parts if name in p["rows"] for r in [p["rows"][name]]]
+        once = {m["mr"]: m for r in reversed(got) for m in r["mrs"]}  # an MR two files hold: the first file's
+        pers[name] = [{**m, "refs": refs[m["mr"]]} for m in sorted(once.values(), key=lambda m: order[m["mr"]])]
+        result["rows"][name] = {**summaries(pers[name], ref),
+                                "mrs": [{k: v for k, v in m.items() if k != "refs"} for m in pers[name]],
+                                "settings": {**got[0]["settings"], "mrs": len(pers[name]),
+                                             "shard": [r["settings"].get("shard") for r in got]}}
+    for name, per in pers.items():  # a scrubbed text (one equal to a reference) is gone: its bigrams and BLEU too
+        gone = sum(t == VERBATIM for m in per for t in m["texts"])
+        if gone:
+            result["rows"][name]["scrubbed_texts"] = gone
+            print(f"{name}: {gone} texts equal a reference and were scrubbed by the shards: bigram / BLEU understated")
+    common = set.intersection(*({m["mr"] for m in per} for per in pers.values()))
+    if any(len(per) != len(common) for per in pers.values()):  # rows that ran on different MRs: also side by side
+        result["common_mrs"] = {"mrs": len(common), "rows": {
+            name: summaries([m for m in per if m["mr"] in common], ref) for name, per in pers.items()}}
+        print(f"on the {len(common)} MRs every row ran:\n" + table({"rows": result["common_mrs"]["rows"]}))
+    print(table(result))
+    write_json(out, result, references=references)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data")
@@ -184,12 +233,19 @@ def main() -> None:
     ap.add_argument("--subset", action="append", default=[], metavar="ROW=SEEN,UNSEEN",
                     help="run ROW on the first SEEN seen and UNSEEN unseen MRs only (a slow row), e.g. edit=8,4")
     ap.add_argument("--merge", action="store_true", help="add these rows to the rows already in --out")
+    ap.add_argument("--shard", default="0/1", metavar="K/N", help="run every row on targets K, K+N, K+2N, … only")
+    ap.add_argument("--combine", nargs="+", metavar="JSON", help="join the shards' files into --out (no sampling)")
     ap.add_argument("--out", default="recipes/results/mr_describe.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
     d = data_dir(args.data) / "e2e"
     train, valid = read_e2e_csv(d / "train.csv"), read_e2e_csv(d / "valid.csv")
     targets = pick_targets(valid, train, args.seen, args.unseen, args.seed)
+    if args.combine:
+        combine(args.combine, targets, BigramReference([e.ref for e in train]), args.out,
+                {e.ref for e in train} | {e.ref for e in valid})
+        return
+    k, n_shards = (int(x) for x in args.shard.split("/"))
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     run = draws(rows, args.n)
     oov = check_vocabulary(targets, ctrlgen.load("e2e").tokenizer.vocab)
@@ -204,12 +260,16 @@ def main() -> None:
         assert old["targets"] == listed, "--merge needs the same --seen/--unseen/--seed as the file's run"
     subset = {row: [int(x) for x in counts.split(",")] for row, counts in (a.split("=") for a in args.subset)}
     for name, draw in run.items():
-        mine = targets
+        mine = [t for j, t in enumerate(targets) if j % n_shards == k]
         if name in subset:
             k_seen, k_unseen = subset[name]
-            mine = [t for t in targets if t["seen"]][:k_seen] + [t for t in targets if not t["seen"]][:k_unseen]
-        result["rows"][name] = run_row(name, mine, draw, ref, args.n)
-        result["rows"][name]["settings"] = {"threads": 1, "n": args.n, "mrs": len(mine)}
+            mine = [t for t in mine if t["seen"]][:k_seen] + [t for t in mine if not t["seen"]][:k_unseen]
+        def checkpoint(done: list[dict[str, Any]], name: str = name, mine: list[Any] = mine) -> None:
+            part = {**result, "partial": True, "rows": {**result["rows"], name: {"mrs": done, "settings": {
+                "threads": 1, "n": args.n, "mrs": len(mine), "shard": args.shard}}}}
+            write_json(args.out + ".partial", part, references={e.ref for e in train} | {e.ref for e in valid})
+        result["rows"][name] = run_row(name, mine, draw, ref, args.n, checkpoint)
+        result["rows"][name]["settings"] = {"threads": 1, "n": args.n, "mrs": len(mine), "shard": args.shard}
     print(table(result))
     write_json(args.out, result, references={e.ref for e in train} | {e.ref for e in valid})
 

@@ -10,7 +10,8 @@ thread: ``embedding`` (``e2e``, ``--emb-steps``) and ``discrete`` (``e2e-sedd``,
 ``steer="auto"`` (the value's phrase placed by the backend; ``*-rerank2``: the same through ``best_of(rerank=2)``,
 the n best of 2n by the checks; ``*-rerankR-fluent``: the same with ties among passing samples broken by the AR
 draft LM's likelihood, ``best_of(..., fluency="draft")`` — the draft LM, not the teacher), the ``embedding`` classifier guidance of Diffusion-LM
-(``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts), and best-of-N
+(``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts; ``edit-rerankR-fluent``
+for R = 2, 4, 8 and ``discrete-rerank8/16-fluent``: more candidates, the same tie-break), and best-of-N
 from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
 training references, teacher lm-score (``e2e-teacher-1``), seconds per target — and the same fluency columns for
@@ -108,6 +109,11 @@ def main() -> None:
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
     }
+    for r in (4, 8):  # more candidates per kept sample: ties among passing ones go to the more fluent
+        rows[f"edit-rerank{r}-fluent"] = lambda c, r=r: editor.best_of(n=n, rerank=r, seed=0, constraints=c,
+                                                                      fluency="draft").texts
+        rows[f"discrete-rerank{r * 2}-fluent"] = lambda c, r=r: sedd.best_of(n=n, rerank=2 * r, steps=ss, seed=0,
+                                                                            constraints=c, fluency="draft").texts
     rows["embedding-classifier"] = lambda c: emb.generate(n=n, steps=es, seed=0, constraints=c).texts
     plain = {"embedding": lambda k: emb.generate(n=k, steps=es, seed=1).texts,
              "discrete": lambda k: sedd.generate(n=k, steps=ss, seed=1).texts,
@@ -127,7 +133,7 @@ def main() -> None:
               f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}  {r['s_per_target']:.1f} s/target")
     for name, r in result["no_control"].items():
         print(f"{name + '-no-control':22s} bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}")
-    write_json(args.out, result)
+    write_json(args.out, result, references={e.ref for e in train})  # a sample that copies a reference: omitted
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ that *raise* the check score:
    candidates;
 2. each given *phrase* (word ids that meet a check on their own, e.g. ``"Burger King"`` for
    ``SemanticField("near", "Burger King")``; the pipeline finds them by probing the check face) replaces 1–3
-   words at every position, or is inserted after every slot;
+   words at every position, or is inserted after every slot (``phrases`` may be ``row -> phrases``: the pipeline
+   then gives only the phrases of the leaves the text does not meet yet — a whole MR's met fields cost nothing);
 3. candidates whose check score does not beat the text's are dropped; the ``keep`` best of the rest (by the first
    pass's log-prob of their first new word plus ``fluency_weight · fluency`` of the result, when a fluency
    function is given) are scored by one parallel fill pass over their new words and returned.
@@ -33,7 +34,7 @@ from torch import Tensor
 from ctrlgen.backends.edit.edits import Edit, EditScript, apply_edits
 from ctrlgen.backends.edit.models import MASK_ID, encode_batch
 from ctrlgen.backends.edit.ops import carry, log_probs
-from ctrlgen.backends.edit.types import EditCandidate, RankFn, SpanGenerator
+from ctrlgen.backends.edit.types import EditCandidate, Phrases, RankFn, SpanGenerator
 from ctrlgen.text.vocab import SPECIALS
 
 _Prop = tuple[list[Edit], list[tuple[int, ...]]]  # (tags, spans) over [slot 0, words…]
@@ -59,7 +60,7 @@ def _ok(prop: _Prop, allowed: list[list[bool]], caps: list[int], n: int, limit: 
 @torch.no_grad()
 def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool], tag_lp: Tensor,
             policy: tuple[list[list[bool]], list[int]], rank: RankFn, current: float, t: float, width: int, keep: int,
-            phrases: Sequence[Sequence[int]], limit: int, target: int | None, device: torch.device,
+            phrases: Phrases, limit: int, target: int | None, device: torch.device,
             fluency: RankFn | None = None, fluency_weight: float = 0.0) -> list[EditCandidate]:
     """Proposals for one text ``row`` (word ids) whose check score is ``current``; ``tag_lp: Tensor[n + 1, 4]`` are
     the tagger's log-probs over its slots (with the policy applied), ``policy = (allowed, caps)``."""
@@ -87,7 +88,7 @@ def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool]
             for v, w in zip(top.values[s].tolist(), top.indices[s].tolist()):
                 prop = _single(n, k, tag, (int(w),))
                 add(prop, v)
-        for phrase in phrases:  # every placement: replacing 1-3 words, or inserted after any slot
+        for phrase in (phrases(row) if callable(phrases) else phrases):  # every placement: replacing 1-3 words, or inserted after any slot
             p = tuple(int(i) for i in phrase)
             for s, (tag, k) in enumerate(seqs):
                 for extra in ((0, 1, 2) if tag == Edit.REPLACE else (0,)):

@@ -18,7 +18,8 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
   to right by the generator; a length (``Length``, ``Infill``, ``Suffix``) *steers* insertions and deletions:
   a text above the length may only delete, below it only insert, at it only replace word for word.
 - **check faces** — the weighted score of every checkable constraint ranks the candidates of the 2D beam
-  (``guidance_scale`` · ``EditSampler.rank_weight``) and, while a kept text scores below 1, drives check-guided
+  (``guidance_scale`` · ``EditSampler.rank_weight`` · :func:`~.guides.leaf_scale`: each of several leaves — the
+  fields of a whole MR — counts as much as a lone constraint) and, while a kept text scores below 1, drives check-guided
   proposals (see :mod:`ctrlgen.backends.edit.sampler`). A constraint with neither face (e.g. one with only a soft
   face) is refused by ``prepare`` with a hint naming the backends that can use it.
 - **per-word labels** — a constraint that names one label per word (:class:`~ctrlgen.constraints.WordLabelled`:
@@ -36,9 +37,10 @@ How the constraint language acts here (faces the ``edit`` backend uses: hard and
 
 Bootstraps (``generate(bootstrap=...)``): ``"draft"`` (default) — the bundled AR draft model
 (``e2e-ar-draft``, trained on the same data as the teacher LM ``e2e-teacher-1`` but with its own seed and
-name) writes ``drafts`` (32) drafts per sample, never [UNK], and the one that best meets the constraints is
-revised; ``"empty"`` — start from nothing at ``t = T``; ``"random"`` — random words at ``t = T``. ``edit``
-starts from the given text (DiffusER's source bootstrap) at ``t_start``.
+name) writes ``drafts`` (32 per checked leaf, at most 128) drafts per sample, never [UNK], and the one that best
+meets the constraints is revised (``Contains`` phrases and ``name`` / ``near`` values placed in it first, inserted or
+in place of a few of its words: :meth:`DiffusERGenerator._starts`); ``"empty"`` — start from nothing at ``t = T``;
+``"random"`` — random words at ``t = T``. ``edit`` starts from the given text (DiffusER's source bootstrap) at ``t_start``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from typing import Any, Literal
 import torch
 
 from ctrlgen.backends.edit.choose import DIVERSITY, check_diversity, choose
-from ctrlgen.backends.edit.guides import EditGuides, local_leaves
+from ctrlgen.backends.edit.guides import EditGuides, leaf_scale, local_leaves
 from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig
 from ctrlgen.backends.edit.models import MASK_ID, encode_batch
 from ctrlgen.backends.edit.sampler import EditSampler
@@ -81,8 +83,10 @@ from ctrlgen.text.tokenizer import split_words
 from ctrlgen.text.vocab import SPECIALS
 
 DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label constraint (see generate)
+DRAFT_LEAVES = 4  # drafts per sample: DRAFTS × min(DRAFT_LEAVES, checked leaves): an MR gets 128 (recipes/mr_describe.py)
 DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
+PLACE_REPLACE = 4  # generate: a phrase placed in a draft may replace up to this many of its words (see _starts)
 PROBE_BATCH = 8  # rows in the forward that budget() times
 DRAFT_DIR = "draft"  # save_pretrained writes the AR draft LM here, inside the checkpoint
 
@@ -201,7 +205,8 @@ class DiffusERGenerator(EditGuides, Generator):
         gen = opts.torch_generator()
         t0 = time.perf_counter()
         steer = prepared if opts.guidance_scale > 0 else None  # guidance 0: the check faces steer nothing
-        rank, phrases, fluency = self._rank(steer), self.phrases(steer), self.fluency()
+        rank, phrases, fluency = self._rank(steer), self.phrases_for(steer), self.fluency()
+        sampler = replace(sampler, rank_weight=sampler.rank_weight * leaf_scale(steer))  # each leaf counts in full
         propose, local_rank = self.proposer(steer), self._local_rank(steer)
         if propose is not None and not local_leaves(steer):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
@@ -250,12 +255,21 @@ class DiffusERGenerator(EditGuides, Generator):
                             start=[self.tokenizer.detokenize(w) for w, _ in src],
                             unknown_words=[unknown_words(w, i, r, vocab) for (w, i), r in zip(src, rows)])
 
-    def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1) -> list[list[int]]:
+    def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1,
+                sampler: EditSampler | None = None, steer: PreparedConstraint | None = None) -> list[list[int]]:
         """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
-        of ``4k`` (at least 8) beam fills by the fluency term when there is one (else by the fill log-prob)."""
+        of ``4k`` (at least 8) beam fills by the fluency term when there is one (else by the fill log-prob).
+
+        ``Contains`` phrases (and ``name`` / ``near`` values) are placed first. Without ``sampler`` (``edit``,
+        ``infill``: the user's text) a phrase is only inserted, where the draft model likes it; with one (``generate``:
+        a throwaway draft) it may also replace 1 … ``PLACE_REPLACE`` of the draft's words, every placement ranked as the
+        beam ranks texts — the check face of ``steer`` (× :func:`leaf_scale`) and the fluency term — so a new name
+        takes the place of the draft's own name instead of standing beside it, and no realised field is overwritten."""
         fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
         phrases = contains_phrases(prepared, self.tokenizer.vocab)
-        if phrases:  # Contains: the phrase inserted where the draft model likes it, the loop repairs around it
+        if phrases and sampler is not None:  # a draft: insert or replace, ranked by check and fluency
+            rows, _ = insert_phrases(rows, phrases, self.limit, self._place_score(steer, sampler), PLACE_REPLACE)
+        elif phrases:  # Contains: the phrase inserted where the draft model likes it, the loop repairs around it
             rows, _ = insert_phrases(rows, phrases, self.limit, self.fluency())
         projected = [project(r, fixed, layout) for r in rows]
         wide = max(8, 4 * k) if any(MASK_ID in r for r in projected) else 1
@@ -269,6 +283,18 @@ class DiffusERGenerator(EditGuides, Generator):
             out += [options[min(j, len(options) - 1)] for j in range(k)]
         return out
 
+    def _place_score(self, steer: PreparedConstraint | None, sampler: EditSampler):  # type: ignore[no-untyped-def]
+        """``rows -> rank_weight · leaf_scale · check + fluency_weight · fluency``: the beam's ranking of a text (without
+        its path log-prob), for placing phrases in a draft (:meth:`_starts`)."""
+        rank, fluency, w = self._rank(steer), self.fluency(), sampler.rank_weight * leaf_scale(steer)
+        if fluency is None:
+            return (lambda rows: [w * v for v in rank(rows)]) if rank is not None else None
+
+        def score(rows: list[list[int]]) -> list[float]:
+            checks = rank(rows) if rank is not None else [0.0] * len(rows)
+            return [w * c + sampler.fluency_weight * f for c, f in zip(checks, fluency(rows), strict=True)]
+        return score
+
     def _sources(self, starts: list[list[int]]) -> list[tuple[list[str], list[int]]]:  # (words, ids) per start
         return [([self.tokenizer.vocab.word(i) for i in r], r) for r in starts]
 
@@ -280,7 +306,8 @@ class DiffusERGenerator(EditGuides, Generator):
                  device: str | None = None, dtype: str | None = None,
                  on_batch: OnBatch | None = None, diversity: float | None = DIVERSITY) -> GenerationOutput:
         """``n`` texts: bootstraps (see the module docstring) revised toward ``constraints`` for at most ``steps``
-        revisions (the rule: see the class docstring). ``drafts`` AR drafts per sample (default 32; 128 under a
+        revisions (the rule: see the class docstring). ``drafts`` AR drafts per sample (default 32 per checked leaf, at
+        most 128 — a whole MR's best draft then already realises most fields; 128 under a
         per-word label constraint such as ``POS``, whose drafts are written under its lexicon) are ranked by the
         check face before revision; ``t_start`` is the first step index of a draft's revision. Same ``seed`` →
         same texts.
@@ -296,8 +323,8 @@ class DiffusERGenerator(EditGuides, Generator):
         gen = opts.torch_generator()
         if bootstrap == "draft":
             propose = self.proposer(steer)
-            if drafts is None:
-                drafts = DRAFTS if propose is None else PATTERN_DRAFTS
+            if drafts is None:  # more drafts for more leaves: a whole MR's start already realises most fields
+                drafts = PATTERN_DRAFTS if propose is not None else DRAFTS * min(DRAFT_LEAVES, round(leaf_scale(steer)))
             if isinstance(drafts, bool) or not isinstance(drafts, int) or drafts < 1:
                 raise SamplingError(f"drafts must be an int ≥ 1, got {drafts!r}", "e.g. drafts=32")
             mask = propose.draft_mask(self.draft().config.seq_len) if propose is not None else None
@@ -312,7 +339,7 @@ class DiffusERGenerator(EditGuides, Generator):
             t_start = float(self.T)
         else:
             raise SamplingError(f"unknown bootstrap {bootstrap!r}", "choose 'draft', 'empty' or 'random'")
-        starts = self._starts(rows, prepared)
+        starts = self._starts(rows, prepared, sampler=run_sampler, steer=steer)
         return self._run(starts, self._sources(starts), prepared, t_start, opts, run_sampler, on_batch=on_batch,
                          diversity=diversity, bootstrap=bootstrap)
 

@@ -10,6 +10,7 @@ Per-word label constraints (``POS``, ``SyntaxTree``): drafts are written under t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ctrlgen.backends.edit.models import encode_batch
 from ctrlgen.backends.edit.ops import device_of
 from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
 from ctrlgen.backends.edit.start import probe_phrases
+from ctrlgen.backends.edit.types import Phrases
 from ctrlgen.constraints.base import WordLabelled
 from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.errors import CheckpointError
@@ -30,6 +32,18 @@ from ctrlgen.models.pretrained import load_pretrained
 from ctrlgen.registry import CHECK
 
 LEXICON_SHARE, DRAFT_FLUENCY = 0.3, 0.3
+
+
+def leaf_scale(prepared: PreparedConstraint | None) -> float:
+    """How much the check weight is scaled so that meeting any one checked leaf is worth what a lone constraint's
+    is: the check score is the weighted *mean* of the leaves' scores, so beside seven other fields one more field
+    raised it by 1/8 and was worth ``rank_weight / 8`` — less than the log-prob an edit costs, and the revisions of
+    a whole MR stopped after 2–3 steps with fields missing (``recipes/mr_describe.py``). The scale is the total
+    weight of the checked leaves over the smallest one (the number of leaves when weights are equal; 1.0 for one)."""
+    if prepared is None:
+        return 1.0
+    weights = [t.weight for t in prepared.terms if CHECK in t.constraint.faces and t.weight > 0]
+    return sum(weights) / min(weights) if weights else 1.0
 
 
 def local_leaves(prepared: PreparedConstraint) -> list:  # type: ignore[type-arg]
@@ -147,6 +161,22 @@ class EditGuides:
                 self._phrases[repr(c)] = probe_phrases([c], self._probes(), self.tokenizer.vocab,
                                                        self.tokenizer.detokenize)
         return [p for c in leaves for p in self._phrases[repr(c)]]
+
+    def phrases_for(self, prepared: PreparedConstraint | None) -> Phrases:
+        """The phrases the proposals may write to a text: with two or more local leaves (a whole MR), ``row ->`` the
+        :meth:`phrases` of the leaves that row does not meet yet (a met leaf's phrase cannot raise its score, and
+        trying 24 phrases at every slot of every kept text made the slot checks most of an MR's time); else the
+        list itself."""
+        leaves = local_leaves(prepared) if prepared is not None and self.draft_model is not None else []
+        every = self.phrases(prepared)
+        if len(leaves) < 2:
+            return every
+        vocab, detok = self.tokenizer.vocab, self.tokenizer.detokenize
+
+        def needed(row: Sequence[int]) -> list[list[int]]:
+            text = [detok([vocab.word(i) for i in row])]
+            return [p for c in leaves if c.score(text)[0] < 1.0 for p in self._phrases[repr(c)]]
+        return needed
 
     def proposer(self, prepared: PreparedConstraint | None) -> PatternProposer | None:
         """Pattern proposals (:mod:`.edit_pattern`) for the per-word label leaves (``POS``, ``SyntaxTree``), their

@@ -18,6 +18,7 @@ from ctrlgen.backends.edit.types import (
     EditLayout,
     EditRevision,
     EditSampleOutput,
+    Phrases,
     ProposeFn,
     Protect,
     RankFn,
@@ -51,7 +52,7 @@ def _ranked(rank: RankFn, ids: list[list[int]]) -> list[float]:
 def run_loop(sampler: Reviser, tagger: Tagger, edit_generator: SpanGenerator, rows: list[list[int]],
              ts: list[float], generator: torch.Generator | None, protect: Protect, rank: RankFn | None,
              return_trajectory: bool, progress: bool, layout: EditLayout | None,
-             phrases: Sequence[Sequence[int]] = (), fluency: RankFn | None = None,
+             phrases: Phrases = (), fluency: RankFn | None = None,
              propose: ProposeFn | None = None, explore_rank: RankFn | None = None) -> EditSampleOutput:
     """Revise ``rows`` (validated word ids) over the step indices ``ts``; see ``EditSampler.sample``.
 

@@ -73,6 +73,7 @@ from ctrlgen.backends.edit.types import (
     EditLayout,
     EditSampleOutput,
     EditStepOutput,
+    Phrases,
     ProposeFn,
     Protect,
     RankFn,
@@ -144,7 +145,7 @@ class EditSampler:
     def step(self, tagger: Tagger, edit_generator: SpanGenerator, ids: Sequence[Sequence[int]], t: float,
              generator: torch.Generator | None = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
-             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
+             rank: RankFn | None = None, phrases: Phrases = (),
              fluency: RankFn | None = None, propose: ProposeFn | None = None,
              explore_rank: RankFn | None = None) -> EditStepOutput:
         """One revision of each of the H texts in ``ids`` (word ids) at step ``t``: up to ``b`` candidates each, plus
@@ -226,7 +227,7 @@ class EditSampler:
     def sample(self, tagger: Tagger, edit_generator: SpanGenerator, start_ids: Sequence[Sequence[int]],
                t_schedule: int | Sequence[float], generator: torch.Generator | None = None, protect: Protect = None,
                rank: RankFn | None = None, return_trajectory: bool = False, progress: bool = False,
-               layout: EditLayout | None = None, phrases: Sequence[Sequence[int]] = (),
+               layout: EditLayout | None = None, phrases: Phrases = (),
                fluency: RankFn | None = None, propose: ProposeFn | None = None,
                explore_rank: RankFn | None = None) -> EditSampleOutput:
         """Revise each text of ``start_ids`` (word ids without [START]/[END]: ``[]``, a source text or a draft)

@@ -221,16 +221,19 @@ def _make_room(cur: list[int], placed: list[tuple[int, int]], size: int) -> tupl
 
 
 def insert_phrases(rows: Sequence[Sequence[int]], phrases: Sequence[Sequence[int]], limit: int,
-                   score: Callable[[list[list[int]]], list[float]] | None = None) -> tuple[list[list[int]], list[set[int]]]:
-    """The *insertion start* for ``Contains`` on the edit backend: each row with every phrase it lacks inserted
-    at the best-scoring word boundary, for the revision loop to repair the sentence around it.
+                   score: Callable[[list[list[int]]], list[float]] | None = None,
+                   replace: int = 0) -> tuple[list[list[int]], list[set[int]]]:
+    """The *insertion start* for ``Contains`` on the edit backend: each row with every phrase it lacks placed at the
+    best-scoring word boundary, for the revision loop to repair the sentence around it.
 
     A phrase already in the row (as a contiguous run) is left where it is. Otherwise every boundary 0 … len(row)
-    is tried and the candidates are ranked by ``score`` (``rows -> higher is better``, e.g. the AR draft model's
-    mean log-prob per word; without one the end of the row); ties go to the earlier boundary. A row that would
-    exceed ``limit`` words loses words from its end first (never inside a placed phrase). Returns ``(rows,
-    inserted)``: ``inserted[b]`` holds the 1-based positions of the phrase words of row b (placed here or found),
-    for the caller to protect."""
+    is tried — and, with ``replace`` > 0 and a ``score``, every run of 1 … ``replace`` words outside the phrases
+    placed so far is tried as a span the phrase *replaces* (a draft's own name where a new name goes: "Blue Phoenix
+    is a pub" rather than "Blue Phoenix The Punter is a pub") — and the candidates are ranked by ``score`` (``rows
+    -> higher is better``, e.g. the AR draft model's mean log-prob per word plus the check; without one the end of
+    the row); ties go to the insertion, then to the earlier position. A row that would exceed ``limit`` words loses
+    words from its end first (never inside a placed phrase). Returns ``(rows, inserted)``: ``inserted[b]`` holds the
+    1-based positions of the phrase words of row b (placed here or found), for the caller to protect."""
     out, where = [], []
     for row in rows:
         cur, placed = list(row), []
@@ -239,11 +242,17 @@ def insert_phrases(rows: Sequence[Sequence[int]], phrases: Sequence[Sequence[int
             found = next((s for s in range(len(cur) - k + 1) if cur[s:s + k] == ph), None)
             if found is None:
                 cur, placed = _make_room(cur, placed, limit - k)  # candidates must fit: the scorer reads ≤ limit words
-                cands = [cur[:s] + ph + cur[s:] for s in range(len(cur) + 1)]
-                scores = score(cands) if score is not None else [float(s == len(cur)) for s in range(len(cur) + 1)]
-                found = max(range(len(cands)), key=lambda s: (scores[s], -s))
-                placed = [(a + k if a >= found else a, z) for a, z in placed]  # earlier phrases shift right
-                cur = cands[found]
+                taken = {a + j for a, z in placed for j in range(z)}
+                spans = [(s, 0) for s in range(len(cur) + 1)]  # (start, words replaced): insertions first
+                if score is not None:
+                    spans += [(s, m) for m in range(1, replace + 1) for s in range(len(cur) - m + 1)
+                              if not taken.intersection(range(s, s + m))]
+                cands = [cur[:s] + ph + cur[s + m:] for s, m in spans]
+                scores = score(cands) if score is not None else [float(s == len(cur)) for s, _ in spans]
+                best = max(range(len(cands)), key=lambda c: (scores[c], -c))
+                found, gone = spans[best]
+                placed = [(a + k - gone if a >= found else a, z) for a, z in placed]  # later phrases shift
+                cur = cands[best]
             placed.append((found, k))
         keep = {a + j for a, z in placed for j in range(z)}
         while len(cur) > limit and len(keep) < len(cur):  # drop the last word outside the phrases

@@ -13,6 +13,8 @@ from ctrlgen.backends.edit.edits import EditScript
 from ctrlgen.errors import SamplingError
 
 RankFn = Callable[[list[list[int]]], list[float]]  # word ids of candidates -> one score each in [0, 1], 1 = satisfied
+#: phrases the check-guided proposals may write (word ids): a list, or ``row -> list`` (those the row still needs)
+Phrases = Sequence[Sequence[int]] | Callable[[Sequence[int]], Sequence[Sequence[int]]]
 Protect = Tensor | Sequence[Collection[int]] | Callable[[int], bool] | None
 # (word-id rows, protection flags, slot policies, t) -> proposed candidates per row; see EditSampler.sample
 ProposeFn = Callable[[list[list[int]], list[list[bool]], list[tuple[list[list[bool]], list[int]]], float],
@@ -91,7 +93,7 @@ class Reviser(Protocol):
     def step(self, tagger: Tagger, edit_generator: SpanGenerator, ids: Sequence[Sequence[int]], t: float,
              generator: Any = None, protected: Sequence[Sequence[bool]] | None = None,
              layout: EditLayout | None = None, explore: Sequence[float | None] | None = None,
-             rank: RankFn | None = None, phrases: Sequence[Sequence[int]] = (),
+             rank: RankFn | None = None, phrases: Phrases = (),
              fluency: RankFn | None = None, propose: ProposeFn | None = None,
              explore_rank: RankFn | None = None) -> EditStepOutput: ...
 
