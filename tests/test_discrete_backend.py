@@ -67,6 +67,17 @@ def test_mask_and_unk_never_generated_and_seeded(gen, tokenizer):
     assert not torch.equal(a.tokens, gen.generate(n=8, steps=5, seed=4).tokens)
 
 
+def test_no_sample_is_blank_even_when_the_model_prefers_to_end_at_once(gen, tokenizer):
+    """PAD/START/END are banned at the first word position (core/placement.token_conditioning): a model that puts
+    its mass on END there still writes a word, so no text comes back blank."""
+    end = tokenizer.vocab.end_id
+    with torch.no_grad():
+        gen.model.head.bias[end] += 50.0  # END is by far the likeliest token everywhere
+    out = gen.generate(n=16, steps=4, seed=0)
+    assert all(int(ids[1]) not in (end, tokenizer.vocab.pad_id, tokenizer.vocab.start_id) for ids in out.tokens)
+    assert all(t.strip() for t in out.texts)
+
+
 def test_infill_orders_by_mbr(gen):
     out = gen.infill("The Mill is a [MASK:2] pub .", n=4, steps=4, seed=0)
     assert out.report["mbr"] == sorted(out.report["mbr"], reverse=True)

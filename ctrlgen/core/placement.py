@@ -136,13 +136,16 @@ def token_conditioning(prepared: PreparedConstraint | None, vocab: Any, seq_len:
                        vocab_size: int) -> tuple[Tensor, Tensor, Tensor]:
     """The conditioning every sample shares on a token backend (discrete, masked): ``fixed: BoolTensor[L]`` and
     ``values: LongTensor[L]`` — ``[START]`` at 0 plus the merged hard face — and ``banned: BoolTensor[1, L, V]``:
-    MASK and UNK everywhere, and PAD/START/END before a fixed ``[END]`` (the words before a fixed end are words)."""
+    MASK and UNK everywhere, PAD/START/END at position 1 (a sample has at least one word: never a blank text) and
+    before a fixed ``[END]`` (the words before a fixed end are words)."""
     fixed, values = torch.zeros(seq_len, dtype=torch.bool), torch.zeros(seq_len, dtype=torch.long)
     if prepared is not None and prepared.hard is not None:
         fixed, values = (v.clone() for v in prepared.hard.to_tensors())
     fixed[0], values[0] = True, vocab.start_id
     banned = torch.zeros(1, seq_len, vocab_size, dtype=torch.bool)
     banned[..., [vocab.mask_id, vocab.unk_id]] = True
+    if seq_len > 2:  # a fixed token at 1 (a prefix) overrides the ban through the projector
+        banned[0, 1, [vocab.pad_id, vocab.start_id, vocab.end_id]] = True
     ends = [] if prepared is None or prepared.hard is None else \
         [p for p, i in prepared.hard.positions.items() if i == vocab.end_id]
     if ends:
