@@ -83,6 +83,7 @@ DISCRETE_CONFIGS: dict[str, tuple[dict[str, Any], str]] = {
     "on-move k8": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "first-order"),
     "on-move k16": ({"guidance_mode": "on-move", "guidance_shortlist": 16}, "first-order"),
     "on-move k8 tail none": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "none"),
+    "on-move k8 demote": ({"guidance_mode": "on-move", "guidance_shortlist": 8, "guidance_demote": True}, "first-order"),
     "on-move k16 tail none": ({"guidance_mode": "on-move", "guidance_shortlist": 16}, "none"),
     "on-move k4 rank guided": ({"guidance_mode": "on-move", "guidance_shortlist": 4}, "first-order rank"),
     "on-move k8 rank guided": ({"guidance_mode": "on-move", "guidance_shortlist": 8}, "first-order rank"),
