@@ -39,7 +39,7 @@ Bootstraps (``generate(bootstrap=...)``): ``"draft"`` (default) — the bundled 
 (``e2e-ar-draft``, trained on the same data as the teacher LM ``e2e-teacher-1`` but with its own seed and
 name) writes ``drafts`` (32 per checked leaf, at most 128) drafts per sample, never [UNK], and the one that best
 meets the constraints is revised (``Contains`` phrases and ``name`` / ``near`` values placed in it first, inserted or
-in place of a few of its words: :meth:`DiffusERGenerator._starts`); ``"empty"`` — start from nothing at ``t = T``;
+in place of a few of its words: :mod:`.placing`); ``"empty"`` — start from nothing at ``t = T``;
 ``"random"`` — random words at ``t = T``. ``edit`` starts from the given text (DiffusER's source bootstrap) at ``t_start``.
 """
 
@@ -57,17 +57,14 @@ import torch
 from ctrlgen.backends.edit.choose import DIVERSITY, check_diversity, choose
 from ctrlgen.backends.edit.guides import EditGuides, leaf_scale, local_leaves
 from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig
-from ctrlgen.backends.edit.models import MASK_ID, encode_batch
+from ctrlgen.backends.edit.models import encode_batch
+from ctrlgen.backends.edit.placing import start_rows
 from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.backends.edit.start import (
     SourceSpelling,
-    contains_phrases,
     describe,
     draft_starts,
-    fill_masks,
-    insert_phrases,
     layout_of,
-    project,
     unknown_words,
 )
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
@@ -86,7 +83,6 @@ DRAFTS, PATTERN_DRAFTS = 32, 128  # AR drafts per sample; under a per-word label
 DRAFT_LEAVES = 4  # drafts per sample: DRAFTS × min(DRAFT_LEAVES, checked leaves): an MR gets 128 (recipes/mr_describe.py)
 DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
-PLACE_REPLACE = 4  # generate: a phrase placed in a draft may replace up to this many of its words (see _starts)
 PROBE_BATCH = 8  # rows in the forward that budget() times
 DRAFT_DIR = "draft"  # save_pretrained writes the AR draft LM here, inside the checkpoint
 
@@ -257,43 +253,8 @@ class DiffusERGenerator(EditGuides, Generator):
 
     def _starts(self, rows: list[list[int]], prepared: PreparedConstraint | None, k: int = 1,
                 sampler: EditSampler | None = None, steer: PreparedConstraint | None = None) -> list[list[int]]:
-        """Each row projected onto the hard faces' layout, its placeholders filled left to right: the ``k`` best
-        of ``4k`` (at least 8) beam fills by the fluency term when there is one (else by the fill log-prob).
-
-        ``Contains`` phrases (and ``name`` / ``near`` values) are placed first. Without ``sampler`` (``edit``,
-        ``infill``: the user's text) a phrase is only inserted, where the draft model likes it; with one (``generate``:
-        a throwaway draft) it may also replace 1 … ``PLACE_REPLACE`` of the draft's words, every placement ranked as the
-        beam ranks texts — the check face of ``steer`` (× :func:`leaf_scale`) and the fluency term — so a new name
-        takes the place of the draft's own name instead of standing beside it, and no realised field is overwritten."""
-        fixed, layout = layout_of(prepared.hard if prepared else None, self.tokenizer.vocab)
-        phrases = contains_phrases(prepared, self.tokenizer.vocab)
-        if phrases and sampler is not None:  # a draft: insert or replace, ranked by check and fluency
-            rows, _ = insert_phrases(rows, phrases, self.limit, self._place_score(steer, sampler), PLACE_REPLACE)
-        elif phrases:  # Contains: the phrase inserted where the draft model likes it, the loop repairs around it
-            rows, _ = insert_phrases(rows, phrases, self.limit, self.fluency())
-        projected = [project(r, fixed, layout) for r in rows]
-        wide = max(8, 4 * k) if any(MASK_ID in r for r in projected) else 1
-        filled = fill_masks(self.model.tagger, self.model.generator, projected, 1.0, wide)
-        fluency = self.fluency() if wide > 1 else None
-        out = []
-        for options in filled:
-            if fluency is not None:
-                scores = fluency(options)
-                options = [o for _, o in sorted(zip(scores, options), key=lambda p: -p[0])]
-            out += [options[min(j, len(options) - 1)] for j in range(k)]
-        return out
-
-    def _place_score(self, steer: PreparedConstraint | None, sampler: EditSampler):  # type: ignore[no-untyped-def]
-        """``rows -> rank_weight · leaf_scale · check + fluency_weight · fluency``: the beam's ranking of a text (without
-        its path log-prob), for placing phrases in a draft (:meth:`_starts`)."""
-        rank, fluency, w = self._rank(steer), self.fluency(), sampler.rank_weight * leaf_scale(steer)
-        if fluency is None:
-            return (lambda rows: [w * v for v in rank(rows)]) if rank is not None else None
-
-        def score(rows: list[list[int]]) -> list[float]:
-            checks = rank(rows) if rank is not None else [0.0] * len(rows)
-            return [w * c + sampler.fluency_weight * f for c, f in zip(checks, fluency(rows), strict=True)]
-        return score
+        """The rows revision starts from (:func:`.placing.start_rows`)."""
+        return start_rows(self, rows, prepared, k, sampler, steer)
 
     def _sources(self, starts: list[list[int]]) -> list[tuple[list[str], list[int]]]:  # (words, ids) per start
         return [([self.tokenizer.vocab.word(i) for i in r], r) for r in starts]
