@@ -4,12 +4,12 @@ protection, stopping, beam (1, 1) = greedy, seeding, layouts from hard faces, re
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import torch
+from edit_support import HasWord
 
 from ctrlgen.api import load
 from ctrlgen.backends.edit.generator import DiffusERGenerator
@@ -31,21 +31,6 @@ from ctrlgen.registry import SOFT_EMBEDDING
 from ctrlgen.text.tokenizer import split_words
 
 TEXT = "The Mill is a cheap pub near the river ."
-
-
-class HasWord(Constraint):
-    """A check-only constraint: the text contains ``word`` (stands in for SemanticField)."""
-
-    faces: ClassVar[frozenset[str]] = frozenset({"check"})
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-
-    def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        return [self.word in split_words(t) for t in texts]
-
-    def __repr__(self) -> str:
-        return f"HasWord({self.word!r})"
 
 
 def out_words(gen: DiffusERGenerator, out, i: int = 0) -> list[str]:

@@ -9,15 +9,14 @@ from typing import ClassVar
 
 import pytest
 import torch
+from edit_support import tiny_edit_generator
 
 from ctrlgen.backends.edit.generator import DiffusERGenerator
-from ctrlgen.backends.edit.joint import EditModel, EditModelConfig, words_of
+from ctrlgen.backends.edit.joint import words_of
 from ctrlgen.backends.edit.ops import slot_policy
 from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
 from ctrlgen.constraints.base import Constraint, WordLabelled
 from ctrlgen.errors import SamplingError
-from ctrlgen.models.ar_lm import ARLM, ARLMConfig
-from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 SEQ_LEN = 20
@@ -57,13 +56,7 @@ def tok(tiny_texts) -> Tokenizer:
 
 @pytest.fixture(scope="module")
 def gen(tmp_path_factory, tok) -> DiffusERGenerator:
-    root = tmp_path_factory.mktemp("pattern")
-    torch.manual_seed(0)
-    ar = ARLM(ARLMConfig(vocab_size=len(tok), seq_len=SEQ_LEN, hidden=32, layers=2, heads=2, dropout=0.0)).eval()
-    save_pretrained(root / "ar", ar, tok)
-    model = EditModel(EditModelConfig(vocab_size=len(tok), seq_len=SEQ_LEN, hidden=32, layers=2, heads=2, dropout=0.0))
-    path = save_pretrained(root / "edit", model, tok, {"diffusion": {"steps": 4}})
-    return DiffusERGenerator.from_pretrained(path, draft_model=str(root / "ar"))
+    return tiny_edit_generator(tmp_path_factory.mktemp("pattern"), tok, SEQ_LEN)
 
 
 def ids_of(tok: Tokenizer, text: str) -> list[int]:

@@ -4,40 +4,18 @@ Tiny untrained models (no data); the measured effect is in ``recipes/mr_describe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
-
 import pytest
-import torch
+from edit_support import HasWord, tiny_edit_generator
 
 import ctrlgen.backends.edit.generator as edit_generator
 from ctrlgen.backends.edit.generator import DRAFTS, DiffusERGenerator
 from ctrlgen.backends.edit.guides import leaf_scale
-from ctrlgen.backends.edit.joint import EditModel, EditModelConfig
 from ctrlgen.backends.edit.sampler import EditSampler
 from ctrlgen.backends.edit.start import insert_phrases
-from ctrlgen.constraints.base import Constraint
 from ctrlgen.constraints.composition import prepare
-from ctrlgen.models.ar_lm import ARLM, ARLMConfig
-from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 SEQ_LEN = 20
-
-
-class Has(Constraint):
-    """A check-only stand-in for a closed-set field: the word occurs in the text."""
-
-    faces: ClassVar[frozenset[str]] = frozenset({"check"})
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-
-    def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        return [self.word in split_words(t) for t in texts]
-
-    def __repr__(self) -> str:
-        return f"Has({self.word!r})"
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +25,7 @@ def tok(tiny_texts) -> Tokenizer:
 
 @pytest.fixture(scope="module")
 def gen(tmp_path_factory, tok) -> DiffusERGenerator:
-    root = tmp_path_factory.mktemp("whole_mr")
-    torch.manual_seed(0)
-    ar = ARLM(ARLMConfig(vocab_size=len(tok), seq_len=SEQ_LEN, hidden=32, layers=2, heads=2, dropout=0.0)).eval()
-    save_pretrained(root / "ar", ar, tok)
-    model = EditModel(EditModelConfig(vocab_size=len(tok), seq_len=SEQ_LEN, hidden=32, layers=2, heads=2, dropout=0.0))
-    path = save_pretrained(root / "edit", model, tok, {"diffusion": {"steps": 4}})
-    return DiffusERGenerator.from_pretrained(path, draft_model=str(root / "ar"))
+    return tiny_edit_generator(tmp_path_factory.mktemp("whole_mr"), tok, SEQ_LEN)
 
 
 def test_leaf_scale_makes_each_leaf_worth_a_lone_constraint(tok):
@@ -61,9 +33,9 @@ def test_leaf_scale_makes_each_leaf_worth_a_lone_constraint(tok):
         return leaf_scale(prepare(c, tok, SEQ_LEN, "edit"))
 
     assert leaf_scale(None) == 1.0
-    assert scale(Has("pub")) == 1.0
-    assert scale(Has("pub") & Has("Mill") & Has("cheap")) == 3.0
-    assert scale(2.0 * Has("pub") & Has("Mill")) == 3.0  # total weight over the smallest
+    assert scale(HasWord("pub")) == 1.0
+    assert scale(HasWord("pub") & HasWord("Mill") & HasWord("cheap")) == 3.0
+    assert scale(2.0 * HasWord("pub") & HasWord("Mill")) == 3.0  # total weight over the smallest
 
 
 def test_a_placed_phrase_may_replace_draft_words(tok):
@@ -94,7 +66,7 @@ def test_a_later_phrase_never_replaces_an_earlier_one(tok):
 
 
 def test_proposals_write_only_the_phrases_of_missing_leaves(gen, tok):
-    a, b = Has("pub"), Has("Mill")
+    a, b = HasWord("pub"), HasWord("Mill")
     both = gen.prepare(a & b)
     every = gen.phrases(both)
     needed = gen.phrases_for(both)
@@ -121,9 +93,9 @@ def test_many_leaves_weigh_more_and_draw_more_drafts(gen, monkeypatch):
     monkeypatch.setattr(EditSampler, "sample", spy_sample)
     monkeypatch.setattr(edit_generator, "draft_starts", spy_drafts)
     base = edit_generator.DEFAULT_SAMPLER.rank_weight
-    gen.generate(n=1, steps=1, seed=0, constraints=Has("pub"))
-    gen.generate(n=1, steps=1, seed=0, constraints=Has("pub") & Has("Mill") & Has("cheap"))
-    many = [Has(w) for w in ("pub", "Mill", "cheap", "Italian", "near")]
+    gen.generate(n=1, steps=1, seed=0, constraints=HasWord("pub"))
+    gen.generate(n=1, steps=1, seed=0, constraints=HasWord("pub") & HasWord("Mill") & HasWord("cheap"))
+    many = [HasWord(w) for w in ("pub", "Mill", "cheap", "Italian", "near")]
     gen.generate(n=1, steps=1, seed=0, constraints=many)
     assert seen["weight"] == [base, 3 * base, 5 * base]
     assert seen["drafts"] == [DRAFTS, 3 * DRAFTS, edit_generator.DRAFT_LEAVES * DRAFTS]
