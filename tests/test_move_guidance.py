@@ -7,9 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from rate_guidance_support import (
+    MASK,
+    L,
+    TinyScoreModel,
+    V,
+    noisy_inputs,
+    tiny_classifier,
+)
 
-from classifiers.semantic_token import SemanticTokenClassifier
 from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
 from ctrlgen.constraints.base import Constraint
@@ -17,48 +23,17 @@ from ctrlgen.constraints.classifier import ClassifierSoft
 from ctrlgen.errors import SamplingError
 from ctrlgen.registry import SOFT_TOKEN
 
-V, L, MASK = 12, 6, 11
-
-
-class _Config:
-    vocab_size = V
-
-
-class _ScoreModel(nn.Module):
-    """A tiny deterministic score model: ``(x: Tensor[B, L], sigma) -> log-score Tensor[B, L, V]``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(1)
-        self.config = _Config()
-        self.emb = nn.Embedding(V, 16)
-        self.out = nn.Linear(16, V)
-
-    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        return self.out(self.emb(x).tanh()).log_softmax(-1)
-
 
 def _soft(value: str = "Japanese") -> ClassifierSoft:
-    torch.manual_seed(0)
-    values = {"food": ["none", "Japanese", "Chinese"], "area": ["none", "riverside"]}
-    clf = SemanticTokenClassifier(vocab_size=V, seq_len=L, values=values, embed_dim=8, hidden=16, layers=1, heads=2)
-    clf = clf.eval().requires_grad_(False)
+    clf = tiny_classifier()
     return ClassifierSoft(clf, clf.encode_target(("food", value), None, L))
-
-
-def _inputs() -> tuple[Tensor, Tensor]:
-    g = torch.Generator().manual_seed(3)
-    x = torch.randint(0, MASK, (5, L), generator=g)
-    x[torch.rand(5, L, generator=g) < 0.5] = MASK
-    x[0] = MASK  # one all-MASK row
-    return x, torch.linspace(0.2, 2.0, 5)
 
 
 @pytest.mark.parametrize("shortlist", [0, 3])
 @pytest.mark.parametrize("demote", [False, True])
 def test_conditional_is_the_every_step_rates(shortlist: int, demote: bool) -> None:
     """Given x_t, P(y | move) of on-move guidance = the every-step guided rates of the non-MASK ids, renormalised."""
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     rate = RateGuidance(model, [(1.5, _soft())], 2.0, shortlist=shortlist, mask_id=MASK, demote_outside=demote)
     with torch.no_grad():
         every, scores = rate(x, sigma), model(x, sigma)
@@ -70,7 +45,7 @@ def test_conditional_is_the_every_step_rates(shortlist: int, demote: bool) -> No
 
 
 def test_tail_none_is_exact_on_the_shortlist_and_unguided_elsewhere() -> None:
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     soft = _soft("Chinese")
     rate = RateGuidance(model, [(1.0, soft)], 1.0, shortlist=3, mask_id=MASK)
     with torch.no_grad():
@@ -95,7 +70,7 @@ def test_tail_none_is_exact_on_the_shortlist_and_unguided_elsewhere() -> None:
 
 def test_guided_rank_rescores_the_taylor_top_k() -> None:
     """``rank="guided"``: the exact ratios go to the k likeliest jumps under the first-order guided scores."""
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     soft = _soft("Chinese")
     rate = RateGuidance(model, [(1.0, soft)], 20.0, shortlist=2, mask_id=MASK)
     with torch.no_grad():
@@ -126,7 +101,7 @@ def test_guided_rank_rescores_the_taylor_top_k() -> None:
 def test_first_order_ratio_is_the_directional_derivative() -> None:
     """Taylor estimate vs brute force on a tiny vocabulary: g_{i,y} − g_{i,x_i} equals the central difference of
     log p(c | e) along onehot(y) − onehot(x_i), and is exact for a soft face linear in the one-hot input."""
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     soft = _soft()
     rate = RateGuidance(model, [(1.0, soft)], 1.0, fast=False)
     ratio = rate.log_ratio(x, sigma).double()
@@ -150,7 +125,7 @@ def test_first_order_ratio_is_the_directional_derivative() -> None:
 
 
 def test_redraw_samples_the_conditional_and_keeps_the_rest() -> None:
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     rate = RateGuidance(model, [(1.0, _soft())], 3.0, shortlist=4, mask_id=MASK)
     guide = OnMoveGuidance(model, rate, torch.Generator().manual_seed(0))
     j = int((x[2] == MASK).nonzero()[0])
@@ -173,7 +148,7 @@ def test_redraw_samples_the_conditional_and_keeps_the_rest() -> None:
 
 
 def test_scale_zero_records_and_redraws_nothing() -> None:
-    model, (x, sigma) = _ScoreModel(), _inputs()
+    model, (x, sigma) = TinyScoreModel(), noisy_inputs(all_mask_row=True)
     guide = OnMoveGuidance(model, RateGuidance(model, [(1.0, _soft())], 0.0, shortlist=2, mask_id=MASK))
     with torch.no_grad():
         assert torch.equal(guide(x, sigma), model(x, sigma))
@@ -211,7 +186,7 @@ def test_both_modes_steer_and_scale_zero_is_unguided(sedd_gen, tokenizer, mode: 
 def test_bad_mode_and_graph_are_refused(sedd_gen) -> None:
     with pytest.raises(SamplingError, match="guidance_mode"):
         sedd_gen.generate(n=1, steps=2, guidance_mode="sometimes")
-    model = _ScoreModel()
+    model = TinyScoreModel()
     with pytest.raises(SamplingError, match="absorbing"):
         OnMoveGuidance(model, RateGuidance(model, [(1.0, _soft())], 1.0))
     with pytest.raises(SamplingError, match="tail"):
