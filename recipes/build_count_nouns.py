@@ -13,14 +13,12 @@ Deterministic (spaCy's CPU parse; no seed). ``--show`` prints the nouns found (t
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import torch
 
-from ctrlgen.evaluation.bench import data_dir
+from ctrlgen.evaluation.bench import corpus_texts
 from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, MAX_BARE, MIN_USES, CountNouns
-from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 
@@ -35,15 +33,8 @@ def main() -> None:
                                         / f"{BUNDLED_NOUNS}.safetensors"))
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.texts:
-        path = Path(args.texts)
-        texts = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
-    else:
-        path = data_dir(args.data) / "e2e" / "train.csv"
-        texts = [e.ref for e in read_e2e_csv(path)]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    table = CountNouns.from_texts(texts, min_uses=args.min_uses, max_bare=args.max_bare,
-                                  source=f"{path.name} sha256:{digest}")
+    texts, source = corpus_texts(args.data, args.texts)
+    table = CountNouns.from_texts(texts, min_uses=args.min_uses, max_bare=args.max_bare, source=source)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.save(args.out)
     if args.show:

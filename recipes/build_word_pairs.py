@@ -11,12 +11,10 @@ bundled model was trained on), hashed — no text of the corpus is stored::
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
-from ctrlgen.evaluation.bench import data_dir
+from ctrlgen.evaluation.bench import corpus_texts
 from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs
-from ctrlgen.text.e2e import read_e2e_csv
 
 
 def main() -> None:
@@ -26,14 +24,8 @@ def main() -> None:
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "ctrlgen" / "assets" / "oracles"
                                         / f"{BUNDLED}.safetensors"))
     args = p.parse_args()
-    if args.texts:
-        path = Path(args.texts)
-        texts = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
-    else:
-        path = data_dir(args.data) / "e2e" / "train.csv"
-        texts = [e.ref for e in read_e2e_csv(path)]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    table = WordPairs.from_texts(texts, source=f"{path.name} sha256:{digest}")
+    texts, source = corpus_texts(args.data, args.texts)
+    table = WordPairs.from_texts(texts, source=source)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.save(args.out)
     print(f"{len(texts)} texts -> {len(table.pairs)} pairs, {len(table.words)} words -> {args.out} ({table.source})")

@@ -3,6 +3,7 @@ statistics, JSON output): a real module, so recipes import it instead of patchin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -20,7 +21,13 @@ from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.evaluation.guided import Guided, constraints_for
 from ctrlgen.evaluation.target_builders import semantic_targets
 from ctrlgen.evaluation.target_files import build_task_targets, fitting_examples
-from ctrlgen.oracles.fluency import BigramReference, distinct_n, length_histogram, well_formed
+from ctrlgen.oracles.fluency import (
+    BigramReference,
+    distinct_n,
+    length_histogram,
+    well_formed,
+)
+from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 
@@ -30,6 +37,18 @@ def data_dir(arg: str | None) -> Path:
     if not d:
         raise SystemExit("pass --data DIR or set CTRLGEN_DATA to the folder holding e2e/train.csv")
     return Path(d)
+
+
+def corpus_texts(data: str | None, texts_file: str | None = None) -> tuple[list[str], str]:
+    """The texts a table recipe builds from and their provenance ``"<file name> sha256:<digest>"``: ``texts_file``
+    (one text per line, blank lines skipped) when given, else the references of ``<data>/e2e/train.csv``."""
+    if texts_file:
+        path = Path(texts_file)
+        texts = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+    else:
+        path = data_dir(data) / "e2e" / "train.csv"
+        texts = [e.ref for e in read_e2e_csv(path)]
+    return texts, f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
 
 
 def machine() -> dict[str, Any]:
