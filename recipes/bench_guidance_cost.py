@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 import ctrlgen
+from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
 from ctrlgen.evaluation.bench import build_targets, data_dir, machine, write_json
 from ctrlgen.evaluation.guided import Guided
 from ctrlgen.evaluation.harness import fluency_stats
@@ -92,8 +93,6 @@ DISCRETE_CONFIGS: dict[str, tuple[dict[str, Any], str]] = {
 
 def run_discrete(gen: Any, oracles: Oracles, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Rows of the discrete section (see the module doc): unguided, then each of ``args.discrete_configs``."""
-    from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
-
     spec = TASKS.get("semantic")
     oracles.require(spec.needs)
     targets = build_targets("semantic", data_dir(args.data) / "e2e" / "valid.csv", args.targets, args.seed,
