@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,8 +13,14 @@ from nltk import Tree
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.cli.main import main
 from ctrlgen.errors import ConfigError, DataError
+from ctrlgen.evaluation.bench import corpus_texts
 from ctrlgen.evaluation.harness import evaluate
-from ctrlgen.evaluation.methods import METHODS, PerTargetMethod, SampleContext, spaced_texts
+from ctrlgen.evaluation.methods import (
+    METHODS,
+    PerTargetMethod,
+    SampleContext,
+    spaced_texts,
+)
 from ctrlgen.evaluation.target_builders import semantic_targets
 from ctrlgen.evaluation.target_files import build_task_targets, read_task_targets
 from ctrlgen.evaluation.targets import LengthTarget, write_targets
@@ -274,3 +281,12 @@ def test_write_json_scrubs_data_texts(tmp_path):
     data = json.loads(out.read_text())
     assert data == {"examples": [{"source": VERBATIM, "output": "The Mill is a pub."}], "n": 2}
     assert ref not in out.read_text()
+
+
+def test_corpus_texts_reads_a_text_file_with_its_digest(tmp_path):
+    """The table recipes' corpus: one text per line (blank lines skipped), provenance = file name + sha256."""
+    f = tmp_path / "mine.txt"
+    f.write_text("The Mill is a pub .\n\nIt is cheap .\n", encoding="utf-8")
+    texts, source = corpus_texts(None, str(f))
+    assert texts == ["The Mill is a pub .", "It is cheap ."]
+    assert source == f"mine.txt sha256:{hashlib.sha256(f.read_bytes()).hexdigest()}"
