@@ -19,7 +19,8 @@ cases with ``--per-case`` samples each, the MBR choice scored):
 E2E references never enter the JSON (``write_json(..., references=...)`` scrubs any text equal to one).
 
 ``--models e2e-masked,e2e-masked-bpe`` runs instead the word-level vs BPE comparison of issue 15 ("Measure") and
-writes ``recipes/results/bench_masked_bpe.json`` (``--out`` to change it): for each masked model, at its own
+writes ``recipes/results/bench_masked_bpe.json`` (``--out`` to change it); discrete (SEDD) models are taken too, each
+at ``--discrete-steps`` analytic steps. For each masked model, at its own
 ``config.json`` block length and ``--wall-steps`` steps, the unconditional row (plus the copy rate: the share of
 samples equal, word for word, to a ``train.csv`` text), infill on the same holes (CFG 0; fixed words kept = the
 template's words in order; exact layout = the ``Infill`` check, every hole with its k words), ``Contains`` and
@@ -166,14 +167,14 @@ def kept(kind: str, given: str, text: str) -> bool:
     return True
 
 
-def oov_rows(name: str, gen: Any, n: int, steps: int) -> list[dict]:
+def oov_rows(name: str, gen: Any, n: int, steps: int, backend: str = "masked") -> list[dict]:
     """Each ``OOV`` input, ``n`` samples: the share that keeps every given character and the check face's success;
     a refusal is recorded by its error type (nothing kept)."""
     rows = []
     for k, (kind, text) in enumerate(OOV):
         c = {"prefix": Prefix, "infill": Infill, "contains": Contains}[kind](text)
         try:
-            out = gen.generate(n=n, seed=k, sampler=sampler_for("masked", steps), constraints=c)
+            out = gen.generate(n=n, seed=k, sampler=sampler_for(backend, steps), constraints=c)
         except CtrlgenError as e:
             rows.append({"kind": kind, "given": text, "error": type(e).__name__, "kept": 0.0, "satisfied": 0.0})
         else:
@@ -210,17 +211,24 @@ def infill_row(name: str, gen: Any, cases: list, n: int, sampler: Any, ref: Bigr
 
 def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d: Any, ref: BigramReference,
                  teacher: Teacher) -> dict:
-    """Word-level vs BPE masked models (``--models``), each at its own block length, same seeds and settings."""
+    """Word-level vs BPE models (``--models``) of the masked or the discrete backend: a masked model at its own block
+    length and ``--wall-steps`` steps, a discrete (SEDD) one at ``--discrete-steps`` analytic steps; same seeds and
+    settings otherwise."""
     names = [m for m in args.models.split(",") if m]
     gens = {m: ctrlgen.load(m) for m in names}
+    if bad := [m for m, g in gens.items() if g.backend not in ("masked", "discrete")]:
+        raise SystemExit(f"--models takes masked or discrete models; {bad} are not")
     train_words = {" ".join(split_words(t)) for t in train}
     cases = make_cases(valid, args.cases, list(gens.values()))
     targets = build_targets("semantic", d / "valid.csv", args.fields, 0,
                             min(g.model.config.seq_len for g in gens.values()), None)
     models: dict[str, Any] = {}
     for m, g in gens.items():
-        BLOCK["block_length"] = g.defaults.block_length  # the model's measured default (config.json "sampling")
-        sampler = sampler_for("masked", args.wall_steps)
+        backend = g.backend
+        steps = args.wall_steps if backend == "masked" else args.discrete_steps
+        if backend == "masked":
+            BLOCK["block_length"] = g.defaults.block_length  # the model's measured default (config.json "sampling")
+        sampler = sampler_for(backend, steps)
         call = (lambda phrase, g=g, sampler=sampler: g.generate(n=args.contains_n, seed=0, sampler=sampler,
                                                                 constraints=Contains(phrase)))
         rows = {"unconditional": lambda g=g, m=m, sampler=sampler: unconditional(m, g, sampler, args.n, ref, teacher,
@@ -228,14 +236,16 @@ def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d
                 "infill": lambda g=g, m=m, sampler=sampler: infill_row(m, g, cases, args.per_case, sampler, ref,
                                                                        teacher),
                 "contains": lambda m=m, call=call: run_variant(f"{m}/contains", call, ref)["summary"],
-                "semantic": lambda g=g, m=m: semantic_control(m, g, targets, args.contains_n, args.wall_steps, "masked"),
-                "oov": lambda g=g, m=m: oov_rows(m, g, args.contains_n, args.wall_steps)}
-        models[m] = {"tokenizer": getattr(g.tokenizer, "kind", "word"), "vocab_size": len(g.tokenizer),
-                     "seq_len": g.seq_len, "block_length": BLOCK["block_length"],
+                "semantic": lambda g=g, m=m, b=backend, k=steps: semantic_control(m, g, targets, args.contains_n, k, b),
+                "oov": lambda g=g, m=m, b=backend, k=steps: oov_rows(m, g, args.contains_n, k, b)}
+        models[m] = {"backend": backend, "steps": steps, "tokenizer": getattr(g.tokenizer, "kind", "word"),
+                     "vocab_size": len(g.tokenizer), "seq_len": g.seq_len,
+                     "block_length": BLOCK["block_length"] if backend == "masked" else None,
                      **{k: f() for k, f in rows.items() if k in args.sections}}
         if "oov" in models[m]:
             models[m]["oov_kept"] = statistics.mean(r["kept"] for r in models[m]["oov"])
-    return {"models": models, "steps": args.wall_steps, "remasking": "low_confidence", "n": args.n,
+    return {"models": models, "steps": args.wall_steps, "discrete_steps": args.discrete_steps,
+            "remasking": "low_confidence", "n": args.n,
             "infill": {"cases": len(cases), "samples_per_case": args.per_case, "cfg_scale": 0.0},
             "contains_phrases": PHRASES, "contains_n": args.contains_n, "semantic_targets": len(targets)}
 
@@ -269,7 +279,9 @@ def main() -> None:
     ap.add_argument("--contains-n", type=int, default=8, help="samples per Contains phrase / SemanticField target")
     ap.add_argument("--fields", type=int, default=10, help="SemanticField targets")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--models", help="comma-separated masked models: the word-level vs BPE comparison instead")
+    ap.add_argument("--models", help="comma-separated masked or discrete models: the word-level vs BPE comparison "
+                                     "instead")
+    ap.add_argument("--discrete-steps", type=int, default=64, help="with --models: a discrete model's sampling steps")
     ap.add_argument("--out", help="default recipes/results/bench_masked.json (bench_masked_bpe.json with --models)")
     ap.add_argument("--sections", type=lambda v: v.split(","), default=SECTIONS,
                     help=f"with --models: rows to run, of {','.join(SECTIONS)}; a subset replaces those rows of the "

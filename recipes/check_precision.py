@@ -15,7 +15,8 @@ Two steps (issue 18, item 4):
    Later sets draw the same way with other seeds and requests: ``--seed 100`` (held-out), ``--seed 200
    --templates fresh --infill-rounds 2`` (fresh), ``--seed 300 --templates fourth --fields fourth
    --infill-rounds 2 --semantic-rounds 2`` (the fourth, blind set), ``--seed 500 --templates fifth --fields fifth
-   --infill-rounds 2`` (the fifth, blind set).
+   --infill-rounds 2`` (the fifth, blind set), ``--seed 600 --templates sixth --fields sixth --infill-rounds 2`` (the
+   sixth, blind set), ``--seed 700 --templates seventh --fields seventh --infill-rounds 2`` (the seventh, blind set).
 
 3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
    its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
@@ -77,8 +78,32 @@ FIFTH_TEMPLATES = ["The Rice Boat is a family [MASK] coffee shop in the [MASK:2]
                    "There is a pub near Café Brazil . It is called [MASK:2] .",
                    "Near the river , [MASK:4] has a low customer rating .",
                    "Fitzbillies , a [MASK] coffee shop , is cheap and [MASK:2] ."]
+#: The sixth, blind set (``--templates sixth``): relative clauses, a hole inside a name, "not" before a hole, a
+#: subject hole before "near", a passive frame, and holes ending each of two sentences.
+SIXTH_TEMPLATES = ["The Phoenix , which is [MASK:2] , serves [MASK] food .",
+                   "You can find [MASK:3] near The Sorrento .",
+                   "[MASK] Spice is a [MASK:2] in the riverside area .",
+                   "Wildwood is a pub with [MASK:2] prices and a [MASK:3] .",
+                   "The Cambridge Blue is [MASK:3] . It is near [MASK:2] .",
+                   "There is a [MASK:2] shop called [MASK] in the [MASK:2] .",
+                   "Bibimbap House serves [MASK:2] and is not [MASK:2] .",
+                   "Green Man , near [MASK:3] , is a [MASK] .",
+                   "Children are [MASK:2] at The Eagle , a [MASK:2] pub .",
+                   "Taste of Cambridge has an average [MASK:2] and [MASK:3] ."]
+#: The seventh, blind set (``--templates seventh``): a subject hole before the verb, "close to", an opening
+#: clause, "has X and a Y", "called X near Y", holes ending a second sentence, "offers X at Y prices", inversion.
+SEVENTH_TEMPLATES = ["[MASK:2] serves Italian food and has a [MASK] price range .",
+                     "Located in the [MASK:2] , The Eagle is a [MASK:2] .",
+                     "The Plough is [MASK] to [MASK:2] .",
+                     "If you like [MASK] food , The Wrestlers is [MASK:3] .",
+                     "Midsummer House has [MASK:2] and a [MASK] customer rating .",
+                     "There is a cheap [MASK] called [MASK:2] near [MASK:2] .",
+                     "Clowns is a [MASK:2] . It has [MASK:3] .",
+                     "[MASK:3] near the Burger King .",
+                     "Cotto offers [MASK:2] at [MASK:2] prices .",
+                     "Near [MASK:3] is a [MASK] called Aromi ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
-                 "fifth": FIFTH_TEMPLATES}
+                 "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -93,7 +118,20 @@ FIFTH_FIELDS = [("food", "English"), ("food", "Fast food"), ("name", "Cotto"), (
                 ("near", "Rainbow Vegetarian Café"), ("near", "Express by Holiday Inn"), ("area", "city centre"),
                 ("eatType", "restaurant"), ("priceRange", "£20-25"), ("customer rating", "high"),
                 ("customer rating", "3 out of 5")]
-FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS}
+#: The sixth set's requests (``--fields sixth``): names and landmarks none of the earlier lists asked for, and six
+#: values asked before (every E2E food, area, price and rating value has now been asked once).
+SIXTH_FIELDS = [("name", "The Eagle"), ("name", "Alimentum"), ("name", "The Wrestlers"), ("name", "Loch Fyne"),
+                ("near", "Avalon"), ("near", "The Bakers"), ("near", "Crowne Plaza Hotel"), ("near", "All Bar One"),
+                ("food", "Japanese"), ("food", "Chinese"), ("priceRange", "high"), ("customer rating", "low"),
+                ("familyFriendly", "yes"), ("area", "riverside")]
+#: The seventh set's requests (``--fields seventh``): four names and four landmarks no list asked for before, and
+#: six values asked before.
+SEVENTH_FIELDS = [("name", "Midsummer House"), ("name", "The Cricketers"), ("name", "Cocum"),
+                  ("name", "Bibimbap House"), ("near", "Clare Hall"), ("near", "Ranch"), ("near", "The Rice Boat"),
+                  ("near", "Café Brazil"), ("food", "Italian"), ("food", "French"), ("priceRange", "moderate"),
+                  ("customer rating", "5 out of 5"), ("familyFriendly", "no"), ("area", "city centre")]
+FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
+              "seventh": SEVENTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -186,11 +224,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth")
+                        "500 the fifth, 600 the sixth, 700 the seventh")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth or the fifth set's")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to seventh sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth or the fifth set's")
+                   help="SemanticField requests: those of the first three sets, the fourth to seventh sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")
