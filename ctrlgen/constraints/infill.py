@@ -40,6 +40,7 @@ from ctrlgen.constraints.base import (
     compile_words,
     is_subword,
 )
+from ctrlgen.oracles.complements import object_starts
 from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, CountNouns, bundled_count_nouns
 from ctrlgen.oracles.name_runs import run_on_names
 from ctrlgen.oracles.phrases import parse_words, phrase_errors_many
@@ -126,7 +127,8 @@ class Infill(_Layout):
     Check face: every template word at its position *and* the filled text well-formed
     (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*) *and* every word pair
     touching a hole attested in the training text (:mod:`ctrlgen.oracles.word_pairs`: no *coffee food*; new
-    words and names are never held against a fill, but two known names run together are:
+    words and names are never held against a fill, nor — with ``grammar`` — a verb and the article or adjective
+    that opens its object, *serves the food*; but two known names run together are:
     :mod:`ctrlgen.oracles.name_runs`) *and* no phrase touching a hole that does not parse
     (:mod:`ctrlgen.oracles.phrases`: no *a family friendly that serves*, no sentence whose only verb is in a
     relative clause); ``score`` stays the share of template words in place.
@@ -168,6 +170,10 @@ class Infill(_Layout):
     def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
         texts = as_texts(texts)
         scores = self.score(texts)
+        table, free = self._table(), self._free()
+        if self.grammar and table is not None:  # parse in one batch the texts whose unseen pairs it may excuse
+            parse_words([w for s, t in zip(scores, texts, strict=True) if s == 1.0 and well_formed(t)
+                         for w in [split_words(t)] if table.unseen(w, free)])
         ok = [s == 1.0 and well_formed(t) and not self.unseen_pairs(t) for s, t in zip(scores, texts, strict=True)]
         if self.grammar:  # parse only what passed the cheap checks, in one batch
             todo = [k for k, good in enumerate(ok) if good]
@@ -177,9 +183,7 @@ class Infill(_Layout):
 
     def phrase_errors(self, texts: Sequence[str]) -> list[list[str]]:
         """Per text, the phrases touching a hole that do not parse (:mod:`ctrlgen.oracles.phrases`)."""
-        words, n = self.layout()
-        free = [k for k in range(1, (n or 0) + 1) if k not in words]
-        sentences = [split_words(t) for t in as_texts(texts)]
+        free, sentences = self._free(), [split_words(t) for t in as_texts(texts)]
         errors = phrase_errors_many(sentences, free)
         nouns = bundled_count_nouns() if self.count_nouns == BUNDLED_NOUNS else self.count_nouns
         if isinstance(nouns, CountNouns):
@@ -188,17 +192,32 @@ class Infill(_Layout):
                 e.extend(nouns.errors(w, p, touches))
         return errors
 
-    def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
-        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table)."""
+    def _table(self) -> WordPairs | None:
         table = bundled_pairs() if self.pairs == BUNDLED else self.pairs
-        if table is None:
-            return []
-        if not isinstance(table, WordPairs):
+        if not (table is None or isinstance(table, WordPairs)):
             raise ConstraintError(f"Infill pairs must be a WordPairs table, {BUNDLED!r} or None, got {table!r}",
                                   "build one with ctrlgen.oracles.word_pairs.WordPairs.from_texts(texts)")
+        return table
+
+    def _free(self) -> list[int]:
         words, n = self.layout()
-        free, split = [k for k in range(1, (n or 0) + 1) if k not in words], split_words(text)
-        return table.unseen(split, free) + run_on_names(table, split, free)
+        return [k for k in range(1, (n or 0) + 1) if k not in words]
+
+    def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
+        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table).
+        With ``grammar`` on, a verb and the first word of its direct object (*serves the food*: the parse says so,
+        :func:`~ctrlgen.oracles.complements.object_starts`) is not held against the fill."""
+        table, free, split = self._table(), self._free(), split_words(text)
+        if table is None:
+            return []
+        unseen = table.unseen(split, free)
+        if unseen and self.grammar:
+            excused = [(split[k].lower(), split[k + 1].lower()) for k in object_starts(split, parse_words([split])[0])
+                       if k + 1 in free or k + 2 in free]
+            for pair in excused:
+                if pair in unseen:
+                    unseen.remove(pair)
+        return unseen + run_on_names(table, split, free)
 
 
 @dataclass(frozen=True, repr=False)

@@ -24,6 +24,15 @@ stop too early — every word pair occurs in good text, the whole does not parse
 - a **comma between a subject and its verb** (*The House , is located*; *If you want X , Zizzi , is near …*),
   unless the verb is a past form (*Zizzi , sited by the river , is …*: a past participle, not a finite verb).
 
+Two more rules read the same parse for what is missing around a verb (:mod:`ctrlgen.oracles.clauses`): a finite
+verb of the main clause with no subject (*Near the river , near Clare Hall , has …*), and an adjective predicate
+coordinated with a bare noun phrase (*is cheap and Chinese food*, *is cheap and The Sorrento*); three more
+(:mod:`ctrlgen.oracles.complements`) for a word whose complement is of the wrong kind: *a* before a plural noun
+(*with a low prices*), *located* with no place phrase (*is located the Riverside*), and a verbless conjunct after a
+finite verb (*has a coffee shop and on the riverside*). A noun phrase ends
+at a conjunction whose conjunct hangs outside it (*is in the city centre and family - friendly*: *friendly* is the
+verb's, so *the city centre* has its noun).
+
 One more rule, a count noun with no determiner (*You can find English coffee shop*), needs to know which nouns
 count, a fact of the domain's words: it lives in :mod:`ctrlgen.oracles.count_nouns`, with its own table.
 
@@ -45,10 +54,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ctrlgen.errors import ConfigError
+from ctrlgen.oracles.clauses import no_subject, unlike_predicate
+from ctrlgen.oracles.complements import bare_location, plural_after_indefinite, verbless_conjunct
 from ctrlgen.oracles.memo import LabelMemo
+from ctrlgen.oracles.parse_labels import SUBJECT_DEPS as _SUBJECT_DEPS
+from ctrlgen.oracles.parse_labels import Parse
+from ctrlgen.oracles.parse_labels import children as _children
 from ctrlgen.oracles.pos import POSModelNotFoundError, load_spacy_pipeline
 
 if TYPE_CHECKING:
@@ -69,24 +83,11 @@ _COMPLEMENT_PREPOSITIONS = frozenset(("to", "for", "from", "of"))  # close to, s
 CLAUSE_DEPS = frozenset(("acl", "relcl", "ccomp", "advcl", "xcomp", "acomp", "ROOT"))
 _DEGREE_NOUNS = frozenset(("bit", "lot"))  # "a bit expensive": a measure of the adjective, not its noun
 _PRESENT_VERB_TAGS = frozenset(("VBZ", "VBP", "MD"))  # a past form after a comma is mostly a participle
-_SUBJECT_DEPS = frozenset(("nsubj", "nsubjpass", "expl", "csubj"))
 _MAIN_VERB_TAGS = frozenset("VB VBD VBZ VBP MD".split())  # a root verb; VB: an imperative (*try X*)
 _DEPENDENT_CLAUSES = frozenset(("relcl", "ccomp", "acl", "csubj"))  # not conj/advcl: those may stand beside a main one
 _MODIFIER_DEPS = frozenset(("nummod", "amod", "compound", "quantmod"))
 _BE_HAVE = frozenset("is are was were am has have had".split())  # take a phrase, never a bare clause
 _SUBORDINATORS = frozenset("that which who whom whose where when while because although if as than so".split())
-
-
-class Parse(NamedTuple):
-    """One sentence's labels, one entry per word: PTB tag, UPOS, dependency label, head index, the index of the
-    leftmost word of its subtree, and the index of its sentence (a text may hold several)."""
-
-    tags: tuple[str, ...]
-    pos: tuple[str, ...]
-    deps: tuple[str, ...]
-    heads: tuple[int, ...]
-    left_edges: tuple[int, ...]
-    sents: tuple[int, ...]
 
 
 def _spacy() -> ModuleType:
@@ -147,6 +148,7 @@ def _headless(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
         j = i + 1
         while j < n and p.tags[j] in PHRASE_TAGS and not (p.tags[j] in ("VBN", "VBG") and p.deps[j] in CLAUSE_DEPS):
             j += 1
+        j = _first_conjunct_end(p, i, j)
         while j > i + 1 and p.tags[j - 1] in _EDGE_TAGS:
             j -= 1
         if j == i + 1 or touches.isdisjoint(range(i, j + 1)):  # a bare article is wellformed's business
@@ -166,6 +168,22 @@ def _headless(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
     return out
 
 
+def _first_conjunct_end(p: Parse, i: int, j: int) -> int:
+    """Where the noun phrase ``[i, j)`` really ends: at a conjunction or comma after a noun when what follows it
+    hangs outside the phrase — a predicate of its own (*is in the city centre and family - friendly*: *friendly*
+    is the verb's), not a second modifier or noun of the phrase (*a cheap and family friendly pub*)."""
+    for m in range(i + 2, j):
+        if p.tags[m] not in ("CC", ",") or m + 1 >= j or not any(  # a head noun first, not "a kids friendly ,"
+                p.tags[k] in NOUN_TAGS and not k < p.heads[k] < j for k in range(i + 1, m)):
+            continue
+        h, steps = m + 1, 0
+        while m < p.heads[h] < j and p.heads[h] != h and steps < 16:
+            h, steps = p.heads[h], steps + 1
+        if not i <= p.heads[h] < j:
+            return m
+    return j
+
+
 def _particle_head(p: Parse, i: int) -> bool:
     """Whether the article at ``i`` ends, through its modifiers, on a particle or preposition with no object:
     *a 3 out and* (*a 3 out of 5* has one, *out* then modifies the number)."""
@@ -173,11 +191,6 @@ def _particle_head(p: Parse, i: int) -> bool:
     while p.deps[h] in _MODIFIER_DEPS and p.heads[h] != h:
         h = p.heads[h]
     return p.tags[h] in ("RP", "IN", "TO") and not _children(p, h, ("pobj",))
-
-
-def _children(p: Parse, k: int, deps: Collection[str]) -> list[int]:
-    """The words that hang from word ``k`` with one of the dependency labels ``deps``."""
-    return [c for c, h in enumerate(p.heads) if h == k and c != k and p.deps[c] in deps]
 
 
 def _finite_verb(p: Parse, k: int) -> bool:
@@ -259,7 +272,9 @@ def phrase_errors_many(sentences: Sequence[Sequence[str]], free: Collection[int]
     for words, p in zip(sentences, parse_words(sentences), strict=True):
         touches = set(range(len(words))) if free is None else {k - 1 for k in free}
         out.append(_headless(words, p, touches) + _no_main_verb(words, p, touches) + _run_on(words, p, touches)
-                   + _comma_before_verb(words, p, touches))
+                   + _comma_before_verb(words, p, touches) + no_subject(words, p, touches)
+                   + unlike_predicate(words, p, touches) + plural_after_indefinite(words, p, touches)
+                   + bare_location(words, p, touches) + verbless_conjunct(words, p, touches))
     return out
 
 

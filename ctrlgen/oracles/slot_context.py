@@ -11,7 +11,14 @@ against the mention that is not part of it. Left alone:
   :func:`~ctrlgen.oracles.slots.slot_realised` judges;
 - a *£* written after the amount (*less than 20 £*);
 - a *£* amount next to a rating (*5 out of 5 £20-25*): a price, another field;
-- an amount after punctuation (*cheap , £20*): a list, not a run-on.
+- an amount after punctuation (*cheap , £20*): a list, not a run-on;
+- the mention's last number said again (*£20-25 25*): a stutter, not another amount.
+
+A number joined to the mention by a hyphen (*expensive-25*, *20-cheap*: one word after normalising) is run into it
+too: the word is half of some other amount.
+
+An amount mention compared right after with another (*is £20-25 than £30*) is garbled as well: the text says *than
+£30* (an adjective is not: *expensive than £20* still says a high price).
 
 Words are those of the normalised text, so ``£ 20`` is ``£20`` and ``5 - star`` is ``5-star``; in ``£moderate``
 the ``£`` glued to the mention is the word before it.
@@ -47,8 +54,27 @@ def glued_amount(norm: str, start: int, end: int, field: str) -> bool:
     left = bool(before) and _stray(before[-1], field) and before[:-1] not in (["of"], ["out"])  # "5 out of 5 cheap"
     right = bool(after) and _stray(after[0], field) \
         and not (after[1:] and after[1] in _RATING_NEXT and not after[0].startswith("£")) \
-        and not (_UNIT.match(after[0]) and norm[end - 1:end].isdigit())  # "cheap 5 star", "less than 20 £"
-    return left or right
+        and not (_UNIT.match(after[0]) and norm[end - 1:end].isdigit()) \
+        and not _repeated(norm[start:end], after[0])  # "cheap 5 star", "less than 20 £", "£20-25 25"
+    compared = after[:1] == ["than"] and len(after) > 1 and _AMOUNT.match(after[1]) is not None \
+        and _AMOUNT.match(norm[start:end].split()[-1]) is not None  # "£20-25 than £30"; "expensive than £20" is high
+    return left or right or compared or _hyphened(norm, start, end)
+
+
+def _hyphened(norm: str, start: int, end: int) -> bool:
+    """Whether the mention ``norm[start:end]`` is joined by a hyphen to an amount inside one word: *expensive-25*,
+    *20-cheap* (not *high-priced*, nor *£20-25*, whose hyphen is inside the mention)."""
+    word_end = norm.find(" ", end)
+    tail = norm[end:] if word_end < 0 else norm[end:word_end]
+    head = norm[norm.rfind(" ", 0, start) + 1:start]
+    return (tail[:1] == "-" and _AMOUNT.match(tail[1:]) is not None) \
+        or (head[-1:] == "-" and _AMOUNT.match(head[:-1]) is not None)
+
+
+def _repeated(mention: str, word: str) -> bool:
+    """Whether ``word`` only says the mention's last number again (*£20-25 25*): a stutter, not another amount."""
+    last = re.findall(r"\d+", mention)
+    return bool(last) and word == last[-1]
 
 
 def _stray(word: str, field: str) -> bool:

@@ -118,7 +118,9 @@ def glued_to_a_name(words: list[str], original: Sequence[str], k: int, n: int, l
     """Whether the name at words ``k … k+n-1`` runs into another capitalised word that no rule explains — not an
     article, a field's word, a word that ends names (:data:`_RUN_ENDS`), nor a sentence's first word: ``a pub Blue
     Spice Cotto`` does not name the pub Cotto, nor ``near Café Rouge Alimentum`` the place Alimentum. A landmark
-    right before a name that opens with *The* is a boundary (``near Café Rouge The Mill is …``)."""
+    right before a name that opens with *The* is a boundary when the name goes on into its clause (``near Café Rouge
+    The Mill is …``), not when it ends the sentence (``… near Raja Indian Cuisine The Eagle .``: nothing is said of
+    it, so it is read as run into the landmark)."""
     inside = {i for a, b in landmarks for i in range(a, b)}
 
     def other_name(i: int) -> bool:
@@ -126,5 +128,21 @@ def glued_to_a_name(words: list[str], original: Sequence[str], k: int, n: int, l
             and words[i] not in NOT_NAME_WORDS and words[i] not in _RUN_ENDS \
             and not (i == 0 or words[i - 1] in (".", "!", "?"))
 
-    left = other_name(k - 1) and not (k - 1 in inside and words[k] == "the")
+    ends = k + n >= len(words) or words[k + n] in (".", "!", "?")
+    left = other_name(k - 1) and not (k - 1 in inside and words[k] == "the" and not ends)
     return left or (other_name(k + n) and k + n not in inside)
+
+
+#: Prepositions that make what follows them a location: "offers French food in the Loch Fyne".
+_IN_WORDS = frozenset(("in", "inside", "within"))
+
+
+def in_a_place_phrase(words: list[str], original: Sequence[str], k: int) -> bool:
+    """Whether the name at word ``k`` follows *in* / *inside* / *within* and a lower-case *the* or area words that
+    are no part of it, in mid-sentence: a location, not the place described (``Wildwood … offers French food in the
+    Loch Fyne``, ``in the riverside Alimentum``). Left alone: the name right after *in* (``Price is moderate in Blue
+    Spice``: the place itself), and a place phrase that opens its sentence (``In the Loch Fyne you can …``)."""
+    i = k - 1
+    while i >= 0 and (words[i] in _AREA_WORDS or (words[i] == "the" and original[i] == "the")):
+        i -= 1
+    return 1 <= i < k - 1 and words[i] in _IN_WORDS and words[i - 1] not in (".", "!", "?", ",", ";")

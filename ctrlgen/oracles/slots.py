@@ -14,7 +14,9 @@ twice in a row read once: *not family family friendly* is *not family friendly*,
   run into another name (*a pub Blue Spice Cotto* does not name Cotto), and the text gives its place no other name:
   *… called Giraffe*, a sentence opening *The Phoenix ,*, *… is The Vaults*, a clause whose subject is *Giraffe is
   …*, a second *The …* run into the first (*The Mill The Plough*) — any name with a word the value lacks
-  (:mod:`ctrlgen.oracles.slot_names`).
+  (:mod:`ctrlgen.oracles.slot_names`); nor only as a modifier of a field's noun (*a family Strada shop*, *a The
+  Golden Palace customer rating*) or alone in a sentence after the first (*… priced . The Golden Palace*:
+  :mod:`ctrlgen.oracles.slot_frame`).
 - every other field: the value's phrasing occurs
   - outside ``near`` phrases (a proximity cue, maybe ``the``, then capitalised words up to a second *The*), so
     *near Japanese* is not ``food = Japanese``;
@@ -27,10 +29,13 @@ twice in a row read once: *not family family friendly* is *not family friendly*,
     *named* opens (*a pub called English Blue Spice*); not the scale of a rating (*1 out of average*);
   - for a price or rating, not right after a rival value word (*a moderate expensive pub*, *a low high rating*:
     :func:`_rival_before`), and with no stray number or *£* run into it (*a price range of cheap 20-25*, *less than
-    £20 30*, *less than £moderate price*: :func:`~ctrlgen.oracles.slot_context.glued_amount`);
+    £20 30*, *less than £moderate price*, *£20-25 than £30*; a repeated *£20-25 25* is no other amount:
+    :func:`~ctrlgen.oracles.slot_context.glued_amount`);
   - not in the middle of a longer proper name (capitalised words on both sides, not articles or other values):
     *Raja Indian Cuisine* is not ``food = Indian``, *A Japanese English pub* says both foods;
-  - ``eatType = coffee shop`` needs the words "coffee shop" (*café* is not accepted).
+  - ``eatType = coffee shop`` needs the words "coffee shop" (*café* is not accepted);
+  - not in a frame that says nothing of the place (:mod:`ctrlgen.oracles.slot_frame`): a sentence of the value and
+    determiners alone (*… priced . That fast food .*), a negation across one word (*not child Fast food*).
 - ``area``: ``riverside`` — *riverside*, *river side*, *(by/near/on/along/beside) the river*, *waterfront*;
   ``city centre`` — *city/town centre|center*, *centre of the city/town*.
 - ``priceRange`` and ``customer rating``: the value's own phrasings next to the field's cue (*price*, *priced*,
@@ -62,7 +67,8 @@ from functools import lru_cache
 
 from ctrlgen.errors import ConfigError
 from ctrlgen.oracles.slot_context import glued_amount
-from ctrlgen.oracles.slot_names import NAMING_CUES, NOT_NAME_WORDS, glued_to_a_name, introduced_names
+from ctrlgen.oracles.slot_frame import DENIALS, dangling, name_as_modifier, negated_across
+from ctrlgen.oracles.slot_names import NAMING_CUES, NOT_NAME_WORDS, glued_to_a_name, in_a_place_phrase, introduced_names
 from ctrlgen.oracles.slot_patterns import ADULT, EXCLUSIVE, FF_NO, FF_YES, FIELD_CUE, NEAR_CUES, PATTERNS
 
 __all__ = ["EXCLUSIVE", "LANDMARK_CUES", "NEAR_CUES", "PATTERNS", "normalise", "normalise_case_kept", "slot_realised"]
@@ -122,6 +128,12 @@ def _inside_name(original: Sequence[str], k: int, n: int) -> bool:
 
 
 
+def _word_at(norm: str, pos: int) -> int:
+    """The index of the word of ``norm`` that holds character ``pos`` (a match may start inside a word: the *cheap*
+    of *20-cheap*)."""
+    return len(norm[:pos].split()) - (pos > 0 and norm[pos - 1] != " ")
+
+
 def _occurrences(words: list[str], value_words: list[str]) -> list[int]:
     n = len(value_words)
     return [k for k in range(len(words) - n + 1) if words[k:k + n] == value_words]
@@ -165,12 +177,14 @@ def _realised(text: str, field: str, value: str, rivals: bool = True) -> bool:
         return any(_cued(words, k) for k in hits)
     if field == "name":
         said = any(not _cued(words, k) and not glued_to_a_name(words, original, k, len(value_words), spans)
-                   for k in hits)
+                   and not name_as_modifier(words, original, k, len(value_words))
+                   and not dangling(words, original, k, len(value_words), name=True)
+                   and not in_a_place_phrase(words, original, k) for k in hits)
         own = set(value_words) - {"the"}
         return said and not any(other - own for other in introduced_names(words, original, spans))
     if field == "familyFriendly" and value.lower() in ("yes", "no"):
         no_spans = [m.span() for m in _compiled(FF_NO).finditer(norm)]
-        yes = [(m, len(norm[:m.start()].split())) for m in _compiled(FF_YES).finditer(norm)]
+        yes = [(m, _word_at(norm, m.start())) for m in _compiled(FF_YES).finditer(norm)]
         yes_free = [k for m, k in yes if not any(a <= m.start() < b or m.start() <= a < m.end() for a, b in no_spans)
                     and not _after_landmark(words, spans, k)]  # outside every negation, not a landmark's epithet
         if value.lower() == "no":
@@ -180,7 +194,7 @@ def _realised(text: str, field: str, value: str, rivals: bool = True) -> bool:
     if pattern is not None:
         return any(_in_role(words, original, k, m.group(0), spans, field)
                    and not (rivals and _rival_before(words, k, m.group(0), field, value)) and placed(*m.span())
-                   for m in _compiled(pattern).finditer(norm) for k in [len(norm[:m.start()].split())])
+                   for m in _compiled(pattern).finditer(norm) for k in [_word_at(norm, m.start())])
     phrase = " ".join(value_words)
     return any(_in_role(words, original, k, phrase, spans, field, place=False)
                and placed(start, start + len(phrase)) for k in hits for start in [len(" ".join(words[:k] + [""]))])
@@ -188,8 +202,7 @@ def _realised(text: str, field: str, value: str, rivals: bool = True) -> bool:
 
 #: Words between a negation or comparison and what it governs ("not so cheap", "less than a high price").
 _FILLERS = frozenset("a an so very too really that the particularly especially".split())
-#: A phrase right after one of these (skipping :data:`_FILLERS`) is denied: "not expensive", "never cheap".
-_DENIALS = frozenset("not n't never no nor isn't aren't wasn't without lacks lacking lack".split())
+_DENIALS = DENIALS  # a phrase right after one of these (skipping :data:`_FILLERS`) is denied: "not expensive"
 #: ... or only compared with (unless it is a place: "just below the river"): "less than expensive", "below average
 #: prices", "higher than average".
 _COMPARISONS = frozenset("than below above less".split())
@@ -228,10 +241,18 @@ def _denied(words: list[str], k: int, place: bool) -> bool:
     return i >= 0 and (words[i] in _DENIALS or (not place and words[i] in _COMPARISONS))
 
 
+@lru_cache(maxsize=1024)
+def _value_word(word: str) -> bool:
+    """Whether one word is a value phrase of some field on its own (*expensive*, *family-friendly*; not *child*)."""
+    return any(_compiled(p).search(word) for p in (*PATTERNS.values(), FF_YES, FF_NO))
+
+
 def _in_role(words: list[str], original: Sequence[str], k: int, phrase: str, spans: list[tuple[int, int]],
              field: str, place: bool | None = None) -> bool:
     """Whether ``phrase``, at word ``k``, can say a field's value: not inside a landmark (``near Raja Indian
-    Cuisine``), not in the middle of a longer proper name, not denied or compared (:func:`_denied`), not the value
+    Cuisine``), not in the middle of a longer proper name, not denied or compared (:func:`_denied`, and across a
+    word: :func:`~ctrlgen.oracles.slot_frame.negated_across`), not alone in its sentence
+    (:func:`~ctrlgen.oracles.slot_frame.dangling`), not the value
     of another field's cue (``the customer rating is Chinese``: :data:`_FIELD_CUES`), not
     part of a name (``called English Blue Spice``), and — unless it is a
     ``place`` (by default an ``area``: *near the riverside*) — not right after *near* (``near expensive``), nor,
@@ -239,8 +260,9 @@ def _in_role(words: list[str], original: Sequence[str], k: int, phrase: str, spa
     *near* / *beside* … opens (``Near Rainbow Vegetarian Café expensive ,``: an epithet of the landmark, not a
     price; ``near Café Rouge 5 out of 5`` is still a rating; ``at The Mill pub`` is the place itself)."""
     place = field == "area" if place is None else place
-    if any(i <= k < j for i, j in spans) or _inside_name(original, k, len(phrase.split())) \
-            or _denied(words, k, place):
+    n = len(phrase.split())
+    if any(i <= k < j for i, j in spans) or _inside_name(original, k, n) or _denied(words, k, place) \
+            or negated_across(words, k, _value_word) or dangling(words, original, k, n, name=False):
         return False
     foreign = [cues for f, cues in _FIELD_CUES.items() if f != field]
     if k >= 2 and words[k - 1] in ("is", "are", "was", "of", ":") and any(words[k - 2] in c for c in foreign):

@@ -38,6 +38,8 @@ AUXILIARIES = frozenset("is are was were be been being am has have had".split())
 FINITE_AUXILIARIES = frozenset("is are was were am has have had".split())  # never right after a preposition
 PUNCTUATION = frozenset(".,;:!?")
 PLURALS = frozenset("children kids families people men women".split())  # never after "a"/"an"
+#: How the word after a plural may begin when the plural modifies it: "a children friendly pub", "a kids-free".
+PLURAL_MODIFIER_ENDS = ("friendly", "-", "free", "orient")
 _VOWEL_SOUND_EXCEPTIONS = frozenset("one once unique uni united user usual usually euro european".split())
 _SILENT_H = frozenset("hour hours honest honour honor heir".split())
 SPECIAL = ("[UNK]", "[MASK]", "[PAD]", "[START]", "[END]")
@@ -66,7 +68,7 @@ def fragment_errors(text: str | Sequence[str]) -> list[str]:
         if nxt is not None and w in ("a", "an") and nxt[:1].isalpha():
             vowel = (nxt[0] in "aeiou" and nxt not in _VOWEL_SOUND_EXCEPTIONS) or nxt in _SILENT_H
             after = low[k + 2] if k + 2 < len(low) else ""
-            if nxt in PLURALS and not after.startswith(("friendly", "-", "free", "orient")):
+            if nxt in PLURALS and not after.startswith(PLURAL_MODIFIER_ENDS):
                 errors.append(f"{words[k]!r} before the plural {words[k + 1]!r}")
             elif vowel != (w == "an"):
                 errors.append(f"{words[k]!r} before {words[k + 1]!r}")
