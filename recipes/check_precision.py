@@ -16,7 +16,8 @@ Two steps (issue 18, item 4):
    --templates fresh --infill-rounds 2`` (fresh), ``--seed 300 --templates fourth --fields fourth
    --infill-rounds 2 --semantic-rounds 2`` (the fourth, blind set), ``--seed 500 --templates fifth --fields fifth
    --infill-rounds 2`` (the fifth, blind set), ``--seed 600 --templates sixth --fields sixth --infill-rounds 2`` (the
-   sixth, blind set), ``--seed 700 --templates seventh --fields seventh --infill-rounds 2`` (the seventh, blind set).
+   sixth, blind set), ``--seed 700 --templates seventh --fields seventh --infill-rounds 2`` (the seventh, blind set),
+   ``--seed 800 --templates eighth --fields eighth --infill-rounds 2`` (the eighth, blind set).
 
 3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
    its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
@@ -102,8 +103,22 @@ SEVENTH_TEMPLATES = ["[MASK:2] serves Italian food and has a [MASK] price range 
                      "[MASK:3] near the Burger King .",
                      "Cotto offers [MASK:2] at [MASK:2] prices .",
                      "Near [MASK:3] is a [MASK] called Aromi ."]
+#: The eighth, blind set (``--templates eighth``): an appositive, "located [hole] Café Rouge", a plural subject,
+#: "there is" after a fronted phrase, coordinated names, "not X but Y", "for [hole]", a fronted "with" phrase, and
+#: a four-word predicate.
+EIGHTH_TEMPLATES = ["The Waterman , a [MASK:2] , is [MASK:3] .",
+                    "[MASK] is a [MASK:2] located [MASK:2] Café Rouge .",
+                    "Families will find [MASK:2] at Zizzi .",
+                    "At the [MASK:2] , there is [MASK:3] .",
+                    "Giraffe and [MASK:2] are both [MASK] .",
+                    "The Punter is not [MASK:2] but it is [MASK] .",
+                    "Strada offers [MASK] food for [MASK:3] .",
+                    "With a [MASK:2] rating , [MASK:2] is a pub .",
+                    "[MASK:2] , near The Portland Arms , serves [MASK:2] .",
+                    "Blue Spice is [MASK:4] ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
-                 "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES}
+                 "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES,
+                 "eighth": EIGHTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -130,8 +145,15 @@ SEVENTH_FIELDS = [("name", "Midsummer House"), ("name", "The Cricketers"), ("nam
                   ("name", "Bibimbap House"), ("near", "Clare Hall"), ("near", "Ranch"), ("near", "The Rice Boat"),
                   ("near", "Café Brazil"), ("food", "Italian"), ("food", "French"), ("priceRange", "moderate"),
                   ("customer rating", "5 out of 5"), ("familyFriendly", "no"), ("area", "city centre")]
+#: The eighth set's requests (``--fields eighth``): names and landmarks asked before only in templates or not at all,
+#: and values of every other field again.
+EIGHTH_FIELDS = [("name", "Zizzi"), ("name", "The Waterman"), ("name", "Browns Cambridge"), ("name", "Aromi"),
+                 ("near", "Café Rouge"), ("near", "Burger King"), ("near", "The Portland Arms"),
+                 ("near", "Express by Holiday Inn"), ("food", "English"), ("food", "Indian"),
+                 ("priceRange", "less than £20"), ("priceRange", "more than £30"), ("customer rating", "average"),
+                 ("customer rating", "1 out of 5")]
 FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
-              "seventh": SEVENTH_FIELDS}
+              "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -224,11 +246,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth, 600 the sixth, 700 the seventh")
+                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth to seventh sets'")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to eighth sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth to seventh sets'")
+                   help="SemanticField requests: those of the first three sets, the fourth to eighth sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")
