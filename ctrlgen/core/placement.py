@@ -153,6 +153,28 @@ def token_conditioning(prepared: PreparedConstraint | None, vocab: Any, seq_len:
     return fixed, values, banned
 
 
+def base_tokens(fixed: Tensor, values: Tensor) -> dict[int, int]:
+    """The tokens every sample shares (position → id) from ``fixed: BoolTensor[L]`` / ``values: LongTensor[L]``:
+    the ``base`` of :func:`place_phrases`."""
+    return {p: int(values[p]) for p in fixed.nonzero().flatten().tolist()}
+
+
+def memoised(score: PlacementScore) -> PlacementScore:
+    """``score`` remembering its answers, keyed on ``(taken, starts, ids)``: requests that share a context (the same
+    phrase beside the same fixed tokens, e.g. one ``Contains`` in many requests of a shared batch) are scored once.
+    Exact — each answer is the tensor a fresh call returns (a copy) — and the draws are untouched, so placements are
+    bit for bit those without it. Scope it to one call: the model must not change while the memo lives."""
+    memo: dict[tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]], Tensor] = {}
+
+    def cached(taken: Mapping[int, int], starts: Sequence[int], ids: Sequence[int]) -> Tensor:
+        key = (tuple(sorted(taken.items())), tuple(starts), tuple(ids))
+        if key not in memo:
+            memo[key] = score(taken, starts, ids)
+        return memo[key].clone()
+
+    return cached
+
+
 def chain_rule_score(forward: Callable[[Tensor], Tensor], taken: Mapping[int, int], starts: Sequence[int],
                      ids: Sequence[int], seq_len: int, vocab: Any, device: torch.device) -> Tensor:
     """log p(phrase ``ids`` at start s | the ``taken`` tokens, all else MASK) for each start: ``Tensor[S]`` (float64).

@@ -1,10 +1,12 @@
 """Rows of different requests in one batch: the backend-independent part of ``Generator.sample_requests``.
 
 A backend whose sampler conditions every row on its own fixed tokens and bans (``Generator.mixes_requests``: the
-discrete and the masked backend) supplies two things — its ``conditioning(prepared)`` / ``place_phrases(...)``
-(the per-request hard face, as in its ``generate``) and ``sample_rows(fixed, values, banned)`` (one batch) — and
-:func:`sample_shared` does the rest: every request's rows built before any sampling (so a phrase with no room fails
-first), stacked, sampled ``batch_size`` rows at a time whatever the mix, split back, and each request's own output
+discrete and the masked backend) supplies two things — its ``conditioning(prepared)`` / ``placement_score(...)``
+(the per-request hard face and the ``Contains`` placement score, as in its ``generate``) and
+``sample_rows(fixed, values, banned)`` (one batch) — and :func:`sample_shared` does the rest: every request's rows
+built before any sampling (so a phrase with no room fails first; placement scores memoised across the call's
+requests, :func:`~ctrlgen.core.placement.memoised`: many requests often share a phrase and its context), stacked,
+sampled ``batch_size`` rows at a time whatever the mix, split back, and each request's own output
 (:func:`~ctrlgen.core.placement.placed_output`: decoded, checked, reported) handed to ``on_request`` as soon as its
 last row is done. See :mod:`ctrlgen.core.requests` for the user-facing side.
 """
@@ -20,7 +22,13 @@ from torch import Tensor
 
 from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import PreparedConstraint
-from ctrlgen.core.placement import placed_output, with_placements
+from ctrlgen.core.placement import (
+    base_tokens,
+    memoised,
+    place_phrases,
+    placed_output,
+    with_placements,
+)
 from ctrlgen.core.requests import OnRequest
 from ctrlgen.errors import ConfigError
 
@@ -39,17 +47,18 @@ def check_unguided(items: Sequence[tuple[PreparedConstraint | None, int]]) -> No
 def sample_shared(gen: Any, items: Sequence[tuple[PreparedConstraint | None, int]], batch_size: int,
                   rng: torch.Generator | None, sample_rows: SampleRows, on_request: OnRequest | None,
                   **call: Any) -> None:
-    """Sample ``n`` rows for each ``(prepared, n)`` of ``items`` on ``gen`` (a generator with ``conditioning`` and
-    ``place_phrases``), ``batch_size`` rows per ``sample_rows`` call; ``on_request(j, out)`` with item ``j``'s own
+    """Sample ``n`` rows for each ``(prepared, n)`` of ``items`` on ``gen`` (a generator with ``conditioning``,
+    ``placement_score`` and ``tokenizer``), ``batch_size`` rows per ``sample_rows`` call; ``on_request(j, out)`` with item ``j``'s own
     output once its last row is done. ``call``: the report's call entries (steps, seed, ...); ``seconds`` is each
     request's time from the start of the call to its output."""
     check_unguided(items)
     t0 = time.perf_counter()
     rows: list[tuple[Tensor, Tensor, Tensor]] = []
     placements: list[list[HardSpec] | None] = []
+    score = memoised(gen.placement_score)  # one memo for the call: a context shared by requests is scored once
     for prepared, n in items:  # every row's conditioning before any sampling
         fixed, values, banned = gen.conditioning(prepared)
-        placed = gen.place_phrases(prepared, fixed, values, n, rng)
+        placed = place_phrases(prepared, gen.tokenizer, int(fixed.shape[0]), base_tokens(fixed, values), n, score, rng)
         specs = placed if placed is not None else [HardSpec(fixed.shape[0], {})] * n
         rows.append(with_placements(fixed, values, banned, specs, gen.tokenizer.vocab))
         placements.append(placed)

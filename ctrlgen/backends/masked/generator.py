@@ -61,6 +61,7 @@ from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
 from ctrlgen.core.placement import (
+    base_tokens,
     chain_rule_score,
     emit_placed,
     place_phrases,
@@ -209,8 +210,8 @@ class MaskedGenerator(Generator):
                       gen: torch.Generator | None) -> list[HardSpec] | None:
         """Per-sample placements of the ``Contains`` leaves (:func:`ctrlgen.core.placement.place_phrases`), or
         ``None`` without any, scored by :meth:`placement_score` given ``fixed``/``values`` (``[L]``)."""
-        base = {p: int(values[p]) for p in fixed.nonzero().flatten().tolist()}
-        return place_phrases(prepared, self.tokenizer, self.seq_len, base, n, self.placement_score, gen)
+        return place_phrases(prepared, self.tokenizer, self.seq_len, base_tokens(fixed, values), n,
+                             self.placement_score, gen)
 
     @torch.no_grad()
     def placement_score(self, taken: Mapping[int, int], starts: Sequence[int], ids: Sequence[int]) -> Tensor:
