@@ -276,11 +276,10 @@ def test_bad_input_fails_at_prepare_or_before_sampling(gen, bpe):
 
 
 def test_word_level_only_backends_and_word_labelling_soft_faces_refuse_subword_models(bpe):
-    for backend in ("embedding", "edit"):
-        with pytest.raises(UnsupportedConstraintError, match="word-level models only") as e:
-            prepare(Length(3), bpe, 16, backend)
-        assert "discrete" in e.value.hint
-    assert prepare([], bpe, 16, "embedding").hard is None  # no constraint: nothing to refuse
+    with pytest.raises(UnsupportedConstraintError, match="word-level models only") as e:
+        prepare(Length(3), bpe, 16, "edit")
+    assert "discrete" in e.value.hint
+    assert prepare([], bpe, 16, "edit").hard is None  # no constraint: nothing to refuse
     soft = BackendSpec(name="soft-test", faces=frozenset({HARD, SOFT_EMBEDDING, CHECK}))
     for c in (POS(["PROPN", "AUX"]), SyntaxSpans([(0, 1, "NP")])):
         with pytest.raises(UnsupportedConstraintError, match="subword models do not serve it yet"):

@@ -50,9 +50,10 @@ if TYPE_CHECKING:
     from ctrlgen.constraints.fingerprint import ModelContext
 
 ConstraintLike = Constraint | str | Sequence["ConstraintLike"] | None
-#: Backends whose constraint faces assume one token per word (Diffusion-LM's clamped latents, the edit backend's word
-#: operations): a subword model's constraints are refused there at prepare time.
-WORD_LEVEL_BACKENDS = frozenset({"embedding", "edit"})
+#: Backends whose constraint faces assume one token per word (the edit backend's word operations): a subword model's
+#: constraints are refused there at prepare time. ``discrete``, ``masked`` and ``embedding`` place word layouts and
+#: phrases on subword models (:mod:`ctrlgen.core.placement`).
+WORD_LEVEL_BACKENDS = frozenset({"edit"})
 
 
 def as_constraint(x: ConstraintLike) -> Constraint:
@@ -283,7 +284,8 @@ def prepare(constraint: ConstraintLike, tokenizer: Tokenizer, seq_len: int, back
     if subword and be.name in WORD_LEVEL_BACKENDS and any(True for _ in c.leaves()):
         raise UnsupportedConstraintError(f"the {be.name!r} backend serves constraints on word-level models only; this "
                                          f"model's tokenizer is {tokenizer.kind!r} (subwords)",
-                                         "use the 'discrete' backend for a subword model, or a word-level checkpoint")
+                                         "use the 'discrete', 'masked' or 'embedding' backend for a subword model, or a "
+                                         "word-level checkpoint")
     for weight, leaf in c.leaves():
         validate = getattr(leaf, "validate", None)
         if callable(validate):  # a structure longer than the sequence is the input's fault on every backend

@@ -7,6 +7,12 @@ gen = ctrlgen.load("e2e")                 # bundled default, offline
 out = gen.generate(n=8, seed=0)
 out.texts
 ```
+
+Hard faces are clamped clean embeddings; ``Contains`` phrases are placed per sample by :meth:`placement_score`
+(:mod:`ctrlgen.core.placement`). On a subword (byte-level BPE) model the word-level constraints keep meaning words:
+the word layouts of ``Infill`` / ``Prefix`` / ``Suffix`` / ``FixedTokens`` / ``Length`` are placed by the shared
+layout search with the same score (:mod:`.placement`), a hole's word-boundary bans restrict the rounding there, and
+the word-labelling soft faces (``POS``, ``SyntaxTree``, ``SyntaxSpans``) are refused at prepare time.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ from ctrlgen.backends.embedding.lexicon import (
     word_label_leaves,
 )
 from ctrlgen.backends.embedding.model import EmbeddingLM
+from ctrlgen.backends.embedding.placement import (
+    PLACEMENT_DRAWS,
+    clean_log_probs,
+    placement_score,
+)
 from ctrlgen.backends.embedding.sampler import (
     EmbeddingSampler,
     FixedEmbeddings,
@@ -41,7 +52,6 @@ from ctrlgen.constraints.base import HardSpec
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.constraints.phrase_math import start_log_probs
 from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
@@ -57,7 +67,6 @@ from ctrlgen.models.assets import DEFAULT_MODEL, resolve_model_path
 from ctrlgen.models.pretrained import config_section, load_pretrained
 
 PROBE_BATCH = 8  # samples in the forward that budget() times
-PLACEMENT_DRAWS = 4  # noise draws x_T averaged by placement_score (a fixed seed: placement scores are deterministic)
 LEXICON_ROWS, LEXICON_STEPS, LEXICON_SHARE = 128, 50, 0.1  # label_lexicon: own unguided samples it is probed from
 
 
@@ -125,9 +134,10 @@ class EmbeddingGenerator(Generator):
     def place_phrases(self, prepared: PreparedConstraint | None, n: int,
                       gen: torch.Generator | None) -> tuple[list[HardSpec] | None, torch.Tensor, torch.Tensor,
                                                               torch.Tensor]:
-        """``(placements, mask, values, banned)``: per-sample placements of the ``Contains`` leaves
-        (:func:`ctrlgen.core.placement.place_phrases`, scored by :meth:`placement_score`; ``None`` without such a
-        leaf) and the shared conditioning of :meth:`_conditioning` (START fixed when anything is placed)."""
+        """``(placements, mask, values, banned)``: per-sample placements of the ``Contains`` leaves and, on a subword
+        model, of the word layouts with their holes' word-boundary bans (:func:`ctrlgen.core.placement.place_phrases`,
+        scored by :meth:`placement_score`; ``None`` without such a leaf) and the shared conditioning of
+        :meth:`_conditioning` (START fixed when anything is placed)."""
         mask, values, banned = self._conditioning(prepared)
         base = {p: int(values[p]) for p in mask.nonzero().flatten().tolist()}
         base.setdefault(0, self.tokenizer.vocab.start_id)
@@ -137,36 +147,16 @@ class EmbeddingGenerator(Generator):
             mask, values, banned = self._conditioning(prepared, start=True)
         return placed, mask, values, banned
 
-    @torch.no_grad()
     def clean_log_probs(self, taken: Mapping[int, int]) -> torch.Tensor:
-        """log q_p(v): the model's clean-token prediction at full noise given the ``taken`` tokens, ``Tensor[L, V]``
-        (float64). x̂0 = f(x_T, T) with x_T ~ N(0, I) and the taken positions clamped to their clean embeddings
-        (as the sampler starts), read through the rounding head (``logits``, MASK excluded) and averaged in
-        probability over ``PLACEMENT_DRAWS`` noise draws of a fixed seed."""
-        cfg, param = self.model.config, next(self.model.parameters())
-        g = torch.Generator(device=param.device).manual_seed(0)
-        x = torch.randn((PLACEMENT_DRAWS, cfg.seq_len, cfg.embed_dim), generator=g, device=param.device,
-                        dtype=param.dtype)
-        if taken:
-            pos = torch.tensor(sorted(taken), device=param.device)
-            ids = torch.tensor([taken[p] for p in sorted(taken)], device=param.device)
-            x[:, pos] = self.model.embed(ids).to(x.dtype)
-        t = torch.full((PLACEMENT_DRAWS,), self.diffusion.num_steps - 1, dtype=torch.long, device=param.device)
-        logits = self.model.logits(self.model(x, self.diffusion.model_time(t))).double()
-        logits[..., self.tokenizer.vocab.mask_id] = float("-inf")
-        return logits.log_softmax(-1).logsumexp(0) - torch.log(torch.tensor(float(PLACEMENT_DRAWS)))
+        """log q_p(v), ``Tensor[L, V]`` (float64): the model's clean-token prediction at full noise given the ``taken``
+        tokens (:func:`.placement.clean_log_probs`, ``PLACEMENT_DRAWS`` noise draws of a fixed seed)."""
+        return clean_log_probs(self.model, self.diffusion, self.tokenizer.vocab.mask_id, taken, PLACEMENT_DRAWS)
 
-    @torch.no_grad()
     def placement_score(self, taken: Mapping[int, int], starts: Sequence[int], ids: Sequence[int]) -> torch.Tensor:
-        """log q(phrase ``ids`` at start s | the ``taken`` tokens) for each s: ``Tensor[S]`` — the factorised
-        clean-token prediction at full noise (:meth:`clean_log_probs`), Σ_j log q_{s+j}(w_j) by
-        :func:`~ctrlgen.constraints.phrase_math.start_log_probs`; a word already in place contributes 0."""
-        lp = self.clean_log_probs(taken).clone()
-        for p, i in taken.items():
-            lp[p] = float("-inf")
-            lp[p, i] = 0.0
-        per_start = start_log_probs(lp[None], list(ids))[0]
-        return per_start[torch.as_tensor(list(starts), dtype=torch.long, device=per_start.device)].cpu()
+        """log q(run ``ids`` at start s | the ``taken`` tokens) for each s: ``Tensor[S]`` — the factorised clean-token
+        prediction at full noise (:func:`.placement.placement_score`, whose doc says why it stands in for the model's
+        likelihood); it places ``Contains`` phrases and, on a subword model, the word layouts."""
+        return placement_score(self.model, self.diffusion, self.tokenizer.vocab.mask_id, taken, starts, ids)
 
     def _hook(self, prepared: PreparedConstraint | None, guidance: GuidanceConfig | None,
               hook: StepHook | None) -> StepHook | None:
