@@ -1,9 +1,9 @@
 """The check faces against hand labels: ``satisfied`` must keep meaning what a user means.
 
-Six hand-labelled sets (``tests/fixtures/check_labels*.jsonl``; how each was made and labelled is in its first line;
+Eight hand-labelled sets (``tests/fixtures/check_labels*.jsonl``; how each was made and labelled is in its first line;
 ``recipes/check_precision.py`` writes the full table). The third (``_fresh``), fourth (``_blind4``), fifth
-(``_blind5``) and sixth (``_blind6``) were labelled by annotators blind to the checks, on templates and field values
-the sets before them never had.
+(``_blind5``), sixth (``_blind6``) and seventh (``_blind7``) were labelled by annotators blind to the checks, on
+templates and field values the sets before them never had.
 The thresholds are the measured precisions and recalls, so a rule change that lets more wrong texts through, or
 refuses more good ones, fails here. Issue 18 asks for 0.98. The first four sets are at 0.98–1.00 for both checks, but
 their false positives were read while writing the rules. The fifth set scored 0.90 (SemanticField) / 0.90 (Infill)
@@ -21,6 +21,23 @@ its sentence right after a landmark, a name in a mid-sentence *in* phrase) and `
 were then written from its errors, so it is no longer blind: it now scores 1.00 / 0.98 (Infill recall 0.90). The one
 false positive left is two finite verbs where the first may take a bare clause (*You can find House is located near
 …*; *you will find the food is good* is English), which no rule of the parse tells apart.
+
+The seventh set was labelled blind and scored 0.959 (SemanticField) / 0.907 (Infill; recall 0.875) with the rules
+of the sets before it; the rules of ``ctrlgen.oracles.clauses`` (a sentence with no verb at all),
+``complements`` (*located to X*), ``name_runs`` (a name's end before a preposition or conjunction excused from the
+word pairs), ``slot_names`` (a landmark run into a name word, *near Clare Hall Cuisine*; a name that ends its
+sentence after an area in a place phrase) and ``slots`` (a price with its cue after a rating's *out of*) were then
+written from its errors, so it is no longer blind: it now scores 1.00 / 1.00 (Infill recall 0.93). The Infill false
+negatives left are word pairs the table never saw and no parse rule excuses (*cheap venue*, *Cocum pub serves*,
+*family food*, *customer prices*); excusing every adjective before its noun would fix one and let three false
+positives of the earlier sets through.
+
+The eighth set (``_blind8``) is the honest number: labelled blind after all the rules above and scored once, it has
+0.949 (SemanticField) / 0.795 (Infill; recall 0.814), short of the 0.98 asked for. Each round of rules fixed its own
+set and left the next set, on new templates, about where the one before had started (first scores, blind: 0.90 /
+0.90, 0.957 / 0.864, 0.946 / 0.845, 0.949 / 0.795): the false positives are a long tail of new constructions (a name
+tacked on after a location, a noun phrase with no head — *a medium priced ,*, *find a low at* —, a bare name after a
+noun — *a pub Cricketers*). No rule was written from it, so it keeps measuring what the next rule changes.
 """
 
 from __future__ import annotations
@@ -39,9 +56,13 @@ MIN_PRECISION = {("check_labels", "semantic"): 0.99, ("check_labels", "infill"):
                  ("check_labels_fresh", "semantic"): 0.99, ("check_labels_fresh", "infill"): 0.99,
                  ("check_labels_blind4", "semantic"): 0.99, ("check_labels_blind4", "infill"): 0.99,
                  ("check_labels_blind5", "semantic"): 0.98, ("check_labels_blind5", "infill"): 0.99,
-                 ("check_labels_blind6", "semantic"): 1.00, ("check_labels_blind6", "infill"): 0.98}
+                 ("check_labels_blind6", "semantic"): 1.00, ("check_labels_blind6", "infill"): 0.98,
+                 ("check_labels_blind7", "semantic"): 1.00, ("check_labels_blind7", "infill"): 1.00,
+                 ("check_labels_blind8", "semantic"): 0.94, ("check_labels_blind8", "infill"): 0.79}
 #: The infill check trades recall for precision: a fill with a word pair the training text never has fails it.
 MIN_RECALL = {"semantic": 0.97, "infill": 0.85}
+#: Where a set's measured recall is below that floor: the blind eighth set's fills with word pairs the table never saw.
+MIN_RECALL_OF_SET = {("check_labels_blind8", "infill"): 0.81}
 
 
 def _rows(name: str) -> list[dict]:
@@ -63,12 +84,13 @@ def test_precision_of_satisfied_against_hand_labels(name, kind):
     precision = sum(r["label"] for r in accepted) / len(accepted)
     assert precision >= MIN_PRECISION[(name, kind)], [r["text"] for r in accepted if not r["label"]]
     good = [r for r in rows if r["label"]]
-    assert sum(_check(r) for r in good) >= len(good) * MIN_RECALL[kind]  # and it still accepts the good ones
+    assert sum(_check(r) for r in good) >= len(good) * MIN_RECALL_OF_SET.get((name, kind), MIN_RECALL[kind])  # and it still accepts the good ones
 
 
 def test_the_slot_check_beats_the_substring_test_it_replaced():
     rows = [r for name in ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4",
-                                                 "check_labels_blind5", "check_labels_blind6") for r in _rows(name)
+                           "check_labels_blind5", "check_labels_blind6", "check_labels_blind7",
+                                                 "check_labels_blind8") for r in _rows(name)
             if r["kind"] == "semantic"]
     right_new = sum(_check(r) == r["label"] for r in rows)
     right_old = sum(semantic_success(r["text"], r["value"]) == r["label"] for r in rows)

@@ -42,7 +42,7 @@ from ctrlgen.constraints.base import (
 )
 from ctrlgen.oracles.complements import object_starts
 from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, CountNouns, bundled_count_nouns
-from ctrlgen.oracles.name_runs import run_on_names
+from ctrlgen.oracles.name_runs import name_ends, run_on_names
 from ctrlgen.oracles.phrases import parse_words, phrase_errors_many
 from ctrlgen.oracles.wellformed import well_formed
 from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs, bundled_pairs
@@ -204,18 +204,18 @@ class Infill(_Layout):
         return [k for k in range(1, (n or 0) + 1) if k not in words]
 
     def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
-        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table).
-        With ``grammar`` on, a verb and the first word of its direct object (*serves the food*: the parse says so,
-        :func:`~ctrlgen.oracles.complements.object_starts`) is not held against the fill."""
+        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table);
+        with ``grammar``, not a verb and its object's start (*serves the*: :func:`.complements.object_starts`) nor
+        a name's end (*the Express near*: :func:`.name_runs.name_ends`): the parse says they are grammatical."""
         table, free, split = self._table(), self._free(), split_words(text)
         if table is None:
             return []
         unseen = table.unseen(split, free)
         if unseen and self.grammar:
-            excused = [(split[k].lower(), split[k + 1].lower()) for k in object_starts(split, parse_words([split])[0])
-                       if k + 1 in free or k + 2 in free]
-            for pair in excused:
-                if pair in unseen:
+            p = parse_words([split])[0]
+            for k in sorted(object_starts(split, p) | name_ends(split, p)):
+                pair = (split[k].lower(), split[k + 1].lower())
+                if (k + 1 in free or k + 2 in free) and pair in unseen:
                     unseen.remove(pair)
         return unseen + run_on_names(table, split, free)
 

@@ -1,8 +1,12 @@
-"""Clauses with no subject and predicates that coordinate unlike things: two phrase rules of ``Infill``'s check.
+"""Clauses with no subject or no verb, and predicates that coordinate unlike things: phrase rules of ``Infill``'s check.
 
-:mod:`ctrlgen.oracles.phrases` finds phrases with no head and sentences with no main verb; these two rules read
+:mod:`ctrlgen.oracles.phrases` finds phrases with no head and sentences with no main verb; these rules read
 the same dependency parse (:class:`~ctrlgen.oracles.parse_labels.Parse`) for what is missing around a verb:
 
+- a **sentence with no verb at all** (:func:`verbless_sentence`): the words between two sentence stops (*.*, *!*,
+  *?*) hold no verb form of any kind, finite or not (*Cotto in the city centre near the river .*, *Near the
+  riverside .*): a noun phrase with its place phrases, which says nothing of it. Sentences are cut at the stops, not
+  where the parser starts a new one, so a clause the parser splits off is still read with its verb;
 - a **finite verb with no subject** (:func:`no_subject`): a present-tense or modal verb of the main clause — the
   sentence's root or a verb coordinated with it — that has no subject of its own and none to share (*Near the
   river , near Clare Hall , has a low rating*; *Near the river , The Punter , and has …*, where *has* is
@@ -26,10 +30,11 @@ from collections.abc import Sequence
 
 from ctrlgen.oracles.parse_labels import SUBJECT_DEPS, Parse, children
 
-__all__ = ["no_subject", "unlike_predicate"]
+__all__ = ["no_subject", "unlike_predicate", "verbless_sentence"]
 
 _PRESENT = frozenset(("VBZ", "VBP", "MD"))  # finite whatever their subject (a past form may be a participle)
 _VERB_TAGS = frozenset("VB VBD VBZ VBP VBN VBG MD".split())
+_STOPS = frozenset(".!?")  # what ends a sentence for :func:`verbless_sentence`
 _BE = frozenset("is are was were".split())
 _NOUNS = frozenset("NN NNS NNP NNPS".split())
 _INDEFINITE = frozenset(("a", "an", "another", "one"))
@@ -134,3 +139,17 @@ def _bare_after_and(words: Sequence[str], p: Parse, a: int, d: int) -> bool:
     span = range(j + 1, d + 1)
     return all(p.tags[i] in _PHRASE_TAGS for i in span) and not any(
         words[i].lower() in _INDEFINITE or p.tags[i] == "PRP$" for i in span)
+
+
+def verbless_sentence(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
+    """The sentences (word runs between the stops of :data:`_STOPS`) that touch ``touches`` (the stops on both sides
+    included: a hole filled with *.* cuts a sentence in two) and hold no verb form: no word tagged as a verb (``VB*``,
+    ``MD``) nor read as one (UPOS ``VERB`` / ``AUX``) — module docstring."""
+    out, start = [], 0
+    for end in [*(k for k, w in enumerate(words) if w in _STOPS), len(words)]:
+        span = range(start, end)
+        if any(words[k][:1].isalnum() for k in span) and not touches.isdisjoint(range(start - 1, end + 1)) \
+                and not any(p.tags[k] in _VERB_TAGS or p.pos[k] in ("VERB", "AUX") for k in span):
+            out.append(f"sentence without a verb: {' '.join(words[start:end])!r}")
+        start = end + 1
+    return out

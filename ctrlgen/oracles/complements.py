@@ -9,9 +9,11 @@ complement is of the wrong kind:
   rule of :mod:`ctrlgen.oracles.wellformed` sees only the word right after the article). Not *a few …*, *a couple
   of …*, *a great many …*, nor a plural that modifies what follows it, whatever the parse's head (*a whole foods
   pub*, *a non kids friendly pub*);
-- a **location participle with a bare noun phrase** (:func:`bare_location`): *is located the Riverside*, *is
+- a **location participle with no place phrase** (:func:`bare_location`): *is located the Riverside*, *is
   located riverside*, *situated the city centre* — *located*, *situated*, *sited* … in the passive need a place
-  phrase (*in*, *near*, *by the riverside*, an adverb: *nearby*), not a noun phrase. A measure before a
+  phrase (*in*, *near*, *by the riverside*, an adverb: *nearby*), not a noun phrase, nor a preposition that places
+  nothing on its own (:data:`NO_PLACE_PREPOSITIONS`: *is located to The Sorrento*, *located of the river*; *located
+  to the north of …* is a place phrase). A measure before a
   preposition is one (*located a short walk from*, *located two miles from*); an active verb (*we located the
   pub*) and a compound modifier (*an English based restaurant*, as *English-based*) are no passive;
 - a **verbless conjunct after a finite verb** (:func:`verbless_conjunct`): *has an average coffee shop and
@@ -45,6 +47,13 @@ _QUANTIFIERS = frozenset("few couple lot great many dozen number variety range h
 #: Passive participles that place their subject: they take a place phrase, never an object.
 LOCATION_PARTICIPLES = frozenset("located situated sited positioned nestled based".split())
 _NOUN_PHRASE_STARTS = frozenset("DT PRP$ NN NNS NNP NNPS".split())  # opens a noun phrase (not CD: "two miles")
+#: Prepositions that open no place phrase after a location participle (*located to X*, *located of X*, *located from
+#: X*): a place needs *in*, *near*, *at* …, or a measure first (*two miles from*). Not *for* (*well located for the
+#: station*), *with* or *on* (*based on*).
+NO_PLACE_PREPOSITIONS = frozenset(("to", "of", "from"))
+#: ... unless a direction or a side follows, maybe after *the*: *located to the north of X*, *located to one side*.
+_DIRECTIONS = frozenset("north south east west northeast northwest southeast southwest left right rear back front "
+                        "side one".split())
 #: Measures that a place phrase may open with: "located a short walk from", "a stone's throw from".
 _MEASURES = frozenset("walk walks minute minutes mile miles yard yards metre metres meter meters block blocks step "
                       "steps distance drive throw way kilometre kilometres".split())
@@ -72,15 +81,23 @@ def plural_after_indefinite(words: Sequence[str], p: Parse, touches: set[int]) -
 
 
 def bare_location(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
-    """A location participle followed directly by a noun phrase that is no measure (module docstring)."""
+    """A location participle followed directly by a noun phrase that is no measure, or by a preposition that
+    places nothing (module docstring)."""
     out = []
     for k in range(len(words) - 1):
         if words[k].lower() not in LOCATION_PARTICIPLES or p.tags[k] not in ("VBN", "VBD") \
-                or p.tags[k + 1] not in _NOUN_PHRASE_STARTS or touches.isdisjoint((k, k + 1)):
+                or touches.isdisjoint((k, k + 1)):
             continue
         if (p.tags[k] == "VBD" and children(p, k, SUBJECT_DEPS)) \
                 or (words[k].lower() == "based" and k > 0 and p.tags[k - 1] in ("JJ", *_NOUN_TAGS)):
             continue  # active: "we located the pub"; a compound modifier: "an English based restaurant"
+        if words[k + 1].lower() in NO_PLACE_PREPOSITIONS:
+            after = [w.lower() for w in words[k + 2:k + 4] if w.lower() != "the"]  # "to the north of"
+            if not (after and after[0] in _DIRECTIONS):
+                out.append(f"{words[k]!r} before {words[k + 1]!r}: no place phrase")
+            continue
+        if p.tags[k + 1] not in _NOUN_PHRASE_STARTS:
+            continue
         end = k + 1
         while end + 1 < len(words) and p.tags[end + 1] in _NOUN_PHRASE_STARTS | {"JJ", "CD", "POS", "HYPH"}:
             end += 1

@@ -13,6 +13,12 @@ ends on a known one still fires (*North City Centre*: one of the E2E ``valid.csv
 It reads only the word-pair table, so it follows ``Infill(template, pairs=...)``: another domain's table, or off
 with ``pairs=None``.
 
+The other way, :func:`name_ends` finds where a name ends and a new phrase begins: a proper noun in mid-sentence
+followed by a preposition or conjunction (*called the Express near …*, *Near Ranch in riverside*, *has a House and
+…*). The pair says only that a name ended there, whatever the name, just as a name before punctuation does (which
+the table already skips), so ``Infill`` does not hold it against a fill when the table has never seen it (with
+``grammar``: it reads the parse of :mod:`ctrlgen.oracles.phrases`).
+
     >>> table = WordPairs.from_texts(["Blue Spice is near Midsummer House .", "The House is near Blue Spice ."])
     >>> run_on_names(table, "Midsummer House Blue Spice is near .".split(), free=[1, 2, 3, 4])
     [('house', 'blue')]
@@ -22,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from ctrlgen.oracles.parse_labels import Parse
 from ctrlgen.oracles.word_pairs import WordPairs
 
 _SENTENCE_ENDS = frozenset(".!?")
+_NAME_TAGS = frozenset(("NNP", "NNPS"))
+_PHRASE_OPENERS = frozenset(("IN", "CC"))  # a preposition or subordinator, a conjunction: a new phrase begins
 
 
 def run_on_names(table: WordPairs, words: Sequence[str], free: Collection[int]) -> list[tuple[str, str]]:
@@ -45,3 +54,11 @@ def run_on_names(table: WordPairs, words: Sequence[str], free: Collection[int]) 
 def _name_pair(table: WordPairs, a: str, b: str) -> bool:
     """Whether ``a b`` is two capitalised words the table attests together: part of a name of several words."""
     return a[:1].isupper() and b[:1].isupper() and table.attested(a, b)
+
+
+def name_ends(words: Sequence[str], p: Parse) -> set[int]:
+    """The indices ``k`` where a capitalised proper noun (``NNP``/``NNPS``), not the first word of its sentence, is
+    followed by a lower-case preposition or conjunction (module docstring): the pair ``words[k], words[k + 1]`` is
+    grammatical whatever the name."""
+    return {k for k in range(1, len(words) - 1) if words[k][:1].isupper() and p.tags[k] in _NAME_TAGS
+            and words[k - 1] not in _SENTENCE_ENDS and words[k + 1][:1].islower() and p.tags[k + 1] in _PHRASE_OPENERS}

@@ -24,12 +24,13 @@ stop too early — every word pair occurs in good text, the whole does not parse
 - a **comma between a subject and its verb** (*The House , is located*; *If you want X , Zizzi , is near …*),
   unless the verb is a past form (*Zizzi , sited by the river , is …*: a past participle, not a finite verb).
 
-Two more rules read the same parse for what is missing around a verb (:mod:`ctrlgen.oracles.clauses`): a finite
-verb of the main clause with no subject (*Near the river , near Clare Hall , has …*), and an adjective predicate
+Three more rules read the same parse for what is missing around a verb (:mod:`ctrlgen.oracles.clauses`): a finite
+verb of the main clause with no subject (*Near the river , near Clare Hall , has …*), a sentence with no verb at all
+(*Cotto in the city centre near the river .*), and an adjective predicate
 coordinated with a bare noun phrase (*is cheap and Chinese food*, *is cheap and The Sorrento*); three more
 (:mod:`ctrlgen.oracles.complements`) for a word whose complement is of the wrong kind: *a* before a plural noun
-(*with a low prices*), *located* with no place phrase (*is located the Riverside*), and a verbless conjunct after a
-finite verb (*has a coffee shop and on the riverside*). A noun phrase ends
+(*with a low prices*), *located* with no place phrase (*is located the Riverside*, *is located to X*), and a verbless
+conjunct after a finite verb (*has a coffee shop and on the riverside*). A noun phrase ends
 at a conjunction whose conjunct hangs outside it (*is in the city centre and family - friendly*: *friendly* is the
 verb's, so *the city centre* has its noun).
 
@@ -57,7 +58,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ctrlgen.errors import ConfigError
-from ctrlgen.oracles.clauses import no_subject, unlike_predicate
+from ctrlgen.oracles.clauses import no_subject, unlike_predicate, verbless_sentence
 from ctrlgen.oracles.complements import bare_location, plural_after_indefinite, verbless_conjunct
 from ctrlgen.oracles.memo import LabelMemo
 from ctrlgen.oracles.parse_labels import SUBJECT_DEPS as _SUBJECT_DEPS
@@ -274,7 +275,8 @@ def phrase_errors_many(sentences: Sequence[Sequence[str]], free: Collection[int]
         out.append(_headless(words, p, touches) + _no_main_verb(words, p, touches) + _run_on(words, p, touches)
                    + _comma_before_verb(words, p, touches) + no_subject(words, p, touches)
                    + unlike_predicate(words, p, touches) + plural_after_indefinite(words, p, touches)
-                   + bare_location(words, p, touches) + verbless_conjunct(words, p, touches))
+                   + bare_location(words, p, touches) + verbless_conjunct(words, p, touches)
+                   + verbless_sentence(words, p, touches))
     return out
 
 

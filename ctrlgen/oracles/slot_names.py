@@ -122,27 +122,46 @@ def glued_to_a_name(words: list[str], original: Sequence[str], k: int, n: int, l
     The Mill is …``), not when it ends the sentence (``… near Raja Indian Cuisine The Eagle .``: nothing is said of
     it, so it is read as run into the landmark)."""
     inside = {i for a, b in landmarks for i in range(a, b)}
-
-    def other_name(i: int) -> bool:
-        return 0 <= i < len(words) and original[i][:1].isupper() and original[i] not in ("A", "An", "The") \
-            and words[i] not in NOT_NAME_WORDS and words[i] not in _RUN_ENDS \
-            and not (i == 0 or words[i - 1] in (".", "!", "?"))
-
     ends = k + n >= len(words) or words[k + n] in (".", "!", "?")
-    left = other_name(k - 1) and not (k - 1 in inside and words[k] == "the" and not ends)
-    return left or (other_name(k + n) and k + n not in inside)
+    left = _other_name(words, original, k - 1) and not (k - 1 in inside and words[k] == "the" and not ends)
+    return left or (_other_name(words, original, k + n) and k + n not in inside)
+
+
+def _other_name(words: list[str], original: Sequence[str], i: int) -> bool:
+    """Whether word ``i`` is a capitalised word that no rule explains, so part of some name: not an article, a field's
+    word, a word that ends names (:data:`_RUN_ENDS`), nor a sentence's first word."""
+    return 0 <= i < len(words) and original[i][:1].isupper() and original[i] not in ("A", "An", "The") \
+        and words[i] not in NOT_NAME_WORDS and words[i] not in _RUN_ENDS \
+        and not (i == 0 or words[i - 1] in (".", "!", "?"))
+
+
+def landmark_runs_on(words: list[str], original: Sequence[str], k: int, n: int) -> bool:
+    """Whether the landmark at words ``k … k+n-1`` runs into a capitalised word that makes another name
+    (:func:`_other_name`): ``near Clare Hall Cuisine`` is not near Clare Hall, as ``near Raja Indian Cuisine`` is not
+    near Raja. A field's word (``near Clare Hall Riverside``, ``near Ranch Indian``), *The* (``near Burger King The
+    Eagle is …``) or punctuation ends the landmark."""
+    return _other_name(words, original, k + n)
 
 
 #: Prepositions that make what follows them a location: "offers French food in the Loch Fyne".
 _IN_WORDS = frozenset(("in", "inside", "within"))
+#: ... and those that do so when the name ends its sentence right after an area: "… around city centre Cocum .".
+_PLACE_PREPOSITIONS = frozenset((*NEAR_CUES, *_IN_WORDS, "on", "along", "around", "across", "outside"))
 
 
-def in_a_place_phrase(words: list[str], original: Sequence[str], k: int) -> bool:
-    """Whether the name at word ``k`` follows *in* / *inside* / *within* and a lower-case *the* or area words that
-    are no part of it, in mid-sentence: a location, not the place described (``Wildwood … offers French food in the
-    Loch Fyne``, ``in the riverside Alimentum``). Left alone: the name right after *in* (``Price is moderate in Blue
-    Spice``: the place itself), and a place phrase that opens its sentence (``In the Loch Fyne you can …``)."""
+def in_a_place_phrase(words: list[str], original: Sequence[str], k: int, n: int = 1) -> bool:
+    """Whether the name at words ``k … k+n-1`` follows a place preposition and a lower-case *the* or area words that
+    are no part of it, in mid-sentence: a location, not the place described. After *in* / *inside* / *within*
+    anywhere (``Wildwood … offers French food in the Loch Fyne``, ``in the riverside Alimentum``); after any place
+    preposition and an area word when the name ends its sentence (``… near Raja Indian Cuisine around city centre
+    Cocum .``: nothing is said of it, as of a name right after a landmark, :func:`glued_to_a_name`). Left alone: the
+    name right after the preposition (``Price is moderate in Blue Spice``: the place itself), and a place phrase that
+    opens its sentence (``In the Loch Fyne you can …``, ``In the city centre Cocum .``)."""
     i = k - 1
-    while i >= 0 and (words[i] in _AREA_WORDS or (words[i] == "the" and original[i] == "the")):
+    while i >= 0 and (words[i] in _AREA_WORDS or words[i] == "area" or (words[i] == "the" and original[i] == "the")):
         i -= 1
-    return 1 <= i < k - 1 and words[i] in _IN_WORDS and words[i - 1] not in (".", "!", "?", ",", ";")
+    if not (1 <= i < k - 1 and words[i - 1] not in (".", "!", "?", ",", ";")):
+        return False
+    ends = k + n >= len(words) or words[k + n] in (".", "!", "?")
+    return words[i] in _IN_WORDS or (ends and words[i] in _PLACE_PREPOSITIONS
+                                     and any(w in _AREA_WORDS for w in words[i + 1:k]))

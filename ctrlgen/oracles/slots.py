@@ -9,14 +9,16 @@ Rules, on a normalised text (lower case, ``family - friendly`` → ``family-frie
 twice in a row read once: *not family family friendly* is *not family friendly*, *a pub pub* is *a pub*):
 
 - ``near``: the value follows a proximity cue (*near, by, beside, close to, next to, opposite, not far from,
-  located at/in ...* within the two words before it, in the same sentence).
+  located at/in ...* within the two words before it, in the same sentence) and is not run into a capitalised word
+  that makes another name (*near Clare Hall Cuisine*: :func:`~ctrlgen.oracles.slot_names.landmark_runs_on`).
 - ``name``: the value occurs not as a ``near`` value (some occurrence without a proximity cue before it) and not
   run into another name (*a pub Blue Spice Cotto* does not name Cotto), and the text gives its place no other name:
   *… called Giraffe*, a sentence opening *The Phoenix ,*, *… is The Vaults*, a clause whose subject is *Giraffe is
   …*, a second *The …* run into the first (*The Mill The Plough*) — any name with a word the value lacks
   (:mod:`ctrlgen.oracles.slot_names`); nor only as a modifier of a field's noun (*a family Strada shop*, *a The
   Golden Palace customer rating*) or alone in a sentence after the first (*… priced . The Golden Palace*:
-  :mod:`ctrlgen.oracles.slot_frame`).
+  :mod:`ctrlgen.oracles.slot_frame`); nor only inside a place phrase (*food in the Loch Fyne*, *… around city centre
+  Cocum .*: :func:`~ctrlgen.oracles.slot_names.in_a_place_phrase`).
 - every other field: the value's phrasing occurs
   - outside ``near`` phrases (a proximity cue, maybe ``the``, then capitalised words up to a second *The*), so
     *near Japanese* is not ``food = Japanese``;
@@ -26,7 +28,8 @@ twice in a row read once: *not family family friendly* is *not family friendly*,
   - not denied or only compared with: *not expensive*, *lacking a …*, *less than expensive*, *below average
     prices* (:func:`_denied`; comparisons do not apply to an ``area``: *just below the river*);
   - not in another field's slot: *the customer rating is Chinese* says no food; not inside a name that *called* /
-    *named* opens (*a pub called English Blue Spice*); not the scale of a rating (*1 out of average*);
+    *named* opens (*a pub called English Blue Spice*); not the scale of a rating (*1 out of average*; a price with
+    its cue is none: *3 out of moderate price range*);
   - for a price or rating, not right after a rival value word (*a moderate expensive pub*, *a low high rating*:
     :func:`_rival_before`), and with no stray number or *£* run into it (*a price range of cheap 20-25*, *less than
     £20 30*, *less than £moderate price*, *£20-25 than £30*; a repeated *£20-25 25* is no other amount:
@@ -68,7 +71,14 @@ from functools import lru_cache
 from ctrlgen.errors import ConfigError
 from ctrlgen.oracles.slot_context import glued_amount
 from ctrlgen.oracles.slot_frame import DENIALS, dangling, name_as_modifier, negated_across
-from ctrlgen.oracles.slot_names import NAMING_CUES, NOT_NAME_WORDS, glued_to_a_name, in_a_place_phrase, introduced_names
+from ctrlgen.oracles.slot_names import (
+    NAMING_CUES,
+    NOT_NAME_WORDS,
+    glued_to_a_name,
+    in_a_place_phrase,
+    introduced_names,
+    landmark_runs_on,
+)
 from ctrlgen.oracles.slot_patterns import ADULT, EXCLUSIVE, FF_NO, FF_YES, FIELD_CUE, NEAR_CUES, PATTERNS
 
 __all__ = ["EXCLUSIVE", "LANDMARK_CUES", "NEAR_CUES", "PATTERNS", "normalise", "normalise_case_kept", "slot_realised"]
@@ -173,13 +183,14 @@ def _realised(text: str, field: str, value: str, rivals: bool = True) -> bool:
     spans = _near_spans(words, original)
     hits = _occurrences(words, value_words)
     if field == "near":
-        # the value itself must follow a cue (within two words: "near the Ranch", "close to Café Rouge")
-        return any(_cued(words, k) for k in hits)
+        # the value itself must follow a cue (within two words: "near the Ranch", "close to Café Rouge"), and end
+        # there: "near Clare Hall Cuisine" is another landmark
+        return any(_cued(words, k) and not landmark_runs_on(words, original, k, len(value_words)) for k in hits)
     if field == "name":
         said = any(not _cued(words, k) and not glued_to_a_name(words, original, k, len(value_words), spans)
                    and not name_as_modifier(words, original, k, len(value_words))
                    and not dangling(words, original, k, len(value_words), name=True)
-                   and not in_a_place_phrase(words, original, k) for k in hits)
+                   and not in_a_place_phrase(words, original, k, len(value_words)) for k in hits)
         own = set(value_words) - {"the"}
         return said and not any(other - own for other in introduced_names(words, original, spans))
     if field == "familyFriendly" and value.lower() in ("yes", "no"):
@@ -211,6 +222,8 @@ _FIELD_CUES = {"priceRange": frozenset("price prices priced pricing range cost c
                "customer rating": frozenset("rating ratings rated review reviews".split())}
 
 
+#: A price said with its cue, in a mention or right after it: "moderate price range", "cheap prices", "£20".
+_PRICE_CUE = r"£|\bpric|\bcost"
 #: The noun that makes a bare adjective a value of its field: "moderate" + " price", "low" + " rating".
 _CUE_NOUN = {"priceRange": "price", "customer rating": "rating"}
 
@@ -232,12 +245,13 @@ def _after_landmark(words: list[str], spans: list[tuple[int, int]], k: int) -> b
     return any(j == k and words[i - 1 - (words[i - 1] == "the")] in LANDMARK_CUES for i, j in spans)
 
 
-def _denied(words: list[str], k: int, place: bool) -> bool:
+def _denied(words: list[str], k: int, place: bool, priced: bool = False) -> bool:
+    """``priced``: the mention is a price with its cue (*moderate price range*), which no rating's scale can be."""
     i = k - 1
     while i >= 0 and words[i] in _FILLERS:
         i -= 1
-    if i >= 0 and (words[i] == "out" or words[i - 1:i + 1] == ["out", "of"]):
-        return True  # "1 out of average", "1 out high rating": the scale, not the value
+    if i >= 0 and (words[i] == "out" or words[i - 1:i + 1] == ["out", "of"]) and not priced:
+        return True  # "1 out of average", "1 out high rating": the scale; "3 out of moderate price range" is a price
     return i >= 0 and (words[i] in _DENIALS or (not place and words[i] in _COMPARISONS))
 
 
@@ -261,7 +275,8 @@ def _in_role(words: list[str], original: Sequence[str], k: int, phrase: str, spa
     price; ``near Café Rouge 5 out of 5`` is still a rating; ``at The Mill pub`` is the place itself)."""
     place = field == "area" if place is None else place
     n = len(phrase.split())
-    if any(i <= k < j for i, j in spans) or _inside_name(original, k, n) or _denied(words, k, place) \
+    priced = field == "priceRange" and _compiled(_PRICE_CUE).search(" ".join(words[k:k + n + 1])) is not None
+    if any(i <= k < j for i, j in spans) or _inside_name(original, k, n) or _denied(words, k, place, priced) \
             or negated_across(words, k, _value_word) or dangling(words, original, k, n, name=False):
         return False
     foreign = [cues for f, cues in _FIELD_CUES.items() if f != field]
