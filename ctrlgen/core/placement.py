@@ -20,9 +20,12 @@ and the layouts are placed here, before the phrases, with the same score: :mod:`
 the merged layout into runs, scores every combination of hole lengths (k words: k … 3k subwords) by the chain rule of
 the backend's ``score`` plus a length prior p(m | k), and each sample draws its layout from the posterior over the
 complete ones, p ∝ exp(score) (as a phrase's start is drawn), with per-position word-boundary bans that make each hole
-of k words hold exactly k words (not when ``Contains`` phrases are placed too: they may land in a hole). ``[PAD]``
-fills the positions after a placed ``[END]``. A backend therefore supplies one function, the ``PlacementScore`` of
-``Contains``, and gets subword layouts for free.
+of k words hold exactly k words. ``Contains`` phrases placed after the layout may land in a hole; the bans stay (and
+reach the sample's final constraints through :func:`place_phrases`) when that cannot change the hole's word count
+(:func:`one_word_holes`: every hole is one whole-word subword per word — the default prior — and the sample's phrases
+took one subword per word), and are dropped otherwise (a phrase's extra subwords in a hole would break its word
+boundaries; the check face judges such texts as they are). ``[PAD]`` fills the positions after a placed ``[END]``.
+A backend therefore supplies one function, the ``PlacementScore`` of ``Contains``, and gets subword layouts for free.
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ from ctrlgen.constraints.composition import PreparedConstraint
 from ctrlgen.constraints.contains import Contains, PlacementScore
 from ctrlgen.core.contract import OnBatch, emit_batch, merge_batches
 from ctrlgen.core.output import GenerationOutput, build_output
-from ctrlgen.core.subword_layout import hole_bans, layout_runs, search_runs
+from ctrlgen.core.subword_layout import Hole, hole_bans, layout_runs, search_runs
 from ctrlgen.registry import HARD
 from ctrlgen.text.alignment import ends_word, glue_ids
-from ctrlgen.text.tokenizer import Tokenizer
+from ctrlgen.text.tokenizer import Tokenizer, split_words
 
 
 def placed_leaves(prepared: PreparedConstraint | None) -> list[Contains]:
@@ -67,7 +70,10 @@ def place_phrases(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
     :meth:`~ctrlgen.constraints.contains.Contains.place` scores its starts with ``score`` given ``base``, the
     sample's layout and the leaves placed before it, and samples one per sample with ``generator``. Returns one
     ``HardSpec`` per sample holding only the placed tokens (not ``base``), with the ``[UNK]`` words to write back
-    (``allow_unk``). Raises ``ConstraintError`` (before any sampling) when a layout or phrase has no room."""
+    (``allow_unk``) and, on a subword model, the bans: its layout's hole bans where no phrase landed (when
+    :func:`place_layouts` kept them and the sample's phrases took one subword per word: a phrase at the text's start
+    may take more, ``p`` ``ub``) and the glue bans of :func:`with_glue_bans`. Raises ``ConstraintError`` (before
+    any sampling) when a layout or phrase has no room."""
     layouts = place_layouts(prepared, tokenizer, seq_len, base, n, score, generator)
     leaves = placed_leaves(prepared)
     if not leaves:
@@ -75,12 +81,18 @@ def place_phrases(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
     taken = [dict(base) if layouts is None else {**base, **layouts[k].positions} for k in range(n)]
     last = [last_word_position(t, tokenizer, seq_len) for t in taken]
     unk: list[dict[int, str]] = [{} for _ in range(n)]
+    whole = [True] * n  # sample k's phrases took one subword per word: its layout's hole bans stay valid
     for leaf in leaves:
         specs = leaf.place(tokenizer, seq_len, taken, last, score, generator)
+        words = sum(len(split_words(p)) for p in leaf.phrases)
         for k, spec in enumerate(specs):
             taken[k].update(spec.positions)
             unk[k].update(spec.unk_words)
-    specs = [HardSpec(seq_len, {p: i for p, i in t.items() if p not in base}, u) for t, u in zip(taken, unk, strict=True)]
+            whole[k] = whole[k] and len(spec.positions) == words
+    bans = [{} if layouts is None or not whole[k] else {p: b for p, b in layouts[k].banned.items() if p not in t}
+            for k, t in enumerate(taken)]  # a hole's bans, but where a phrase landed
+    specs = [HardSpec(seq_len, {p: i for p, i in t.items() if p not in base}, u, banned=b)
+             for t, u, b in zip(taken, unk, bans, strict=True)]
     return with_glue_bans(specs, base, tokenizer) if is_subword(tokenizer) else specs
 
 
@@ -103,7 +115,8 @@ def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
                   n: int, score: PlacementScore, generator: torch.Generator | None = None) -> list[HardSpec] | None:
     """One subword placement of the merged word layout per sample (module doc), or ``None`` on a word-level model or
     without a layout leaf: each sample's ``HardSpec`` holds the placed subwords, ``[END]`` and the ``[PAD]`` tokens
-    after it (not ``base``)."""
+    after it (not ``base``), and its holes' word-boundary bans unless the ``Contains`` phrases of ``prepared`` could
+    change a hole's word count (kept for :func:`one_word_holes` only)."""
     runs = layout_runs(prepared, tokenizer)
     if runs is None:
         return None
@@ -127,9 +140,20 @@ def place_layouts(prepared: PreparedConstraint | None, tokenizer: Tokenizer, seq
         stop = min([p for p, i in placed.items() if i == end], default=None)
         if stop is not None:
             placed.update({p: tokenizer.vocab.pad_id for p in range(stop + 1, seq_len)})
-        banned = {} if phrases else hole_bans(found[d].holes, tokenizer, generator)  # phrases may land in a hole
+        keep = not phrases or one_word_holes(found[d].holes)  # else a phrase's subwords would break the boundaries
+        banned = hole_bans(found[d].holes, tokenizer, generator) if keep else {}
         out.append(HardSpec(seq_len, {p: i for p, i in placed.items() if p not in base}, banned=banned))
     return out
+
+
+def one_word_holes(holes: Sequence[Hole]) -> bool:
+    """Whether every hole of a layout has one position per word (each a whole word: always under the default prior
+    ``EXTRA_SUBWORD_P = 0`` unless ``Contains`` phrases needed extra room). Such holes keep their word-boundary bans
+    while phrases are placed after them (:func:`place_layouts`; :func:`~ctrlgen.core.subword_layout.hole_bans` draws
+    nothing for them, so the placements are unchanged); a phrase that takes one subword per word then replaces whole
+    words one for one and the hole keeps its word count (:func:`place_phrases` drops the bans of a sample whose
+    phrases did not)."""
+    return all(h.size == h.words for h in holes)
 
 
 def token_conditioning(prepared: PreparedConstraint | None, vocab: Any, seq_len: int,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -177,14 +178,16 @@ def word_pieces(tokenizer: Tokenizer) -> WordPieces:
     """The sets of :class:`WordPieces` for a byte-level tokenizer, from its vocabulary alone: a subword *starts a
     word* after one when it does not glue (:func:`ctrlgen.text.alignment.glue_ids`) and ``"pub" + its text`` is two
     spaCy words; at the text's first position when its text alone is one word; it *continues* a word when it glues
-    and joins every stem of :data:`CONT_STEMS` into one word. Special tokens and whitespace-only subwords go nowhere
-    in a hole."""
+    and joins every stem of :data:`CONT_STEMS` into one word. Special tokens, whitespace-only subwords and those that
+    are not text (:func:`is_text_piece`: a byte fragment of a character, a control character) go nowhere in a hole:
+    a hole's position holds whole characters, so a word that the vocabulary spells only in byte fragments (an emoji
+    it never merged) is written by a fixed word, not in a hole."""
     table, glue = byte_of_char(), glue_ids(tokenizer)
     first, start, cont, open_ = set(), set(), set(), set()
     for i, t in enumerate(tokenizer.vocab.words):
-        if t in SPECIALS:
+        if t in SPECIALS or not is_text_piece(raw := bytes(table[c] for c in t)):
             continue
-        text = bytes(table[c] for c in t).decode("utf-8", "replace")
+        text = raw.decode("utf-8", "replace")
         if text[-1].isalnum():
             open_.add(i)
         if len(split_words(text)) == 1:
@@ -196,6 +199,17 @@ def word_pieces(tokenizer: Tokenizer) -> WordPieces:
             start.add(i)
     every = frozenset(range(len(tokenizer.vocab.words)))
     return WordPieces(*((every - ok, every - (ok & open_)) for ok in (first, start, cont)))
+
+
+def is_text_piece(raw: bytes) -> bool:
+    """Whether a subword's bytes ``raw`` are whole characters of text: complete UTF-8 (a fragment of a character
+    decodes to U+FFFD, and two fragments written side by side need not make one) and no control character (Unicode
+    category Cc: C0 — tab and newline included —, DEL, C1), which no word contains."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def hole_bans(holes: Sequence[Hole], tokenizer: Tokenizer,

@@ -12,7 +12,9 @@ subwords are the subwords whose spans overlap the word's span; they are consecut
 subword that overlaps two words is in both words' slices, and :func:`owners` gives it to the first.
 Encoding rarely makes one (its pre-tokenizer splits where spaCy does, contractions included, but not
 inside a run of letters: spaCy's ``gon`` ``na`` may be ``Ġgo`` ``nna``); a model may write one (``Ġdon``
-``'t`` for ``do`` ``n't``). A multi-byte character split across subwords makes each of them overlap it.
+``'t`` for ``do`` ``n't``). A multi-byte character split across subwords makes each of them overlap it. Bytes
+that are not valid UTF-8 (a model may write them) spell what the decoder makes of them: one U+FFFD per maximal
+invalid subsequence, so the words are always ``split_words(tokenizer.decode(ids))``.
 A special token inside the text (``[UNK]``, ``[MASK]``) is a word of its own, and the text on each side of
 it is split separately.
 
@@ -210,11 +212,7 @@ def _align_run(run: list[tuple[int, str]]) -> list[WordSpan]:
         return []
     table = byte_of_char()
     token_bytes = [bytes(table[c] for c in tok) for _, tok in run]
-    data = b"".join(token_bytes)
-    text = data.decode("utf-8", "surrogateescape")  # one character per undecodable byte: spans stay exact
-    char_of_byte: list[int] = []
-    for c_index, c in enumerate(text):
-        char_of_byte += [c_index] * (1 if "\udc80" <= c <= "\udcff" else len(c.encode()))
+    text, char_of_byte = _decode_lossy(b"".join(token_bytes))
     covered, b0 = [], 0
     for (pos, _), tb in zip(run, token_bytes, strict=True):
         a, b = char_of_byte[b0], char_of_byte[b0 + len(tb) - 1] + 1
@@ -223,8 +221,32 @@ def _align_run(run: list[tuple[int, str]]) -> list[WordSpan]:
         if chars.strip():
             lead = len(chars) - len(chars.lstrip())
             covered.append((pos, a + lead, a + len(chars.rstrip())))
-    clean = "".join(_REPLACEMENT if "\udc80" <= c <= "\udcff" else c for c in text)  # same length
-    return _assign(word_spans(clean), covered)
+    return _assign(word_spans(text), covered)
+
+
+def _decode_lossy(data: bytes) -> tuple[str, list[int]]:
+    """``(text, char_of_byte)``: ``data`` decoded as the tokenizer decodes it — UTF-8 with each maximal invalid
+    subsequence (a truncated character, a stray continuation byte) replaced by one U+FFFD, as ``"replace"`` and the
+    fast tokenizer's lossy decoding do — and, for each byte, the index of the character it lies in. A run of bad
+    bytes may make fewer characters than bytes (``E2 93`` is one U+FFFD), so the words are those of the decoded
+    text exactly (a character per bad byte would split the run into more words than the output has)."""
+    chars: list[str] = []
+    char_of_byte: list[int] = []
+    pos = 0
+    while pos < len(data):
+        try:
+            good, bad = data[pos:].decode("utf-8"), 0
+        except UnicodeDecodeError as e:
+            good, bad = data[pos:pos + e.start].decode("utf-8"), e.end - e.start
+        for c in good:
+            char_of_byte += [len(chars)] * len(c.encode())
+            chars.append(c)
+        pos += len(good.encode())
+        if bad:
+            char_of_byte += [len(chars)] * bad
+            chars.append(_REPLACEMENT)
+            pos += bad
+    return "".join(chars), char_of_byte
 
 
 def _assign(spans: list[tuple[str, int, int]], covered: list[tuple[int, int, int]]) -> list[WordSpan]:
