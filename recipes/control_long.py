@@ -30,6 +30,13 @@ among the n samples of a target / seconds per target (the method call, wall). Th
 ``recipes/results/control_long.json``, rewritten after every cell) holds numbers and target ids only (the index of
 each target's reference among the distinct ``valid.csv`` references, and its word count) — no reference words,
 trees or tags; a markdown table is printed at the end and stored under ``"markdown"``.
+
+``--second-parser [PATH]`` (default model: the bundled ``parser-ptb-sample-2``, trained on another split of the
+treebank sample) scores the tree and spans cells a second time with that parser, on the same texts and against the
+same targets (built with the first parser), and puts ``success_parser2`` / ``metrics_parser2`` beside ``success``;
+``reference_scores`` holds both parsers' scores of the targets' own references (parser 1: 100 by construction;
+parser 2: the ceiling its disagreement with parser 1 leaves). ``--save-texts FILE`` keeps the sampled texts (by
+``set/task/row``) for ``recipes/parser_agreement.py --texts FILE``.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from ctrlgen.evaluation.methods import (
     spaced_texts,
 )
 from ctrlgen.evaluation.target_builders import LONG_WORDS, long_targets
+from ctrlgen.evaluation.tasks import TASKS as TASK_SPECS
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
@@ -73,6 +81,7 @@ RESULTS = Path(__file__).parent / "results"
 ROWS = ("no-control", "embedding", "discrete", "discrete-demote", "discrete-rerank", "edit", "ar-best-of-64")
 SETS = ("short", "long")
 TASKS = ("pos", "tree", "spans")
+PARSED = ("tree", "spans")  # the tasks a second parser re-scores
 SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
 MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
           "discrete-rerank": "e2e-sedd",
@@ -101,6 +110,39 @@ class ARBestOf(PerTargetMethod):
     def sample_one(self, target: Any, ctx: SampleContext, seed: int) -> list[str]:
         return ar_best_of_n(self.model, self.tokenizer, constraints_for(target), keep=ctx.n, pool=self.pool,
                             seed=seed).texts
+
+
+class Recorded(Method):
+    """``inner`` unchanged, keeping the texts of its last :meth:`sample` (to score them again with another oracle)."""
+
+    def __init__(self, inner: Method) -> None:
+        self.inner = inner
+        self.texts: list[list[str]] | None = None
+        self.name, self.needs_model, self.tasks = inner.name, inner.needs_model, inner.tasks  # type: ignore[misc]
+
+    def check(self, targets: Sequence[Any], ctx: SampleContext) -> None:
+        self.inner.check(targets, ctx)
+
+    def sample(self, targets: Sequence[Any], ctx: SampleContext) -> list[list[str]]:
+        self.texts = self.inner.sample(targets, ctx)
+        return self.texts
+
+
+def second_scores(task: str, targets: Sequence[Any], texts: Sequence[Sequence[str]], oracles: Oracles) -> dict[str, Any]:
+    """``success_parser2`` and ``metrics_parser2``: ``texts`` scored by ``oracles.second_parser`` (empty when none is
+    loaded or ``task`` needs no parser)."""
+    if oracles.second_parser is None or task not in PARSED:
+        return {}
+    metrics = TASK_SPECS.get(task).score(targets, texts, oracles.with_second_parser())
+    r2 = lambda v: None if v is None else round(v, 2)
+    return {"success_parser2": r2(metrics.get(SUCCESS[task])), "metrics_parser2": {k: r2(v) for k, v in metrics.items()}}
+
+
+def reference_scores(task: str, targets: Sequence[Any], oracles: Oracles) -> dict[str, Any]:
+    """Both parsers' success on the targets' own references (one text per target)."""
+    texts = [[" ".join(t.words)] for t in targets]
+    first = TASK_SPECS.get(task).score(targets, texts, oracles)[SUCCESS[task]]
+    return {"success": None if first is None else round(first, 2), **second_scores(task, targets, texts, oracles)}
 
 
 def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict[str, Method]]:
@@ -133,21 +175,29 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
 
 
 def run_cell(method: Method, task: str, targets: Sequence[Any], emb: Any, oracles: Oracles,
-             args: argparse.Namespace, source: str) -> dict[str, Any]:
+             args: argparse.Namespace, source: str, texts_out: list[str] | None = None) -> dict[str, Any]:
     """One row on one target list: its numbers, ``{"refused": why}`` when the backend's ``prepare()`` refuses a
-    target's constraints (before sampling), or ``{"failed": why}`` when sampling or scoring raised."""
+    target's constraints (before sampling), or ``{"failed": why}`` when sampling or scoring raised. ``texts_out``:
+    a list the sampled texts are appended to."""
     if isinstance(method, Backend) and "rerank" not in method.name:  # best_of ranks by what it cannot steer by
         for t in targets:
             try:
                 method.gen.prepare(constraints_for(t))
             except CtrlgenError as e:
                 return {"refused": reason(e, constraints_for(t))}
+    recorded = Recorded(method)
     try:
-        result = evaluate(task, targets, gen=emb, methods=[method], n=args.n, steps=args.steps, seed=args.seed,
+        result = evaluate(task, targets, gen=emb, methods=[recorded], n=args.n, steps=args.steps, seed=args.seed,
                           oracles=oracles, source=source)
     except CtrlgenError as e:
         return {"failed": reason(e, None)}
-    return cell(result.rows[0], task)
+    assert recorded.texts is not None
+    if texts_out is not None:
+        texts_out.extend(t for ts in recorded.texts for t in ts)
+    try:
+        return {**cell(result.rows[0], task), **second_scores(task, targets, recorded.texts, oracles)}
+    except CtrlgenError as e:
+        return {**cell(result.rows[0], task), "parser2_failed": reason(e, None)}
 
 
 def reason(e: CtrlgenError, constraint: Any) -> str:
@@ -173,9 +223,10 @@ def _f(v: Any, spec: str = ".1f") -> str:
 
 
 def markdown(results: dict[str, Any], rows: Sequence[str], sets: Sequence[str], tasks: Sequence[str]) -> str:
-    head = ("| row | set | task | success ↑ | bigram % ↑ | lm-score ↓ | distinct-2 % ↑ | self-BLEU % ↓ | "
-            "distinct / n ↑ | s / target wall / CPU |")
-    lines = [head, "|---" * 10 + "|"]
+    two = any("success_parser2" in c for v in results.values() for rs in v.values() for c in rs.values())
+    head = ("| row | set | task | success ↑ | " + ("success parser 2 ↑ | " if two else "") + "bigram % ↑ | lm-score ↓ | "
+            "distinct-2 % ↑ | self-BLEU % ↓ | distinct / n ↑ | s / target wall / CPU |")
+    lines = [head, "|---" * (10 + two) + "|"]
     for name in rows:
         for s in sets:
             for t in tasks:
@@ -185,15 +236,18 @@ def markdown(results: dict[str, Any], rows: Sequence[str], sets: Sequence[str], 
                 if "refused" in c or "failed" in c:
                     why = c.get("refused") or c.get("failed")
                     lines.append(f"| {name} | {s} | {t} | {'refused' if 'refused' in c else 'failed'}: {why[:140]} |"
-                                 + " |" * 6)
+                                 + " |" * (6 + two))
                     continue
-                lines.append(f"| {name} | {s} | {t} | {_f(c['success'])} | {_f(c['bigram_precision'])} | "
+                second = f"{_f(c.get('success_parser2'))} | " if two else ""
+                lines.append(f"| {name} | {s} | {t} | {_f(c['success'])} | {second}{_f(c['bigram_precision'])} | "
                              f"{_f(c['lm_score'], '.2f')} | {_f(c['distinct_2'])} | {_f(c['self_bleu'])} | "
                              f"{_f(c['distinct_samples'], '.2f')} / {c['n']} | {_f(c['seconds_per_target'])} / "
                              f"{_f(c.get('cpu_seconds_per_target'))} |")
     legend = ("success: POS word match %, tree F1 (all words), span success %; distinct-2 and self-BLEU within each "
               "target's samples, averaged over targets; distinct / n: different texts among a target's n samples; s / target: "
-              "the method call only (scoring not counted), wall and this process's CPU seconds (1 thread)")
+              "the method call only (scoring not counted), wall and this process's CPU seconds (1 thread)"
+              + ("; success parser 2: the same texts judged by the second parser (targets built with the first)"
+                 if two else ""))
     return "\n".join([*lines, "", legend])
 
 
@@ -212,6 +266,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", help="folder holding e2e/{train,valid}.csv (default $CTRLGEN_DATA)")
+    ap.add_argument("--second-parser", nargs="?", const="", default=None, metavar="PATH",
+                    help="also score tree and spans with a second parser (default model: the bundled parser-ptb-sample-2)")
+    ap.add_argument("--save-texts", metavar="JSON", help="also write the sampled texts, by set/task/row, to this file "
+                                                         "(for recipes/parser_agreement.py --texts; keep it outside the repository)")
     ap.add_argument("--out", default=str(RESULTS / "control_long.json"))
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="only merge these runs' JSON (same settings, other "
                                                                "sets / tasks / rows, e.g. run side by side) into --out")
@@ -255,6 +313,13 @@ def merge(paths: Sequence[str], out: str) -> None:
     print(f"wrote {write_json_atomic(out, merged)}")
 
 
+def shown_args(argv: Sequence[str]) -> str:
+    """The command line as recorded in the results: an absolute path is cut to its file name (no machine paths)."""
+    cut = lambda a: Path(a).name if Path(a).is_absolute() else a
+    return " ".join(a.split("=", 1)[0] + "=" + cut(a.split("=", 1)[1]) if a.startswith("--") and "=" in a else cut(a)
+                    for a in argv)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.merge:
@@ -269,16 +334,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                if isinstance(m, Backend))])  # long targets fit every model
     oracles = Oracles()
     oracles.require(["tagger", "parser"])  # and the teacher
+    if args.second_parser is not None:
+        oracles.require_second_parser(args.second_parser or None)
     oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
     valid = read_e2e_csv(data / "valid.csv")
     ref_ids = {tuple(split_words(r)): k for k, r in enumerate(dict.fromkeys(e.ref for e in valid))}
     head = {"recipe": "recipes/control_long.py",
-            "command": "python recipes/control_long.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": "python recipes/control_long.py " + shown_args(sys.argv[1:] if argv is None else argv),
             "machine": machine(), "models": {r: MODELS[r] for r in args.rows}, "teacher": "e2e-teacher-1",
             "data": "targets from e2e/valid.csv (held out), bigrams from e2e/train.csv", "n": args.n,
             "targets_per_task": args.targets, "embedding_steps": args.steps, "discrete_steps": args.sedd_steps,
             "rerank": args.rerank, "ar_pool": args.pool, "min_words_long": args.min_words, "seq_len": seq_len,
-            "seed": args.seed, "sets": args.sets, "tasks": args.tasks, "rows": args.rows}
+            "seed": args.seed, "sets": args.sets, "tasks": args.tasks, "rows": args.rows,
+            "parsers": {k: v for k, v in oracles.names.items() if k.startswith("parser")}}
+    refs: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {}
     results: dict[str, Any] = {}
     target_ids: dict[str, Any] = {}
     seen: list[Any] = []
@@ -292,13 +362,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             seen.extend(targets)
             target_ids.setdefault(s, {})[task] = [{"ref": ref_ids.get(tuple(t.words)), "words": len(t.words)}
                                                   for t in targets]
+            if oracles.second_parser is not None and task in PARSED:
+                refs.setdefault(s, {})[task] = reference_scores(task, targets, oracles)
             for name in args.rows:
                 t0 = time.perf_counter()
-                got = run_cell(methods[name], task, targets, emb, oracles, args, f"{s} {task} targets")
+                keep = texts.setdefault(f"{s}/{task}/{name}", []) if args.save_texts else None
+                got = run_cell(methods[name], task, targets, emb, oracles, args, f"{s} {task} targets", keep)
                 results.setdefault(s, {}).setdefault(task, {})[name] = got
                 print(f"{s:5} {task:5} {name:16} {time.perf_counter() - t0:6.0f} s  "
                       f"{ {k: v for k, v in got.items() if k != 'metrics'} }", flush=True)
-                partial = {**head, "targets": target_ids, "results": results, "partial": True}
+                partial = {**head, "targets": target_ids, "reference_scores": refs, "results": results, "partial": True}
                 if reference_leak(partial, [t.words for t in seen]):  # never write reference words into the repository
                     raise SystemExit(f"{s} {task} {name}: a reference's words would be written; not writing")
                 write_json_atomic(args.out, partial)
@@ -306,10 +379,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table)
     wall = round(time.perf_counter() - t_start)
     words = {s: {t: statistics.fmean(x["words"] for x in ids) for t, ids in v.items()} for s, v in target_ids.items()}
-    out = {**head, "wall_s": wall, "mean_words": words, "targets": target_ids, "results": results, "markdown": table}
+    out = {**head, "wall_s": wall, "mean_words": words, "targets": target_ids, "reference_scores": refs,
+           "results": results, "markdown": table}
     if reference_leak(out, [t.words for t in seen]):
         raise SystemExit("a reference's words would be written into the results; not writing")
     print(f"wall time {wall} s; wrote {write_json_atomic(args.out, out)}")
+    if args.save_texts:
+        print(f"wrote the sampled texts to {write_json_atomic(args.save_texts, texts)}")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def nltk_root(arg: str | None) -> Path:
 
 
 def load_split(root: Path, seed: int, n_test: int, n_dev: int) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """Cleaned TOP trees by split, and a description of the split (sizes, file counts, fingerprint)."""
+    """Cleaned TOP trees by split, and a description of the split (sizes, files by split, fingerprint)."""
     import nltk
 
     nltk.data.path.insert(0, str(root))
@@ -87,11 +87,11 @@ def load_split(root: Path, seed: int, n_test: int, n_dev: int) -> tuple[dict[str
     files = sorted(treebank.fileids())
     random.Random(seed).shuffle(files)
     split: dict[str, list[Any]] = {"test": [], "dev": [], "train": []}
-    n_files = {"test": 0, "dev": 0, "train": 0}
+    file_ids: dict[str, list[str]] = {"test": [], "dev": [], "train": []}
     n_dropped = 0
     for f in files:
         part = "test" if len(split["test"]) < n_test else "dev" if len(split["dev"]) < n_dev else "train"
-        n_files[part] += 1
+        file_ids[part].append(f)
         for t in treebank.parsed_sents(f):
             c = clean_ptb_tree(t)
             if c is None:
@@ -101,8 +101,9 @@ def load_split(root: Path, seed: int, n_test: int, n_dev: int) -> tuple[dict[str
     digest = hashlib.sha256((root / "corpora" / "treebank.zip").read_bytes()).hexdigest()
     info = {"data": "NLTK treebank sample (corpora/treebank.zip)", "sha256": digest, "seed": seed,
             "split_by": "file (article)", "sentences": {k: len(v) for k, v in split.items()},
-            "files": n_files, "words": {k: sum(len(t.leaves()) for t in v) for k, v in split.items()},
-            "dropped_empty": n_dropped}
+            "files": {k: len(v) for k, v in file_ids.items()},
+            "words": {k: sum(len(t.leaves()) for t in v) for k, v in split.items()},
+            "dropped_empty": n_dropped, "file_ids": {k: sorted(v) for k, v in file_ids.items()}}
     return split, info
 
 

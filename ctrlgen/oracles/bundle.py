@@ -7,12 +7,18 @@ defaults: the spaCy UPOS oracle (:mod:`.pos`), the parser oracle of ``ctrlgen.or
 Tests inject fakes: ``Oracles(tagger=fake_tag, parser=FakeParser())`` where ``tagger`` maps word lists
 to tag lists and ``parser.parse`` maps word lists to ``nltk.Tree`` objects.
 
+A second parser (``second_parser``; :meth:`Oracles.require_second_parser` loads the bundled
+``SECOND_PARSER``, trained on another split) judges the same texts independently:
+``spec.score(targets, texts, oracles.with_second_parser())`` gives the tree and spans scores by it, to report
+beside the first's (``recipes/control_long.py --second-parser``).
+
 A missing package raises :class:`MissingOracleError` (or the oracle's own not-found error), whose hint
 says what to install — before a single sample is drawn.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import Callable, Collection, Sequence
@@ -21,7 +27,7 @@ from typing import Any, Protocol
 
 from ctrlgen.errors import CtrlgenError
 from ctrlgen.oracles.fluency import BigramReference
-from ctrlgen.oracles.parser import load_parser
+from ctrlgen.oracles.parser import SECOND_PARSER, load_parser
 from ctrlgen.oracles.pos import POSTagger
 from ctrlgen.oracles.teacher import Teacher
 
@@ -58,6 +64,11 @@ def load_parser_oracle(path: str | None = None) -> Parser:
                  "with the bundled model assets/parser-ptb-sample); or evaluate another task") from e
 
 
+def _name(parser: Parser) -> str:
+    """What results record for a parser: its ``name`` (the model's folder), else its class name."""
+    return str(getattr(parser, "name", type(parser).__name__))
+
+
 def _check_infill_metrics() -> None:
     missing = [pkg for mod, pkg in (("sacrebleu", "sacrebleu"), ("rouge_score", "rouge-score"))
                if importlib.util.find_spec(mod) is None]
@@ -72,6 +83,7 @@ class Oracles:
 
     ``teacher_name``: bundled name or directory of the teacher LM (``None``: no lm-score).
     ``bigrams``: training references of the fluency proxy (``None``: the proxy is not reported).
+    ``second_parser``: an independent parser oracle, used only through :meth:`with_second_parser`.
     """
 
     tagger: Tagger | None = None
@@ -80,6 +92,21 @@ class Oracles:
     bigrams: BigramReference | None = None
     teacher_name: str | None = DEFAULT_TEACHER
     names: dict[str, str] = field(default_factory=dict)  # what was used, recorded in the JSON
+    second_parser: Parser | None = None
+
+    def require_second_parser(self, path: str | None = None) -> None:
+        """Load the second parser now (``path``: a benepar model file; ``None``: the bundled ``SECOND_PARSER``)."""
+        if self.second_parser is None:
+            self.second_parser = load_parser_oracle(str(path or SECOND_PARSER))
+        self.names.setdefault("parser2", _name(self.second_parser))
+
+    def with_second_parser(self) -> Oracles:
+        """A view of these oracles whose ``parser`` is the second one (the rest shared): a task scored through it
+        is judged by the second parser. Raises when no second parser is loaded."""
+        if self.second_parser is None:
+            raise CtrlgenError("no second parser loaded", hint="call require_second_parser() first")
+        names = {**self.names, "parser": self.names.get("parser2", _name(self.second_parser))}
+        return dataclasses.replace(self, parser=self.second_parser, second_parser=None, names=names)
 
     def require(self, needs: Collection[str]) -> None:
         """Load every oracle in ``needs`` (and the teacher) now; raise with an install hint if one is missing."""
@@ -94,7 +121,7 @@ class Oracles:
         if "parser" in needs and self.parser is None:
             self.parser = load_parser_oracle()
         if "parser" in needs:
-            self.names.setdefault("parser", str(getattr(self.parser, "name", type(self.parser).__name__)))
+            self.names.setdefault("parser", _name(self.parser))
         if "infill-metrics" in needs:
             _check_infill_metrics()
             self.names["infill"] = "sacrebleu BLEU-4 (13a), rouge-score ROUGE-L F"

@@ -5,7 +5,9 @@ downloaded here; ctrlgen ships its own benepar model instead (``assets/parser-pt
 char-LSTM + 4-layer partitioned-transformer ``ChartParser`` trained on the NLTK 10% sample of the
 Penn Treebank by ``recipes/train_parser.py``; its README records the recipe and the held-out F1).
 Any benepar model file loads the same way (``load_parser(path)``); it is an ordinary
-``benepar.Parser(path)`` underneath.
+``benepar.Parser(path)`` underneath. A second model, trained on another split of the same sample
+(:data:`SECOND_PARSER`, ``assets/parser-ptb-sample-2/``), gives tree and span scores an oracle they do
+not depend on alone; :func:`agreement` measures how far two parsers' trees agree.
 
 >>> parser = load_parser()                                          # doctest: +SKIP
 >>> parser.parse([["The", "Vaults", "is", "a", "pub", "."]])[0]     # doctest: +SKIP
@@ -34,8 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctrlgen.errors import ConfigError, CtrlgenError
+from ctrlgen.errors import ConfigError, CtrlgenError, DataError
 from ctrlgen.oracles.memo import LabelMemo
+from ctrlgen.oracles.metrics import BracketCounts, bracket_counts
 from ctrlgen.text.tokenizer import split_words
 
 if TYPE_CHECKING:
@@ -45,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: The bundled parser (see its README for data, recipe and measured F1).
 DEFAULT_PARSER: Path = Path(__file__).resolve().parent.parent / "assets" / "parser-ptb-sample" / "parser.pt"
+#: A second, independently trained parser (another seed, so another train/test split of the treebank sample, and
+#: 2 layers instead of 4): an oracle the control numbers do not depend on alone (its README: data, F1, agreement).
+SECOND_PARSER: Path = DEFAULT_PARSER.parent.parent / "parser-ptb-sample-2" / "parser.pt"
 INSTALL_HINT = "pip install benepar (>= 0.2; the char-LSTM models need no transformers download)"
 TRACE_TAG = "-NONE-"
 
@@ -119,6 +125,11 @@ class ConstituencyParser:
         self.batch_size = batch_size
         self.memo: LabelMemo[tuple[str, ...], Tree] = LabelMemo(copy=lambda tree: tree.copy(deep=True))
         log.info("parser oracle: %s (%d labels)", self.path, len(self.labels))
+
+    @property
+    def name(self) -> str:
+        """The model's folder name (``parser-ptb-sample``): what results record, never a machine path."""
+        return self.path.parent.name or self.path.name
 
     @property
     def labels(self) -> list[str]:
@@ -210,3 +221,39 @@ def load_parser(path: str | Path | None = None, *, batch_size: int = 64) -> Cons
     :class:`ParserNotFoundError` (with a hint) when benepar is missing or the file is absent/unreadable.
     """
     return _load(str(Path(path or DEFAULT_PARSER).resolve()), batch_size)
+
+
+def agreement(trees_a: Sequence[Tree | None], trees_b: Sequence[Tree | None], *,
+              punct_from: Sequence[Tree | None] | None = None) -> BracketCounts:
+    """Corpus labelled-bracket counts of two parsers' trees of the same sentences, pair by pair.
+
+    Neither side is gold: ``matched`` is the brackets both trees hold, ``pred`` those of ``trees_a`` and ``gold``
+    those of ``trees_b``, so the F1 is symmetric (swapping the sides swaps precision and recall). Every word counts
+    (as the control task's ``tree_f1``), unless ``punct_from`` is given: then both trees take that tree's
+    preterminals first and EVALB's punctuation (``, : `` '' .``) is deleted at the same positions from both (the
+    two parsers' own tags may disagree on punctuation, which would leave the trees different lengths). ``None``
+    pairs (empty sentences) are skipped; trees over different numbers of words raise :class:`DataError`.
+    """
+    if len(trees_a) != len(trees_b) or (punct_from is not None and len(punct_from) != len(trees_a)):
+        raise DataError(f"got {len(trees_a)} and {len(trees_b)} trees", hint="parse the same sentences with both")
+    total = BracketCounts()
+    for k, (a, b) in enumerate(zip(trees_a, trees_b, strict=True)):
+        if a is None or b is None:
+            continue
+        if punct_from is None:
+            total = total + bracket_counts(a, b, punct_tags=())
+        else:
+            tags = [tag for _, tag in (punct_from[k] or a).pos()]
+            total = total + bracket_counts(_retag(a, tags), _retag(b, tags))
+    return total
+
+
+def _retag(tree: Tree, tags: Sequence[str]) -> Tree:
+    """A copy of ``tree`` whose preterminals are ``tags`` (same brackets)."""
+    out = tree.copy(deep=True)
+    spots = [pos[:-1] for pos in out.treepositions("leaves")]
+    if len(spots) != len(tags):
+        raise DataError(f"the trees have {len(spots)} and {len(tags)} words", hint="parse the same word lists")
+    for spot, tag in zip(spots, tags, strict=True):
+        out[spot].set_label(tag)
+    return out
