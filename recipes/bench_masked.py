@@ -239,7 +239,7 @@ def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d
                 "semantic": lambda g=g, m=m, b=backend, k=steps: semantic_control(m, g, targets, args.contains_n, k, b),
                 "oov": lambda g=g, m=m, b=backend, k=steps: oov_rows(m, g, args.contains_n, k, b)}
         models[m] = {"backend": backend, "steps": steps, "tokenizer": getattr(g.tokenizer, "kind", "word"),
-                     "vocab_size": len(g.tokenizer), "seq_len": g.seq_len,
+                     "vocab_size": len(g.tokenizer), "seq_len": g.model.config.seq_len,
                      "block_length": BLOCK["block_length"] if backend == "masked" else None,
                      **{k: f() for k, f in rows.items() if k in args.sections}}
         if "oov" in models[m]:
