@@ -170,3 +170,39 @@ def test_denoiser_weight_pulls_toward_confident_words(tiny_model, diffusion):
     before = denoiser_nll(tiny_model, x, t, out.x0_raw)
     after = denoiser_nll(tiny_model, g(out, t, tiny_model), t, out.x0_raw)
     assert (after < before).all()
+
+
+@pytest.mark.parametrize("num_steps", [10, 100, 200, 400])
+def test_reference_steps_keeps_the_trajectory_push_of_the_measured_length(num_steps):
+    """``reference_steps``: on a trajectory longer than it each step is scaled by reference / steps (the summed push of
+    a constant window is the same at 100, 200 or 400 steps); shorter ones and ``full()`` are never scaled."""
+    from ctrlgen.backends.embedding.sampler import StepOutput
+
+    z = torch.zeros(1, 2, 2)
+    out = StepOutput(z, z, z, torch.ones(1, 1, 1), z, torch.zeros(1), step_index=0, num_steps=num_steps)
+    scaled = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.3))
+    assert scaled.strength(out) == pytest.approx(0.3 * min(1.0, 100 / num_steps))
+    window = GuidanceConfig().stop * num_steps  # guided steps of the default window
+    if num_steps >= 100:
+        assert scaled.strength(out) * window == pytest.approx(0.3 * GuidanceConfig().stop * 100)
+    assert Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig.full()).strength(out) == 0.1
+    assert Guidance([(1.0, lambda x, t: x.sum((1, 2)))],
+                    GuidanceConfig(step_size=0.3, reference_steps=None)).strength(out) == 0.3
+
+
+def test_reference_steps_changes_nothing_up_to_its_length(tiny_model, diffusion):
+    """At or below ``reference_steps`` guided sampling is bit for bit the unscaled one; above it, it differs."""
+    soft = _toward_word(tiny_model, 7, 2)
+    for steps, same in ((8, True), (12, False)):
+        s = EmbeddingSampler(steps=steps)
+        a = s.sample(tiny_model, diffusion, 3, torch.Generator().manual_seed(4),
+                     hook=Guidance([(1.0, soft)], GuidanceConfig(reference_steps=8)))
+        b = s.sample(tiny_model, diffusion, 3, torch.Generator().manual_seed(4),
+                     hook=Guidance([(1.0, soft)], GuidanceConfig(reference_steps=None)))
+        assert torch.equal(a.x0, b.x0) == same
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "100"])
+def test_reference_steps_must_be_a_positive_integer(bad):
+    with pytest.raises(SamplingError, match="reference_steps"):
+        GuidanceConfig(reference_steps=bad)

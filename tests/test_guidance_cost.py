@@ -105,4 +105,4 @@ def test_default_runs_a_quarter_of_the_full_settings_classifier_passes(tiny_mode
     assert counts == [3 * 19, 15, 15]
     assert GuidanceConfig.cheap(fluency_weight=5e-4) == GuidanceConfig(step_size=0.4, fluency_weight=5e-4)
     assert GuidanceConfig.full(fluency_weight=5e-4) == GuidanceConfig(num_inner=3, step_size=0.1, stop=0.95,
-                                                                      fluency_weight=5e-4)
+                                                                      fluency_weight=5e-4, reference_steps=None)

@@ -18,6 +18,15 @@ constraint and 3.2× with two, where ``full()`` costs 5.0–6.0× and 9.4×, at 
 A step of 0.4 (:meth:`GuidanceConfig.cheap`, measured at 50 steps) broke fluency at 100 steps on SemanticField
 and SyntaxSpans (bigram precision 0.79 / 0.77); 0.2 lost 8 points on SyntaxSpans.
 
+The step is the one measured for a 100-step trajectory (``reference_steps=100``): on a longer one every guided step
+is scaled by 100 / steps, so the trajectory's total push stays the measured one. Unscaled, the 0.3 step at the
+model's default 200 steps wrote word salad (``SemanticField``: success 65.6%, bigram precision 0.727, lm-score 157;
+``SyntaxSpans``: 84.4%, 0.653, 332). Scaled (0.15 at 200 steps), side by side with ``full()`` on 8 control-table
+targets × 4 samples per kind (``recipes/guidance_steps.py``, ``recipes/results/guidance_steps.json``; success % /
+bigram precision / lm-score / CPU × unguided): semantic 62.5 / 0.981 / 4.19 / 2.5× vs 56.2 / 0.985 / 3.91 / 7.5×,
+spans 68.8 / 0.992 / 4.06 / 2.6× vs 68.8 / 0.995 / 3.63 / 7.0×, POS 97.2 / 0.938 / 11.4 / 2.4× vs 97.3 / 0.926 / 13.5
+/ 6.4×, tree F1 79.4 / 0.895 / 26.8 / 2.7× vs 74.5 / 0.806 / 84.9 / 7.5×.
+
 Cheaper still (issue 17; every option below is off by default; ``recipes/bench_guidance_cost.py`` measures each
 against control success):
 
@@ -72,12 +81,20 @@ class GuidanceConfig:
     tolerance: float | None = None  # nats: adaptive K, stop on no improvement; None = off (0.01 saved only 8–15%)
     decay: float = 0.0  # strength schedule: step × (1 − progress through the window)^decay; 0 = constant (issue 14)
     denoiser_weight: float = 0.0  # μ of the denoiser's own fluency term (module doc); 0 = off (issue 14)
+    #: The trajectory length ``step_size`` was measured for: on a longer one each step is scaled by
+    #: reference_steps / steps, so the whole trajectory's push stays the measured one (module doc); None = per step
+    #: as given (full(): Diffusion-LM's setting). Shorter trajectories are never scaled up.
+    reference_steps: int | None = 100
 
     def __post_init__(self) -> None:
         if isinstance(self.num_inner, bool) or not isinstance(self.num_inner, int) or self.num_inner < 0:
             raise SamplingError(f"num_inner must be an integer >= 0, got {self.num_inner!r}", "e.g. num_inner=3")
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
             raise SamplingError(f"every must be an integer >= 1, got {self.every!r}", "1 guides every step")
+        if self.reference_steps is not None and (isinstance(self.reference_steps, bool)
+                                                 or not isinstance(self.reference_steps, int) or self.reference_steps < 1):
+            raise SamplingError(f"reference_steps must be None or an integer >= 1, got {self.reference_steps!r}",
+                                "e.g. reference_steps=100; None applies step_size at every step as given")
         if self.tolerance is not None and (isinstance(self.tolerance, bool) or not isinstance(self.tolerance, int | float)
                                            or not math.isfinite(self.tolerance) or self.tolerance < 0):
             raise SamplingError(f"tolerance must be None or a finite number >= 0, got {self.tolerance!r}",
@@ -100,7 +117,7 @@ class GuidanceConfig:
         """Diffusion-LM's original setting and the default before issue 17: three sign steps of 0.1 per diffusion step
         over the first 95% of the trajectory — 2.3–2.9× the guided cost of the default for the same control success
         (module doc). ``overrides``: other fields, e.g. the task's ``fluency_weight``."""
-        return cls(**{"num_inner": 3, "step_size": 0.1, "stop": 0.95, **overrides})
+        return cls(**{"num_inner": 3, "step_size": 0.1, "stop": 0.95, "reference_steps": None, **overrides})
 
     @classmethod
     def cheap(cls, **overrides: Any) -> GuidanceConfig:
@@ -145,14 +162,18 @@ class Guidance:
         return (out.step_index - first) % c.every == 0
 
     def strength(self, out: StepOutput) -> float:
-        """The step size at this step: ``step_size``, times ``(1 − p)^decay`` where p ∈ [0, 1) is how far the step
-        is through the guidance window (``decay`` 0: constant, bit for bit)."""
+        """The step size at this step: ``step_size`` — times ``reference_steps / num_steps`` on a trajectory longer
+        than ``reference_steps`` — times ``(1 − p)^decay`` where p ∈ [0, 1) is how far the step is through the
+        guidance window (``decay`` 0: constant, bit for bit)."""
         c = self.config
+        base = c.step_size
+        if c.reference_steps is not None and out.num_steps > c.reference_steps:
+            base *= c.reference_steps / out.num_steps
         if c.decay == 0:
-            return c.step_size
+            return base
         frac = out.step_index / max(1, out.num_steps)
         p = (frac - c.start) / max(c.stop - c.start, 1e-12)
-        return c.step_size * max(0.0, 1.0 - p) ** c.decay
+        return base * max(0.0, 1.0 - p) ** c.decay
 
     def __call__(self, out: StepOutput, t: Tensor, model: torch.nn.Module) -> Tensor:
         if not self.active(out):
