@@ -11,8 +11,9 @@ The classifiers are the ones saved beside the model (``ctrlgen train-classifier`
 compiled with ``gen.prepare`` in :meth:`Guided.check`, so a missing classifier or a bad target fails
 before the first sample. The default :class:`~ctrlgen.GuidanceConfig` per task follows Diffusion-LM's
 fluency weights λ (paper Table 6: semantic 0.01, POS 5e-4, tree 5e-4, spans 0.1, length 0.01) with the
-backend's default cost knobs (K = 1 sign step of 0.3 over the first 75% of the steps since issue 17;
-``GuidanceConfig.full(fluency_weight=λ)``: Diffusion-LM's K = 3, step 0.1, 95%); pass ``guidance=`` to override.
+backend's default cost knobs (since issue 17: K = 1 sign step of 0.3 over the first 75% of the steps, scaled by
+100 / steps beyond 100 steps; ``GuidanceConfig.full(fluency_weight=λ)``: Diffusion-LM's K = 3, step 0.1, 95%); pass
+``guidance=`` to override.
 A composite task takes its *syntax* part's λ (5e-4 for both): the POS / tree classifier's loss sums
 over every position or span and dominates the sum of the two losses, so the balance between control
 and the fluency term is the syntax task's; the paper gives no separate λ for its Table 4.
