@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import TINY_CSV
+from subword_support import ODD, RARE, pieces, tiny_bpe, whole_word_the
 
 import ctrlgen
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
@@ -37,17 +38,13 @@ from ctrlgen.text.alignment import words_of
 from ctrlgen.text.bpe import BPETokenizer
 from ctrlgen.text.tokenizer import split_words
 
-CORPUS = ["The Vaults is a cheap pub near the river.", "The Mill is a coffee shop in the city centre.",
-          "Zizzi is a family friendly Italian restaurant.", "Aromi serves Japanese food near Café Rouge."] * 3
-RARE = "Zyxwv"  # never seen in training: one subword per letter
-ODD = "Zoë's 😀 naïve"  # not in any word vocabulary: several byte-level subwords per word
 L = 40
 LOGITS = EmbeddingSampler(steps=6, rounding="logits")  # words_gen rounds through its biased head
 
 
 @pytest.fixture(scope="module")
 def bpe() -> BPETokenizer:
-    return BPETokenizer.train(CORPUS, vocab_size=300)
+    return tiny_bpe()
 
 
 def _gen(bpe: BPETokenizer, bias: dict[int, float] | None = None) -> EmbeddingGenerator:
@@ -66,19 +63,13 @@ def gen(bpe) -> EmbeddingGenerator:
 
 @pytest.fixture(scope="module")
 def the(bpe) -> int:
-    ids = bpe.encode(" the")[1:-1]
-    assert len(ids) == 1 and bpe.vocab.word(ids[0]).startswith("Ġ")  # one subword that starts a word
-    return ids[0]
+    return whole_word_the(bpe)
 
 
 @pytest.fixture(scope="module")
 def words_gen(bpe, the) -> EmbeddingGenerator:
     """Rounding by logits picks ``Ġthe`` wherever it is allowed (one word per subword)."""
     return _gen(bpe, {the: 100.0})
-
-
-def _pieces(bpe: BPETokenizer, text: str) -> list[int]:
-    return bpe.encode(text)[1:-1]
 
 
 def _at(where: dict[tuple[int, ...], int]) -> Any:
@@ -144,7 +135,7 @@ def test_a_hole_longer_than_its_words_still_holds_k_words(words_gen, bpe, the, m
     two of them continue a word (never ``Ġthe``), so the hole still holds 3 words."""
     monkeypatch.setattr(subword_layout, "EXTRA_SUBWORD_P", 0.1)
     c = Infill(f"{RARE} [MASK:3] near {ODD} .")
-    head, tail = _pieces(bpe, RARE), tuple(_pieces(bpe, f" near {ODD} ."))
+    head, tail = pieces(bpe, RARE), tuple(pieces(bpe, f" near {ODD} ."))
     monkeypatch.setattr(words_gen, "placement_score", _at({tail: 1 + len(head) + 5}))
     out = words_gen.generate(n=4, steps=6, seed=1, constraints=c, sampler=LOGITS)
     hole = out.tokens[:, 1 + len(head):1 + len(head) + 5]
@@ -162,7 +153,7 @@ def test_length_counts_words(words_gen, bpe, the, n):
 
 
 def test_prefix_suffix_and_length_are_exact_subwords(gen, words_gen, bpe):
-    head, tail = _pieces(bpe, f"{ODD} is"), _pieces(bpe, " pub near the river.")
+    head, tail = pieces(bpe, f"{ODD} is"), pieces(bpe, " pub near the river.")
     out = gen.generate(n=3, steps=6, seed=0, constraints=Prefix(f"{ODD} is"))
     assert (out.tokens[:, 1:1 + len(head)] == torch.tensor(head)).all() and all(t.startswith(ODD) for t in out.texts)
     c = Prefix(f"{ODD} is") & Suffix("pub near the river.", length=10)
@@ -181,7 +172,7 @@ def test_prefix_suffix_and_length_are_exact_subwords(gen, words_gen, bpe):
 def test_contains_and_open_vocabulary_semantic_field_place_their_phrases(gen, bpe, monkeypatch):
     c = Contains(f"{ODD} pub")
     out = gen.generate(n=4, steps=6, seed=2, constraints=c)
-    ids, first = _pieces(bpe, f" {ODD} pub"), _pieces(bpe, f"{ODD} pub")  # after other text / at the start
+    ids, first = pieces(bpe, f" {ODD} pub"), pieces(bpe, f"{ODD} pub")  # after other text / at the start
     for row, text in zip(out.tokens.tolist(), out.texts, strict=True):
         assert f"{ODD} pub" in text  # every character kept
         assert row[1:1 + len(first)] == first or any(row[s:s + len(ids)] == ids for s in range(2, L))
@@ -203,7 +194,7 @@ def test_placement_score_reads_the_denoiser_for_subword_runs(gen, bpe):
     every = [i for i in range(len(v)) if i != v.mask_id]
     one = torch.cat([gen.placement_score(taken, [3], [w]) for w in every]).exp()
     assert abs(float(one.sum()) - 1.0) < 1e-6
-    ids = _pieces(bpe, f" {ODD}")
+    ids = pieces(bpe, f" {ODD}")
     got = gen.placement_score(taken, [2, 5], ids)
     assert got.shape == (2,) and bool(got.isfinite().all())
     assert float(gen.placement_score({**taken, **dict(zip(range(5, 5 + len(ids)), ids))}, [5], ids)) == 0.0

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from subword_support import Biased, tiny_bpe
+from torch import Tensor
 
 from ctrlgen.backends.discrete.diffusion import (
     DiscreteDiffusion,
@@ -34,8 +35,6 @@ from ctrlgen.core.subword_layout import is_text_piece, word_pieces
 from ctrlgen.text.bpe import BPETokenizer, byte_of_char
 from ctrlgen.text.tokenizer import split_words
 
-CORPUS = ["The Vaults is a cheap pub near the river.", "The Mill is a coffee shop in the city centre.",
-          "Zizzi is a family friendly Italian restaurant.", "Aromi serves Japanese food near Café Rouge."] * 3
 L = 24
 BAD = (b"b", b"\xc3", b"f\xc3", b"\x01", b"\x7f")  # a continuation, 2 byte fragments of a character, 2 control bytes
 PHRASES = ("near the", "pub")  # one subword per word after a space; ``pub`` takes two at the text's start
@@ -43,7 +42,7 @@ PHRASES = ("near the", "pub")  # one subword per word after a space; ``pub`` tak
 
 @pytest.fixture(scope="module")
 def bpe() -> BPETokenizer:
-    return BPETokenizer.train(CORPUS, vocab_size=400)
+    return tiny_bpe(vocab_size=400)
 
 
 def _id(bpe: BPETokenizer, raw: bytes) -> int:
@@ -64,19 +63,6 @@ def _misplaced(bpe: BPETokenizer, tokens: Tensor) -> set[int]:
     """The bad subwords in ``tokens: LongTensor[b, L]`` but ``b`` at position 1, where it is a whole word."""
     bad, b = {_id(bpe, t) for t in BAD}, _id(bpe, b"b")
     return {i for row in tokens.tolist() for p, i in enumerate(row) if i in bad and (p, i) != (1, b)}
-
-
-class Biased(nn.Module):
-    """A mask predictor whose logits ``[B, L, V]`` get ``bias: Tensor[V]`` added (the masked generator's contract)."""
-
-    def __init__(self, model: MaskedLLaDA, bias: Tensor) -> None:
-        super().__init__()
-        self.inner, self.config = model, model.config
-        self.mask_id, self.vocab_size = model.mask_id, model.vocab_size
-        self.register_buffer("bias", bias)
-
-    def forward(self, ids: Tensor) -> Tensor:
-        return self.inner(ids) + self.bias
 
 
 def _discrete(bpe: BPETokenizer) -> tuple[DiscreteGenerator, dict]:

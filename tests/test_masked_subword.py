@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import torch
-from torch import Tensor, nn
+from subword_support import ODD, RARE, Biased, pieces, tiny_bpe, whole_word_the
+from torch import Tensor
 
 from ctrlgen.backends.masked.generator import MaskedGenerator
 from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
@@ -21,29 +22,12 @@ from ctrlgen.core import subword_layout
 from ctrlgen.text.bpe import BPETokenizer
 from ctrlgen.text.tokenizer import split_words
 
-CORPUS = ["The Vaults is a cheap pub near the river.", "The Mill is a coffee shop in the city centre.",
-          "Zizzi is a family friendly Italian restaurant.", "Aromi serves Japanese food near Café Rouge."] * 3
-RARE = "Zyxwv"  # never seen in training: one subword per letter
-ODD = "Zoë's 😀 naïve"  # not in any word vocabulary: several byte-level subwords per word
 L = 40
-
-
-class Biased(nn.Module):
-    """A mask predictor whose logits ``[B, L, V]`` get ``bias: Tensor[V]`` added (the generator's model contract)."""
-
-    def __init__(self, model: MaskedLLaDA, bias: Tensor) -> None:
-        super().__init__()
-        self.inner, self.config = model, model.config
-        self.mask_id, self.vocab_size = model.mask_id, model.vocab_size
-        self.register_buffer("bias", bias)
-
-    def forward(self, ids: Tensor) -> Tensor:
-        return self.inner(ids) + self.bias
 
 
 @pytest.fixture(scope="module")
 def bpe() -> BPETokenizer:
-    return BPETokenizer.train(CORPUS, vocab_size=300)
+    return tiny_bpe()
 
 
 def _net(bpe: BPETokenizer) -> MaskedLLaDA:
@@ -61,9 +45,7 @@ def gen(bpe) -> MaskedGenerator:
 
 @pytest.fixture(scope="module")
 def the(bpe) -> int:
-    ids = bpe.encode(" the")[1:-1]
-    assert len(ids) == 1 and bpe.vocab.word(ids[0]).startswith("Ġ")  # one subword that starts a word
-    return ids[0]
+    return whole_word_the(bpe)
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +54,6 @@ def words_gen(bpe, the) -> MaskedGenerator:
     bias = torch.zeros(len(bpe))
     bias[the] = 40.0
     return MaskedGenerator(Biased(_net(bpe), bias), bpe)
-
-
-def _pieces(bpe: BPETokenizer, text: str) -> list[int]:
-    return bpe.encode(text)[1:-1]
 
 
 def _end_at(bpe: BPETokenizer, where: dict[tuple[int, ...], int]) -> Any:
@@ -155,8 +133,8 @@ def test_length_counts_words(words_gen, bpe, the, monkeypatch, n):
 def test_infill_hole_of_k_words(words_gen, bpe, monkeypatch):
     """A hole of k words filled with k one-word subwords gives exactly k words between the fixed ones."""
     c = Infill(f"{ODD} [MASK:3] near {RARE} .")
-    tail = tuple(_pieces(bpe, f" near {RARE} ."))
-    head = _pieces(bpe, ODD)
+    tail = tuple(pieces(bpe, f" near {RARE} ."))
+    head = pieces(bpe, ODD)
     monkeypatch.setattr(words_gen, "placement_score", _end_at(bpe, {tail: 1 + len(head) + 3}))
     out = words_gen.generate(n=3, steps=8, seed=0, constraints=c, sampler=SamplerConfig(block_length=8))
     assert out.texts == [f"{ODD} the the the near {RARE} ."] * 3
@@ -178,7 +156,7 @@ def test_contains_places_multi_subword_phrases(gen, bpe, monkeypatch):
     # the phrase is in every text; whether spaCy's words keep "pub" whole depends on the untrained model's next
     # subword ("pub." / "pub/" glue, see below), so the report must agree with the check face, not be all True
     assert all(f"{ODD} pub" in t for t in out.texts) and out.report["satisfied"] == c.satisfied(out.texts)
-    ids = _pieces(bpe, f" {ODD} pub")
+    ids = pieces(bpe, f" {ODD} pub")
     with monkeypatch.context() as m:
         m.setattr(gen, "placement_score", _end_at(bpe, {tuple(ids): 9}))
         out = gen.generate(n=3, steps=8, seed=2, constraints=c, sampler=SamplerConfig(block_length=8))
@@ -192,7 +170,7 @@ def test_contains_places_multi_subword_phrases(gen, bpe, monkeypatch):
 
 
 def test_prefix_and_cfg_on_subwords(gen, bpe):
-    head = _pieces(bpe, f"{ODD} is")
+    head = pieces(bpe, f"{ODD} is")
     for cfg in (0.0, 1.0):  # CFG masks the placed tokens in its unconditional pass; the output still holds them
         out = gen.generate(n=3, steps=8, seed=0, constraints=Prefix(f"{ODD} is"),
                            sampler=SamplerConfig(block_length=8, cfg_scale=cfg))

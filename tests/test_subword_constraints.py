@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from subword_support import RARE, pieces, tiny_bpe
 
 from ctrlgen.backends.discrete.diffusion import (
     DiscreteDiffusion,
@@ -41,14 +42,10 @@ from ctrlgen.text.alignment import Run, subword_runs, words_of
 from ctrlgen.text.bpe import BPETokenizer
 from ctrlgen.text.tokenizer import split_words
 
-CORPUS = ["The Vaults is a cheap pub near the river.", "The Mill is a coffee shop in the city centre.",
-          "Zizzi is a family friendly Italian restaurant.", "Aromi serves Japanese food near Café Rouge."] * 3
-RARE = "Zyxwv"  # never seen in training: one subword per letter
-
 
 @pytest.fixture(scope="module")
 def bpe() -> BPETokenizer:
-    return BPETokenizer.train(CORPUS, vocab_size=300)
+    return tiny_bpe()
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +55,6 @@ def gen(bpe) -> DiscreteGenerator:
     torch.nn.init.normal_(m.head.weight, std=0.5)
     diffusion = DiscreteDiffusion.from_config(DiscreteDiffusionConfig(), len(bpe), bpe.vocab.mask_id)
     return DiscreteGenerator(m.eval(), bpe, diffusion)
-
-
-def _pieces(bpe, text: str) -> list[int]:
-    return bpe.encode(text)[1:-1]
 
 
 def _starts_a_word(rest: str) -> bool:
@@ -80,8 +73,8 @@ def test_runs_encode_fixed_words_exactly_with_their_spacing(bpe):
     words, n = Infill(f"{RARE} is a [MASK:3] pub near {RARE}ut .").layout()
     runs = subword_runs(bpe, words, n, Infill(f"{RARE} is a [MASK:3] pub near {RARE}ut .").space_before())
     assert [r.hole for r in runs] == [0, 3, 0]
-    assert list(runs[0].ids) == _pieces(bpe, f"{RARE} is a") and len(runs[0].ids) > 3  # multi-subword first word
-    assert list(runs[1].ids) == _pieces(bpe, f" pub near {RARE}ut .")  # leading space: the hole ends a word
+    assert list(runs[0].ids) == pieces(bpe, f"{RARE} is a") and len(runs[0].ids) > 3  # multi-subword first word
+    assert list(runs[1].ids) == pieces(bpe, f" pub near {RARE}ut .")  # leading space: the hole ends a word
     assert runs[2] == Run(0, (bpe.vocab.end_id,))
     c = Infill("The [MASK]-friendly [MASK:2], café 😀[MASK]")  # holes next to punctuation, no space after a hole
     runs = subword_runs(bpe, *c.layout(), c.space_before())
@@ -200,10 +193,10 @@ def test_length_counts_words_and_end_follows_the_model(gen, bpe, monkeypatch):
 
 def test_prefix_suffix_and_fixed_tokens_are_exact_subwords(gen, bpe):
     out = gen.generate(n=4, steps=4, seed=0, constraints=Prefix(f"{RARE} Café is"))
-    head = _pieces(bpe, f"{RARE} Café is")
+    head = pieces(bpe, f"{RARE} Café is")
     assert (out.tokens[:, 1:1 + len(head)] == torch.tensor(head)).all()
     assert all(t.startswith(f"{RARE} Café is") for t in out.texts)
-    tail = _pieces(bpe, f" near {RARE} .")
+    tail = pieces(bpe, f" near {RARE} .")
     out = gen.generate(n=4, steps=4, seed=0, constraints=Suffix(f"near {RARE} .", length=6))
     for row, text in zip(out.tokens.tolist(), out.texts, strict=True):
         end = row.index(bpe.vocab.end_id)
@@ -226,7 +219,7 @@ def test_fixed_words_never_gain_letters_from_a_free_neighbour(gen, bpe):
 
 
 def test_contains_is_a_subword_run_with_or_without_its_space(gen, bpe, monkeypatch):
-    spaced, bare = _pieces(bpe, f" {RARE} pub"), _pieces(bpe, f"{RARE} pub")
+    spaced, bare = pieces(bpe, f" {RARE} pub"), pieces(bpe, f"{RARE} pub")
     assert spaced != bare
     for start, ids in ((1, bare), (7, spaced)):
         monkeypatch.setattr(gen, "placement_score", lambda taken, starts, ids, start=start: torch.tensor(
@@ -239,7 +232,7 @@ def test_contains_is_a_subword_run_with_or_without_its_space(gen, bpe, monkeypat
     monkeypatch.undo()
     out = gen.generate(n=4, steps=3, seed=0, constraints=Contains("Café") & Length(5))
     rows = out.tokens.tolist()
-    assert all(any(r[s:s + 2] == _pieces(bpe, " Café")[:2] or r[s:s + 2] == _pieces(bpe, "Café")[:2]
+    assert all(any(r[s:s + 2] == pieces(bpe, " Café")[:2] or r[s:s + 2] == pieces(bpe, "Café")[:2]
                    for s in range(1, 20)) for r in rows)
     assert out.report["constraints"]["Length(5)"]["satisfied"] == [len(split_words(t)) == 5 for t in out.texts]
     out = gen.generate(n=3, steps=3, seed=0, constraints=Infill(f"[MASK:2] is a pub near {RARE}") & Contains("Zizzi"))
