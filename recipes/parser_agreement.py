@@ -49,6 +49,7 @@ from ctrlgen.oracles.parser import (
     SECOND_PARSER,
     ConstituencyParser,
     agreement,
+    clean_ptb_tree,
 )
 from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
@@ -156,9 +157,7 @@ def trees_by_file(root: Path) -> dict[str, list[Any]]:
     import nltk
 
     nltk.data.path.insert(0, str(root))
-    from nltk.corpus import treebank
-
-    from ctrlgen.oracles.parser import clean_ptb_tree
+    from nltk.corpus import treebank  # nltk is slow to import: only here
 
     out = {}
     for f in sorted(treebank.fileids()):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
-from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
-from ctrlgen.backends.embedding.sampler import EmbeddingSampler
+from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig, denoiser_nll
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler, StepOutput
 from ctrlgen.constraints.base import Constraint
 from ctrlgen.errors import SamplingError
 from ctrlgen.registry import SOFT_EMBEDDING
@@ -118,8 +118,6 @@ def test_guidance_config_refuses_non_finite_and_bad_numbers(kw):
 
 def test_decay_schedules_the_step_over_the_window(tiny_model, diffusion):
     """``decay``: the step is ``step_size · (1 − p)^decay`` over the window (p: progress through it); 0 is constant."""
-    from ctrlgen.backends.embedding.sampler import StepOutput
-
     def at(k: int) -> StepOutput:
         z = torch.zeros(1, 2, 2)
         return StepOutput(z, z, z, torch.ones(1, 1, 1), z, torch.zeros(1), step_index=k, num_steps=10)
@@ -151,8 +149,6 @@ def test_decay_changes_guided_samples_but_not_unguided(tiny_model, diffusion):
 
 def test_denoiser_weight_pulls_toward_confident_words(tiny_model, diffusion):
     """``denoiser_weight``: the model's own NLL of x̂0's rounded words is minimised (off: unchanged samples)."""
-    from ctrlgen.backends.embedding.guidance import denoiser_nll
-
     s = EmbeddingSampler(steps=6)
     none = lambda x, t: x.sum((1, 2)) * 0.0
     a = s.sample(tiny_model, diffusion, 4, torch.Generator().manual_seed(0),
@@ -164,8 +160,6 @@ def test_denoiser_weight_pulls_toward_confident_words(tiny_model, diffusion):
     t = torch.full((2,), 10, dtype=torch.long)
     g = Guidance([(1.0, none)], GuidanceConfig(step_size=0.02, num_inner=5, fluency_weight=0.0, denoiser_weight=1.0,
                                                stop=1.0))
-    from ctrlgen.backends.embedding.sampler import StepOutput
-
     out = StepOutput(x, x, x.clone(), torch.ones(2, 1, 1), torch.zeros_like(x), t, step_index=0, num_steps=6)
     before = denoiser_nll(tiny_model, x, t, out.x0_raw)
     after = denoiser_nll(tiny_model, g(out, t, tiny_model), t, out.x0_raw)
@@ -176,8 +170,6 @@ def test_denoiser_weight_pulls_toward_confident_words(tiny_model, diffusion):
 def test_reference_steps_keeps_the_trajectory_push_of_the_measured_length(num_steps):
     """``reference_steps``: on a trajectory longer than it each step is scaled by reference / steps (the summed push of
     a constant window is the same at 100, 200 or 400 steps); shorter ones and ``full()`` are never scaled."""
-    from ctrlgen.backends.embedding.sampler import StepOutput
-
     z = torch.zeros(1, 2, 2)
     out = StepOutput(z, z, z, torch.ones(1, 1, 1), z, torch.zeros(1), step_index=0, num_steps=num_steps)
     scaled = Guidance([(1.0, lambda x, t: x.sum((1, 2)))], GuidanceConfig(step_size=0.3))

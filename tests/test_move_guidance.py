@@ -4,6 +4,8 @@ mode's guided rates at the same x_t, its redraw samples that law and touches not
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,7 @@ from rate_guidance_support import (
     tiny_classifier,
 )
 
+from ctrlgen.backends.discrete.flags import FLAGS
 from ctrlgen.backends.discrete.guidance import RateGuidance
 from ctrlgen.backends.discrete.move_guidance import OnMoveGuidance
 from ctrlgen.constraints.base import Constraint
@@ -194,10 +197,6 @@ def test_bad_mode_and_graph_are_refused(sedd_gen) -> None:
 
 
 def test_cli_flag_reaches_generate() -> None:
-    import argparse
-
-    from ctrlgen.backends.discrete.flags import FLAGS
-
     parser = argparse.ArgumentParser()
     FLAGS.add_arguments(parser)
     assert FLAGS.to_kwargs(parser.parse_args(["--guidance-mode", "every-step"]))["guidance_mode"] == "every-step"

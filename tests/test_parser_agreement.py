@@ -17,7 +17,7 @@ from ctrlgen.errors import CtrlgenError, DataError
 from ctrlgen.evaluation.targets import SpanTarget, TreeTarget
 from ctrlgen.evaluation.tasks import TASKS
 from ctrlgen.oracles.bundle import Oracles
-from ctrlgen.oracles.parser import DEFAULT_PARSER, SECOND_PARSER, agreement
+from ctrlgen.oracles.parser import DEFAULT_PARSER, SECOND_PARSER, agreement, load_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 T = Tree.fromstring
@@ -165,8 +165,6 @@ def test_second_bundled_parser_loads_and_differs_from_the_first() -> None:
     pytest.importorskip("benepar", reason="the parser oracle needs benepar")
     if not SECOND_PARSER.is_file():
         pytest.skip(f"no second parser asset at {SECOND_PARSER.parent.name}/ (run recipes/train_parser.py --export)")
-    from ctrlgen.oracles.parser import load_parser
-
     words = [["The", "Vaults", "is", "a", "cheap", "pub", "near", "Café", "Adriatic", "."], ["Food", "is", "good", "."]]
     second = load_parser(SECOND_PARSER)
     trees = second.parse(words)

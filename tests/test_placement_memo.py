@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from ctrlgen import Infill, Length
+from ctrlgen.backends.masked.generator import MaskedGenerator
+from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
 from ctrlgen.constraints.contains import Contains
 from ctrlgen.core import shared_batches
 from ctrlgen.core.placement import memoised
@@ -33,9 +35,6 @@ def test_memo_calls_the_score_once_per_context_and_hands_out_copies():
 
 @pytest.fixture
 def masked_gen(tokenizer):
-    from ctrlgen.backends.masked.generator import MaskedGenerator
-    from ctrlgen.backends.masked.llada import MaskedLLaDA, MaskedLLaDAConfig
-
     torch.manual_seed(0)
     model = MaskedLLaDA(MaskedLLaDAConfig(vocab_size=len(tokenizer), mask_id=tokenizer.vocab.mask_id, seq_len=24,
                                           d_model=32, n_layers=2, n_heads=2, n_kv_heads=2, mlp_hidden_size=64))
