@@ -148,7 +148,8 @@ def run_task(task: str, gen: Any, oracles: Oracles, args: argparse.Namespace) ->
     targets = build_targets(task, data_dir(args.data) / "e2e" / "valid.csv", args.targets, args.seed,
                             gen.model.config.seq_len, oracles)
     ctx = SampleContext(task, gen, n=args.n, steps=args.steps, seed=args.seed, batch_size=args.n)
-    base = replace(Guided().config(task), num_inner=3, step_size=0.1, stop=0.95)  # K3: GuidanceConfig.full()
+    base = replace(Guided().config(task), num_inner=3, step_size=0.1, stop=0.95,
+                   reference_steps=None)  # K3: GuidanceConfig.full()
     methods = {name: Guided(replace(base, **CONFIGS[name]), name=name) for name in args.configs}
 
     def unguided(seed: int) -> list[str]:

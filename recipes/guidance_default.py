@@ -7,6 +7,9 @@ against the cheap one, on every kind of the control table's targets. One process
     python recipes/guidance_default.py --tasks semantic --steps 100 --out a.json &
     python recipes/guidance_default.py --tasks semantic+pos --steps 100 --out b.json
     python recipes/guidance_default.py --merge a.json b.json --out recipes/results/guidance_default.json
+    # at the model's default 200 steps (recipes/results/guidance_default_200.json), two processes, then --merge:
+    python recipes/guidance_default.py --tasks semantic,spans --configs "full,cheap lr0.3,lr0.3 unscaled" \
+        --steps 200 -n 4 --out a.json
 
 For each task, ``--targets`` control targets are built from ``valid.csv`` exactly as ``recipes/control_table.py``
 builds them (``--seed``); for target ``k`` with seed ``seed + k``, the unguided call and one guided call per
@@ -49,14 +52,16 @@ from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.text.e2e import read_e2e_csv
 
 #: name → the GuidanceConfig cost fields (λ stays the task's). ``full``: Diffusion-LM's method (three sign steps of
-#: 0.1 on 95% of the steps); ``cheap``: :meth:`GuidanceConfig.cheap`; ``cheap lr0.3`` / ``lr0.2`` and
-#: ``K2 lr0.2``: its smaller-step neighbours.
+#: 0.1 on 95% of the steps, never rescaled); ``cheap``: :meth:`GuidanceConfig.cheap`; ``cheap lr0.3`` (the default)
+#: / ``lr0.2`` and ``K2 lr0.2``: its smaller-step neighbours, each step scaled by 100 / steps beyond 100 steps
+#: (``reference_steps``); ``lr0.3 unscaled``: the default's step at every step whatever the step count.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "full": {"num_inner": 3, "step_size": 0.1, "stop": 0.95},
-    "cheap": {"num_inner": 1, "step_size": 0.4, "stop": 0.75},
-    "cheap lr0.3": {"num_inner": 1, "step_size": 0.3, "stop": 0.75},
-    "cheap lr0.2": {"num_inner": 1, "step_size": 0.2, "stop": 0.75},
-    "K2 lr0.2": {"num_inner": 2, "step_size": 0.2, "stop": 0.75},
+    "full": {"num_inner": 3, "step_size": 0.1, "stop": 0.95, "reference_steps": None},
+    "cheap": {"num_inner": 1, "step_size": 0.4, "stop": 0.75, "reference_steps": 100},
+    "cheap lr0.3": {"num_inner": 1, "step_size": 0.3, "stop": 0.75, "reference_steps": 100},
+    "cheap lr0.2": {"num_inner": 1, "step_size": 0.2, "stop": 0.75, "reference_steps": 100},
+    "K2 lr0.2": {"num_inner": 2, "step_size": 0.2, "stop": 0.75, "reference_steps": 100},
+    "lr0.3 unscaled": {"num_inner": 1, "step_size": 0.3, "stop": 0.75, "reference_steps": None},
 }
 
 

@@ -20,12 +20,12 @@ and SyntaxSpans (bigram precision 0.79 / 0.77); 0.2 lost 8 points on SyntaxSpans
 
 The step is the one measured for a 100-step trajectory (``reference_steps=100``): on a longer one every guided step
 is scaled by 100 / steps, so the trajectory's total push stays the measured one. Unscaled, the 0.3 step at the
-model's default 200 steps wrote word salad (``SemanticField``: success 65.6%, bigram precision 0.727, lm-score 157;
-``SyntaxSpans``: 84.4%, 0.653, 332). Scaled (0.15 at 200 steps), side by side with ``full()`` on 8 control-table
-targets × 4 samples per kind (``recipes/guidance_steps.py``, ``recipes/results/guidance_steps.json``; success % /
-bigram precision / lm-score / CPU × unguided): semantic 62.5 / 0.981 / 4.19 / 2.5× vs 56.2 / 0.985 / 3.91 / 7.5×,
-spans 68.8 / 0.992 / 4.06 / 2.6× vs 68.8 / 0.995 / 3.63 / 7.0×, POS 97.2 / 0.938 / 11.4 / 2.4× vs 97.3 / 0.926 / 13.5
-/ 6.4×, tree F1 79.4 / 0.895 / 26.8 / 2.7× vs 74.5 / 0.806 / 84.9 / 7.5×.
+model's default 200 steps wrote word salad (``SemanticField``: bigram precision 0.727, lm-score 156;
+``SyntaxSpans``: 0.656, 324). Scaled (0.15 at 200 steps), side by side with ``full()`` on 8 control-table targets × 4
+samples per kind (``recipes/guidance_default.py --steps 200``, ``recipes/results/guidance_default_200.json``;
+success / bigram precision % / lm-score / CPU × unguided, the calls in turn): semantic 75.0 / 98.1 / 4.19 / 2.2× vs
+75.0 / 98.5 / 3.91 / 5.8×, spans 68.8 / 99.2 / 4.06 / 2.6× vs 68.8 / 99.5 / 3.63 / 6.5×, POS 97.2 / 93.8 / 11.4 /
+2.1× vs 97.3 / 92.6 / 13.5 / 5.2×, tree F1 79.4 / 89.5 / 26.8 / 2.6× vs 76.2 / 80.6 / 84.6 / 6.6×.
 
 Cheaper still (issue 17; every option below is off by default; ``recipes/bench_guidance_cost.py`` measures each
 against control success):
