@@ -17,7 +17,8 @@ Two steps (issue 18, item 4):
    --infill-rounds 2 --semantic-rounds 2`` (the fourth, blind set), ``--seed 500 --templates fifth --fields fifth
    --infill-rounds 2`` (the fifth, blind set), ``--seed 600 --templates sixth --fields sixth --infill-rounds 2`` (the
    sixth, blind set), ``--seed 700 --templates seventh --fields seventh --infill-rounds 2`` (the seventh, blind set),
-   ``--seed 800 --templates eighth --fields eighth --infill-rounds 2`` (the eighth, blind set).
+   ``--seed 800 --templates eighth --fields eighth --infill-rounds 2`` (the eighth, blind set), ``--seed 900
+   --templates ninth --fields ninth --infill-rounds 2`` (the ninth, blind set).
 
 3. ``score``: the precision of ``satisfied`` (of the outputs the check accepts, the share the label accepts),
    its recall and accuracy, per constraint kind — for the library's check and, side by side, for the plain
@@ -116,9 +117,22 @@ EIGHTH_TEMPLATES = ["The Waterman , a [MASK:2] , is [MASK:3] .",
                     "With a [MASK:2] rating , [MASK:2] is a pub .",
                     "[MASK:2] , near The Portland Arms , serves [MASK:2] .",
                     "Blue Spice is [MASK:4] ."]
+#: The ninth, blind set (``--templates ninth``): "where you can", "for a … meal , go to", a passive with a
+#: subject hole, an appositive participle, a pronoun subject, "rate X as Y", a relative "that", a fronted name with
+#: an appositive, a concessive clause and a plural "prices are".
+NINTH_TEMPLATES = ["Midsummer House is a [MASK:3] where you can eat [MASK] food .",
+                   "For a [MASK:2] meal , go to [MASK:2] .",
+                   "[MASK:2] food is served at [MASK:3] .",
+                   "The Wrestlers , located in the [MASK:2] , is [MASK:2] .",
+                   "It is a [MASK] coffee shop near [MASK:2] .",
+                   "Customers rate [MASK:2] as [MASK] .",
+                   "The Golden Palace is a family friendly [MASK] that [MASK:3] .",
+                   "[MASK] , a pub in the [MASK:2] , is [MASK] friendly .",
+                   "Although it is [MASK:2] , The Cambridge Blue [MASK:2] .",
+                   "Prices at [MASK:2] are [MASK:2] ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
                  "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES,
-                 "eighth": EIGHTH_TEMPLATES}
+                 "eighth": EIGHTH_TEMPLATES, "ninth": NINTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -152,8 +166,15 @@ EIGHTH_FIELDS = [("name", "Zizzi"), ("name", "The Waterman"), ("name", "Browns C
                  ("near", "Express by Holiday Inn"), ("food", "English"), ("food", "Indian"),
                  ("priceRange", "less than £20"), ("priceRange", "more than £30"), ("customer rating", "average"),
                  ("customer rating", "1 out of 5")]
+#: The ninth set's requests (``--fields ninth``): four names and three landmarks no list asked for as a field before,
+#: one landmark again, and six values asked before.
+NINTH_FIELDS = [("name", "Fitzbillies"), ("name", "Clowns"), ("name", "The Phoenix"),
+                ("name", "Travellers Rest Beefeater"), ("near", "Clare Hall"), ("near", "Luton"),
+                ("near", "The Sorrento"), ("near", "Raja Indian Cuisine"), ("food", "Fast food"), ("food", "Italian"),
+                ("priceRange", "cheap"), ("priceRange", "£20-25"), ("customer rating", "3 out of 5"),
+                ("familyFriendly", "yes")]
 FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
-              "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS}
+              "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS, "ninth": NINTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -246,11 +267,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth")
+                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth to eighth sets'")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to ninth sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth to eighth sets'")
+                   help="SemanticField requests: those of the first three sets, the fourth to ninth sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")

@@ -11,8 +11,9 @@ thread: ``embedding`` (``e2e``, ``--emb-steps``) and ``discrete`` (``e2e-sedd``,
 the n best of 2n by the checks; ``*-rerankR-fluent``: the same with ties among passing samples broken by the AR
 draft LM's likelihood, ``best_of(..., fluency="draft")`` — the draft LM, not the teacher), the ``embedding`` classifier guidance of Diffusion-LM
 (``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts; ``edit-rerankR-fluent``
-for R = 2, 4, 8 and ``discrete-rerank8/16-fluent``: more candidates, the same tie-break), and best-of-N
-from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check). Columns: success (the slot
+for R = 2, 4, 8 and ``embedding-/discrete-rerank8/16-fluent``: more candidates, the same tie-break), and best-of-N
+from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check; ``ar-best-of-64-fluent``: ties
+among passing draws broken by the same draft-LM likelihood, the strongest plain-AR baseline). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
 training references, teacher lm-score (``e2e-teacher-1``), seconds per target — and the same fluency columns for
 each backend without any constraint (``*-no-control``, as many samples), the reference point of "≤ 1.5× lm-score".
@@ -108,12 +109,15 @@ def main() -> None:
         "edit-rerank2-fluent": lambda c: editor.best_of(n=n, rerank=2, seed=0, constraints=c, fluency="draft").texts,
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
+        "ar-best-of-64-fluent": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0, fluency="draft").texts,
     }
     for r in (4, 8):  # more candidates per kept sample: ties among passing ones go to the more fluent
         rows[f"edit-rerank{r}-fluent"] = lambda c, r=r: editor.best_of(n=n, rerank=r, seed=0, constraints=c,
                                                                       fluency="draft").texts
         rows[f"discrete-rerank{r * 2}-fluent"] = lambda c, r=r: sedd.best_of(n=n, rerank=2 * r, steps=ss, seed=0,
                                                                             constraints=c, fluency="draft").texts
+        rows[f"embedding-rerank{r * 2}-fluent"] = lambda c, r=r: emb.best_of(n=n, rerank=2 * r, steps=es, seed=0,
+                                                                             constraints=c, fluency="draft").texts
     rows["embedding-classifier"] = lambda c: emb.generate(n=n, steps=es, seed=0, constraints=c).texts
     plain = {"embedding": lambda k: emb.generate(n=k, steps=es, seed=1).texts,
              "discrete": lambda k: sedd.generate(n=k, steps=ss, seed=1).texts,

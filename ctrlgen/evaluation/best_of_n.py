@@ -4,7 +4,9 @@ A user who wants a text with ``food = Japanese`` and has only an autoregressive 
 the ones that pass the check. :func:`ar_best_of_n` does exactly that with the bundled draft LM
 (``e2e-ar-draft``): draw ``pool`` samples (one batch of the KV-cached sampler, temperature 1), judge them with
 the constraint's check face, and return the ``keep`` best — passing ones first, then by score, ties in draw
-order — with how many of the pool passed. Nothing about the constraint steers the draws.
+order — with how many of the pool passed. Nothing about the constraint steers the draws. With ``fluency`` (as in
+:meth:`Generator.best_of <ctrlgen.core.contract.Generator.best_of>`: ``"draft"`` or a callable ``texts -> scores``),
+ties in check score go to the more fluent draw first — the same tie-break the diffusion rows' reranking uses.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 
 from ctrlgen.constraints.base import Constraint
+from ctrlgen.core.rerank import Fluency, fluency_scores
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,10 @@ class BestOfN:
 
 
 def ar_best_of_n(model: Any, tokenizer: Any, constraint: Constraint, *, keep: int, pool: int, seed: int,
-                 batch_size: int = 64) -> BestOfN:
+                 batch_size: int = 64, fluency: Fluency | str | None = None) -> BestOfN:
     """Draw ``pool`` texts from ``model`` (an :class:`~ctrlgen.models.ar_lm.ARLM`) in batches of ``batch_size``,
-    rank them by ``constraint.judge`` and return the best ``keep`` (``keep <= pool``)."""
+    rank them by ``constraint.judge`` (then by ``fluency``, when given) and return the best ``keep``
+    (``keep <= pool``)."""
     if not 0 < keep <= pool:
         raise ValueError(f"need 0 < keep <= pool, got keep={keep}, pool={pool}")
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
@@ -40,6 +44,7 @@ def ar_best_of_n(model: Any, tokenizer: Any, constraint: Constraint, *, keep: in
         ids = model.sample(min(batch_size, pool - len(texts)), generator)
         texts.extend(tokenizer.decode_batch(ids))
     satisfied, scores = constraint.judge(texts)
-    order = sorted(range(pool), key=lambda i: (not satisfied[i], -scores[i], i))[:keep]
+    fl = fluency_scores(fluency, texts) if fluency is not None else [0.0] * pool
+    order = sorted(range(pool), key=lambda i: (not satisfied[i], -scores[i], -fl[i], i))[:keep]
     return BestOfN([texts[i] for i in order], [satisfied[i] for i in order], [scores[i] for i in order],
                    sum(satisfied), pool)
