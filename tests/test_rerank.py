@@ -96,6 +96,8 @@ def test_bad_fluency_is_refused_before_sampling(gen):
         gen.best_of(n=2, rerank=2, steps=2, fluency="teacher")
     with pytest.raises(ConfigError, match="fluency"):
         gen.best_of(n=2, rerank=2, steps=2, fluency=lambda texts: [float("nan")] * len(texts))
+    with pytest.raises(ConfigError, match="inf"):  # an infinite score would rank silently, never tie-break
+        gen.best_of(n=2, rerank=2, steps=2, fluency=lambda texts: [float("-inf")] * len(texts))
 
 
 def test_draft_fluency_prefers_a_sentence_to_word_salad():

@@ -23,17 +23,24 @@ Two refinements, both inside the order above, never across "satisfied":
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import torch
 
-from ctrlgen.constraints.composition import AllOf, ConstraintLike, PreparedConstraint, Weighted, as_constraint
+from ctrlgen.constraints.composition import (
+    AllOf,
+    ConstraintLike,
+    PreparedConstraint,
+    Weighted,
+    as_constraint,
+)
 from ctrlgen.core.output import GenerationOutput, check_entries
 from ctrlgen.errors import ConfigError
-from ctrlgen.registry import CHECK, BackendSpec
 from ctrlgen.oracles.teacher import Teacher
+from ctrlgen.registry import CHECK, BackendSpec
 
 Fluency = Callable[[Sequence[str]], Sequence[float]]
 DRAFT_LM = "e2e-ar-draft"
@@ -93,8 +100,8 @@ def fluency_scores(fluency: Fluency | str, texts: Sequence[str]) -> list[float]:
         raise ConfigError(f"fluency must be a callable texts -> scores or 'draft', got {fluency!r}",
                           "e.g. best_of(n=4, rerank=2, fluency='draft')")
     out = [float(v) for v in fluency(list(texts))]
-    if len(out) != len(texts) or any(v != v for v in out):
-        raise ConfigError(f"the fluency callable returned {len(out)} scores (NaN among them?) for {len(texts)} texts",
+    if len(out) != len(texts) or not all(math.isfinite(v) for v in out):
+        raise ConfigError(f"the fluency callable returned {len(out)} scores (NaN or inf among them?) for {len(texts)} texts",
                           "return one finite float per text, higher = more fluent")
     return out
 

@@ -32,7 +32,7 @@ class Vocabulary:
             raise CheckpointError("vocabulary has duplicate words", "rebuild the tokenizer")
 
     @classmethod
-    def build(cls, counts: Counter[str], min_count: int) -> "Vocabulary":
+    def build(cls, counts: Counter[str], min_count: int) -> Vocabulary:
         """Keep words seen at least ``min_count`` times, most frequent first (ties by spelling)."""
         kept = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS),
                       key=lambda w: (-counts[w], w))
