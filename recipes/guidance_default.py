@@ -54,7 +54,8 @@ from ctrlgen.text.e2e import read_e2e_csv
 #: name → the GuidanceConfig cost fields (λ stays the task's). ``full``: Diffusion-LM's method (three sign steps of
 #: 0.1 on 95% of the steps, never rescaled); ``cheap``: :meth:`GuidanceConfig.cheap`; ``cheap lr0.3`` (the default)
 #: / ``lr0.2`` and ``K2 lr0.2``: its smaller-step neighbours, each step scaled by 100 / steps beyond 100 steps
-#: (``reference_steps``); ``lr0.3 unscaled``: the default's step at every step whatever the step count.
+#: (``reference_steps``); ``lr0.3 unscaled``: the default's step at every step whatever the step count;
+#: ``… stop0.7``: guidance over the first 70% of the trajectory instead of 75% (lr0.32: the same total push).
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": {"num_inner": 3, "step_size": 0.1, "stop": 0.95, "reference_steps": None},
     "cheap": {"num_inner": 1, "step_size": 0.4, "stop": 0.75, "reference_steps": 100},
@@ -62,6 +63,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cheap lr0.2": {"num_inner": 1, "step_size": 0.2, "stop": 0.75, "reference_steps": 100},
     "K2 lr0.2": {"num_inner": 2, "step_size": 0.2, "stop": 0.75, "reference_steps": 100},
     "lr0.3 unscaled": {"num_inner": 1, "step_size": 0.3, "stop": 0.75, "reference_steps": None},
+    "cheap lr0.3 stop0.7": {"num_inner": 1, "step_size": 0.3, "stop": 0.7, "reference_steps": 100},
+    "cheap lr0.32 stop0.7": {"num_inner": 1, "step_size": 0.32, "stop": 0.7, "reference_steps": 100},
 }
 
 
