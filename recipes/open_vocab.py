@@ -2,6 +2,7 @@
 
     CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/open_vocab.py --out recipes/results/open_vocab.json
     (--emb-steps 50 --sedd-steps 32 --out recipes/results/open_vocab_fast.json: the fast setting)
+    # two shards side by side (--rows …), then one file: python recipes/open_vocab.py --merge a.json b.json --out …
 
 Targets (issue 13): one field each; half of them have values that never occur in ``train.csv`` (new names and
 ``near`` landmarks written from in-vocabulary words — ``The Golden Mill``, ``Café Wildwood`` …, checked against the
@@ -13,7 +14,9 @@ draft LM's likelihood, ``best_of(..., fluency="draft")`` — the draft LM, not t
 (``steer="classifier"``, known values only), the ``edit`` backend (``e2e-edit`` generating from drafts; ``edit-rerankR-fluent``
 for R = 2, 4, 8 and ``embedding-/discrete-rerank8/16-fluent``: more candidates, the same tie-break), and best-of-N
 from the AR draft LM (``e2e-ar-draft``, N = 8 and 64, ranked by the same slot check; ``ar-best-of-64-fluent``: ties
-among passing draws broken by the same draft-LM likelihood, the strongest plain-AR baseline). Columns: success (the slot
+among passing draws broken by the same draft-LM likelihood, the strongest plain-AR baseline), and FUDGE-guided
+decoding of the same draft LM (``ar-fudge``: n guided draws; ``ar-fudge-best-of-8`` / ``-64``: the n best of 8 / 64
+guided draws by the same check; λ = 2, its future discriminator in ``ctrlgen/assets/e2e-ar-draft/fudge``). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
 training references, teacher lm-score (``e2e-teacher-1``), seconds per target — and the same fluency columns for
 each backend without any constraint (``*-no-control``, as many samples), the reference point of "≤ 1.5× lm-score".
@@ -22,8 +25,11 @@ each backend without any constraint (``*-no-control``, as many samples), the ref
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,6 +38,8 @@ import ctrlgen
 from ctrlgen import SemanticField
 from ctrlgen.evaluation.bench import data_dir, machine, write_json
 from ctrlgen.evaluation.best_of_n import ar_best_of_n
+from ctrlgen.evaluation.fudge import fudge_best_of, fudge_decode
+from ctrlgen.evaluation.fudge_model import FutureDiscriminator
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
@@ -48,6 +56,7 @@ SEEN = [("food", "Japanese"), ("familyFriendly", "yes"), ("familyFriendly", "no"
 def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: BigramReference,
             teacher: Teacher) -> dict[str, Any]:
     per, texts, secs = [], [], []
+    by_seen: dict[bool, list[str]] = {True: [], False: []}
     for field, value, seen in targets:
         t0 = time.perf_counter()
         out = draw(SemanticField(field, value, steer="classifier" if name == "embedding-classifier" else "auto"))
@@ -55,6 +64,7 @@ def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: Big
         ok = SemanticField(field, value).satisfied(out)
         per.append({"field": field, "value": value, "seen": seen, "success": sum(ok) / len(ok), "example": out[0]})
         texts += out
+        by_seen[seen] += out
         print(f"{name:22s} {field}={value}: {sum(ok)}/{len(ok)}  {out[0]}", flush=True)
     seen = [p["success"] for p in per if p["seen"]]
     unseen = [p["success"] for p in per if not p["seen"]]
@@ -62,6 +72,11 @@ def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: Big
             "success_seen": statistics.fmean(seen) if seen else None,
             "success_unseen": statistics.fmean(unseen) if unseen else None,
             "bigram_precision": ref.precision(texts), "lm_score": teacher.score(texts),
+            # The same fluency columns on the seen-value and the unseen-value targets apart: a text that says an
+            # unseen name pays the teacher's surprise at the name itself, which a row that never says it does not.
+            **{f"{col}_{part}": (fn(by_seen[flag]) if by_seen[flag] else None)
+               for part, flag in (("seen", True), ("unseen", False))
+               for col, fn in (("bigram_precision", ref.precision), ("lm_score", teacher.score))},
             "s_per_target": statistics.fmean(secs), "targets": per}
 
 
@@ -72,6 +87,25 @@ def no_control_row(draw: Any, count: int, ref: BigramReference, teacher: Teacher
             "s_per_sample": (time.perf_counter() - t0) / count, "examples": texts[:3]}
 
 
+def merge(paths: list[str], out: str) -> None:
+    """One file from shards of the same targets and settings: rows and no-control rows side by side. A row in two
+    shards must agree (the AR rows are deterministic: a repeated one checks that the shards measured alike)."""
+    shards = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    result = {**shards[0], "rows": {}, "no_control": {}, "merged_from": len(shards)}
+    for shard in shards:
+        for key in ("n", "emb_steps", "sedd_steps", "unseen", "seen"):
+            if shard[key] != result[key]:
+                raise SystemExit(f"shards differ in {key}: {shard[key]!r} vs {result[key]!r}")
+        for part in ("rows", "no_control"):
+            for name, row in shard[part].items():
+                old = result[part].setdefault(name, row)
+                keys = ("success", "bigram_precision", "lm_score")
+                if any(old.get(k) != row.get(k) for k in keys):
+                    raise SystemExit(f"row {name} differs between shards: {[(old.get(k), row.get(k)) for k in keys]}")
+    Path(out).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data")
@@ -80,7 +114,11 @@ def main() -> None:
     ap.add_argument("--rows", default=None, help="comma-separated subset of rows (default: all)")
     ap.add_argument("--emb-steps", type=int, default=200, help="the e2e default")
     ap.add_argument("--sedd-steps", type=int, default=128, help="the e2e-sedd default")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="combine the rows of these result files (shards run side by side) into --out, then exit")
     args = ap.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     torch.set_num_threads(1)
     train = read_e2e_csv(data_dir(args.data) / "e2e" / "train.csv")
     known = {(f, v) for e in train for f, v in e.mr.items()}
@@ -90,6 +128,7 @@ def main() -> None:
     ref = BigramReference([e.ref for e in train])
     emb, sedd, editor = ctrlgen.load("e2e"), ctrlgen.load("e2e-sedd"), ctrlgen.load("e2e-edit")
     ar, ar_tok, _ = load_pretrained(resolve_model_path("e2e-ar-draft"), ARLM)
+    fudge_disc = functools.cache(FutureDiscriminator.load)  # loaded on first use (only the ar-fudge rows need it)
     teacher = Teacher.load("e2e-teacher-1")
     n, es, ss = args.n, args.emb_steps, args.sedd_steps
     rows = {
@@ -110,6 +149,14 @@ def main() -> None:
         "ar-best-of-8": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=8, seed=0).texts,
         "ar-best-of-64": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0).texts,
         "ar-best-of-64-fluent": lambda c: ar_best_of_n(ar, ar_tok, c, keep=n, pool=64, seed=0, fluency="draft").texts,
+        # FUDGE (issue 13): the draft LM guided by its future discriminator (ctrlgen/assets/e2e-ar-draft/fudge),
+        # strength λ = 2 picked on 4 targets outside this list (food=Chinese, priceRange=cheap, name=The Blue Raja,
+        # near=Café Cotto; 16 samples each, seed 100); "-best-of-P": P FUDGE draws ranked by the same slot check.
+        "ar-fudge": lambda c: fudge_decode(ar, ar_tok, fudge_disc(), c, n=n, seed=0, strength=2.0).texts,
+        "ar-fudge-best-of-8": lambda c: fudge_best_of(ar, ar_tok, fudge_disc(), c, keep=n, pool=8, seed=0,
+                                                      strength=2.0).texts,
+        "ar-fudge-best-of-64": lambda c: fudge_best_of(ar, ar_tok, fudge_disc(), c, keep=n, pool=64, seed=0,
+                                                       strength=2.0).texts,
     }
     for r in (4, 8):  # more candidates per kept sample: ties among passing ones go to the more fluent
         rows[f"edit-rerank{r}-fluent"] = lambda c, r=r: editor.best_of(n=n, rerank=r, seed=0, constraints=c,
@@ -134,7 +181,8 @@ def main() -> None:
             result["no_control"][name] = no_control_row(draw, n * len(targets), ref, teacher)
     for name, r in result["rows"].items():
         print(f"{name:22s} success {r['success']:.3f} (seen {r['success_seen']}, unseen {r['success_unseen']}) "
-              f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}  {r['s_per_target']:.1f} s/target")
+              f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f} (seen {r['lm_score_seen']:.2f} / "
+              f"unseen {r['lm_score_unseen']:.2f})  {r['s_per_target']:.1f} s/target")
     for name, r in result["no_control"].items():
         print(f"{name + '-no-control':22s} bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}")
     write_json(args.out, result, references={e.ref for e in train})  # a sample that copies a reference: omitted

@@ -44,6 +44,16 @@ def ar_best_of_n(model: Any, tokenizer: Any, constraint: Constraint, *, keep: in
         ids = model.sample(min(batch_size, pool - len(texts)), generator)
         texts.extend(tokenizer.decode_batch(ids))
     satisfied, scores = constraint.judge(texts)
+    return rank_draws(texts, satisfied, scores, keep=keep, fluency=fluency)
+
+
+def rank_draws(texts: list[str], satisfied: list[bool], scores: list[float], *, keep: int,
+               fluency: Fluency | str | None = None) -> BestOfN:
+    """The best ``keep`` of ``texts`` (a pool with its checks): passing first, then by check score, then by
+    ``fluency`` (when given), ties in draw order; ``passed`` counts the pool's passing draws."""
+    pool = len(texts)
+    if not 0 < keep <= pool:
+        raise ValueError(f"need 0 < keep <= pool, got keep={keep}, pool={pool}")
     fl = fluency_scores(fluency, texts) if fluency is not None else [0.0] * pool
     order = sorted(range(pool), key=lambda i: (not satisfied[i], -scores[i], -fl[i], i))[:keep]
     return BestOfN([texts[i] for i in order], [satisfied[i] for i in order], [scores[i] for i in order],

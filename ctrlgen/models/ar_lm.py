@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,16 @@ from ctrlgen.text.vocab import END, MASK, PAD, SPECIALS, START, UNK
 
 PAD_ID, START_ID, END_ID, UNK_ID, MASK_ID = (SPECIALS.index(s) for s in (PAD, START, END, UNK, MASK))
 _TIED, _EMBEDDING = "gpt.lm_head.weight", "gpt.transformer.wte.weight"
+
+
+class Steer(Protocol):
+    """A hook on :meth:`ARLM.sample`'s steps: reweights the next-token log-scores, then hears the ids drawn."""
+
+    def __call__(self, logits: Tensor) -> Tensor:  # [B, V] -> [B, V]
+        ...
+
+    def advance(self, ids: Tensor) -> None:  # [B]
+        ...
 
 
 @dataclass
@@ -123,11 +133,14 @@ class ARLM(nn.Module, HubMixin):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                top_p: float = 1.0, max_len: int | None = None, allow_unk: bool = True,
-               allowed: Tensor | None = None) -> Tensor:
+               allowed: Tensor | None = None, steer: Steer | None = None) -> Tensor:
         """Draw ``n`` sequences ``Tensor[n, max_len]`` = ``[START] w… [END] PAD…`` (``max_len`` defaults to
         ``config.seq_len``). ``temperature = 0`` is greedy decoding; ``top_p < 1`` is nucleus sampling.
         ``allowed: BoolTensor[max_len, V]`` restricts the id drawn at each position (row 0, [START], is unused);
         a position that allows no usable id raises.
+        ``steer`` reweights each step's next-token log-scores before the draw (``steer(logits) -> logits``,
+        ``Tensor[n, V]``) and hears the ids drawn (``steer.advance(ids)``, ``LongTensor[n]``; ``PAD`` for finished
+        rows) — FUDGE-style guided decoding (:mod:`ctrlgen.evaluation.fudge`) without a second sampling loop.
         ``generator`` must live on the model's device; the same seed gives the same samples.
         Runs in eval mode (dropout off) and restores the previous mode afterwards.
         """
@@ -164,8 +177,12 @@ class ARLM(nn.Module, HubMixin):
                                             "allow at least one word (or [END]) at every position")
                 if pos == max_len - 1:  # last slot: end the sequence so every sample is well formed
                     logits[:, torch.arange(logits.shape[1], device=device) != END_ID] = float("-inf")
+                if steer is not None:
+                    logits = steer(logits)
                 nxt = _pick(logits, generator, temperature, top_p)
                 nxt = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)  # finished rows only pad
+                if steer is not None:
+                    steer.advance(nxt)
                 ids = torch.cat([ids, nxt[:, None]], dim=1)
                 done |= nxt == END_ID
                 if bool(done.all()):
