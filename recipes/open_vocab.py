@@ -18,7 +18,10 @@ among passing draws broken by the same draft-LM likelihood, the strongest plain-
 decoding of the same draft LM (``ar-fudge``: n guided draws; ``ar-fudge-best-of-8`` / ``-64``: the n best of 8 / 64
 guided draws by the same check; λ = 2, its future discriminator in ``ctrlgen/assets/e2e-ar-draft/fudge``). Columns: success (the slot
 check, :func:`ctrlgen.oracles.slots.slot_realised`) for seen and unseen values, bigram precision against the
-training references, teacher lm-score (``e2e-teacher-1``), seconds per target — and the same fluency columns for
+training references, teacher lm-score (``e2e-teacher-1``) — over all targets, over the seen-value and the
+unseen-value targets apart, and delexicalised (each unseen value swapped for a training value of its field, ``DELEX``,
+before scoring: a new name is an unseen bigram and a surprise to the teacher by construction) —, seconds per target,
+the texts of every target — and the same fluency columns for
 each backend without any constraint (``*-no-control``, as many samples), the reference point of "≤ 1.5× lm-score".
 """
 
@@ -47,6 +50,11 @@ from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.oracles.teacher import Teacher
 from ctrlgen.text.e2e import read_e2e_csv
 
+#: For the delexicalised fluency columns: each unseen value replaced by a training value of the same field and word
+#: count before scoring, so that bigram precision and the teacher judge the sentence around the new name, not the name
+#: itself (which no training reference has, by construction).
+DELEX = {"The Golden Mill": "The Portland Arms", "Blue Phoenix": "Blue Spice", "Café Wildwood": "Café Sicilia",
+         "The Punter Blue": "The Golden Palace", "Green Palace": "Green Man", "The Eagle Arms": "The Portland Arms"}
 UNSEEN = [("near", "The Golden Mill"), ("name", "Blue Phoenix"), ("near", "Café Wildwood"), ("name", "The Punter Blue"),
           ("name", "Green Palace"), ("near", "The Eagle Arms")]
 SEEN = [("food", "Japanese"), ("familyFriendly", "yes"), ("familyFriendly", "no"), ("customer rating", "high"),
@@ -57,14 +65,16 @@ def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: Big
             teacher: Teacher) -> dict[str, Any]:
     per, texts, secs = [], [], []
     by_seen: dict[bool, list[str]] = {True: [], False: []}
+    delex: list[str] = []  # every text, unseen values swapped for training ones (DELEX)
     for field, value, seen in targets:
         t0 = time.perf_counter()
         out = draw(SemanticField(field, value, steer="classifier" if name == "embedding-classifier" else "auto"))
         secs.append(time.perf_counter() - t0)
         ok = SemanticField(field, value).satisfied(out)
-        per.append({"field": field, "value": value, "seen": seen, "success": sum(ok) / len(ok), "example": out[0]})
+        per.append({"field": field, "value": value, "seen": seen, "success": sum(ok) / len(ok), "texts": out})
         texts += out
         by_seen[seen] += out
+        delex += out if seen else [t.replace(value, DELEX[value]) for t in out]
         print(f"{name:22s} {field}={value}: {sum(ok)}/{len(ok)}  {out[0]}", flush=True)
     seen = [p["success"] for p in per if p["seen"]]
     unseen = [p["success"] for p in per if not p["seen"]]
@@ -77,6 +87,7 @@ def run_row(name: str, targets: list[tuple[str, str, bool]], draw: Any, ref: Big
             **{f"{col}_{part}": (fn(by_seen[flag]) if by_seen[flag] else None)
                for part, flag in (("seen", True), ("unseen", False))
                for col, fn in (("bigram_precision", ref.precision), ("lm_score", teacher.score))},
+            "bigram_precision_delex": ref.precision(delex), "lm_score_delex": teacher.score(delex),
             "s_per_target": statistics.fmean(secs), "targets": per}
 
 
@@ -85,6 +96,10 @@ def no_control_row(draw: Any, count: int, ref: BigramReference, teacher: Teacher
     texts = draw(count)
     return {"bigram_precision": ref.precision(texts), "lm_score": teacher.score(texts),
             "s_per_sample": (time.perf_counter() - t0) / count, "examples": texts[:3]}
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
 
 
 def merge(paths: list[str], out: str) -> None:
@@ -124,6 +139,7 @@ def main() -> None:
     known = {(f, v) for e in train for f, v in e.mr.items()}
     for f, v in UNSEEN:
         assert (f, v) not in known and ("near" if f == "name" else "name", v) not in known, (f, v)
+        assert (f, DELEX[v]) in known, (f, DELEX[v])  # the stand-in is a training value of the same field
     targets = [(f, v, False) for f, v in UNSEEN] + [(f, v, True) for f, v in SEEN]
     ref = BigramReference([e.ref for e in train])
     emb, sedd, editor = ctrlgen.load("e2e"), ctrlgen.load("e2e-sedd"), ctrlgen.load("e2e-edit")
@@ -179,13 +195,14 @@ def main() -> None:
     for name, draw in plain.items():
         if args.rows is None or any(w.startswith(name) for w in wanted):
             result["no_control"][name] = no_control_row(draw, n * len(targets), ref, teacher)
+    write_json(args.out, result, references={e.ref for e in train})  # a sample that copies a reference: omitted
     for name, r in result["rows"].items():
         print(f"{name:22s} success {r['success']:.3f} (seen {r['success_seen']}, unseen {r['success_unseen']}) "
-              f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f} (seen {r['lm_score_seen']:.2f} / "
-              f"unseen {r['lm_score_unseen']:.2f})  {r['s_per_target']:.1f} s/target")
+              f"bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f} (seen {_num(r['lm_score_seen'])} / "
+              f"unseen {_num(r['lm_score_unseen'])}; delexicalised bigram {r['bigram_precision_delex']:.3f} "
+              f"lm {r['lm_score_delex']:.2f})  {r['s_per_target']:.1f} s/target")
     for name, r in result["no_control"].items():
         print(f"{name + '-no-control':22s} bigram {r['bigram_precision']:.3f} lm {r['lm_score']:.2f}")
-    write_json(args.out, result, references={e.ref for e in train})  # a sample that copies a reference: omitted
 
 
 if __name__ == "__main__":
