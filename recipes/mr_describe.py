@@ -14,7 +14,8 @@ Each MR is one constraint, ``MR.constraint(allow_unk=True)`` (the conjunction of
 ``edit`` (``e2e-edit`` generating from drafts: 128 AR drafts per sample for a whole MR, every field worth
 a lone constraint in the beam ranking, ``name`` / ``near`` placed in the draft in place of its own words where that
 reads better — :mod:`ctrlgen.backends.edit.generator`), ``ar-best-of-8`` / ``ar-best-of-64`` (``e2e-ar-draft`` samples
-ranked by the same check, :func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`). Samples are ordered as ``ctrlgen
+ranked by the same check, :func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`), ``ar-fudge-best-of-8`` / ``-64`` (the
+same with FUDGE-guided draws toward every field, λ = 2, :func:`ctrlgen.evaluation.fudge.fudge_best_of`). Samples are ordered as ``ctrlgen
 describe`` orders them (every field first, then more fields, then the row's own order); the first is "the best".
 
 Columns per row, for seen and unseen MRs separately: all-fields success (share of samples with every field
@@ -43,6 +44,8 @@ from ctrlgen.constraints.mr import MR
 from ctrlgen.errors import CtrlgenError
 from ctrlgen.evaluation.bench import VERBATIM, data_dir, machine, write_json
 from ctrlgen.evaluation.best_of_n import ar_best_of_n
+from ctrlgen.evaluation.fudge import fudge_best_of
+from ctrlgen.evaluation.fudge_model import FutureDiscriminator
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
@@ -54,8 +57,8 @@ UNSEEN_NAMES = ["Blue Phoenix", "The Golden Mill", "Green Palace", "The Punter B
                 "Blue Mill", "The Green Eagle", "Golden Spice", "The Rice Mill", "The Wrestlers Arms"]
 UNSEEN_NEAR = ["Café Wildwood", "The Eagle Arms", "The Golden Boat", "Café Avalon", "The Portland Mill",
                "The Rice Palace", "Café Green", "The Blue Boat", "The Cricketers Hall", "The Bakers Arms"]
-ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64", "embedding-rerank4-fluent",
-        "discrete-rerank4-fluent")
+ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64", "ar-fudge-best-of-8", "ar-fudge-best-of-64",
+        "embedding-rerank4-fluent", "discrete-rerank4-fluent")
 
 
 def pick_targets(valid: list[Any], train: list[Any], seen: int, unseen: int, seed: int) -> list[dict[str, Any]]:
@@ -171,6 +174,10 @@ def draws(rows: list[str], n: int) -> dict[str, Any]:
         for pool in (8, 64):
             if f"ar-best-of-{pool}" in rows:
                 out[f"ar-best-of-{pool}"] = lambda c, k=pool: ar_best_of_n(ar, tok, c, keep=n, pool=k, seed=0).texts
+            if f"ar-fudge-best-of-{pool}" in rows:  # FUDGE-guided draws (λ = 2, as in open_vocab.py), same ranking
+                disc = FutureDiscriminator.load()
+                out[f"ar-fudge-best-of-{pool}"] = lambda c, k=pool, d=disc: fudge_best_of(
+                    ar, tok, d, c, keep=n, pool=k, seed=0, strength=2.0).texts
     return {r: out[r] for r in rows}
 
 
