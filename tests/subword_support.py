@@ -1,5 +1,5 @@
 """Shared pieces of the subword (BPE) tests: a tiny corpus and its byte-level BPE, rare words, the whole-word subword
-``Ġthe``, and a wrapper that biases a mask predictor's logits (tests/test_subword_constraints.py,
+``Ġthe``, the layout check of a subword infill (:func:`hole_subwords`) and a wrapper that biases a mask predictor's logits (tests/test_subword_constraints.py,
 test_masked_subword.py, test_embedding_subword.py, test_length_phrase_subword.py)."""
 
 from __future__ import annotations
@@ -43,3 +43,18 @@ class Biased(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.inner(ids) + self.bias
+
+
+def hole_subwords(template: str, texts: list[str], rows: list[list[int]], placed: list, bpe: BPETokenizer) -> list[int]:
+    """Check a subword infill output against the layouts the backend placed (``placed``: one spec per sample): every
+    placed id at its position, ``[END]`` where placed and only PAD after it, every fixed word of ``template`` kept in
+    the text. Returns each sample's count of free (hole) subword positions, for the caller's own bound."""
+    free_counts = []
+    for text, row, spec in zip(texts, rows, placed, strict=True):
+        assert all(row[p] == i for p, i in spec.positions.items())  # the placed layout, exactly
+        end = row.index(bpe.vocab.end_id)
+        assert spec.positions[end] == bpe.vocab.end_id and set(row[end + 1:]) == {bpe.vocab.pad_id}
+        free_counts.append(sum(p not in spec.positions for p in range(1, end)))
+        for w in template.replace("[MASK:3]", " ").replace("[MASK:2]", " ").replace("[MASK]", " ").split():
+            assert w in text  # every given character kept (emoji, accents, rare names): no OutOfVocabularyError
+    return free_counts
