@@ -1,4 +1,4 @@
-"""Build the word-pair table behind ``Infill``'s check (:mod:`ctrlgen.oracles.word_pairs`) from a corpus.
+"""Build the word-pair (and word-triple) table behind ``Infill``'s check (:mod:`ctrlgen.oracles.word_pairs`) from a corpus.
 
 The bundled table ``ctrlgen/assets/oracles/e2e-word-pairs.safetensors`` is E2E ``train.csv`` (the text every
 bundled model was trained on), hashed — no text of the corpus is stored::
@@ -28,7 +28,8 @@ def main() -> None:
     table = WordPairs.from_texts(texts, source=source)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.save(args.out)
-    print(f"{len(texts)} texts -> {len(table.pairs)} pairs, {len(table.words)} words -> {args.out} ({table.source})")
+    print(f"{len(texts)} texts -> {len(table.pairs)} pairs, {len(table.triples)} triples, {len(table.words)} words "
+          f"-> {args.out} ({table.source})")
 
 
 if __name__ == "__main__":

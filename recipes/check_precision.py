@@ -130,9 +130,23 @@ NINTH_TEMPLATES = ["Midsummer House is a [MASK:3] where you can eat [MASK] food 
                    "[MASK] , a pub in the [MASK:2] , is [MASK] friendly .",
                    "Although it is [MASK:2] , The Cambridge Blue [MASK:2] .",
                    "Prices at [MASK:2] are [MASK:2] ."]
+#: The tenth, blind set (``--templates tenth``): a fronted "when in" phrase, a subject hole before a relative clause,
+#: a fronted participle, a causal clause, a coordinated predicate, a non-restrictive "which", a conditional, "such
+#: as", a three-item list and "you will find".
+TENTH_TEMPLATES = ["When in the [MASK:2] , try [MASK:2] .",
+                   "[MASK:2] is a coffee shop that serves [MASK] food .",
+                   "Located near [MASK:2] , The Eagle is [MASK:3] .",
+                   "While it is [MASK] friendly , families [MASK:2] Cotto .",
+                   "The Mill has [MASK:3] and serves [MASK] food .",
+                   "Bibimbap House , which is [MASK:2] , has [MASK:2] .",
+                   "If you want [MASK:2] food , [MASK:2] is near Clare Hall .",
+                   "There are [MASK:2] near The Rice Boat , such as [MASK:2] .",
+                   "Loch Fyne is [MASK] , [MASK] and [MASK] .",
+                   "You will find [MASK:2] in the [MASK:2] ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
                  "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES,
-                 "eighth": EIGHTH_TEMPLATES, "ninth": NINTH_TEMPLATES}
+                 "eighth": EIGHTH_TEMPLATES, "ninth": NINTH_TEMPLATES,
+                 "tenth": TENTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -173,8 +187,15 @@ NINTH_FIELDS = [("name", "Fitzbillies"), ("name", "Clowns"), ("name", "The Phoen
                 ("near", "The Sorrento"), ("near", "Raja Indian Cuisine"), ("food", "Fast food"), ("food", "Italian"),
                 ("priceRange", "cheap"), ("priceRange", "£20-25"), ("customer rating", "3 out of 5"),
                 ("familyFriendly", "yes")]
+#: The tenth set's requests (``--fields tenth``): five names no list asked for as a field before, three landmarks
+#: asked before, and six values of the other fields again.
+TENTH_FIELDS = [("name", "The Vaults"), ("name", "Wildwood"), ("name", "Green Man"), ("name", "The Cambridge Blue"),
+                ("name", "Taste of Cambridge"), ("near", "Café Brazil"), ("near", "Rainbow Vegetarian Café"),
+                ("near", "Crowne Plaza Hotel"), ("food", "Japanese"), ("food", "French"), ("eatType", "coffee shop"),
+                ("priceRange", "high"), ("customer rating", "5 out of 5"), ("familyFriendly", "no")]
 FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
-              "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS, "ninth": NINTH_FIELDS}
+              "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS, "ninth": NINTH_FIELDS,
+              "tenth": TENTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -267,11 +288,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth")
+                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth, 1000 the tenth")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth to ninth sets'")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to tenth sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth to ninth sets'")
+                   help="SemanticField requests: those of the first three sets, the fourth to tenth sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")

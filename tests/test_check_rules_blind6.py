@@ -82,11 +82,11 @@ def test_a_verb_and_the_start_of_its_object_is_no_unseen_pair():
     template = "Zizzi serves [MASK:2] ."
     assert Infill(template, grammar=False).unseen_pairs("Zizzi serves the food .")  # the table never has it
     assert Infill(template).unseen_pairs("Zizzi serves the food .") == []  # the parse excuses it
-    assert Infill(template).satisfied(["Zizzi serves the food .", "Zizzi serves the the ."]) == [True, False]
+    assert Infill(template, detector=None).satisfied(["Zizzi serves the food .", "Zizzi serves the the ."]) == [True, False]
 
 
 def _said(text: str, field: str, value: str) -> bool:
-    return SemanticField(field, value).satisfied([text])[0]
+    return SemanticField(field, value, contexts=None).satisfied([text])[0]  # the slot rules alone
 
 
 @pytest.mark.parametrize(("text", "field", "value"), [

@@ -87,7 +87,7 @@ def test_infill_check_rejects_a_headless_fill_and_grammar_false_turns_the_rules_
     bad, good = "The Eagle is a family friendly that serves Chinese food .", \
         "The Eagle is a coffee shop that serves Chinese food ."
     assert Infill(template, pairs=None).satisfied([bad, good]) == [False, True]
-    assert Infill(template, pairs=None, grammar=False).satisfied([bad, good]) == [True, True]
+    assert Infill(template, pairs=None, grammar=False, detector=None).satisfied([bad, good]) == [True, True]
     assert Infill(template).phrase_errors([bad, good])[1] == []
     assert Infill(template).score([bad]) == [1.0]  # score stays the share of template words in place
 
@@ -202,3 +202,29 @@ def test_infill_rejects_two_names_run_together_and_pairs_none_turns_it_off():
     assert Infill(template, grammar=False).unseen_pairs(text) == [("house", "blue")]
     assert Infill(template, grammar=False).satisfied([text]) == [False]
     assert Infill(template, pairs=None, grammar=False).satisfied([text]) == [True]
+
+
+@pytest.mark.parametrize(("text", "free", "flagged"), [
+    ("Although it is children friendly , The Cambridge Blue coffee shop .", [4, 5, 10, 11], True),
+    ("Although it is kid friendly , The Cambridge Blue in riverside .", [4, 5, 10, 11], True),
+    ("While it is cheap .", [4], True),
+    ("While it is cheap , families love Cotto .", [4], False),
+    ("Although it is cheap , The Cambridge Blue is good .", [4, 10], False),
+    ("If you like Chinese food , The Wrestlers is a cheap pub .", [4, 9, 10], False),
+    ("It is cheap although it is far .", [3, 4], False),
+])
+def test_a_sentence_that_is_only_an_adverbial_clause_has_no_main_clause(text, free, flagged):
+    errors = [e for e in _errors(text, free) if "main" in e]
+    assert bool(errors) is flagged, errors
+
+
+@pytest.mark.parametrize(("text", "free", "flagged"), [
+    ("The Punter is cheap but it is riverside .", [7, 8], True),
+    ("The Punter is in the city centre .", [4, 5], False),
+    ("The Punter is city centre based .", [4], True),
+    ("The Punter is by the riverside .", [4], False),
+    ("The Punter is riverside .", [1], False),  # the hole does not touch it
+])
+def test_be_right_before_an_area_noun_is_no_place_phrase(text, free, flagged):
+    errors = [e for e in _errors(text, free) if "area" in e]
+    assert bool(errors) is flagged, errors

@@ -79,7 +79,7 @@ def test_save_load_round_trip(tmp_path):
 def test_infill_fails_a_fill_the_detector_flags_and_only_near_a_hole():
     template, fill = "The Vaults is a [MASK] pub near Café Rouge .", "The Vaults is a cheap pub near Café Rouge ."
     assert Infill(template, detector=None).satisfied([fill]) == [True]
-    assert Infill(template).detector is None  # opt-in: the rules alone by default (the gate costs a third of recall)
+    assert Infill(template).detector == "e2e-rtd"  # on by default since the tenth set (issue 18)
     assert Infill(template, detector="e2e-rtd").satisfied([fill]) == [True]  # the bundled gate passes a clean fill
     det = tiny()
     with torch.no_grad():

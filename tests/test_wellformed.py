@@ -40,7 +40,7 @@ def test_fixture_references_are_well_formed():
 
 
 def test_infill_satisfied_needs_a_well_formed_fill():
-    c = Infill(TEMPLATE)
+    c = Infill(TEMPLATE, detector=None)  # the rules and tables; the learned gate has its own tests
     ok, frag = ("The Vaults is a family friendly Japanese pub near riverside .",
                 "The Vaults is a cheap family friendly pub near the .")
     sat, scores = c.judge([ok, frag])

@@ -80,9 +80,9 @@ def test_infill_check_uses_the_table_and_can_go_without_it():
     fine = "The Punter serves cheap Chinese food in the city centre ."
     assert Infill(tpl).satisfied([odd, fine]) == [False, True]  # the bundled E2E table
     assert Infill(tpl).unseen_pairs(odd) == [("coffee", "food")]
-    assert Infill(tpl, pairs=None).satisfied([odd]) == [True]  # the closed-class rules alone
+    assert Infill(tpl, pairs=None, detector=None).satisfied([odd]) == [True]  # the closed-class rules alone
     own = WordPairs.from_texts(["The Punter serves a coffee food in the customer rating ."])
-    assert Infill(tpl, pairs=own).satisfied([odd]) == [True]
+    assert Infill(tpl, pairs=own, detector=None).satisfied([odd]) == [True]
     assert repr(Infill(tpl, pairs=None)) == repr(Infill(tpl))  # the table is not part of the constraint's identity
     with pytest.raises(ConstraintError, match="WordPairs"):
         Infill(tpl, pairs="my-table").satisfied([odd])
@@ -92,3 +92,44 @@ def test_the_bundled_table_is_the_training_corpus_hashed():
     table = bundled_pairs()
     assert "train.csv sha256:" in table.source
     assert table.known("riverside") and table.attested("in", "the") and not table.attested("coffee", "food")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(WORDS, min_size=3, max_size=8), st.data())
+def test_unseen_triples_are_exactly_the_unattested_triples_touching_a_hole(words, data):
+    """Brute force: a triple is reported iff it touches a free position, its second and third words are lower case,
+    and it is not a triple of the corpus (all words here are known)."""
+    table = WordPairs.from_texts(CORPUS)
+    free = data.draw(st.sets(st.integers(1, len(words))))
+    corpus = {tuple(x.lower() for x in s[k:k + 3]) for t in CORPUS for s in [["<s>", *split_words(t), "</s>"]]
+              for k in range(len(s) - 2)}
+    seq = ["<s>", *words, "</s>"]
+    want = [tuple(x.lower() for x in seq[k:k + 3]) for k in range(len(seq) - 2)
+            if free & {k, k + 1, k + 2} and not seq[k + 1][:1].isupper() and not seq[k + 2][:1].isupper()
+            and tuple(x.lower() for x in seq[k:k + 3]) not in corpus]
+    assert table.unseen_triples(words, free) == want
+
+
+def test_triples_catch_what_pairs_miss_and_a_table_without_triples_asks_pairs_only(tmp_path):
+    table = WordPairs.from_texts(["It is cheap .", "It is in the riverside area .", "By the riverside is a pub ."])
+    words = split_words("It is riverside area .")  # "is riverside" is no pair of the corpus either
+    assert table.unseen_triples(split_words("It is in the riverside area ."), free=[3, 4]) == []
+    odd = split_words("The riverside is cheap .")  # every pair attested, the triple "riverside is cheap" not
+    assert table.unseen(odd, free=[2]) == [] and ("riverside", "is", "cheap") in table.unseen_triples(odd, free=[2])
+    assert table.unseen(words, free=[3]) == [("is", "riverside")]
+    old = WordPairs(table.pairs, table.words)  # a table saved before triples existed
+    path = tmp_path / "old.safetensors"
+    old.save(path)
+    back = WordPairs.load(path)
+    assert back.triples == frozenset() and back.unseen_triples(odd, free=[2]) == []
+    table.save(path)
+    assert WordPairs.load(path).triples == table.triples
+
+
+def test_the_bundled_table_holds_triples_and_infill_asks_them():
+    table = bundled_pairs()
+    assert len(table.triples) > 10_000
+    tpl = "The Vaults is a [MASK:2] pub ."
+    assert Infill(tpl).unseen_triples("The Vaults is a cheap family pub .")  # "a cheap family" "cheap family pub"
+    assert Infill(tpl).unseen_triples("The Vaults is a family friendly pub .") == []
+    assert Infill(tpl, pairs=None).unseen_triples("The Vaults is a cheap family pub .") == []

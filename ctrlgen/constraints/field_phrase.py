@@ -5,8 +5,8 @@ A semantic classifier knows the values it was trained on; a restaurant that open
 through its *phrasing* whenever the model's classifier cannot (a value it never saw, or no classifier beside the
 model): ``SemanticField("near", "The Golden Mill")`` is placed like ``Contains("The Golden Mill")`` — the backend
 puts the words where its own model finds them likely (discrete: exact conditioning at a sampled placement) — and
-judged by the slot check (:func:`~ctrlgen.oracles.slots.slot_realised`), so *near The Golden Mill* passes and
-*The Golden Mill is near* does not. Values that are not said verbatim have a phrasing of their own
+judged by the slot check (:func:`~ctrlgen.oracles.slots.slot_realised`, with the value's context,
+:mod:`ctrlgen.oracles.value_contexts`), so *near The Golden Mill* passes and *The Golden Mill is near* does not. Values that are not said verbatim have a phrasing of their own
 (:data:`PHRASINGS`: ``familyFriendly = yes`` → *family friendly*, ``customer rating = high`` → *high customer
 rating*, ...). The report keeps the constraint's name (``SemanticField('near', 'The Golden Mill')``) and says what
 served it under ``report["served_by"]``.
@@ -18,7 +18,7 @@ from collections.abc import Hashable, Sequence
 
 from ctrlgen.constraints.base import as_texts
 from ctrlgen.constraints.contains import Contains
-from ctrlgen.oracles.slots import slot_realised
+from ctrlgen.oracles.value_contexts import BUNDLED_CONTEXTS, ValueContexts, resolve_contexts, value_said
 
 #: How a value that is not said verbatim is written when it is placed as a phrase.
 PHRASINGS: dict[tuple[str, str], str] = {
@@ -49,10 +49,12 @@ class FieldPhrase(Contains):
     """``SemanticField(field, value)`` served by placing :func:`field_phrase` (the faces of :class:`Contains`) and
     judged by the slot check. Built by ``SemanticField.resolve``; its ``repr`` is the ``SemanticField``'s."""
 
-    def __init__(self, field: str, value: str, *, allow_unk: bool = False) -> None:
+    def __init__(self, field: str, value: str, *, allow_unk: bool = False,
+                 contexts: ValueContexts | str | None = BUNDLED_CONTEXTS) -> None:
         super().__init__(field_phrase(field, value), allow_unk=allow_unk)
         object.__setattr__(self, "field", field)
         object.__setattr__(self, "value", value)
+        object.__setattr__(self, "contexts", contexts)
 
     @property
     def served_by(self) -> str:
@@ -62,7 +64,8 @@ class FieldPhrase(Contains):
         return "E2E field", self.field, self.value
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        return [slot_realised(t, self.field, self.value) for t in as_texts(texts)]
+        table = resolve_contexts(self.contexts)
+        return [value_said(t, self.field, self.value, table) for t in as_texts(texts)]
 
     def score(self, texts: Sequence[str]) -> list[float]:
         return [float(s) for s in self.satisfied(texts)]

@@ -56,9 +56,7 @@ from ctrlgen.text.tokenizer import Tokenizer, split_words, word_spans
 from ctrlgen.text.vocab import END, MASK, PAD, START
 
 #: ``Infill``'s learned gate: a fill passes only when no word of a hole or next to one scores ``p_replaced >= RTD_TAU``
-#: under the replaced-token detector. 0.25 maximised (good kept − bad kept) on the first seven hand-labelled sets; on the
-#: blind eighth, never used to choose it, rules ∧ gate has precision 0.885 / recall 0.535 (rules alone 0.795 / 0.814);
-#: on the blind ninth, labelled after it was trained, 0.886 / 0.484 (rules alone 0.855 / 0.734). Opt-in for that reason.
+#: under the replaced-token detector. 0.25 maximised (good kept − bad kept) on the first seven hand-labelled sets.
 RTD_TAU = 0.25
 _HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
 _TEMPLATE_HINT = "write holes as [MASK] (one token) or [MASK:3] (three tokens), e.g. 'The Vaults is a [MASK:3] pub .'"
@@ -134,33 +132,33 @@ class Infill(_Layout):
     """A whole text with holes: its words fixed at their positions, ``[END]`` after the last word or
     hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole.
 
-    Check face: every template word at its position *and* the filled text well-formed
-    (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no *near the .*, no *pub pub*) *and* every word pair
-    touching a hole attested in the training text (:mod:`ctrlgen.oracles.word_pairs`: no *coffee food*; new
-    words and names are never held against a fill, nor — with ``grammar`` — a verb and the article or adjective
-    that opens its object, *serves the food*; but two known names run together are:
-    :mod:`ctrlgen.oracles.name_runs`) *and* no phrase touching a hole that does not parse
-    (:mod:`ctrlgen.oracles.phrases`: no *a family friendly that serves*, no sentence whose only verb is in a
-    relative clause); ``score`` stays the share of template words in place.
+    Check face — strict: it says ``satisfied`` only when it is confident, and leaves out about half the good fills
+    to get there (the README's "What `satisfied` means" has the measured precision and recall). Every template word
+    at its position *and* the filled text well-formed (:func:`~ctrlgen.oracles.wellformed.fragment_errors`: no
+    *near the .*, no *pub pub*) *and* every word pair and word triple touching a hole attested in the training text
+    (:mod:`ctrlgen.oracles.word_pairs`: no *coffee food*, no *but it is riverside*; new words and names are never
+    held against a fill, nor — with ``grammar`` — a verb and the article or adjective that opens its object, *serves
+    the food*; but two known names run together are: :mod:`ctrlgen.oracles.name_runs`) *and* no phrase touching a
+    hole that does not parse (:mod:`ctrlgen.oracles.phrases`: no *a family friendly that serves*, no sentence whose
+    only verb is in a relative or an *although* clause) *and* no word of a hole or right next to one that the
+    learned replaced-token detector flags (:mod:`ctrlgen.oracles.replaced_tokens`, ``p_replaced >= RTD_TAU``: *a pub
+    Cricketers*, *a family friendly Bakers*); ``score`` stays the share of template words in place.
     ``report["constraints"]`` therefore says ``satisfied: False`` for a fragment even where ``score`` is 1.0.
-    ``pairs`` is the word-pair table: the bundled E2E one by default, your own
+    ``pairs`` is the word-pair (and triple) table: the bundled E2E one by default, your own
     (:meth:`~ctrlgen.oracles.word_pairs.WordPairs.from_texts`) for another domain, ``None`` for the rules alone;
     ``grammar=False`` leaves out the parse-based phrase rules (English grammar; e.g. for another language);
     ``count_nouns`` is the table of nouns that take a determiner (:mod:`ctrlgen.oracles.count_nouns`: no *find
     English coffee shop*): the bundled E2E one, your own, or ``None``; it is a phrase rule, so off with ``grammar``.
-    ``detector`` is an opt-in learned gate (:mod:`ctrlgen.oracles.replaced_tokens`; ``detector="e2e-rtd"`` for the
-    bundled one, off by default): a fill that passes the rules still fails when a word of a hole or right next to one
-    scores ``p_replaced >= RTD_TAU`` (*a low at*, *a pub Cricketers*, *a family friendly Bakers*: a word that does not
-    fit its neighbours). On the blind eighth labelled set it lifts precision 0.795 → 0.885 at recall 0.814 → 0.535, on
-    the blind ninth 0.855 → 0.886 at recall 0.734 → 0.484 (first seven sets: recall 0.927 → 0.625) — stricter, not
-    yet precise enough to be worth a third of the good fills by default; pass your own detector for another domain."""
+    ``detector`` is the learned gate: the bundled E2E one (``"e2e-rtd"``, the default), your own
+    (``recipes/train_rtd.py``) for another domain, or ``None`` for the rules and tables alone (more recall, less
+    precision)."""
 
     template: str
     allow_unk: bool = field(default=False, kw_only=True)  # fix unknown words to [UNK] instead of raising
     pairs: WordPairs | str | None = field(default=BUNDLED, kw_only=True, repr=False, compare=False)
     grammar: bool = field(default=True, kw_only=True, repr=False, compare=False)  # the parse-based phrase rules
     count_nouns: CountNouns | str | None = field(default=BUNDLED_NOUNS, kw_only=True, repr=False, compare=False)
-    detector: ReplacedTokenDetector | str | None = field(default=None, kw_only=True, repr=False, compare=False)
+    detector: ReplacedTokenDetector | str | None = field(default=BUNDLED_RTD, kw_only=True, repr=False, compare=False)
     _parsed: tuple[dict[int, str], int, int, dict[int, bool]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -193,8 +191,9 @@ class Infill(_Layout):
         table, free = self._table(), self._free()
         if self.grammar and table is not None:  # parse in one batch the texts whose unseen pairs it may excuse
             parse_words([w for s, t in zip(scores, texts, strict=True) if s == 1.0 and well_formed(t)
-                         for w in [split_words(t)] if table.unseen(w, free)])
-        ok = [s == 1.0 and well_formed(t) and not self.unseen_pairs(t) for s, t in zip(scores, texts, strict=True)]
+                         for w in [split_words(t)] if table.unseen(w, free) or table.unseen_triples(w, free)])
+        ok = [s == 1.0 and well_formed(t) and not self.unseen_pairs(t) and not self.unseen_triples(t)
+              for s, t in zip(scores, texts, strict=True)]
         if self.grammar:  # parse only what passed the cheap checks, in one batch
             todo = [k for k, good in enumerate(ok) if good]
             for k, errors in zip(todo, self.phrase_errors([texts[k] for k in todo]), strict=True):
@@ -240,13 +239,34 @@ class Infill(_Layout):
         if table is None:
             return []
         unseen = table.unseen(split, free)
-        if unseen and self.grammar:
-            p = parse_words([split])[0]
-            for k in sorted(object_starts(split, p) | name_ends(split, p)):
+        if unseen:
+            for k in self._excused(split):
                 pair = (split[k].lower(), split[k + 1].lower())
                 if (k + 1 in free or k + 2 in free) and pair in unseen:
                     unseen.remove(pair)
         return unseen + run_on_names(table, split, free)
+
+    def unseen_triples(self, text: str) -> list[tuple[str, str, str]]:
+        """The word triples at the holes of ``text`` that the table never saw (:meth:`.WordPairs.unseen_triples`;
+        empty: none, no table, or a table without triples), less those holding a pair the parse excuses
+        (:meth:`unseen_pairs`)."""
+        table, split = self._table(), split_words(text)
+        if table is None:
+            return []
+        unseen = table.unseen_triples(split, self._free())
+        if unseen:
+            for k in self._excused(split):
+                pair = (split[k].lower(), split[k + 1].lower())
+                unseen = [t for t in unseen if pair not in (t[:2], t[1:])]
+        return unseen
+
+    def _excused(self, split: list[str]) -> list[int]:
+        """0-based ``k`` whose pair ``split[k], split[k + 1]`` the parse calls grammatical whatever the table holds
+        (with ``grammar``; none without)."""
+        if not self.grammar:
+            return []
+        p = parse_words([split])[0]
+        return sorted(object_starts(split, p) | name_ends(split, p))
 
 
 @dataclass(frozen=True, repr=False)

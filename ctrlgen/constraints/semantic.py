@@ -12,7 +12,7 @@ from ctrlgen.constraints.base import Backend, Constraint, ConstraintError, as_te
 from ctrlgen.constraints.classifier import ClassifierBacked, ClassifierRef
 from ctrlgen.constraints.field_phrase import FieldPhrase
 from ctrlgen.constraints.fingerprint import ModelContext  # noqa: TC001 (annotation)
-from ctrlgen.oracles.slots import slot_realised
+from ctrlgen.oracles.value_contexts import BUNDLED_CONTEXTS, ValueContexts, resolve_contexts, value_said
 from ctrlgen.registry import SOFT_FACES
 from ctrlgen.text.e2e import E2E_FIELDS
 
@@ -29,7 +29,9 @@ class SemanticField(ClassifierBacked):
     Check face: the text realises ``value`` *as that field* (:func:`~ctrlgen.oracles.slots.slot_realised`, a slot
     check in the spirit of the E2E slot-error scripts): ``near Japanese`` is not ``food = Japanese``, "a high
     customer rating" is not ``priceRange = high``, ``familyFriendly = yes`` is "family friendly" and not "not
-    family friendly". Diffusion-LM's plain whole-word match stays available as
+    family friendly"; and one verbatim mention of the value stands where people write such a value
+    (:mod:`ctrlgen.oracles.value_contexts`: not *The price range is moderate Zizzi .*; ``contexts`` is that table —
+    the bundled E2E one, your own, or ``None`` for the slot rules alone). Diffusion-LM's plain whole-word match stays available as
     :func:`~ctrlgen.oracles.metrics.semantic_success` for comparison with the paper.
 
     Steering (``steer``): ``"auto"`` (the default) places the value's words — or a phrasing for values not said
@@ -47,6 +49,7 @@ class SemanticField(ClassifierBacked):
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "semantic.v1" beside the model
     steer: Literal["auto", "classifier", "phrase"] = dc_field(default="auto", kw_only=True)  # "auto" = "phrase"
     allow_unk: bool = dc_field(default=False, kw_only=True)  # phrase form: place unknown words as [UNK]
+    contexts: ValueContexts | str | None = dc_field(default=BUNDLED_CONTEXTS, kw_only=True, repr=False, compare=False)
 
     default_classifiers: ClassVar[dict[str, str]] = {"embedding": "semantic.v1", "token": "semantic-token.v1"}
     FIELDS: ClassVar[tuple[str, ...]] = E2E_FIELDS
@@ -63,6 +66,10 @@ class SemanticField(ClassifierBacked):
         if self.field == "familyFriendly" and self.value not in ("yes", "no"):
             raise ConstraintError(f"SemanticField('familyFriendly', {self.value!r}): the value is 'yes' or 'no'",
                                   "e.g. SemanticField('familyFriendly', 'yes')")
+        if not (self.contexts is None or self.contexts == BUNDLED_CONTEXTS or isinstance(self.contexts, ValueContexts)):
+            raise ConstraintError(f"SemanticField contexts must be a ValueContexts table, {BUNDLED_CONTEXTS!r} or None, "
+                                  f"got {self.contexts!r}", "build one with ValueContexts.from_examples(...), or pass "
+                                  "None for the slot rules alone")
         if self.steer not in ("auto", "classifier", "phrase"):
             raise ConstraintError(f"SemanticField: steer must be 'auto', 'classifier' or 'phrase', got {self.steer!r}",
                                   "'auto'/'phrase': place the value's words; 'classifier': classifier guidance")
@@ -86,7 +93,7 @@ class SemanticField(ClassifierBacked):
             return self
         if self.steer == "auto" and not backend.faces & SOFT_FACES and self.field not in OPEN_FIELDS:
             return self  # edit backend, closed-set field: check-guided revisions replace the old value in place
-        return FieldPhrase(self.field, self.value, allow_unk=self.allow_unk)
+        return FieldPhrase(self.field, self.value, allow_unk=self.allow_unk, contexts=self.contexts)
 
     def classifier_target(self) -> Any:
         return (self.field, self.value)
@@ -96,7 +103,8 @@ class SemanticField(ClassifierBacked):
         return "E2E field", self.field, self.value
 
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
-        return [slot_realised(t, self.field, self.value) for t in as_texts(texts)]
+        table = resolve_contexts(self.contexts)
+        return [value_said(t, self.field, self.value, table) for t in as_texts(texts)]
 
     def __repr__(self) -> str:
         return f"SemanticField({self.field!r}, {self.value!r})"

@@ -15,7 +15,9 @@ complement is of the wrong kind:
   nothing on its own (:data:`NO_PLACE_PREPOSITIONS`: *is located to The Sorrento*, *located of the river*; *located
   to the north of …* is a place phrase). A measure before a
   preposition is one (*located a short walk from*, *located two miles from*); an active verb (*we located the
-  pub*) and a compound modifier (*an English based restaurant*, as *English-based*) are no passive;
+  pub*) and a compound modifier (*an English based restaurant*, as *English-based*) are no passive. *Be* right
+  before an area noun is the same fault (*it is riverside*, *is city centre*: :data:`AREA_NOUNS`): the area needs
+  *in* / *by the* (*is in the riverside area*, *is by the riverside*);
 - a **verbless conjunct after a finite verb** (:func:`verbless_conjunct`): *has an average coffee shop and
   located near riverside*, *has a coffee shop and on the riverside* — *and* joins to a finite verb that is no form
   of *be* a participle with no auxiliary, a prepositional phrase or an adjective: the verb cannot be shared (*has …
@@ -58,6 +60,8 @@ _DIRECTIONS = frozenset("north south east west northeast northwest southeast sou
 _MEASURES = frozenset("walk walks minute minutes mile miles yard yards metre metres meter meters block blocks step "
                       "steps distance drive throw way kilometre kilometres".split())
 _BE = frozenset("is are was were am be been being 's 're 'm".split())
+#: Nouns that name an area, not a place one can be: "is riverside" needs "in" / "by the"; "city" only before "centre".
+AREA_NOUNS = frozenset(("riverside", "centre", "center"))
 _NOUN_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS"))
 _VERBLESS_TAGS = frozenset(("VBN", "VBG", "IN", "JJ"))  # a participle, a place phrase, an adjective
 
@@ -82,9 +86,14 @@ def plural_after_indefinite(words: Sequence[str], p: Parse, touches: set[int]) -
 
 def bare_location(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
     """A location participle followed directly by a noun phrase that is no measure, or by a preposition that
-    places nothing (module docstring)."""
+    places nothing; *be* followed directly by an area noun (module docstring)."""
     out = []
     for k in range(len(words) - 1):
+        area = words[k + 1].lower() in AREA_NOUNS or (words[k + 1].lower() == "city" and k + 2 < len(words)
+                                                       and words[k + 2].lower() in AREA_NOUNS)
+        if words[k].lower() in _BE and area and not touches.isdisjoint((k, k + 1)):
+            out.append(f"{words[k]!r} before the area {words[k + 1]!r}: no place phrase")
+            continue
         if words[k].lower() not in LOCATION_PARTICIPLES or p.tags[k] not in ("VBN", "VBD") \
                 or touches.isdisjoint((k, k + 1)):
             continue

@@ -89,6 +89,8 @@ _DEPENDENT_CLAUSES = frozenset(("relcl", "ccomp", "acl", "csubj"))  # not conj/a
 _MODIFIER_DEPS = frozenset(("nummod", "amod", "compound", "quantmod"))
 _BE_HAVE = frozenset("is are was were am has have had".split())  # take a phrase, never a bare clause
 _SUBORDINATORS = frozenset("that which who whom whose where when while because although if as than so".split())
+#: Conjunctions that open an adverbial clause, one that cannot stand as a sentence alone.
+_ADVERBIAL_SUBORDINATORS = frozenset("although though while whilst because since if unless whereas when once".split())
 
 
 def _spacy() -> ModuleType:
@@ -213,11 +215,22 @@ def _no_main_verb(words: Sequence[str], p: Parse, touches: set[int]) -> list[str
             continue
         root = next((k for k in idx if p.deps[k] == "ROOT"), idx[0])
         finite = {_clause_head(p, k) for k in idx if _finite_verb(p, k)}
-        if root not in finite and p.tags[root] not in _MAIN_VERB_TAGS and not _children(p, root, _SUBJECT_DEPS) \
-                and any(p.deps[h] in _DEPENDENT_CLAUSES for h in finite):  # a root with a subject: a misparse
+        if root in finite and _marked(words, p, root):
+            out.append(f"sentence without a main clause: only the clause of {words[root]!r}, opened by a "
+                       f"subordinating conjunction")
+        elif root not in finite and p.tags[root] not in _MAIN_VERB_TAGS and not _children(p, root, _SUBJECT_DEPS) \
+                and any(p.deps[h] in _DEPENDENT_CLAUSES or (p.deps[h] == "advcl" and _marked(words, p, h))
+                        for h in finite):  # a root with a subject: a misparse
             out.append(f"sentence without a main verb: its finite verb is in a dependent clause "
                        f"(root {words[root]!r})")
     return out
+
+
+def _marked(words: Sequence[str], p: Parse, v: int) -> bool:
+    """Whether the clause of verb ``v`` is opened by an adverbial subordinating conjunction (*although it is …*,
+    *while it is …*): such a clause needs a main clause beside it (*…, The Cambridge Blue is …*), so a sentence
+    whose root it is — or whose only finite verb it holds, under a verbless root — has none."""
+    return any(words[c].lower() in _ADVERBIAL_SUBORDINATORS for c in _children(p, v, ("mark",)))
 
 
 def _run_on(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:

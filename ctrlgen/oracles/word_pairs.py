@@ -7,6 +7,12 @@ models learned from never contains (*coffee food*, *low kid*, *Sorrento food*). 
 pair of adjacent words that touches a filled position (the sentence boundaries included), that the pair occur in
 that corpus — the same statistic as the bigram precision of :mod:`ctrlgen.oracles.fluency`, applied per pair.
 
+The table also holds the corpus's word triples, and ``Infill`` asks the same of every three adjacent words that
+touch a filled position: a pair can be attested on its own and still sit wrongly between its neighbours (*but it
+is riverside*, *a family friendly Bakers*). A triple is skipped when its second or third word starts with a capital
+or any of its words is not in the corpus. Triples are optional in the file (a table saved before they existed
+loads without them, and then only pairs are asked).
+
 Pairs are skipped (never held against a fill) when
 
 - either word is not in the corpus at all: a new name or an emoji is not evidence of a bad fill;
@@ -22,6 +28,8 @@ as ``Infill(template, pairs=...)``, or ``pairs=None`` for the closed-class rules
     >>> pairs = WordPairs.from_texts(["The Vaults is a cheap pub .", "Zizzi serves Italian food ."])
     >>> pairs.unseen(["The", "Vaults", "serves", "Italian", "food", "."], free=[2, 3])
     [('vaults', 'serves')]
+    >>> pairs.unseen_triples(["Zizzi", "serves", "cheap", "food", "."], free=[3])
+    [('zizzi', 'serves', 'cheap'), ('serves', 'cheap', 'food'), ('cheap', 'food', '.')]
 """
 
 from __future__ import annotations
@@ -50,20 +58,24 @@ def _hash(text: str) -> int:
 
 
 class WordPairs:
-    """Hashed lower-cased word pairs (and words) of a corpus; ``<s>`` / ``</s>`` mark the sentence edges."""
+    """Hashed lower-cased word pairs, triples and words of a corpus; ``<s>`` / ``</s>`` mark the sentence edges."""
 
-    def __init__(self, pairs: Iterable[int], words: Iterable[int], *, source: str = "") -> None:
+    def __init__(self, pairs: Iterable[int], words: Iterable[int], *, triples: Iterable[int] = (),
+                 source: str = "") -> None:
         self.pairs, self.words, self.source = frozenset(pairs), frozenset(words), source
+        self.triples = frozenset(triples)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], *, source: str = "") -> WordPairs:
         pairs: set[int] = set()
         words: set[int] = set()
+        triples: set[int] = set()
         for t in texts:
             seq = [BOS, *(w.lower() for w in split_words(t)), EOS]
             words.update(_hash(w) for w in seq)
             pairs.update(_hash(a + _SEP + b) for a, b in zip(seq, seq[1:]))
-        return cls(pairs, words, source=source)
+            triples.update(_hash(a + _SEP + b + _SEP + c) for a, b, c in zip(seq, seq[1:], seq[2:]))
+        return cls(pairs, words, triples=triples, source=source)
 
     def known(self, word: str) -> bool:
         return _hash(word.lower()) in self.words
@@ -78,7 +90,7 @@ class WordPairs:
         seq = [BOS, *words, EOS]
         out = []
         for k in range(len(seq) - 1):
-            if k not in free and k + 1 not in free:
+            if _free_none(free, (k, k + 1)):
                 continue
             a, b = seq[k], seq[k + 1]
             if b[:1].isupper() or (a[:1].isupper() and b in _PUNCTUATION) or not (self.known(a) and self.known(b)) \
@@ -87,10 +99,29 @@ class WordPairs:
             out.append((a.lower(), b.lower()))
         return out
 
+    def unseen_triples(self, words: Sequence[str], free: Collection[int]) -> list[tuple[str, str, str]]:
+        """The triples of adjacent words touching a free position (positions as :meth:`unseen`) that the corpus
+        never has, skipping those with an unknown word or a capitalised second or third word; lower-cased. Empty
+        when the table holds no triples."""
+        if not self.triples:
+            return []
+        seq = [BOS, *words, EOS]
+        out = []
+        for k in range(len(seq) - 2):
+            a, b, c = seq[k:k + 3]
+            if _free_none(free, (k, k + 1, k + 2)) or b[:1].isupper() or c[:1].isupper() \
+                    or not all(map(self.known, (a, b, c))) \
+                    or _hash(a.lower() + _SEP + b.lower() + _SEP + c.lower()) in self.triples:
+                continue
+            out.append((a.lower(), b.lower(), c.lower()))
+        return out
+
     def save(self, path: str | Path) -> None:
-        save_file({"pairs": torch.tensor(sorted(self.pairs), dtype=torch.int64),
-                   "words": torch.tensor(sorted(self.words), dtype=torch.int64)}, str(path),
-                  metadata={"format": "ctrlgen.word-pairs.v1", "source": self.source})
+        tensors = {"pairs": torch.tensor(sorted(self.pairs), dtype=torch.int64),
+                   "words": torch.tensor(sorted(self.words), dtype=torch.int64)}
+        if self.triples:
+            tensors["triples"] = torch.tensor(sorted(self.triples), dtype=torch.int64)
+        save_file(tensors, str(path), metadata={"format": "ctrlgen.word-pairs.v1", "source": self.source})
 
     @classmethod
     def load(cls, path: str | Path) -> WordPairs:
@@ -101,10 +132,16 @@ class WordPairs:
                     raise CheckpointError(f"{path} is not a word-pair table (format {meta.get('format')!r})",
                                           "build one with WordPairs.from_texts(...).save(path)")
                 pairs, words = fh.get_tensor("pairs"), fh.get_tensor("words")
+                triples = fh.get_tensor("triples").tolist() if "triples" in fh.keys() else []
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # missing, truncated, not safetensors
             raise CheckpointError(f"cannot read the word-pair table {path}: {e}",
                                   "rebuild it with recipes/build_word_pairs.py") from e
-        return cls(pairs.tolist(), words.tolist(), source=meta.get("source", ""))
+        return cls(pairs.tolist(), words.tolist(), triples=triples, source=meta.get("source", ""))
+
+
+def _free_none(free: Collection[int], positions: Iterable[int]) -> bool:
+    """Whether none of ``positions`` is free."""
+    return all(k not in free for k in positions)
 
 
 @lru_cache(maxsize=1)
