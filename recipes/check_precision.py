@@ -143,10 +143,23 @@ TENTH_TEMPLATES = ["When in the [MASK:2] , try [MASK:2] .",
                    "There are [MASK:2] near The Rice Boat , such as [MASK:2] .",
                    "Loch Fyne is [MASK] , [MASK] and [MASK] .",
                    "You will find [MASK:2] in the [MASK:2] ."]
+#: The eleventh, blind set (``--templates eleventh``): a conditional then an imperative, "a pub with", a relative
+#: "which" inside the subject, an extraposed "it is … to find", "a … place to", "are both", an inversion after
+#: "not far from", "the food at … is", "a rating of" and "should visit … for".
+ELEVENTH_TEMPLATES = ["If you are looking for [MASK:2] food , try [MASK:2] .",
+                      "The Plough is a pub with [MASK:3] .",
+                      "[MASK:2] , which serves [MASK] food , is near Café Sicilia .",
+                      "It is [MASK] to find [MASK:2] near the river .",
+                      "Cocum is a [MASK] place to [MASK:2] .",
+                      "The Punter and [MASK:2] are both [MASK:2] .",
+                      "Not far from [MASK:2] is a [MASK:2] called Alimentum .",
+                      "The food at [MASK:2] is [MASK] and [MASK] .",
+                      "[MASK:3] has a rating of [MASK:3] .",
+                      "You should visit [MASK:2] for [MASK:3] ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
                  "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES,
                  "eighth": EIGHTH_TEMPLATES, "ninth": NINTH_TEMPLATES,
-                 "tenth": TENTH_TEMPLATES}
+                 "tenth": TENTH_TEMPLATES, "eleventh": ELEVENTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -193,9 +206,16 @@ TENTH_FIELDS = [("name", "The Vaults"), ("name", "Wildwood"), ("name", "Green Ma
                 ("name", "Taste of Cambridge"), ("near", "Café Brazil"), ("near", "Rainbow Vegetarian Café"),
                 ("near", "Crowne Plaza Hotel"), ("food", "Japanese"), ("food", "French"), ("eatType", "coffee shop"),
                 ("priceRange", "high"), ("customer rating", "5 out of 5"), ("familyFriendly", "no")]
+#: The eleventh set's requests (``--fields eleventh``): the two names no list asked for as a field, a name and a
+#: landmark no data has (written from in-vocabulary words: the open-vocabulary case), three names and two landmarks
+#: again, and five values of the other fields.
+ELEVENTH_FIELDS = [("name", "The Punter"), ("name", "The Plough"), ("name", "The Golden Mill"), ("name", "Cocum"),
+                   ("name", "The Eagle"), ("near", "The Bakers"), ("near", "Café Blue"), ("near", "Ranch"),
+                   ("food", "Indian"), ("food", "Chinese"), ("area", "riverside"), ("eatType", "pub"),
+                   ("priceRange", "less than £20"), ("customer rating", "low")]
 FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
               "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS, "ninth": NINTH_FIELDS,
-              "tenth": TENTH_FIELDS}
+              "tenth": TENTH_FIELDS, "eleventh": ELEVENTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -288,11 +308,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth, 1000 the tenth")
+                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth, 1000 the tenth, 1100 the eleventh")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth to tenth sets'")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to eleventh sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth to tenth sets'")
+                   help="SemanticField requests: those of the first three sets, the fourth to eleventh sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")

@@ -37,7 +37,7 @@ def test_round_trip_holds_no_text_and_bad_files_are_refused(tmp_path):
     path = tmp_path / "contexts.safetensors"
     table.save(path)
     back = ValueContexts.load(path)
-    assert (back.contexts, back.source) == (table.contexts, "three rows")
+    assert (back.contexts, back.names, back.source) == (table.contexts, table.names, "three rows")
     assert b"Zizzi" not in path.read_bytes() and b"serves" not in path.read_bytes()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
@@ -68,3 +68,24 @@ def test_semantic_field_accepts_values_where_people_write_them_and_checks_its_co
         assert SemanticField(field, value).satisfied([text]) == [True]
     with pytest.raises(ConstraintError, match="contexts"):
         SemanticField("name", "Zizzi", contexts="no-such-table")
+
+
+def test_a_known_name_outside_a_landmark_phrase_is_another_name_for_the_place():
+    table = ValueContexts.from_examples(EXAMPLES + [({"name": "Giraffe", "near": "Ranch"}, "Giraffe is near Ranch .")])
+    assert table.other_names("Giraffe serves food . It is a pub The Mill by the river .", "The Mill") == ["giraffe"]
+    assert table.other_names("The Mill is a pub near Giraffe .", "The Mill") == []  # a landmark
+    assert table.other_names("The Mill is a pub near the the Giraffe .", "The Mill") == []
+    assert table.other_names("The Mill is a pub . The Mill is cheap .", "The Mill") == []  # the value itself
+    assert table.other_names("The Mill is located Ranch .", "The Mill") == []  # landmarks are not names
+    assert table.other_names("The Mill is a giraffe pub .", "The Mill") == []  # not capitalised: no name
+    text = "Giraffe Thai food and is cheap . Blue Bird serves Thai food ."  # its context is attested
+    assert value_said(text, "name", "Blue Bird", None)  # the slot rules alone
+    assert table.attested(text, "name", "Blue Bird") and not value_said(text, "name", "Blue Bird", table)
+    assert value_said(text, "food", "Thai", table)  # only name is asked
+
+
+def test_a_name_later_in_a_sentence_whose_subject_is_a_bare_the_is_not_the_place_name():
+    assert not slot_realised("The is a kids-friendly The Cambridge Blue coffee shop .", "name", "The Cambridge Blue")
+    assert not slot_realised("The is a cheap pub The Vaults near the river .", "name", "The Vaults")
+    assert slot_realised("The Vaults is a cheap pub near the river .", "name", "The Vaults")
+    assert slot_realised("The pub is cheap . The Vaults is near the river .", "name", "The Vaults")

@@ -165,3 +165,18 @@ def in_a_place_phrase(words: list[str], original: Sequence[str], k: int, n: int 
     ends = k + n >= len(words) or words[k + n] in (".", "!", "?")
     return words[i] in _IN_WORDS or (ends and words[i] in _PLACE_PREPOSITIONS
                                      and any(w in _AREA_WORDS for w in words[i + 1:k]))
+
+
+#: Verbs after which a sentence's bare *The* is a subject with its name left out: "The is a pub", "The serves …".
+_BARE_SUBJECT_VERBS = frozenset((*_SUBJECT_VERBS, "are", "offers", "provides", "sells"))
+
+
+def after_a_bare_the(words: list[str], k: int) -> bool:
+    """Whether the name at word ``k`` stands later in a sentence whose subject is a bare *The* (the sentence opens
+    *The is* / *The serves* …): that sentence's place has no name, so a name further in is part of what is said of
+    it (*The is a kids-friendly The Cambridge Blue coffee shop*), not the place's name."""
+    start = k
+    while start > 0 and words[start - 1] not in (".", "!", "?"):
+        start -= 1
+    return start < k and start + 1 < len(words) and words[start] == "the" \
+        and words[start + 1] in _BARE_SUBJECT_VERBS

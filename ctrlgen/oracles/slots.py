@@ -18,7 +18,9 @@ twice in a row read once: *not family family friendly* is *not family friendly*,
   (:mod:`ctrlgen.oracles.slot_names`); nor only as a modifier of a field's noun (*a family Strada shop*, *a The
   Golden Palace customer rating*) or alone in a sentence after the first (*… priced . The Golden Palace*:
   :mod:`ctrlgen.oracles.slot_frame`); nor only inside a place phrase (*food in the Loch Fyne*, *… around city centre
-  Cocum .*: :func:`~ctrlgen.oracles.slot_names.in_a_place_phrase`).
+  Cocum .*: :func:`~ctrlgen.oracles.slot_names.in_a_place_phrase`); nor only later in a sentence whose subject is a
+  bare *The* (*The is a kids-friendly The Cambridge Blue coffee shop*:
+  :func:`~ctrlgen.oracles.slot_names.after_a_bare_the`).
 - every other field: the value's phrasing occurs
   - outside ``near`` phrases (a proximity cue, maybe ``the``, then capitalised words up to a second *The*), so
     *near Japanese* is not ``food = Japanese``;
@@ -74,6 +76,7 @@ from ctrlgen.oracles.slot_frame import DENIALS, dangling, name_as_modifier, nega
 from ctrlgen.oracles.slot_names import (
     NAMING_CUES,
     NOT_NAME_WORDS,
+    after_a_bare_the,
     glued_to_a_name,
     in_a_place_phrase,
     introduced_names,
@@ -190,7 +193,8 @@ def _realised(text: str, field: str, value: str, rivals: bool = True) -> bool:
         said = any(not _cued(words, k) and not glued_to_a_name(words, original, k, len(value_words), spans)
                    and not name_as_modifier(words, original, k, len(value_words))
                    and not dangling(words, original, k, len(value_words), name=True)
-                   and not in_a_place_phrase(words, original, k, len(value_words)) for k in hits)
+                   and not in_a_place_phrase(words, original, k, len(value_words))
+                   and not after_a_bare_the(words, k) for k in hits)
         own = set(value_words) - {"the"}
         return said and not any(other - own for other in introduced_names(words, original, spans))
     if field == "familyFriendly" and value.lower() in ("yes", "no"):
