@@ -277,11 +277,10 @@ def _rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
             "accuracy": round(sum(c == lab for c, lab in pairs) / len(pairs), 4)}
 
 
-def score(args: argparse.Namespace) -> None:
-    lines = [json.loads(x) for x in Path(args.labels).read_text(encoding="utf-8").splitlines() if x.strip()]
+def _score_set(labels: str) -> dict[str, Any]:
+    lines = [json.loads(x) for x in Path(labels).read_text(encoding="utf-8").splitlines() if x.strip()]
     rows = [x for x in lines if "label" in x]
-    result: dict[str, Any] = {"labels": args.labels, "protocol": lines[0].get("protocol"), "machine": machine(),
-                              "kinds": {}}
+    result: dict[str, Any] = {"labels": labels, "protocol": lines[0].get("protocol"), "kinds": {}}
     for kind in sorted({x["kind"] for x in rows}):
         sub = [x for x in rows if x["kind"] == kind]
         result["kinds"][kind] = {
@@ -289,8 +288,23 @@ def score(args: argparse.Namespace) -> None:
             "whole_word_match (before)": _rates([(_old_check(x), x["label"]) for x in sub]),
             "false_positives": [x["text"] for x in sub if _new_check(x) and not x["label"]],
         }
-    write_json(args.out, result)
-    print(json.dumps(result["kinds"], indent=1, ensure_ascii=False))
+    return result
+
+
+def score(args: argparse.Namespace) -> None:
+    """One labels file: its result (as before); several: ``{"sets": {file stem: result}}`` and a summary table."""
+    if len(args.labels) == 1:
+        result = {**_score_set(args.labels[0]), "machine": machine()}
+        write_json(args.out, result)
+        print(json.dumps(result["kinds"], indent=1, ensure_ascii=False))
+        return
+    sets = {Path(p).stem: _score_set(p) for p in args.labels}
+    write_json(args.out, {"command": "python recipes/check_precision.py score --labels " + " ".join(args.labels)
+                          + f" --out {args.out}", "machine": machine(), "sets": sets})
+    for name, r in sets.items():
+        print(name, "  ".join(f"{k}: precision {v['library_check']['precision']} recall {v['library_check']['recall']}"
+                              f" ({v['library_check']['false_pos']} FP of {v['library_check']['accepted']})"
+                              for k, v in r["kinds"].items()))
 
 
 def _rounds(text: str) -> int:
@@ -318,7 +332,7 @@ def main() -> None:
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")
     g.add_argument("--out", required=True)
     s = sub.add_parser("score")
-    s.add_argument("--labels", required=True)
+    s.add_argument("--labels", required=True, nargs="+", help="one labels file, or several (one JSON, per set)")
     s.add_argument("--out", required=True)
     args = p.parse_args()
     generate(args) if args.cmd == "generate" else score(args)

@@ -18,7 +18,11 @@ restaurant pub"* no longer pass. ``e2e-sedd/pos`` was recorded when the discrete
 when discrete rate guidance's default became ``guidance_mode="on-move"`` with shortlist 8 (issue 17: the steps are
 drawn unguided and the unmasked tokens redrawn from the guided rates, another use of the random stream). ``e2e/pos``
 was re-recorded when the embedding backend's default guidance became one sign step of 0.3 over the first 75% of the
-steps (issue 17; ``GuidanceConfig.full()`` is the old setting): its second sample now says *"a low rating"*. Re-record
+steps (issue 17; ``GuidanceConfig.full()`` is the old setting): its second sample now says *"a low rating"*. The
+``e2e/infill`` and ``e2e-sedd/infill`` reports (texts unchanged) and ``e2e-edit/edit`` were re-recorded when the checks
+became strict (issue 18, tenth and eleventh sets): ``Infill`` asks attested word triples and passes the learned gate,
+which refuses *"… pub near riverside."*; ``SemanticField`` asks an attested context, and the edit backend, ranking by
+it, now writes *"a high priced pub"* where it wrote *"a expensive pub"*. Re-record
 only when a change of output is
 intended and explained in the change's note::
 

@@ -51,20 +51,24 @@ from ctrlgen import Infill, SemanticField
 from ctrlgen.oracles.metrics import semantic_success
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIN_PRECISION = {("check_labels", "semantic"): 0.99, ("check_labels", "infill"): 0.95,
-                 ("check_labels_heldout", "semantic"): 0.99, ("check_labels_heldout", "infill"): 0.99,
-                 ("check_labels_fresh", "semantic"): 0.99, ("check_labels_fresh", "infill"): 0.99,
-                 ("check_labels_blind4", "semantic"): 0.99, ("check_labels_blind4", "infill"): 0.99,
-                 ("check_labels_blind5", "semantic"): 0.98, ("check_labels_blind5", "infill"): 0.99,
-                 ("check_labels_blind6", "semantic"): 1.00, ("check_labels_blind6", "infill"): 0.98,
-                 ("check_labels_blind7", "semantic"): 1.00, ("check_labels_blind7", "infill"): 1.00,
-                 ("check_labels_blind8", "semantic"): 0.94, ("check_labels_blind8", "infill"): 0.79,
-                 ("check_labels_blind9", "semantic"): 0.94, ("check_labels_blind9", "infill"): 0.85}
-#: The infill check trades recall for precision: a fill with a word pair the training text never has fails it.
-MIN_RECALL = {"semantic": 0.97, "infill": 0.85}
-#: Where a set's measured recall is below that floor: the blind eighth and ninth sets' fills with word pairs the table
-#: never saw.
-MIN_RECALL_OF_SET = {("check_labels_blind8", "infill"): 0.81, ("check_labels_blind9", "infill"): 0.73}
+#: Measured at the strict checks (Infill: word triples and the learned gate; SemanticField: the value-context table),
+#: rounded down: ``python recipes/check_precision.py score --labels tests/fixtures/check_labels*.jsonl --out …``.
+_SETS = ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4", "check_labels_blind5",
+         "check_labels_blind6", "check_labels_blind7", "check_labels_blind8", "check_labels_blind9",
+         "check_labels_blind10")
+MIN_PRECISION = {**{(name, kind): 1.00 for name in _SETS for kind in ("semantic", "infill")},
+                 ("check_labels_blind9", "semantic"): 0.96}
+#: The strict checks trade recall for precision: Infill keeps about half the good fills, SemanticField 86–98%.
+MIN_RECALL = {("check_labels", "infill"): 0.73, ("check_labels", "semantic"): 0.98,
+              ("check_labels_heldout", "infill"): 0.55, ("check_labels_heldout", "semantic"): 0.88,
+              ("check_labels_fresh", "infill"): 0.38, ("check_labels_fresh", "semantic"): 0.86,
+              ("check_labels_blind4", "infill"): 0.65, ("check_labels_blind4", "semantic"): 0.93,
+              ("check_labels_blind5", "infill"): 0.60, ("check_labels_blind5", "semantic"): 0.92,
+              ("check_labels_blind6", "infill"): 0.49, ("check_labels_blind6", "semantic"): 0.94,
+              ("check_labels_blind7", "infill"): 0.42, ("check_labels_blind7", "semantic"): 0.90,
+              ("check_labels_blind8", "infill"): 0.48, ("check_labels_blind8", "semantic"): 0.93,
+              ("check_labels_blind9", "infill"): 0.43, ("check_labels_blind9", "semantic"): 0.87,
+              ("check_labels_blind10", "infill"): 0.48, ("check_labels_blind10", "semantic"): 0.96}
 
 
 def _rows(name: str) -> list[dict]:
@@ -86,13 +90,13 @@ def test_precision_of_satisfied_against_hand_labels(name, kind):
     precision = sum(r["label"] for r in accepted) / len(accepted)
     assert precision >= MIN_PRECISION[(name, kind)], [r["text"] for r in accepted if not r["label"]]
     good = [r for r in rows if r["label"]]
-    assert sum(_check(r) for r in good) >= len(good) * MIN_RECALL_OF_SET.get((name, kind), MIN_RECALL[kind])  # and it still accepts the good ones
+    assert sum(_check(r) for r in good) >= len(good) * MIN_RECALL[(name, kind)]  # and it still accepts the good ones
 
 
 def test_the_slot_check_beats_the_substring_test_it_replaced():
     rows = [r for name in ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4",
                            "check_labels_blind5", "check_labels_blind6", "check_labels_blind7",
-                                                 "check_labels_blind8") for r in _rows(name)
+                           "check_labels_blind8", "check_labels_blind9", "check_labels_blind10") for r in _rows(name)
             if r["kind"] == "semantic"]
     right_new = sum(_check(r) == r["label"] for r in rows)
     right_old = sum(semantic_success(r["text"], r["value"]) == r["label"] for r in rows)

@@ -52,7 +52,7 @@ from safetensors.torch import save_file
 from ctrlgen.errors import CheckpointError
 from ctrlgen.oracles.slot_patterns import NEAR_CUES
 from ctrlgen.oracles.slots import slot_realised
-from ctrlgen.oracles.word_pairs import _hash
+from ctrlgen.oracles.word_pairs import BOS, EOS, _hash
 from ctrlgen.text.tokenizer import split_words
 
 BUNDLED_CONTEXTS = "e2e-value-contexts"
@@ -60,7 +60,6 @@ FORMAT = "ctrlgen.value-contexts.v1"
 #: Fields whose values a text says word for word (a name, a landmark, a food, an area, a venue, a price).
 VERBATIM_FIELDS = frozenset(("name", "near", "food", "area", "eatType", "priceRange"))
 _MAX_NAME_WORDS = 4
-BOS, EOS = "<s>", "</s>"
 _SEP = "\x1f"
 _STOPS = frozenset(".!?")
 
@@ -103,9 +102,9 @@ class ValueContexts:
         before them or before their *the* (*near the the Mill* too); longest first, never inside a mention of
         ``value``."""
         words = split_words(text)
-        low = [w.lower() for w in words]
-        taken = {i for k in range(len(low)) for target in [[w.lower() for w in split_words(value)]]
-                 if target and low[k:k + len(target)] == target for i in range(k, k + len(target))}
+        low, target = [w.lower() for w in words], [w.lower() for w in split_words(value)]
+        m = len(target)
+        taken = {i for k in range(len(low)) if m and low[k:k + m] == target for i in range(k, k + m)}
         out, k = [], 0
         while k < len(words):
             for n in range(min(_MAX_NAME_WORDS, len(words) - k), 0, -1):
