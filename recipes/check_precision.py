@@ -156,10 +156,24 @@ ELEVENTH_TEMPLATES = ["If you are looking for [MASK:2] food , try [MASK:2] .",
                       "The food at [MASK:2] is [MASK] and [MASK] .",
                       "[MASK:3] has a rating of [MASK:3] .",
                       "You should visit [MASK:2] for [MASK:3] ."]
+#: The twelfth, blind set (``--templates twelfth``): a fronted "for" phrase, "the name of", a fronted participle
+#: before a subject hole, "in a … setting", a relative "that" after "called", two coordinated objects, a conditional
+#: "if you are in", "not … , but it", a subject hole before a place phrase and "with" after a three-word hole.
+TWELFTH_TEMPLATES = ["For [MASK:2] , The Golden Palace is [MASK:2] .",
+                     "[MASK] is the name of a [MASK:2] near the river .",
+                     "Located in the [MASK:2] , [MASK:2] has a high rating .",
+                     "The Vaults offers [MASK:2] in a [MASK:2] setting .",
+                     "There is a [MASK:2] called Giraffe that [MASK:3] .",
+                     "Aromi has [MASK] food and [MASK:2] prices .",
+                     "If you are in the [MASK:2] , [MASK:2] is a good choice .",
+                     "Green Man is not [MASK:2] , but it [MASK:2] .",
+                     "[MASK:2] near Burger King serves [MASK:2] .",
+                     "The Cricketers is a [MASK:3] with [MASK:2] ."]
 TEMPLATE_SETS = {"first": TEMPLATES, "fresh": FRESH_TEMPLATES, "fourth": FOURTH_TEMPLATES,
                  "fifth": FIFTH_TEMPLATES, "sixth": SIXTH_TEMPLATES, "seventh": SEVENTH_TEMPLATES,
                  "eighth": EIGHTH_TEMPLATES, "ninth": NINTH_TEMPLATES,
-                 "tenth": TENTH_TEMPLATES, "eleventh": ELEVENTH_TEMPLATES}
+                 "tenth": TENTH_TEMPLATES, "eleventh": ELEVENTH_TEMPLATES,
+                 "twelfth": TWELFTH_TEMPLATES}
 #: (field, value) requests of the fourth set (``--fields fourth``): mostly values ``FIELDS`` did not ask for —
 #: other foods (one, Indian, that is also part of a landmark's name), a name, landmarks, eatType, price ranges
 #: and ratings — plus area and both familyFriendly values.
@@ -213,9 +227,16 @@ ELEVENTH_FIELDS = [("name", "The Punter"), ("name", "The Plough"), ("name", "The
                    ("name", "The Eagle"), ("near", "The Bakers"), ("near", "Café Blue"), ("near", "Ranch"),
                    ("food", "Indian"), ("food", "Chinese"), ("area", "riverside"), ("eatType", "pub"),
                    ("priceRange", "less than £20"), ("customer rating", "low")]
+#: The twelfth set's requests (``--fields twelfth``): three names and two landmarks asked before, a name and a
+#: landmark no data has (from in-vocabulary words), and seven values of the other fields.
+TWELFTH_FIELDS = [("name", "Aromi"), ("name", "The Wrestlers"), ("name", "Blue Spice"), ("name", "The Golden Plough"),
+                  ("near", "Avalon"), ("near", "All Bar One"), ("near", "Clare Palace"), ("food", "English"),
+                  ("food", "Italian"), ("area", "city centre"), ("eatType", "restaurant"), ("priceRange", "moderate"),
+                  ("customer rating", "average"), ("familyFriendly", "yes")]
 FIELD_SETS = {"first": FIELDS, "fourth": FOURTH_FIELDS, "fifth": FIFTH_FIELDS, "sixth": SIXTH_FIELDS,
               "seventh": SEVENTH_FIELDS, "eighth": EIGHTH_FIELDS, "ninth": NINTH_FIELDS,
-              "tenth": TENTH_FIELDS, "eleventh": ELEVENTH_FIELDS}
+              "tenth": TENTH_FIELDS, "eleventh": ELEVENTH_FIELDS,
+              "twelfth": TWELFTH_FIELDS}
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -322,11 +343,11 @@ def main() -> None:
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0,
                    help="added to every seed: 0 made the first set, 100 the held-out, 200 the fresh, 300 the fourth, "
-                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth, 1000 the tenth, 1100 the eleventh")
+                        "500 the fifth, 600 the sixth, 700 the seventh, 800 the eighth, 900 the ninth, 1000 the tenth, 1100 the eleventh, 1200 the twelfth")
     g.add_argument("--templates", choices=tuple(TEMPLATE_SETS), default="first",
-                   help="infill templates: those of the first two sets, the third (fresh), the fourth to eleventh sets'")
+                   help="infill templates: those of the first two sets, the third (fresh), the fourth to twelfth sets'")
     g.add_argument("--fields", choices=tuple(FIELD_SETS), default="first",
-                   help="SemanticField requests: those of the first three sets, the fourth to eleventh sets'")
+                   help="SemanticField requests: those of the first three sets, the fourth to twelfth sets'")
     g.add_argument("--infill-rounds", type=_rounds, default=1, help="draw each template's infills this many times")
     g.add_argument("--semantic-rounds", type=_rounds, default=1,
                    help="draw each SemanticField request this many times (round j adds 1000 * j to its seeds)")

@@ -228,3 +228,21 @@ def test_a_sentence_that_is_only_an_adverbial_clause_has_no_main_clause(text, fr
 def test_be_right_before_an_area_noun_is_no_place_phrase(text, free, flagged):
     errors = [e for e in _errors(text, free) if "area" in e]
     assert bool(errors) is flagged, errors
+
+
+@pytest.mark.parametrize(("text", "free", "flagged"), [
+    ("Family friendly , which serves fast food , is near Café Sicilia .", [1, 2], True),
+    ("City centre , which serves fast food , is near Café Sicilia .", [1, 2], True),
+    ("Zizzi , which serves fast food , is near Café Sicilia .", [1], False),
+    ("The pub , which serves fast food , is near Café Sicilia .", [1, 2], False),
+    ("Cocum coffee shop has a low rating .", [1, 2, 3], False),  # a name the tagger may read as a noun
+    ("Prices are moderate .", [1], False),  # one word
+])
+def test_a_subject_of_attribute_words_alone_names_no_place(text, free, flagged):
+    errors = [e for e in _errors(text, free) if "attribute words" in e]
+    assert bool(errors) is flagged, errors
+
+
+def test_out_before_a_number_misses_its_of():
+    assert any("out of" in e for e in fragment_errors("It has a rating of 1 out 5 ."))
+    assert not any("out of" in e for e in fragment_errors("It has a rating of 1 out of 5 ."))

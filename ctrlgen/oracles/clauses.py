@@ -17,7 +17,13 @@ the same dependency parse (:class:`~ctrlgen.oracles.parse_labels.Parse`) for wha
   Chinese food*, *is cheap and the riverside*, *is cheap and The Sorrento*: the second conjunct is a noun phrase
   without an indefinite article (a bare noun, a place, a name), which cannot be said of the place the way
   the adjective is. *is cheap and a family restaurant*, *is cheap and family friendly*, *is in the city centre and
-  The Portland Arms* (a place phrase first) are fine.
+  The Portland Arms* (a place phrase first) are fine;
+- a **bare attribute subject** (:func:`bare_subject`): the subject of a finite verb is two or more words, all
+  of them words of the domain's attributes (:data:`ATTRIBUTE_WORDS`: *family friendly*, *city centre*, *coffee
+  shop*, *price range*) with no determiner, possessive, number or name (*Family friendly , which serves fast food ,
+  is near …*, *City centre , which serves … , is …*): a place is a name or a determined noun phrase (*Zizzi ,
+  which …*, *The pub , which …*). Only attribute words, because the tagger reads many names as common nouns
+  (*Cocum coffee shop has …*, *Wildwood is …*). E2E's headline style (*Price range is moderate*) is flagged too.
 
 Only verbs and conjuncts whose sentence touches a free position count (``touches``: 0-based word indices), so a
 template's own words are never held against a fill. Measured with the other phrase rules by
@@ -29,8 +35,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ctrlgen.oracles.parse_labels import SUBJECT_DEPS, Parse, children
+from ctrlgen.oracles.slot_names import NOT_NAME_WORDS
 
-__all__ = ["no_subject", "unlike_predicate", "verbless_sentence"]
+__all__ = ["bare_subject", "no_subject", "unlike_predicate", "verbless_sentence"]
 
 _PRESENT = frozenset(("VBZ", "VBP", "MD"))  # finite whatever their subject (a past form may be a participle)
 _VERB_TAGS = frozenset("VB VBD VBZ VBP VBN VBG MD".split())
@@ -152,4 +159,26 @@ def verbless_sentence(words: Sequence[str], p: Parse, touches: set[int]) -> list
                 and not any(p.tags[k] in _VERB_TAGS or p.pos[k] in ("VERB", "AUX") for k in span):
             out.append(f"sentence without a verb: {' '.join(words[start:end])!r}")
         start = end + 1
+    return out
+
+
+#: Words of the E2E attributes (foods, venues, areas, family-friendliness, prices, ratings): a phrase of these alone
+#: names no place.
+ATTRIBUTE_WORDS = NOT_NAME_WORDS | frozenset("price prices range customer high low average cheap moderate "
+                                             "expensive -".split())
+
+
+def bare_subject(words: Sequence[str], p: Parse, touches: set[int]) -> list[str]:
+    """Subjects of finite verbs made only of common nouns and adjectives, two words or more, that touch
+    ``touches`` (module docstring)."""
+    out = []
+    for s, dep in enumerate(p.deps):
+        if dep not in SUBJECT_DEPS or p.tags[s] not in ("NN", "JJ") or p.tags[p.heads[s]] not in _PRESENT | {"VBD"}:
+            continue
+        start = p.left_edges[s]
+        end = max([s, *(c for c in range(s + 1, len(words)) if p.heads[c] == s
+                        and p.deps[c] in ("amod", "compound"))])  # "Family friendly": the adjective after its noun
+        span = range(start, end + 1)
+        if len(span) >= 2 and all(words[i].lower() in ATTRIBUTE_WORDS for i in span) and not touches.isdisjoint(span):
+            out.append(f"a subject of attribute words alone: {' '.join(words[start:end + 1])!r}")
     return out

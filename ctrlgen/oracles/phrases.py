@@ -58,7 +58,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ctrlgen.errors import ConfigError
-from ctrlgen.oracles.clauses import no_subject, unlike_predicate, verbless_sentence
+from ctrlgen.oracles.clauses import bare_subject, no_subject, unlike_predicate, verbless_sentence
 from ctrlgen.oracles.complements import bare_location, plural_after_indefinite, verbless_conjunct
 from ctrlgen.oracles.memo import LabelMemo
 from ctrlgen.oracles.parse_labels import SUBJECT_DEPS as _SUBJECT_DEPS
@@ -289,7 +289,7 @@ def phrase_errors_many(sentences: Sequence[Sequence[str]], free: Collection[int]
                    + _comma_before_verb(words, p, touches) + no_subject(words, p, touches)
                    + unlike_predicate(words, p, touches) + plural_after_indefinite(words, p, touches)
                    + bare_location(words, p, touches) + verbless_conjunct(words, p, touches)
-                   + verbless_sentence(words, p, touches))
+                   + verbless_sentence(words, p, touches) + bare_subject(words, p, touches))
     return out
 
 

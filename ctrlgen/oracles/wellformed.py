@@ -16,7 +16,8 @@ versions):
 - the same word twice in a row (*pub pub*), or two punctuation marks in a row (*. .*, *, .*), or a text that
   starts with punctuation;
 - a capitalised article inside a sentence before a lower-case word (*serves The food*; *near The Mill* is fine);
-- a special token in the text (``[UNK]``, ``[MASK]``, ``[PAD]``).
+- a special token in the text (``[UNK]``, ``[MASK]``, ``[PAD]``);
+- *out* right before a number: a rating's *out of* without its *of* (*1 out 5*).
 
 The rules catch what the E2E models get wrong in holes; they do not judge meaning (*a pub near Japanese*
 is well-formed here: ``SemanticField``'s slot check is the place for that). Measured against hand labels by
@@ -75,6 +76,8 @@ def fragment_errors(text: str | Sequence[str]) -> list[str]:
         if k > 0 and words[k] in ("The", "A", "An") and low[k - 1] not in PUNCTUATION and nxt is not None \
                 and words[k + 1][:1].islower():
             errors.append(f"capitalised {words[k]!r} inside a sentence before {words[k + 1]!r}")
+        if w == "out" and nxt is not None and nxt[:1].isdigit():
+            errors.append(f"'out' before the number {words[k + 1]!r} (out of)")
         if nxt is not None and nxt == w:
             errors.append(f"{words[k]!r} twice in a row")
         elif nxt is not None and w in PUNCTUATION and nxt in PUNCTUATION:
