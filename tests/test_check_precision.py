@@ -38,6 +38,23 @@ set and left the next set, on new templates, about where the one before had star
 0.90, 0.957 / 0.864, 0.946 / 0.845, 0.949 / 0.795): the false positives are a long tail of new constructions (a name
 tacked on after a location, a noun phrase with no head — *a medium priced ,*, *find a low at* —, a bare name after a
 noun — *a pub Cricketers*). No rule was written from it, so it keeps measuring what the next rule changes.
+
+Session 12 made both checks strict — precision first, at the cost of recall. ``Infill`` asks attested word triples
+at its holes and passes the learned replaced-token gate by default; ``SemanticField`` asks that one verbatim mention
+of the value stand in a context the training data has for that field (``ctrlgen.oracles.value_contexts``). Then:
+
+- the tenth set (``_blind10``), labelled blind and scored once before any rule was written from it: SemanticField
+  0.979 (3 false positives of 142, recall 0.972), Infill 1.000 (0 of 44, recall 0.489). Two name rules were then
+  written from its 3 false positives (a known name outside a landmark phrase; a name after a bare *The* subject);
+- the eleventh set (``_blind11``), scored once with those: **SemanticField 0.984** (2 of 128, recall 0.947) —
+  the 0.98 asked for, on a set no rule had seen — and Infill 0.833 (4 of 24, recall 0.303). Two Infill rules were
+  then written from its false positives (a subject of attribute words alone; *out* before a number);
+- the twelfth set (``_blind12``, 515 outputs), scored once with those and never tuned on: **SemanticField 0.992** (1
+  of 129, recall 0.941), **Infill 0.990** (1 of 97, recall 0.555) — both at the 0.98 asked for. Its two false
+  positives (*you Fitzbillies is a good choice*; *a great rating of the Aromi*) are left in, so it keeps measuring.
+
+Every set now has precision 1.00 except the ninth and eleventh on SemanticField (a landmark read into *Luton by
+Holiday Inn*; a second name after *come to*; names the rules still take for the place's) and the twelfth.
 """
 
 from __future__ import annotations
@@ -55,9 +72,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: rounded down: ``python recipes/check_precision.py score --labels tests/fixtures/check_labels*.jsonl --out …``.
 _SETS = ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4", "check_labels_blind5",
          "check_labels_blind6", "check_labels_blind7", "check_labels_blind8", "check_labels_blind9",
-         "check_labels_blind10")
+         "check_labels_blind10", "check_labels_blind11", "check_labels_blind12")
 MIN_PRECISION = {**{(name, kind): 1.00 for name in _SETS for kind in ("semantic", "infill")},
-                 ("check_labels_blind9", "semantic"): 0.96}
+                 ("check_labels_blind9", "semantic"): 0.96, ("check_labels_blind11", "semantic"): 0.98,
+                 ("check_labels_blind12", "semantic"): 0.99, ("check_labels_blind12", "infill"): 0.98}
 #: The strict checks trade recall for precision: Infill keeps about half the good fills, SemanticField 86–98%.
 MIN_RECALL = {("check_labels", "infill"): 0.73, ("check_labels", "semantic"): 0.98,
               ("check_labels_heldout", "infill"): 0.55, ("check_labels_heldout", "semantic"): 0.88,
@@ -68,7 +86,9 @@ MIN_RECALL = {("check_labels", "infill"): 0.73, ("check_labels", "semantic"): 0.
               ("check_labels_blind7", "infill"): 0.42, ("check_labels_blind7", "semantic"): 0.90,
               ("check_labels_blind8", "infill"): 0.48, ("check_labels_blind8", "semantic"): 0.93,
               ("check_labels_blind9", "infill"): 0.43, ("check_labels_blind9", "semantic"): 0.87,
-              ("check_labels_blind10", "infill"): 0.48, ("check_labels_blind10", "semantic"): 0.96}
+              ("check_labels_blind10", "infill"): 0.48, ("check_labels_blind10", "semantic"): 0.96,
+              ("check_labels_blind11", "infill"): 0.30, ("check_labels_blind11", "semantic"): 0.94,
+              ("check_labels_blind12", "infill"): 0.55, ("check_labels_blind12", "semantic"): 0.94}
 
 
 def _rows(name: str) -> list[dict]:
@@ -96,7 +116,8 @@ def test_precision_of_satisfied_against_hand_labels(name, kind):
 def test_the_slot_check_beats_the_substring_test_it_replaced():
     rows = [r for name in ("check_labels", "check_labels_heldout", "check_labels_fresh", "check_labels_blind4",
                            "check_labels_blind5", "check_labels_blind6", "check_labels_blind7",
-                           "check_labels_blind8", "check_labels_blind9", "check_labels_blind10") for r in _rows(name)
+                           "check_labels_blind8", "check_labels_blind9", "check_labels_blind10",
+                           "check_labels_blind11", "check_labels_blind12") for r in _rows(name)
             if r["kind"] == "semantic"]
     right_new = sum(_check(r) == r["label"] for r in rows)
     right_old = sum(semantic_success(r["text"], r["value"]) == r["label"] for r in rows)

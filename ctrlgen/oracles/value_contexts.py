@@ -23,9 +23,10 @@ near … . Children not visit The Cambridge Blue .*; *near The Mill* is a landma
 only where the text introduces one (*called X*, *X is …*); a known name needs no introduction. Landmarks (``near``
 values) are not asked: they stand in text as landmarks with or without a cue (*… is located Ranch*).
 
-Measured on the hand-labelled sets (``recipes/check_precision.py``): it removes the tacked-on names of the eighth
-and ninth sets at a recall cost of 0–14 points per set (values garbled in ways the labels still accept: *a family
-cheap friendly coffee shop*). The contexts are stored hashed (64-bit BLAKE2b of ``"field\\x1fbefore\\x1fafter"``,
+Measured on the hand-labelled sets (``recipes/check_precision.py``; the README's "What `satisfied` means"): it
+removed every false positive of the eighth set and two of the ninth's, at a recall cost of 4–14 points per set
+(values garbled in ways the labels still accept: *a family cheap friendly coffee shop*), and 0.7–7 points on the
+``valid.csv`` references, per field. The contexts are stored hashed (64-bit BLAKE2b of ``"field\\x1fbefore\\x1fafter"``,
 sorted, in a safetensors file), so the asset holds no text of the corpus; the bundled table
 (``ctrlgen/assets/oracles/e2e-value-contexts.safetensors``) is built from E2E ``train.csv`` by
 ``recipes/build_value_contexts.py``. On another domain build your own (:meth:`ValueContexts.from_examples`) and
