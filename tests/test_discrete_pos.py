@@ -80,7 +80,7 @@ def test_checkpointed_training_resumes_to_the_same_weights(sedd_gen, tokenizer, 
     straight = _tagger(len(tokenizer), seed=1)
     training.fit_classifier(straight, ctx, data, **kw)
 
-    ckpt, save = tmp_path / "state.pt", training._save_checkpoint
+    ckpt, save = tmp_path / "state.safetensors", training._save_checkpoint
 
     def stop_after_two(path, run, step, *args):  # the process dies right after the step-2 checkpoint
         save(path, run, step, *args)
@@ -92,7 +92,7 @@ def test_checkpointed_training_resumes_to_the_same_weights(sedd_gen, tokenizer, 
     monkeypatch.setattr(training, "_save_checkpoint", save)
     resumed = _tagger(len(tokenizer), seed=2)  # other initial weights: they must come from the checkpoint
     training.fit_classifier(resumed, ctx, data, checkpoint=ckpt, checkpoint_every=2, **kw)
-    assert torch.load(ckpt, weights_only=False)["step"] == 4
+    assert training.read_classifier_checkpoint(ckpt)["step"] == 4
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
 
@@ -148,3 +148,27 @@ def test_guidance_demote_is_a_checked_generate_option(sedd_gen) -> None:
     assert "guidance_demote" not in FLAGS.to_kwargs(p.parse_args([]))
     with pytest.raises(SamplingError, match="guidance_demote"):
         sedd_gen.generate(n=1, steps=2, guidance_demote="yes")
+
+
+class _TouchOnLoad:
+    """A crafted pickle: unpickling it calls ``Path.touch(marker)``."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return type(self.marker).touch, (self.marker,)
+
+
+@pytest.mark.parametrize("name", ["state.pt", "state.safetensors", "state"])
+def test_a_crafted_pickle_as_classifier_checkpoint_is_refused_never_loaded(sedd_gen, tokenizer, tmp_path, name):
+    ctx = ModelContext.of(sedd_gen.model, sedd_gen.diffusion, None, tokenizer)
+    g = torch.Generator().manual_seed(0)
+    data = ClassifierData(torch.randint(0, len(tokenizer), (12, 24), generator=g),
+                          torch.randint(0, len(MARKERS) + len(POS.TAGS), (12, 24), generator=g))
+    marker, ckpt = tmp_path / "pwned", tmp_path / name
+    torch.save({"step": 2, "payload": _TouchOnLoad(marker)}, ckpt)  # what the old trainer wrote, with a payload
+    with pytest.raises(CheckpointError, match="pickle|not a ctrlgen"):
+        training.fit_classifier(_tagger(len(tokenizer), seed=1), ctx, data, steps=4, batch_size=4, warmup=1,
+                                progress=False, checkpoint=ckpt, checkpoint_every=2)
+    assert not marker.exists()

@@ -20,6 +20,7 @@ clf.save_pretrained("my-classifier")      # records gen's fingerprint; loads onl
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -30,11 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor
 
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.plugin import ClassifierData, NoiseAwareClassifier, index_targets, targets_to
-from ctrlgen.errors import ConfigError
+from ctrlgen.errors import CheckpointError, ConfigError
+from ctrlgen.training.state import decode, encode, looks_pickled
 
 logger = logging.getLogger(__name__)
 
@@ -95,30 +99,61 @@ def _check_space(classifier: NoiseAwareClassifier, ctx: ModelContext) -> None:
                           "with discrete (SEDD) models")
 
 
+_CKPT_FORMAT = "ctrlgen.classifier_training_state"
+_CKPT_HINT = "delete the checkpoint file to start over"
+
+
 def _resume(path: Path | None, run: dict[str, Any], classifier: NoiseAwareClassifier, opt: torch.optim.Optimizer,
             gen: torch.Generator) -> tuple[int, float | None, float]:
     """Load the checkpoint at ``path`` into the training state when it belongs to the same ``run``:
-    ``(next step, loss EMA, seconds spent)``; ``(0, None, 0.0)`` without one (a foreign one is ignored, logged)."""
+    ``(next step, loss EMA, seconds spent)``; ``(0, None, 0.0)`` without one (a foreign one is ignored, logged).
+    The file is safetensors with a JSON body in its metadata (:func:`_save_checkpoint`): nothing in it can run code;
+    a pickle (what versions before issue 18's fix wrote) is refused, never loaded."""
     if path is None or not path.is_file():
         return 0, None, 0.0
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("run") != run:
+    state = read_classifier_checkpoint(path)
+    if state.get("run") != json.loads(json.dumps(run)):
         logger.warning("ignoring the checkpoint %s: it is of another run (%s)", path, state.get("run"))
         return 0, None, 0.0
-    classifier.load_state_dict(state["model"])
-    opt.load_state_dict(state["opt"])
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch"])
+    try:
+        classifier.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} does not fit this classifier's training: {e}", _CKPT_HINT) from None
     logger.info("resuming from %s at step %d", path, state["step"])
     return int(state["step"]), state["ema"], float(state["seconds"])
 
 
+def read_classifier_checkpoint(path: Path) -> dict[str, Any]:
+    """The training state :func:`_save_checkpoint` wrote at ``path`` (tensors back in place); a pickle or any other
+    file is a :class:`~ctrlgen.errors.CheckpointError`."""
+    if looks_pickled(path):
+        raise CheckpointError(f"{path} looks like a pickle (the old classifier checkpoint format); ctrlgen never "
+                              "unpickles a checkpoint, since a crafted pickle runs code when it is loaded", _CKPT_HINT)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            body = json.loads((fh.metadata() or {}).get("state", "null"))
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        raise CheckpointError(f"cannot read the classifier checkpoint {path}: {e}", _CKPT_HINT) from None
+    if not isinstance(body, dict) or body.get("format") != _CKPT_FORMAT:
+        raise CheckpointError(f"{path} is not a ctrlgen classifier training state", _CKPT_HINT)
+    return decode(body, tensors)
+
+
 def _save_checkpoint(path: Path, run: dict[str, Any], step: int, classifier: NoiseAwareClassifier,
                      opt: torch.optim.Optimizer, gen: torch.Generator, ema: float | None, seconds: float) -> None:
-    """Write the training state atomically (a temporary file, then renamed over ``path``)."""
+    """Write the training state atomically (a temporary file, then renamed over ``path``): the tensors as
+    safetensors, the rest as JSON in its metadata (:func:`ctrlgen.training.state.encode`)."""
+    tensors: dict[str, Tensor] = {}
+    body = {"format": _CKPT_FORMAT, "run": run, "step": step, "ema": ema, "seconds": seconds,
+            "model": encode(classifier.state_dict(), "model", tensors), "opt": encode(opt.state_dict(), "opt", tensors),
+            "generator": encode(gen.get_state(), "generator", tensors),
+            "torch": encode(torch.get_rng_state(), "torch", tensors)}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"run": run, "step": step, "model": classifier.state_dict(), "opt": opt.state_dict(),
-                "generator": gen.get_state(), "torch": torch.get_rng_state(), "ema": ema, "seconds": seconds}, tmp)
+    save_file(tensors, str(tmp), metadata={"state": json.dumps(body)})
     os.replace(tmp, path)
 
 

@@ -174,7 +174,8 @@ def read_training_state(directory: Path) -> TrainingState:
 
 
 # ---------------------------------------------------------------------- run-folder hygiene
-def _looks_pickled(path: Path) -> bool:
+def looks_pickled(path: Path) -> bool:
+    """Whether ``path`` is (or is named like) a pickle or a torch zip archive."""
     if path.suffix in PICKLE_SUFFIXES:
         return True
     if path.suffix in _TEXT_SUFFIXES:
@@ -190,7 +191,7 @@ def _looks_pickled(path: Path) -> bool:
 def find_pickles(run_dir: Path) -> list[Path]:
     """Pickle-like files in a run folder: its top level, ``checkpoints/*/`` and ``model/``."""
     folders = [run_dir, run_dir / "model", *sorted((run_dir / "checkpoints").glob("*"))]
-    return [f for d in folders if d.is_dir() for f in sorted(d.iterdir()) if f.is_file() and _looks_pickled(f)]
+    return [f for d in folders if d.is_dir() for f in sorted(d.iterdir()) if f.is_file() and looks_pickled(f)]
 
 
 def refuse_pickles(run_dir: Path) -> None:
