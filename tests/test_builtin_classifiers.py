@@ -139,6 +139,28 @@ def test_prepared_cache_round_trip_and_mismatch(model_dir, tmp_path):
     other.write_text(TINY_CSV.read_text().replace("Italian pub", "Italian inn"))
     with pytest.raises(ConfigError, match="was built for"):
         train("semantic", str(model_dir), out=str(tmp_path / "c"), **{**kw, "data": str(other)})
+    assert b"\x80" not in cache.read_bytes()[:16]  # safetensors, no pickle
+
+
+def test_a_pickled_prepared_file_is_refused_never_loaded(model_dir, tmp_path):
+    """The old format (a gzipped torch.save) is no longer read at all: nothing in a prepared file can run code."""
+    import gzip
+
+    from ctrlgen.cli.train_classifier import train
+    from ctrlgen.errors import ConfigError
+
+    marker, cache = tmp_path / "pwned", tmp_path / "semantic.pt"
+
+    class TouchOnLoad:
+        def __reduce__(self):
+            return type(marker).touch, (marker,)
+
+    with gzip.open(cache, "wb") as f:
+        torch.save({"key": {}, "payload": TouchOnLoad()}, f)
+    with pytest.raises(ConfigError, match="not a prepared-data file"):
+        train("semantic", str(model_dir), out=str(tmp_path / "a"), steps=2, data=str(TINY_CSV), valid=str(TINY_CSV),
+              options={"hidden": 16, "layers": 1}, prepared_file=str(cache), device="cpu")
+    assert not marker.exists()
 
 
 def test_semantic_token_classifier_on_the_discrete_backend(tokenizer, rows, tmp_path):

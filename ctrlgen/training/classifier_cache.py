@@ -4,28 +4,34 @@ Silver POS tags and parse trees take minutes to build and need the oracles (spaC
 holds everything ``create`` + ``make_data`` derived from the data, so a classifier can be trained again
 (another size, another machine, a GPU box without the oracles) from the file alone.
 
-Contents (gzip of a ``torch.save`` dict): ``key`` (classifier name, sequence length, vocabulary hash,
-SHA-256 prefixes of the data files, creation-only options such as ``min_count``), ``data_hparams``
-(the constructor arguments that came from the data: value sets, labels, shapes) and ``sets``
-(``train``/``valid`` ids and targets, integer tensors in the narrowest dtype that holds them).
+Contents: a safetensors file whose metadata holds, as JSON, ``key`` (classifier name, sequence length, vocabulary
+hash, SHA-256 prefixes of the data files, creation-only options such as ``min_count``), ``data_hparams`` (the
+constructor arguments that came from the data: value sets, labels, shapes) and the layout of ``sets``
+(``train``/``valid`` ids and targets, integer tensors in the narrowest dtype that holds them, stored as the file's
+tensors; :func:`ctrlgen.training.state.encode`). Nothing in it is pickled, so reading one runs no code; a file in
+the old format (a gzipped ``torch.save``) is refused with a hint to rebuild it.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor
 
 from ctrlgen.constraints.plugin import ClassifierData, NoiseAwareClassifier
 from ctrlgen.errors import ConfigError
+from ctrlgen.training.state import decode, encode
 
 logger = logging.getLogger(__name__)
+_FORMAT = "ctrlgen.prepared-classifier-data.v2"
 
 
 def size_options(klass: type[NoiseAwareClassifier]) -> set[str]:
@@ -66,11 +72,13 @@ def save(path: str | Path, key: dict[str, Any], classifier: NoiseAwareClassifier
          sets: dict[str, ClassifierData]) -> None:
     """Write the cache atomically."""
     sizes = size_options(type(classifier))
-    blob = {"key": key, "data_hparams": {k: v for k, v in classifier.hparams.items() if k not in sizes},
-            "sets": {k: {"ids": _narrow(d.ids), "targets": _narrow(d.targets)} for k, d in sets.items()}}
+    tensors: dict[str, Tensor] = {}
+    layout = encode({k: {"ids": _narrow(d.ids), "targets": _narrow(d.targets)} for k, d in sets.items()}, "sets",
+                    tensors)
+    body = {"format": _FORMAT, "key": key, "sets": layout,
+            "data_hparams": {k: v for k, v in classifier.hparams.items() if k not in sizes}}
     tmp = Path(str(path) + ".tmp")
-    with gzip.open(tmp, "wb", compresslevel=6) as f:
-        torch.save(blob, f)
+    save_file(tensors, str(tmp), metadata={"prepared": json.dumps(body)})
     tmp.replace(path)
 
 
@@ -81,11 +89,15 @@ def load(path: str | Path, key: dict[str, Any], klass: type[NoiseAwareClassifier
     if not Path(path).is_file():
         return None
     try:
-        with gzip.open(path, "rb") as f:
-            blob = torch.load(f, weights_only=True)
-    except (OSError, RuntimeError, EOFError) as e:
+        with safe_open(str(path), framework="pt") as fh:
+            body = json.loads((fh.metadata() or {}).get("prepared", "null"))
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise ConfigError(f"--prepared {path} is not a prepared-data file ({e})", "delete it; it is rebuilt") from None
-    if blob.get("key") != key:
+    if not isinstance(body, dict) or body.get("format") != _FORMAT:
+        raise ConfigError(f"--prepared {path} is not a prepared-data file of this version", "delete it; it is rebuilt")
+    blob = {**body, "sets": decode(body["sets"], tensors)}
+    if blob.get("key") != json.loads(json.dumps(key)):
         raise ConfigError(f"--prepared {path} was built for {blob.get('key')}, not {key}",
                           "delete it (it is rebuilt) or pass another file")
     init = set(inspect.signature(klass.__init__).parameters)
