@@ -9,7 +9,7 @@ import torch
 
 from ctrlgen import Infill
 from ctrlgen.constraints.base import ConstraintError
-from ctrlgen.constraints.infill import RTD_TAU
+from ctrlgen.constraints.fill_check import RTD_TAU
 from ctrlgen.errors import CheckpointError, DataError
 from ctrlgen.models.pretrained import save_pretrained
 from ctrlgen.oracles.replaced_tokens import (

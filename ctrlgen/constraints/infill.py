@@ -34,30 +34,19 @@ from ctrlgen.constraints.base import (
     Constraint,
     ConstraintError,
     HardSpec,
-    as_texts,
     check_words,
     compile_runs,
     compile_words,
     is_subword,
 )
-from ctrlgen.oracles.complements import object_starts
-from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, CountNouns, bundled_count_nouns
-from ctrlgen.oracles.name_runs import name_ends, run_on_names
-from ctrlgen.oracles.phrases import parse_words, phrase_errors_many
-from ctrlgen.oracles.replaced_tokens import (
-    BUNDLED_RTD,
-    ReplacedTokenDetector,
-    bundled_detector,
-)
-from ctrlgen.oracles.wellformed import well_formed
-from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs, bundled_pairs
+from ctrlgen.constraints.fill_check import FillCheck
+from ctrlgen.oracles.count_nouns import BUNDLED_NOUNS, CountNouns
+from ctrlgen.oracles.replaced_tokens import BUNDLED_RTD, ReplacedTokenDetector
+from ctrlgen.oracles.word_pairs import BUNDLED, WordPairs
 from ctrlgen.registry import CHECK, HARD
-from ctrlgen.text.tokenizer import Tokenizer, split_words, word_spans
+from ctrlgen.text.tokenizer import Tokenizer, word_spans
 from ctrlgen.text.vocab import END, MASK, PAD, START
 
-#: ``Infill``'s learned gate: a fill passes only when no word of a hole or next to one scores ``p_replaced >= RTD_TAU``
-#: under the replaced-token detector. 0.25 maximised (good kept − bad kept) on the first seven hand-labelled sets.
-RTD_TAU = 0.25
 _HOLE = re.compile(r"\[MASK(?::(\d+))?\]")
 _TEMPLATE_HINT = "write holes as [MASK] (one token) or [MASK:3] (three tokens), e.g. 'The Vaults is a [MASK:3] pub .'"
 
@@ -128,7 +117,7 @@ class _Layout(Constraint):
 
 
 @dataclass(frozen=True, repr=False)
-class Infill(_Layout):
+class Infill(FillCheck, _Layout):
     """A whole text with holes: its words fixed at their positions, ``[END]`` after the last word or
     hole, ``[PAD]`` after that; the holes are the free positions. Needs at least one hole.
 
@@ -141,7 +130,8 @@ class Infill(_Layout):
     the food*; but two known names run together are: :mod:`ctrlgen.oracles.name_runs`) *and* no phrase touching a
     hole that does not parse (:mod:`ctrlgen.oracles.phrases`: no *a family friendly that serves*, no sentence whose
     only verb is in a relative or an *although* clause) *and* no word of a hole or right next to one that the
-    learned replaced-token detector flags (:mod:`ctrlgen.oracles.replaced_tokens`, ``p_replaced >= RTD_TAU``: *a pub
+    learned replaced-token detector flags (:mod:`ctrlgen.oracles.replaced_tokens`, ``p_replaced >=``
+    :data:`~ctrlgen.constraints.fill_check.RTD_TAU`: *a pub
     Cricketers*, *a family friendly Bakers*); ``score`` stays the share of template words in place.
     ``report["constraints"]`` therefore says ``satisfied: False`` for a fragment even where ``score`` is 1.0.
     ``pairs`` is the word-pair (and triple) table: the bundled E2E one by default, your own
@@ -168,13 +158,7 @@ class Infill(_Layout):
         if not isinstance(self.grammar, bool):
             raise ConstraintError(f"Infill grammar must be True or False, got {self.grammar!r}",
                                   "grammar=False leaves out the parse-based phrase rules of the check")
-        nouns = self.count_nouns
-        if not (nouns is None or nouns == BUNDLED_NOUNS or isinstance(nouns, CountNouns)):
-            raise ConstraintError(f"Infill count_nouns must be a CountNouns table, {BUNDLED_NOUNS!r} or None, "
-                                  f"got {self.count_nouns!r}", "build one with CountNouns.from_texts(texts)")
-        if not (self.detector is None or self.detector == BUNDLED_RTD or isinstance(self.detector, ReplacedTokenDetector)):
-            raise ConstraintError(f"Infill detector must be a ReplacedTokenDetector, {BUNDLED_RTD!r} or None, got "
-                                  f"{self.detector!r}", "train one with recipes/train_rtd.py, or pass None")
+        self._check_tables()
 
     def layout(self) -> tuple[dict[int, str], int | None]:
         return self._parsed[0], self._parsed[1]
@@ -185,88 +169,9 @@ class Infill(_Layout):
     def satisfied(self, texts: Sequence[str]) -> list[bool]:
         return self.judge(texts)[0]
 
-    def judge(self, texts: Sequence[str]) -> tuple[list[bool], list[float]]:
-        texts = as_texts(texts)
-        scores = self.score(texts)
-        table, free = self._table(), self._free()
-        if self.grammar and table is not None:  # parse in one batch the texts whose unseen pairs it may excuse
-            parse_words([w for s, t in zip(scores, texts, strict=True) if s == 1.0 and well_formed(t)
-                         for w in [split_words(t)] if table.unseen(w, free) or table.unseen_triples(w, free)])
-        ok = [s == 1.0 and well_formed(t) and not self.unseen_pairs(t) and not self.unseen_triples(t)
-              for s, t in zip(scores, texts, strict=True)]
-        if self.grammar:  # parse only what passed the cheap checks, in one batch
-            todo = [k for k, good in enumerate(ok) if good]
-            for k, errors in zip(todo, self.phrase_errors([texts[k] for k in todo]), strict=True):
-                ok[k] = not errors
-        if self.detector is not None:  # the learned gate, last: only on what the rules accept
-            det = bundled_detector() if self.detector == BUNDLED_RTD else self.detector
-            todo, near = [k for k, good in enumerate(ok) if good], self._near_holes()
-            for k, p in zip(todo, det.p_replaced([texts[k] for k in todo]), strict=True):  # type: ignore[union-attr]
-                ok[k] = max((p[i] for i in near if i < len(p)), default=0.0) < RTD_TAU
-        return ok, scores
-
-    def phrase_errors(self, texts: Sequence[str]) -> list[list[str]]:
-        """Per text, the phrases touching a hole that do not parse (:mod:`ctrlgen.oracles.phrases`)."""
-        free, sentences = self._free(), [split_words(t) for t in as_texts(texts)]
-        errors = phrase_errors_many(sentences, free)
-        nouns = bundled_count_nouns() if self.count_nouns == BUNDLED_NOUNS else self.count_nouns
-        if isinstance(nouns, CountNouns):
-            touches = {k - 1 for k in free}
-            for e, w, p in zip(errors, sentences, parse_words(sentences), strict=True):
-                e.extend(nouns.errors(w, p, touches))
-        return errors
-
-    def _table(self) -> WordPairs | None:
-        table = bundled_pairs() if self.pairs == BUNDLED else self.pairs
-        if not (table is None or isinstance(table, WordPairs)):
-            raise ConstraintError(f"Infill pairs must be a WordPairs table, {BUNDLED!r} or None, got {table!r}",
-                                  "build one with ctrlgen.oracles.word_pairs.WordPairs.from_texts(texts)")
-        return table
-
-    def _near_holes(self) -> list[int]:
-        """Word indices (0-based, of ``split_words``) of the holes and their immediate neighbours."""
-        return sorted({j for k in self._free() for j in (k - 2, k - 1, k) if j >= 0})
-
     def _free(self) -> list[int]:
         words, n = self.layout()
         return [k for k in range(1, (n or 0) + 1) if k not in words]
-
-    def unseen_pairs(self, text: str) -> list[tuple[str, str]]:
-        """The word pairs at the holes of ``text`` that the word-pair table never saw (empty: none, or no table);
-        with ``grammar``, not a verb and its object's start (*serves the*: :func:`.complements.object_starts`) nor
-        a name's end (*the Express near*: :func:`.name_runs.name_ends`): the parse says they are grammatical."""
-        table, free, split = self._table(), self._free(), split_words(text)
-        if table is None:
-            return []
-        unseen = table.unseen(split, free)
-        if unseen:
-            for k in self._excused(split):
-                pair = (split[k].lower(), split[k + 1].lower())
-                if (k + 1 in free or k + 2 in free) and pair in unseen:
-                    unseen.remove(pair)
-        return unseen + run_on_names(table, split, free)
-
-    def unseen_triples(self, text: str) -> list[tuple[str, str, str]]:
-        """The word triples at the holes of ``text`` that the table never saw (:meth:`.WordPairs.unseen_triples`;
-        empty: none, no table, or a table without triples), less those holding a pair the parse excuses
-        (:meth:`unseen_pairs`)."""
-        table, split = self._table(), split_words(text)
-        if table is None:
-            return []
-        unseen = table.unseen_triples(split, self._free())
-        if unseen:
-            for k in self._excused(split):
-                pair = (split[k].lower(), split[k + 1].lower())
-                unseen = [t for t in unseen if pair not in (t[:2], t[1:])]
-        return unseen
-
-    def _excused(self, split: list[str]) -> list[int]:
-        """0-based ``k`` whose pair ``split[k], split[k + 1]`` the parse calls grammatical whatever the table holds
-        (with ``grammar``; none without)."""
-        if not self.grammar:
-            return []
-        p = parse_words([split])[0]
-        return sorted(object_starts(split, p) | name_ends(split, p))
 
 
 @dataclass(frozen=True, repr=False)

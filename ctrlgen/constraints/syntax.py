@@ -66,7 +66,7 @@ class SyntaxTree(ClassifierBacked):
     tree: str
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "syntax.v1" beside the model
 
-    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1"}
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1", "token": "syntax-token.v1"}
 
     def __post_init__(self) -> None:
         tree = self.tree
@@ -158,7 +158,7 @@ class SyntaxSpans(ClassifierBacked):
     spans: tuple[tuple[int, int, str], ...]
     classifier: ClassifierRef | None = dc_field(default=None, kw_only=True)  # None: "syntax.v1" beside the model
 
-    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1"}
+    default_classifiers: ClassVar[dict[str, str]] = {"embedding": "syntax.v1", "token": "syntax-token.v1"}
 
     def __post_init__(self) -> None:
         spans = self.spans

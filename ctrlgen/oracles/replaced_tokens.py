@@ -18,7 +18,7 @@ that holds it.
 The bundled detector (``ctrlgen/assets/oracles/e2e-rtd``, :func:`bundled_detector`) reads the word vocabulary of
 ``e2e-masked`` / ``e2e-sedd``; its recipe, data fingerprint and measured numbers are in its README. ``Infill``
 gates every fill with it by default (``Infill(template)``; ``detector=None`` to skip it;
-:data:`ctrlgen.constraints.infill.RTD_TAU`). A missing or broken asset raises
+:data:`ctrlgen.constraints.fill_check.RTD_TAU`). A missing or broken asset raises
 :class:`~ctrlgen.errors.CheckpointError` with a hint.
 """
 
