@@ -15,7 +15,9 @@ Each MR is one constraint, ``MR.constraint(allow_unk=True)`` (the conjunction of
 a lone constraint in the beam ranking, ``name`` / ``near`` placed in the draft in place of its own words where that
 reads better — :mod:`ctrlgen.backends.edit.generator`), ``ar-best-of-8`` / ``ar-best-of-64`` (``e2e-ar-draft`` samples
 ranked by the same check, :func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`), ``ar-fudge-best-of-8`` / ``-64`` (the
-same with FUDGE-guided draws toward every field, λ = 2, :func:`ctrlgen.evaluation.fudge.fudge_best_of`). Samples are ordered as ``ctrlgen
+same with FUDGE-guided draws toward every field, λ = 2, :func:`ctrlgen.evaluation.fudge.fudge_best_of`),
+``embedding-rerank4-fluent`` / ``-rerank16-fluent`` and the same for ``discrete`` (``best_of``: the ``n`` best of 4n
+or 16n draws by the checks, ties broken by the draft LM). Samples are ordered as ``ctrlgen
 describe`` orders them (every field first, then more fields, then the row's own order); the first is "the best".
 
 Columns per row, for seen and unseen MRs separately: all-fields success (share of samples with every field
@@ -58,7 +60,7 @@ UNSEEN_NAMES = ["Blue Phoenix", "The Golden Mill", "Green Palace", "The Punter B
 UNSEEN_NEAR = ["Café Wildwood", "The Eagle Arms", "The Golden Boat", "Café Avalon", "The Portland Mill",
                "The Rice Palace", "Café Green", "The Blue Boat", "The Cricketers Hall", "The Bakers Arms"]
 ROWS = ("embedding", "discrete", "edit", "ar-best-of-8", "ar-best-of-64", "ar-fudge-best-of-8", "ar-fudge-best-of-64",
-        "embedding-rerank4-fluent", "discrete-rerank4-fluent")
+        "embedding-rerank4-fluent", "discrete-rerank4-fluent", "embedding-rerank16-fluent", "discrete-rerank16-fluent")
 
 
 def pick_targets(valid: list[Any], train: list[Any], seen: int, unseen: int, seed: int) -> list[dict[str, Any]]:
@@ -162,10 +164,11 @@ def draws(rows: list[str], n: int) -> dict[str, Any]:
         sedd = ctrlgen.load("e2e-sedd")
         out["discrete"] = lambda c: sedd.generate(n=n, steps=32, seed=0, constraints=c).texts
     for name, model, steps in (("embedding", "e2e", 50), ("discrete", "e2e-sedd", 32)):
-        if f"{name}-rerank4-fluent" in rows:  # best_of: n of 4n by the checks, ties by the draft LM, distinct first
-            gen = ctrlgen.load(model)
-            out[f"{name}-rerank4-fluent"] = lambda c, g=gen, s=steps: g.best_of(
-                n=n, rerank=4, steps=s, seed=0, constraints=c, fluency="draft").texts
+        for k in (4, 16):  # best_of: n of k·n by the checks, ties by the draft LM, distinct first
+            if f"{name}-rerank{k}-fluent" in rows:
+                gen = ctrlgen.load(model)
+                out[f"{name}-rerank{k}-fluent"] = lambda c, g=gen, s=steps, r=k: g.best_of(
+                    n=n, rerank=r, steps=s, seed=0, constraints=c, fluency="draft").texts
     if "edit" in rows:
         editor = ctrlgen.load("e2e-edit")
         out["edit"] = lambda c: editor.generate(n=n, seed=0, constraints=c).texts
