@@ -6,7 +6,9 @@ public plug-in interface (``ctrlgen.NoiseAwareClassifier``): the proof that plug
   discrete (SEDD) backend;
 - ``pos.v1`` (:mod:`.pos`): per-position UPOS tags, for ``POS``;
 - ``pos-token.v1`` (:mod:`.pos_token`): the same over noisy tokens, for ``POS`` on the discrete backend;
-- ``syntax.v1`` (:mod:`.syntax`): per-span constituent labels, for ``SyntaxTree`` and ``SyntaxSpans``.
+- ``syntax.v1`` (:mod:`.syntax`): per-span constituent labels, for ``SyntaxTree`` and ``SyntaxSpans``;
+- ``syntax-token.v1`` (:mod:`.syntax_token`): the same over noisy tokens, for ``SyntaxTree`` / ``SyntaxSpans`` on
+  the discrete backend.
 
 ctrlgen finds them through the ``ctrlgen.classifiers`` entry points declared in ``pyproject.toml``, never
 by importing this package; trained copies for the bundled model live in

@@ -16,6 +16,8 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``no-control``: unguided samples of ``e2e`` (the lm-score and diversity reference);
 - ``embedding``: ``e2e`` with classifier guidance (the control table's ``guided`` row, the task's default λ);
 - ``discrete``: ``e2e-sedd`` with whatever steering it serves for the constraint today;
+- ``discrete-unguided`` / ``discrete-rerank-unguided``: ``discrete`` / ``discrete-rerank`` at ``guidance_scale=0``
+  (hard faces only, no classifier steering: the baseline a token-space classifier is measured against, same run);
 - ``discrete-demote``: the same with ``guidance_demote=True`` (jumps outside the shortlist may only lose rate);
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
@@ -78,13 +80,14 @@ from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("no-control", "embedding", "discrete", "discrete-demote", "discrete-rerank", "edit", "ar-best-of-64")
+ROWS = ("no-control", "embedding", "discrete-unguided", "discrete", "discrete-demote", "discrete-rerank-unguided",
+        "discrete-rerank", "edit", "ar-best-of-64")
 SETS = ("short", "long")
 TASKS = ("pos", "tree", "spans")
 PARSED = ("tree", "spans")  # the tasks a second parser re-scores
 SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
 MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
-          "discrete-rerank": "e2e-sedd",
+          "discrete-rerank": "e2e-sedd", "discrete-unguided": "e2e-sedd", "discrete-rerank-unguided": "e2e-sedd",
           "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft"}
 
 
@@ -159,6 +162,13 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
         elif name == "discrete":
             out[name] = Backend(name, load("e2e-sedd"),
                                 lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c))
+        elif name == "discrete-unguided":
+            out[name] = Backend(name, load("e2e-sedd"),
+                                lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c, guidance_scale=0.0))
+        elif name == "discrete-rerank-unguided":
+            out[name] = Backend(f"discrete rerank={args.rerank} γ=0", load("e2e-sedd"),
+                                lambda g, n, s, c: g.best_of(n=n, rerank=args.rerank, steps=steps, seed=s,
+                                                             constraints=c, guidance_scale=0.0))
         elif name == "discrete-demote":
             out[name] = Backend(name, load("e2e-sedd"),
                                 lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c,

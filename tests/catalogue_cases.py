@@ -171,9 +171,8 @@ def cli_cases() -> list[Case]:
             ConstraintConflictError),
         cli("constraint/pos-on-discrete", "discrete",  # pos-token.v1 guides it (issue 14); reported honestly
             "generate --backend discrete --constraint pos=PROPN,AUX,DET --steps 8", HONEST),
-        cli("constraint/tree-on-discrete", "discrete",
-            "generate --backend discrete --constraint 'tree=(S (NP (NNP Vaults)) (VP (VBZ is)))'",
-            UnsupportedConstraintError),
+        cli("constraint/tree-on-discrete", "discrete",  # syntax-token.v1 guides it (issue 14); reported honestly
+            "generate --backend discrete --constraint 'tree=(S (NP (NNP Vaults)) (VP (VBZ is)))' --steps 8", HONEST),
         # models
         cli("model/missing-dir", "any", "generate --model {tmp}/no/such/dir", CheckpointError),
         cli("model/a-file", "any", "generate --model {tmp}/a-file.txt", CheckpointError),
@@ -340,8 +339,7 @@ def api_cases() -> list[Case]:
             SamplingError),
         api("discrete/edit", "discrete", call("discrete", "edit"), UnsupportedOperationError),
         api("discrete/pos", "discrete", call("discrete", constraints=X("POS('PROPN AUX DET')")), HONEST),
-        api("discrete/spans", "discrete", call("discrete", constraints=X("SyntaxSpans('1:2:NP')")),
-            UnsupportedConstraintError),
+        api("discrete/spans", "discrete", call("discrete", constraints=X("SyntaxSpans('1:2:NP')")), HONEST),
         api("discrete/plugin-embedding-classifier", "discrete",
             call("discrete", constraints=X("Classifier(Keyword(), 'riverside')")), UnsupportedConstraintError),
         api("discrete/prefix-honest", "discrete", call("discrete", constraints=X("Prefix('The Vaults')")), HONEST,

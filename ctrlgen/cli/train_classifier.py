@@ -2,7 +2,8 @@
 
 Trains a built-in noise-aware classifier (found through the ``CLASSIFIERS`` registry: ``semantic`` →
 ``semantic.v1``, ``pos`` → ``pos.v1``, ``tree`` → ``syntax.v1``; for a discrete model ``semantic`` →
-``semantic-token.v1``, ``pos`` → ``pos-token.v1``; or any registered name whose class has a training recipe)
+``semantic-token.v1``, ``pos`` → ``pos-token.v1``, ``tree`` → ``syntax-token.v1``; or any registered name whose
+class has a training recipe)
 on the E2E training references and the model's frozen embeddings (a discrete model's noisy tokens), reports
 accuracy on the validation file at several noise levels, and saves it (``config.json``, ``model.safetensors``,
 ``README.md``) where ``SemanticField`` / ``POS`` / ``SyntaxTree`` / ``SyntaxSpans`` find it:
@@ -51,7 +52,8 @@ logger = logging.getLogger(__name__)
 #: CLI kind → registered classifier name.
 KINDS: dict[str, str] = {"semantic": "semantic.v1", "pos": "pos.v1", "tree": "syntax.v1", "syntax": "syntax.v1"}
 #: The same for a discrete (SEDD) model, whose classifiers read tokens.
-TOKEN_KINDS: dict[str, str] = {"semantic": "semantic-token.v1", "pos": "pos-token.v1"}
+TOKEN_KINDS: dict[str, str] = {"semantic": "semantic-token.v1", "pos": "pos-token.v1", "tree": "syntax-token.v1",
+                               "syntax": "syntax-token.v1"}
 
 
 def _default_data() -> Path:

@@ -105,7 +105,8 @@ def saved_classifiers(name: str, context: ModelContext) -> list[tuple[Path, str]
 
 def _not_found(name: str, context: ModelContext) -> CheckpointError:
     where = " or ".join(str(root) for _, root in context.classifier_dirs) or "(the model has no checkpoint directory)"
-    kind = {"syntax": "tree"}.get(name.split(".")[0], name.split(".")[0])  # the train-classifier kind
+    base = name.split(".")[0].removesuffix("-token")  # a discrete model's classifier has the same kind
+    kind = {"syntax": "tree"}.get(base, base)  # the train-classifier kind
     return CheckpointError(f"no trained {name!r} classifier for the model in {where}",
                            f"train one: ctrlgen train-classifier {kind} --model MODEL (a bundled model's go to the "
                            "user location, a checkpoint directory's beside it), or pass classifier=<a saved "

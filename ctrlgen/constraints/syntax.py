@@ -4,8 +4,9 @@
 Spans follow :mod:`ctrlgen.oracles.metrics`: ``(i, j, label)`` names words ``i`` … ``j``, 0-based and
 both ends inclusive, punctuation counted; a unary chain is one label joined by ``::`` (``S::VP``). The
 check faces parse the text with the constituency-parser oracle (:mod:`ctrlgen.oracles.parser`); the
-soft faces use the ``syntax.v1`` span classifier beside the model (``ctrlgen train-classifier tree``),
-which scores every span's label (0 = not a constituent) from the latents: per-span cross-entropy over
+soft faces use the ``syntax.v1`` span classifier beside the model (``ctrlgen train-classifier tree``; on a discrete
+model ``syntax-token.v1``, the same over noisy tokens), which scores every span's label (0 = not a constituent) from
+the latents or tokens: per-span cross-entropy over
 the whole chart for a tree, over the given cells for spans (as Diffusion-LM).
 """
 
