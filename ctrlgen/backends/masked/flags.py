@@ -1,5 +1,5 @@
-"""The masked backend's command-line flags: ``--remasking``, ``--block-length``, ``--cfg-scale`` and
-``--token-temperature`` (``--temperature`` is the embedding backend's noise scale, and a flag belongs to one
+"""The masked backend's command-line flags: ``--remasking``, ``--block-length``, ``--cfg-scale``, ``--threshold``
+and ``--token-temperature`` (``--temperature`` is the embedding backend's noise scale, and a flag belongs to one
 backend); the shared ``--guidance-scale`` is the logit-guidance scale γ of soft constraints.
 
 Torch-free at import time (``ctrlgen --help`` lists these flags): the sampler config is resolved when a command runs.
@@ -28,6 +28,9 @@ class MaskedFlags:
                                  "model's length; default: the model's own, config.json sampling.block_length, else one block)")
         parser.add_argument("--cfg-scale", type=nonnegative_float, default=None, metavar="S",
                             help="classifier-free guidance on the hard constraints (default 0 = off)")
+        parser.add_argument("--threshold", type=_probability, default=None, metavar="P",
+                            help="also reveal every position whose drawn token has probability >= P at each step "
+                                 "(Fast-dLLM parallel decoding; --steps becomes a ceiling; default: off)")
         parser.add_argument("--token-temperature", type=nonnegative_float, default=None, metavar="T",
                             help="temperature of the token draws (default 1; 0 = greedy)")
 
@@ -35,10 +38,21 @@ class MaskedFlags:
         """``sampler`` (a ``SamplerConfig`` with the given fields; its steps are the call's) and ``guidance_scale``
         when given."""
         given = {"remasking": args.remasking, "block_length": args.block_length, "cfg_scale": args.cfg_scale,
-                 "temperature": args.token_temperature}
+                 "temperature": args.token_temperature, "threshold": getattr(args, "threshold", None)}
         scale = getattr(args, "guidance_scale", None)
         return {"sampler": resolve(CONFIG)(**{k: v for k, v in given.items() if v is not None}),
                 **({} if scale is None else {"guidance_scale": scale})}
+
+
+def _probability(text: str) -> float:
+    """argparse type: a float in (0, 1]."""
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < p <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in (0, 1]")
+    return p
 
 
 FLAGS = MaskedFlags()

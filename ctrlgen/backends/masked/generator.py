@@ -182,7 +182,7 @@ class MaskedGenerator(Generator):
         gen = self.rng(opts, on)
         t0 = time.perf_counter()
         placed = self.place_phrases(prepared, fixed, values, opts.n, gen)  # per-sample hard specs (Contains), or None
-        tokens, traj, parts = [], [], []
+        tokens, traj, parts, forwards, row_forwards = [], [], [], 0, 0
         for start in range(0, opts.n, opts.batch_size):
             b = min(opts.batch_size, opts.n - start)
             f, v, ban = fixed[None].expand(b, -1), values[None].expand(b, -1), banned
@@ -194,13 +194,15 @@ class MaskedGenerator(Generator):
             out = sample(self.model, x, sampler, opts.steps, given=given, banned=ban.to(on), guide=guide,
                          generator=gen, return_trajectory=opts.return_trajectory, progress=opts.show_progress())
             tokens.append(out.tokens.cpu())
+            forwards, row_forwards = forwards + out.forwards, row_forwards + out.row_forwards
             emit_placed(on_batch, start, tokens[-1], self.tokenizer, prepared,
                         None if placed is None else placed[start:start + b], parts)
             traj.append([t.cpu() for t in out.trajectory])
         trajectory = decode_trajectory(traj, self.tokenizer) if opts.return_trajectory else None
         call = {"seconds": time.perf_counter() - t0, "steps": opts.steps, "seed": opts.seed,
                 "remasking": sampler.remasking, "block_length": sampler.block_length or self.seq_len,
-                "cfg_scale": sampler.cfg_scale, "temperature": sampler.temperature}
+                "cfg_scale": sampler.cfg_scale, "temperature": sampler.temperature, "threshold": sampler.threshold,
+                "forwards": forwards, "row_forwards": row_forwards}
         if parts:  # streamed: the batches' own reports merged (the oracles ran once per sample)
             return merge_batches(parts, trajectory, **call)
         return placed_output(torch.cat(tokens), self.tokenizer, prepared, placed, trajectory, **call)

@@ -25,6 +25,16 @@ has no tail to truncate — its float32 error is a few ulps of each row's mass (
 Gumbel path by ``tests/test_masked_sampler.py::test_draws_match_the_float64_gumbel_path``. The logits are cast
 to float32 first (from the model's dtype, bfloat16 included), so the result does not depend on it beyond them.
 
+**Confidence-threshold parallel decoding** (``SamplerConfig.threshold``; Fast-dLLM, Wu et al. 2025,
+arXiv:2505.22618, §3.3): at each step every candidate whose drawn token has probability ≥ ``threshold`` under the
+step's (guided, banned, temperature-1) logits is revealed as well, beside the scheduled ``k`` (at least one per
+row that still has candidates). ``steps`` becomes a ceiling: a block ends as soon as its MASK positions are gone
+(the remaining steps of that block are skipped), and a row with nothing left in the block takes no forward at all
+(the forward runs on the rows that still have candidates; rows are independent — no batch coupling in the model —
+so this changes no row's logits beyond float rounding). Without a guide hook the rows are sliced; with one, the
+hook sees the whole batch as before. ``threshold=None`` (the default) runs the fixed schedule bit for bit as
+before; ``report["forwards"]`` on the generator's output counts the forwards a call ran.
+
 The config is a frozen dataclass; everything that changes during a call lives in that call.
 """
 
@@ -114,6 +124,8 @@ class SamplerConfig:
     #                                  default (its config.json ``sampling.block_length``), else one block
     cfg_scale: float = 0.0  # classifier-free guidance s: un + (s + 1)(cond − un); 0 = off (one forward)
     temperature: float = 1.0  # Gumbel temperature of the token draws; 0 = greedy (same texts for every seed)
+    threshold: float | None = None  # reveal every candidate with p(drawn token) >= this too; steps = a ceiling
+    #                                 (module doc); None = the fixed schedule
 
     def __post_init__(self) -> None:
         if self.remasking not in REMASKING:
@@ -131,6 +143,11 @@ class SamplerConfig:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
                                     f"pass e.g. {name}={'0.0 (off)' if name == 'cfg_scale' else '1.0, or 0 for greedy'}")
+
+        t = self.threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1):
+            raise SamplingError(f"threshold must be a probability in (0, 1] or None, got {t!r}",
+                                "pass e.g. threshold=0.9 (Fast-dLLM's parallel decoding), or None for the fixed schedule")
 
     def schedule(self, length: int, steps: int) -> tuple[int, list[int]]:
         """``(blocks, steps of each block)`` for a canvas of ``length`` positions and ``steps`` steps: as even as
@@ -153,6 +170,8 @@ class SamplerConfig:
 class SampleOutput:
     tokens: Tensor  # LongTensor[B, L] final ids; given positions untouched
     trajectory: list[Tensor] = field(default_factory=list)  # LongTensor[B, L] after each step (MASK where hidden)
+    forwards: int = 0  # steps that ran a forward (= steps without a threshold)
+    row_forwards: int = 0  # rows × forwards actually computed (= B · steps without a threshold)
 
 
 @torch.no_grad()
@@ -160,8 +179,9 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
            given: Tensor | None = None, banned: Tensor | None = None, guide: Guide | None = None,
            generator: torch.Generator | None = None, return_trajectory: bool = False,
            progress: bool = False) -> SampleOutput:
-    """Fill the MASK positions of ``x: LongTensor[B, L]`` in ``steps`` forwards (exactly: a step with nothing to
-    reveal still runs, so the cost is known up front).
+    """Fill the MASK positions of ``x: LongTensor[B, L]`` in ``steps`` forwards (exactly, without a threshold: a
+    step with nothing to reveal still runs, so the cost is known up front; with ``config.threshold``, at most
+    ``steps``: module doc).
 
     ``given: BoolTensor[B | 1, L]``: the conditioning tokens that the unconditional CFG pass masks (default: every
     non-MASK position of ``x``); ``banned: BoolTensor[1 | B, L, V]``: ids never drawn at a position (MASK is
@@ -178,31 +198,69 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
     ban = torch.zeros(1, *x.shape[1:], model.vocab_size, dtype=torch.bool, device=x.device) if banned is None \
         else banned.to(x.device, copy=True)
     ban[..., mask_id] = True
-    remask, traj = REMASKING.get(config.remasking), []
+    step = _Step(model, REMASKING.get(config.remasking), config.cfg_scale if use_cfg else 0.0, guide,
+                 config.temperature, config.threshold, generator)
+    traj: list[Tensor] = []
+    forwards = row_forwards = 0
     bar = tqdm(total=steps, disable=not progress, desc="sampling", leave=False)
     for b in range(blocks):
         in_block = (pos >= b * width) & (pos < (b + 1) * width)  # BoolTensor[L]
         per_block = block_steps[b]
         k_steps = tokens_per_step((x == mask_id) & in_block, per_block)  # [B, per_block]
         for i in range(per_block):
-            masked = x == mask_id
-            cand = masked & in_block  # the positions this step can reveal
-            rows = cand.reshape(-1).nonzero().squeeze(1)  # LongTensor[R], row-major over [B, L]
-            z = _candidate_logits(model, x, given, rows, config.cfg_scale if use_cfg else 0.0, guide)
-            z.masked_fill_(_rows(ban, rows, x.shape), float("-inf"))
-            x0 = draw_tokens(z, config.temperature, generator)
-            conf = remask(z, x0, generator).nan_to_num(nan=-1e30, neginf=-1e30, posinf=1e30)  # [R], finite
-            confidence = torch.full(x.shape, float("-inf"), dtype=conf.dtype, device=x.device)  # others rank last
-            confidence.view(-1)[rows] = conf
-            order = confidence.argsort(dim=-1, descending=True, stable=True)
-            reveal = torch.zeros_like(masked).scatter_(
-                1, order, pos[None] < k_steps[:, i:i + 1])
-            x = torch.where(reveal, x.masked_scatter(cand, x0), x)  # reveal ⊆ candidates (they rank first)
+            cand = (x == mask_id) & in_block  # the positions this step can reveal
+            if config.threshold is None:
+                x = step(x, cand, given, ban, k_steps[:, i])
+                row_forwards += x.shape[0]
+            else:  # only the rows with something left in the block; none left: the block is done
+                live = cand.any(1)
+                if not bool(live.any()):
+                    bar.update(per_block - i)
+                    break
+                if guide is not None or bool(live.all()):  # a guide reads the whole batch
+                    x = step(x, cand, given, ban, k_steps[:, i].clamp(min=1))
+                    row_forwards += x.shape[0]
+                else:
+                    rows = live.nonzero().squeeze(1)
+                    x = x.clone()
+                    x[rows] = step(x[rows], cand[rows], given[rows], ban if ban.shape[0] == 1 else ban[rows],
+                                   k_steps[rows, i].clamp(min=1))
+                    row_forwards += rows.numel()
+            forwards += 1
             if return_trajectory:
                 traj.append(x.clone())
             bar.update()
     bar.close()
-    return SampleOutput(tokens=x, trajectory=traj)
+    return SampleOutput(tokens=x, trajectory=traj, forwards=forwards, row_forwards=row_forwards)
+
+
+class _Step:
+    """One reveal step of :func:`sample` on ``x: LongTensor[B, L]``: a forward, the bans, a draw per candidate, and
+    the ``k: LongTensor[B]`` most confident candidates of each row revealed (with a threshold: also every candidate
+    whose drawn token has probability ≥ it). Returns a new ``x``."""
+
+    def __init__(self, model: MaskPredictor, remask: RemaskFn, cfg_scale: float, guide: Guide | None,
+                 temperature: float, threshold: float | None, generator: torch.Generator | None) -> None:
+        self.model, self.remask, self.cfg_scale, self.guide = model, remask, cfg_scale, guide
+        self.temperature, self.threshold, self.generator = temperature, threshold, generator
+
+    def __call__(self, x: Tensor, cand: Tensor, given: Tensor, ban: Tensor, k: Tensor) -> Tensor:
+        rows = cand.reshape(-1).nonzero().squeeze(1)  # LongTensor[R], row-major over [B, L]
+        z = _candidate_logits(self.model, x, given, rows, self.cfg_scale, self.guide)
+        z.masked_fill_(_rows(ban, rows, x.shape), float("-inf"))
+        x0 = draw_tokens(z, self.temperature, self.generator)
+        conf = self.remask(z, x0, self.generator).nan_to_num(nan=-1e30, neginf=-1e30, posinf=1e30)  # [R], finite
+        confidence = torch.full(x.shape, float("-inf"), dtype=conf.dtype, device=x.device)  # others rank last
+        confidence.view(-1)[rows] = conf
+        order = confidence.argsort(dim=-1, descending=True, stable=True)
+        pos = torch.arange(x.shape[1], device=x.device)
+        reveal = torch.zeros_like(cand).scatter_(1, order, pos[None] < k[:, None])
+        if self.threshold is not None:  # and every candidate whose draw is probable enough (Fast-dLLM)
+            p = z.softmax(-1).gather(-1, x0[:, None]).squeeze(1)  # [R]
+            sure = torch.zeros_like(cand)
+            sure.view(-1)[rows] = p >= self.threshold
+            reveal |= sure
+        return torch.where(reveal, x.masked_scatter(cand, x0), x)  # reveal ⊆ candidates (they rank first)
 
 
 def _rows(t: Tensor, rows: Tensor, shape: torch.Size) -> Tensor:
