@@ -50,6 +50,7 @@ from ctrlgen.oracles.fluency import BigramReference
 from ctrlgen.oracles.teacher import Teacher
 from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.vocab import SPECIALS
+from speed_vs_ar import DEFAULT_CONFIGS, bench_vs_ar  # recipes/ is on sys.path when run as a script
 
 TARGET = ("food", "Japanese")
 EDIT_TEXT, EDIT_FIELD = "The Vaults is a cheap pub near Café Adriatic .", "priceRange=more than £30"
@@ -210,8 +211,9 @@ def bench_ar(args: argparse.Namespace, quality: Quality) -> list[dict[str, Any]]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = [("backend", 13), ("kind", 6), ("call", 19), ("batch", 5), ("steps", 5), ("floor_s", 7), ("sample_s", 8),
-            ("sample_over_floor", 7), ("over_unguided", 7), ("samples_per_s", 8), ("success", 7), ("bigram", 6),
+    cols = [("backend", 13), ("kind", 6), ("call", 19), ("batch", 5), ("steps", 5), ("threshold", 5), ("floor_s", 7),
+            ("sample_s", 8), ("sample_over_floor", 7), ("over_unguided", 7), ("samples_per_s", 8), ("ratio_to_ar", 6),
+            ("success", 7), ("bigram", 6),
             ("lm_score", 7), ("maxrss_mb", 7)]
     head = " ".join(f"{c[:w]:>{w}}" for c, w in cols)
     lines = [head]
@@ -233,7 +235,11 @@ def main() -> None:
     ap.add_argument("--steps-discrete", type=int, default=64)
     ap.add_argument("--steps-edit", type=int, default=12)
     ap.add_argument("--all-threads", type=int, default=0, help="also time the batch rows with this many threads")
-    ap.add_argument("--backends", default="embedding,discrete,edit,ar")
+    ap.add_argument("--backends", default="embedding,discrete,edit,ar,vs-ar",
+                    help="vs-ar: unguided diffusion beside the AR model at several batch sizes (recipes/speed_vs_ar.py)")
+    ap.add_argument("--vs-ar-batches", default="1,8,64")
+    ap.add_argument("--vs-ar-n", type=int, default=128, help="samples per vs-ar row")
+    ap.add_argument("--vs-ar-configs", default=DEFAULT_CONFIGS, help="MODEL@STEPS[:THRESHOLD], comma-separated")
     ap.add_argument("--sweep", action="append", default=[], metavar="BACKEND=S1,S2",
                     help="step counts of a backend's steps rows (default: half, once and twice its --steps-*)")
     ap.add_argument("--sweep-n", type=int, default=0, help="samples per steps row (default: --batch)")
@@ -253,6 +259,10 @@ def main() -> None:
     names = {"embedding": "e2e", "discrete": "e2e-sedd", "edit": "e2e-edit"}
     t0 = time.perf_counter()
     for backend in args.backends.split(","):
+        if backend == "vs-ar":
+            rows += bench_vs_ar(quality, [int(b) for b in args.vs_ar_batches.split(",")], args.vs_ar_n,
+                                args.vs_ar_configs)
+            continue
         rows += bench_ar(args, quality) if backend == "ar" else bench_backend(names[backend], backend, args, quality)
         print(table([r for r in rows if r["backend"] == names.get(backend, "e2e-ar-draft")]), flush=True)
     print("\n" + table(rows))

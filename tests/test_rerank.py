@@ -137,3 +137,39 @@ def test_a_check_only_constraint_is_refused_by_generate_and_ranks_in_best_of(sed
     assert sum(best.report["satisfied"]) == min(3, rr["passed"])
     assert all(best.report["constraints"]["Length(6)"]["satisfied"])  # still a hard face of the draw
     assert best.report["satisfied"] == sorted(best.report["satisfied"], reverse=True)
+
+
+def test_fluency_trade_weighs_check_score_against_fluency():
+    report = {"satisfied": [True, False, False], "constraints": {"c": {"scores": [1.0, 0.95, 0.5]}}}
+    fluency = [-1.3, -1.0, -0.1]
+    assert order_by_checks(report, 3, fluency=fluency) == [0, 1, 2]  # satisfied first, fluency only breaks ties
+    assert order_by_checks(report, 3, fluency=fluency, fluency_trade=0.2) == [1, 0, 2]  # 0.75 > 0.74 > 0.48
+    assert order_by_checks(report, 3, fluency=fluency, fluency_trade=0.0) == [0, 1, 2]
+    assert order_by_checks(report, 3, fluency=fluency, fluency_trade=1.0) == [2, 1, 0]
+    texts = ["a", "a", "b"]  # a repeat goes after the distinct texts (one group with a trade)
+    assert order_by_checks(report, 3, texts=texts, fluency=fluency, fluency_trade=0.2) == [1, 2, 0]
+
+
+def test_best_of_with_a_fluency_trade(gen):
+    from ctrlgen.errors import ConfigError
+
+    def shortest_first(texts):
+        return [-len(t) for t in texts]
+    best = gen.best_of(n=2, rerank=3, steps=3, seed=0, fluency=shortest_first, fluency_trade=1.0,
+                       constraints=Contains("pub"))
+    assert best.report["rerank"]["fluency_trade"] == 1.0
+    scores = best.report["constraints"]["Contains('pub')"]["scores"]
+    keys = [s - len(t) for s, t in zip(scores, best.texts, strict=True)]
+    assert keys == sorted(keys, reverse=True)
+    for bad in (-1.0, float("nan"), True, "0.2"):
+        with pytest.raises(ConfigError, match="fluency_trade"):
+            gen.best_of(n=2, rerank=2, steps=2, fluency="draft", fluency_trade=bad)
+    with pytest.raises(ConfigError, match="fluency score"):
+        gen.best_of(n=2, rerank=2, steps=2, fluency_trade=0.2)
+
+
+def test_cli_fluency_trade_needs_fluency(model_dir, capsys):
+    from ctrlgen.cli.main import main
+    assert main(["generate", "--model", str(model_dir), "-n", "1", "--rerank", "2", "--steps", "2",
+                 "--fluency-trade", "0.2"]) != 0
+    assert "--fluency draft" in capsys.readouterr().err

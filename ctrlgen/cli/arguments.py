@@ -14,7 +14,7 @@ import argparse
 import math
 
 from ctrlgen.core.flags import BackendFlags
-from ctrlgen.core.options import MAX_N, Options, count, positive_int
+from ctrlgen.core.options import MAX_N, Options, count, nonnegative_float, positive_int
 from ctrlgen.errors import ConfigError, ConstraintConflictError, SamplingError
 from ctrlgen.registry import BACKENDS, resolve
 from ctrlgen.text.e2e import E2E_FIELDS
@@ -78,6 +78,8 @@ def check_sampling(args: argparse.Namespace) -> None:
         check_requests_flag(args)
     if getattr(args, "fluency", None) is not None and getattr(args, "rerank", 1) == 1:
         raise ConfigError("--fluency ranks the samples of --rerank", "add --rerank 4 (draw 4 × n, keep the n best)")
+    if getattr(args, "fluency_trade", None) is not None and getattr(args, "fluency", None) is None:
+        raise ConfigError("--fluency-trade weighs a fluency score", "add --fluency draft (and --rerank R)")
     if getattr(args, "rerank", 1) != 1:
         count("--rerank", args.rerank, 64, "--rerank 4")
         count("-n × --rerank", args.n * args.rerank, MAX_N, "a smaller -n or --rerank")
@@ -160,13 +162,16 @@ def sampling_arguments(q: argparse.ArgumentParser, n: int, stream: str) -> None:
 
 
 def rerank_arguments(q: argparse.ArgumentParser) -> None:
-    """``--rerank R`` and ``--fluency draft`` (``Generator.best_of``)."""
+    """``--rerank R``, ``--fluency draft`` and ``--fluency-trade W`` (``Generator.best_of``)."""
     q.add_argument("--rerank", type=integer, default=1, metavar="R",
                    help="draw n × R samples and print the n best by the constraints' checks, passing ones first, "
                         "distinct texts before repeats (any backend; printed at the end, not streamed; default 1 = off)")
     q.add_argument("--fluency", choices=("draft",), default=None,
                    help="with --rerank: among samples the checks rank equal, prefer the more fluent under the bundled "
                         "AR draft LM e2e-ar-draft (default: the backend's own order)")
+    q.add_argument("--fluency-trade", type=nonnegative_float, default=None, metavar="W",
+                   help="with --fluency: rank by check score + W x per-word log-likelihood instead (trades a graded "
+                        "check such as tree F1 for fluency; e.g. 0.2; default: fluency only breaks ties)")
 
 
 def generate_arguments(q: argparse.ArgumentParser) -> None:

@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.rerank > 1:  # n of n × R by the checks (distinct first, --fluency ties): no progress per batch
                 kwargs.pop("on_batch", None)
-                out = gen.best_of(constraints=constraint, rerank=args.rerank, fluency=args.fluency, **kwargs)
+                out = gen.best_of(constraints=constraint, rerank=args.rerank, fluency=args.fluency,
+                                  fluency_trade=args.fluency_trade, **kwargs)
             else:
                 out = gen.generate(constraints=constraint, **kwargs)
         except OutOfVocabularyError as e:  # the API's hint names allow_unk=True; here it is a flag

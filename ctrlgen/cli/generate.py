@@ -58,6 +58,7 @@ def sample(args: argparse.Namespace, gen: Generator, operation: str, stream: boo
     _, lines = progress_mode(args.quiet)
     if operation == "best_of":
         kwargs["rerank"], kwargs["fluency"], stream = args.rerank, args.fluency, False  # best known only at the end
+        kwargs["fluency_trade"] = args.fluency_trade
     with Stream(operation, kwargs["n"], args.json, stream=stream, lines=lines) as out_stream:
         if operation != "best_of" and accepts(call, "on_batch"):
             kwargs["on_batch"] = out_stream

@@ -37,6 +37,7 @@ uploads that directory (``HF_HUB_OFFLINE``: :class:`~ctrlgen.errors.HubOfflineEr
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -134,12 +135,21 @@ class Generator(ABC):
         """Sample ``n`` texts under ``constraints``."""
 
     def best_of(self, n: int = 8, rerank: int = 4, *, fluency: Fluency | str | None = None,
-                **kwargs: Any) -> GenerationOutput:
+                fluency_trade: float | None = None, **kwargs: Any) -> GenerationOutput:
         """``generate(n=n * rerank, **kwargs)``, then the ``n`` best by the constraints' check faces (satisfied first,
         then score, then ``fluency`` where given — ``"draft"`` or a callable —, distinct texts before repeats;
-        :mod:`ctrlgen.core.rerank`); ``report["rerank"]`` = ``{"drawn", "passed", "kept"}``. Works on every
-        backend: the generic fallback where steering alone misses (costs ``rerank`` × the samples)."""
+        with ``fluency_trade`` w, by score + w · fluency instead: :mod:`ctrlgen.core.rerank`);
+        ``report["rerank"]`` = ``{"drawn", "passed", "kept", …}``. Works on every backend: the generic fallback
+        where steering alone misses (costs ``rerank`` × the samples)."""
         count("rerank", rerank, 64, "rerank=4")
+        if fluency_trade is not None:
+            if isinstance(fluency_trade, bool) or not isinstance(fluency_trade, int | float) \
+                    or not math.isfinite(fluency_trade) or fluency_trade < 0:
+                raise ConfigError(f"fluency_trade must be a finite number >= 0, got {fluency_trade!r}",
+                                  "e.g. best_of(n=4, rerank=4, fluency='draft', fluency_trade=0.2)")
+            if fluency is None:
+                raise ConfigError("fluency_trade needs a fluency score to weigh",
+                                  "pass fluency='draft' (or a callable texts -> scores) with it")
         count("n", n * rerank, MAX_N, f"n * rerank <= {MAX_N}")
         if "on_batch" in kwargs:
             raise ConfigError("best_of cannot stream batches: the best samples are known only at the end",
@@ -152,13 +162,13 @@ class Generator(ABC):
         if check_only:  # drawn without them: the report judges every leaf
             out = check_report(out, wanted, self.spec)
         fl = None if fluency is None else fluency_scores(fluency, out.texts)
-        order = order_by_checks(out.report, len(out.texts), texts=out.texts, fluency=fl)
+        order = order_by_checks(out.report, len(out.texts), texts=out.texts, fluency=fl, fluency_trade=fluency_trade)
         kept = keep_samples(out, order[:n])
         passed = out.report.get("satisfied")
         kept.report["rerank"] = {"drawn": len(out.texts), "kept": n,
                                  "passed": None if passed is None else sum(v is True for v in passed),
                                  "distinct": len(set(kept.texts)), "check_only": check_only, "fluency": fluency if isinstance(fluency, str)
-                                 else None if fluency is None else "callable"}
+                                 else None if fluency is None else "callable", "fluency_trade": fluency_trade}
         return kept
 
     def generate_requests(self, requests: Sequence[Request], *, on_request: OnRequest | None = None,

@@ -19,6 +19,13 @@ Two refinements, both inside the order above, never across "satisfied":
   ``texts -> scores`` (higher is better) or ``"draft"``, the per-word log-likelihood under the bundled AR draft LM
   ``e2e-ar-draft`` (the edit backend's fluency model; *not* the teacher ``e2e-teacher-1`` that lm-scores are
   measured with).
+
+**Trading check score for fluency** (``fluency_trade=w`` with ``fluency``): for graded checks (tree F1, POS word
+match) "equal checks" almost never happens, so the tie-break above cannot buy fluency back. With a weight the
+order is by ``score + w · fluency`` alone (still distinct texts first): one point of mean per-word log-likelihood
+is worth ``w`` of check score (e.g. ``w = 0.2``: a tree F1 of 0.95 with log-likelihood −1.0 beats 1.00 with −1.3).
+This crosses "satisfied" on purpose — an exact-tree sample can rank below a near-exact, fluent one — so it is
+opt-in; ``report["rerank"]["fluency_trade"]`` records it.
 """
 
 from __future__ import annotations
@@ -47,15 +54,20 @@ DRAFT_LM = "e2e-ar-draft"
 
 
 def order_by_checks(report: dict[str, Any], count: int, *, texts: Sequence[str] | None = None,
-                    fluency: Sequence[float] | None = None) -> list[int]:
+                    fluency: Sequence[float] | None = None, fluency_trade: float | None = None) -> list[int]:
     """Indices ``0 … count-1`` best first: satisfied, then mean check score (higher first), then ``fluency``
-    (higher first, when given), then index; with ``texts``, a repeated text goes after the distinct ones of its
-    group (satisfied or not)."""
+    (higher first, when given), then index; with ``fluency_trade`` w (and ``fluency``), by score + w · fluency
+    alone (module doc). With ``texts``, a repeated text goes after the distinct ones of its group (satisfied or
+    not; one group with a weight)."""
     satisfied = report.get("satisfied") or [None] * count
     constraints = report.get("constraints") or {}
     scores = [sum(c["scores"][k] for c in constraints.values()) / max(1, len(constraints)) for k in range(count)]
     fl = list(fluency) if fluency is not None else [0.0] * count
-    order = sorted(range(count), key=lambda k: (satisfied[k] is not True, -scores[k], -fl[k], k))
+    if fluency_trade is not None:
+        satisfied = [True] * count  # one group: the weighted sum decides
+        order = sorted(range(count), key=lambda k: (-(scores[k] + fluency_trade * fl[k]), k))
+    else:
+        order = sorted(range(count), key=lambda k: (satisfied[k] is not True, -scores[k], -fl[k], k))
     if texts is None:
         return order
     seen: set[str] = set()
