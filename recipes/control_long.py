@@ -22,6 +22,11 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
+- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent``: the same backends through ``best_of(n, rerank=4,
+  fluency="draft", fluency_trade=FLUENCY_TRADE)`` — 4n drawn, the n best by check score + 0.2 × per-word
+  log-likelihood under the AR draft LM (not the teacher that scores lm); the embedding draws use the task's
+  guidance with ``decay=1`` (strength × (1 − progress)). The trade and the decay were chosen on other targets
+  (``recipes/fluency_trade.py``, ``recipes/results/fluency_trade.json``);
 - ``ar-best-of-64``: ``--pool`` samples of the AR draft LM ``e2e-ar-draft`` ranked by the same check, best ``n`` kept
   (:func:`ctrlgen.evaluation.best_of_n.ar_best_of_n`).
 
@@ -60,7 +65,8 @@ from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.errors import CtrlgenError
 from ctrlgen.evaluation.bench import build_targets, data_dir, machine, reference_leak
 from ctrlgen.evaluation.best_of_n import ar_best_of_n
-from ctrlgen.evaluation.guided import Guided, constraints_for
+from ctrlgen.backends.embedding.guidance import GuidanceConfig
+from ctrlgen.evaluation.guided import TASK_FLUENCY, Guided, constraints_for
 from ctrlgen.evaluation.harness import evaluate
 from ctrlgen.evaluation.methods import (
     Method,
@@ -80,15 +86,17 @@ from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("no-control", "embedding", "discrete-unguided", "discrete", "discrete-demote", "discrete-rerank-unguided",
-        "discrete-rerank", "edit", "ar-best-of-64")
+ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "discrete-unguided", "discrete", "discrete-demote",
+        "discrete-rerank-unguided", "discrete-rerank", "edit", "edit-rerank4-fluent", "ar-best-of-64")
+FLUENCY_TRADE = 0.2  # check score per unit of draft log-likelihood (recipes/fluency_trade.py chose it on other targets)
 SETS = ("short", "long")
 TASKS = ("pos", "tree", "spans")
 PARSED = ("tree", "spans")  # the tasks a second parser re-scores
 SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
 MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
           "discrete-rerank": "e2e-sedd", "discrete-unguided": "e2e-sedd", "discrete-rerank-unguided": "e2e-sedd",
-          "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft"}
+          "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft", "embedding-rerank4-fluent": "e2e",
+          "edit-rerank4-fluent": "e2e-edit"}
 
 
 class Backend(PerTargetMethod):
@@ -179,9 +187,24 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
                                                              constraints=c))
         elif name == "edit":
             out[name] = Backend(name, load("e2e-edit"), lambda g, n, s, c: g.generate(n=n, seed=s, constraints=c))
+        elif name == "edit-rerank4-fluent":
+            out[name] = Backend(name, load("e2e-edit"),
+                                lambda g, n, s, c: g.best_of(n=n, rerank=4, seed=s, constraints=c, fluency="draft",
+                                                             fluency_trade=FLUENCY_TRADE))
+        elif name == "embedding-rerank4-fluent":
+            out[name] = Backend(name, emb, lambda g, n, s, c: g.best_of(
+                n=n, rerank=4, steps=args.steps, seed=s, constraints=c, fluency="draft", fluency_trade=FLUENCY_TRADE,
+                guidance=GuidanceConfig(fluency_weight=task_fluency(c), decay=1.0)))
         else:
             out[name] = ARBestOf(args.pool)
     return emb, out
+
+
+def task_fluency(constraints: Any) -> float:
+    """The task's default guidance λ (``TASK_FLUENCY``) for a target's constraint objects (one leaf per task)."""
+    kind = {"POS": "pos", "SyntaxTree": "tree", "SyntaxSpans": "spans"}
+    leaves = constraints if isinstance(constraints, list) else [constraints]
+    return TASK_FLUENCY[kind[type(leaves[0]).__name__]]
 
 
 def run_cell(method: Method, task: str, targets: Sequence[Any], emb: Any, oracles: Oracles,
