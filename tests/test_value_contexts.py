@@ -78,6 +78,11 @@ def test_a_known_name_outside_a_landmark_phrase_is_another_name_for_the_place():
     assert table.other_names("The Mill is a pub . The Mill is cheap .", "The Mill") == []  # the value itself
     assert table.other_names("The Mill is located Ranch .", "The Mill") == []  # landmarks are not names
     assert table.other_names("The Mill is a giraffe pub .", "The Mill") == []  # not capitalised: no name
+    # a landmark whose last word is a known name (an unseen near value such as "Café Giraffe") stays a landmark
+    assert table.other_names("The Mill is a pub near Café Giraffe .", "The Mill") == []
+    assert table.other_names("The Mill is near the Old Café Giraffe .", "The Mill") == []
+    assert table.other_names("The Mill is a pub . Giraffe is near .", "The Mill") == ["giraffe"]  # no cue before
+    assert table.other_names("The Mill is a pub Café Giraffe .", "The Mill") == ["giraffe"]
     text = "Giraffe Thai food and is cheap . Blue Bird serves Thai food ."  # its context is attested
     assert value_said(text, "name", "Blue Bird", None)  # the slot rules alone
     assert table.attested(text, "name", "Blue Bird") and not value_said(text, "name", "Blue Bird", table)

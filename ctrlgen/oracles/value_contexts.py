@@ -100,7 +100,8 @@ class ValueContexts:
     def other_names(self, text: str, value: str) -> list[str]:
         """The known names (lower-cased) that ``text`` mentions besides ``value``, capitalised as names are, and
         with no proximity cue (*near*, *close to*, *at* …: :data:`~ctrlgen.oracles.slot_patterns.NEAR_CUES`) right
-        before them or before their *the* (*near the the Mill* too); longest first, never inside a mention of
+        before them, before their *the* (*near the the Mill* too) or before the longer name they end (*near Café
+        Wildwood*: a landmark that contains the name *Wildwood*); longest first, never inside a mention of
         ``value``."""
         words = split_words(text)
         low, target = [w.lower() for w in words], [w.lower() for w in split_words(value)]
@@ -112,8 +113,8 @@ class ValueContexts:
                 span = range(k, k + n)
                 if taken.isdisjoint(span) and words[k][:1].isupper() \
                         and _hash(" ".join(low[k:k + n])) in self.names:
-                    i = k - 1
-                    while i >= 0 and low[i] == "the":
+                    i = k - 1  # back over *the* and the capitalised words of a longer name (*near Café Wildwood*)
+                    while i >= 0 and (low[i] == "the" or words[i][:1].isupper()):
                         i -= 1
                     if not (i >= 0 and low[i] in NEAR_CUES):
                         out.append(" ".join(low[k:k + n]))
