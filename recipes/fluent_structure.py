@@ -3,7 +3,7 @@
 Rows (each on the same targets, in the same run, 1 thread): ``no-control``; ``guided`` (the task's default
 :class:`~ctrlgen.GuidanceConfig`, λ = 5e-4); ``decay=D`` (guidance strength × (1 − progress)^D, strong early, off
 late); ``denoiser=μ`` (the denoiser's own NLL of x̂0's rounded words added to the guidance loss, weight μ);
-``lexicon`` (rounding restricted to words of each position's label, :mod:`ctrlgen.backends.embedding.lexicon`);
+``lexicon`` (rounding restricted to words of each position's label, :mod:`ctrlgen.core.lexicon`);
 ``… +rerank2`` (8 drawn, the 4 best kept by check score, distinct first, then the model's own likelihood,
 :mod:`ctrlgen.backends.embedding.fluency`). A setting with a ``+rerank2`` row draws 8 samples per target once: its
 plain row is the first 4 of them, its rerank row the best 4 of all 8. Columns: POS word match % / tree F1, bigram

@@ -9,7 +9,7 @@ import torch
 
 from ctrlgen.backends.embedding.fluency import fluent_order, own_log_likelihood
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
-from ctrlgen.backends.embedding.lexicon import build_lexicon, label_banned
+from ctrlgen.core.lexicon import build_lexicon, label_banned
 from ctrlgen.constraints.base import Constraint
 from ctrlgen.registry import CHECK, SOFT_EMBEDDING
 from ctrlgen.text.vocab import SPECIALS

@@ -67,6 +67,7 @@ from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, 
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.core.contract import Generator, OnBatch, merge_batches
+from ctrlgen.core.lexicon import LabelLexicons
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
@@ -88,6 +89,7 @@ GUIDANCE_MODES = ("on-move", "every-step")  # rate guidance where the step moves
 #: default guidance_shortlist per mode, from recipes/results/bench_guidance_cost_discrete.json (8 targets × 8, γ = 1):
 #: on-move k = 8 is 2.4× unguided at 42% satisfied; every-step k = 4 (the old default) 18× at 36%
 SHORTLIST = {"on-move": 8, "every-step": 4}
+LEXICON_STEPS = 64  # lexicon=True: the own unguided samples the label lexicons are probed from take this many steps
 
 
 class DiscreteGenerator(Generator):
@@ -98,6 +100,9 @@ class DiscreteGenerator(Generator):
 
     def __init__(self, model: ScoreModel, tokenizer: Any, diffusion: DiscreteDiffusion, path: Path | None = None):
         self.model, self.tokenizer, self.diffusion, self.path = model.eval(), tokenizer, diffusion, path
+        self.lexicons = LabelLexicons(  # lexicon=True: probed from this model's own unguided samples, once
+            lambda n, seed: self.generate(n=n, steps=LEXICON_STEPS, seed=seed).tokens, tokenizer.vocab,
+            model.config.seq_len)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "e2e-sedd") -> DiscreteGenerator:
@@ -127,7 +132,7 @@ class DiscreteGenerator(Generator):
                  guidance_mode: str | None = None,
                  return_trajectory: bool = False, progress: bool | None = None,
                  device: str | None = None, dtype: str | None = None,
-                 on_batch: OnBatch | None = None) -> GenerationOutput:
+                 on_batch: OnBatch | None = None, lexicon: bool = False) -> GenerationOutput:
         """Sample ``n`` texts with ``steps`` predictor steps (default ``spec.default_steps``; analytic by default:
         pass ``sampler`` for Euler, float32 or another eps — its ``steps`` are used when ``steps`` is None, an
         explicit ``steps`` wins). Hard faces of ``constraints`` hold exactly in every output; ``soft:token``
@@ -141,7 +146,12 @@ class DiscreteGenerator(Generator):
         ``report["constraints"]``. Same ``seed`` and ``batch_size`` → same texts. ``device`` / ``dtype`` move the
         model (in place, as :meth:`to`). Options are validated and the budget checked (:meth:`budget`) before
         any sampling.
-        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`)."""
+        ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`).
+        ``lexicon=True``: every labelled word position of a per-word label constraint (``POS``, ``SyntaxTree``)
+        draws only words its labeller gave that label in this model's own samples, and the word count is fixed
+        (:mod:`ctrlgen.core.lexicon`; the bans join the hard faces'); off by default."""
+        if not isinstance(lexicon, bool):
+            raise SamplingError(f"lexicon must be True or False, got {lexicon!r}", "lexicon=True for POS / SyntaxTree")
         opts = self.options(n=n, steps=steps, sampler_steps=None if sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
@@ -157,6 +167,8 @@ class DiscreteGenerator(Generator):
         self.check_budget(opts, sampler)
         prepared = self.prepare(constraints)
         fixed, values, banned = self.conditioning(prepared)
+        if lexicon:
+            banned = banned | self.lexicons.banned(prepared)
         guidance = None
         if prepared is not None and prepared.soft_terms:  # scale 0: the model's scores untouched, bit for bit
             mask_id = self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None

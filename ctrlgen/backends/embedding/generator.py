@@ -29,12 +29,6 @@ import torch
 from ctrlgen.backends.embedding.diffusion import DiffusionConfig, GaussianDiffusion
 from ctrlgen.backends.embedding.fluency import own_log_likelihood
 from ctrlgen.backends.embedding.guidance import Guidance, GuidanceConfig
-from ctrlgen.backends.embedding.lexicon import (
-    build_lexicon,
-    label_banned,
-    row_words,
-    word_label_leaves,
-)
 from ctrlgen.backends.embedding.model import EmbeddingLM
 from ctrlgen.backends.embedding.placement import (
     PLACEMENT_DRAWS,
@@ -53,6 +47,7 @@ from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, 
 from ctrlgen.constraints.fingerprint import ModelContext
 from ctrlgen.constraints.infill import Infill
 from ctrlgen.core.contract import Generator, OnBatch, merge_batches
+from ctrlgen.core.lexicon import LabelLexicons
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
 from ctrlgen.core.output import GenerationOutput, decode_trajectory
@@ -86,8 +81,9 @@ class EmbeddingGenerator(Generator):
 
     def __init__(self, model: EmbeddingLM, tokenizer: Any, diffusion: GaussianDiffusion, path: Path | None = None):
         self.model, self.tokenizer, self.diffusion, self.path = model, tokenizer, diffusion, path
-        self._lexicons: dict[type, dict[str, torch.Tensor]] = {}  # label_lexicon's cache, per constraint class
-        self._probe_words: list[list[str]] | None = None
+        self.lexicons = LabelLexicons(  # probed from this model's own unguided samples, once (ctrlgen.core.lexicon)
+            lambda n, seed: self.generate(n=n, steps=min(LEXICON_STEPS, self.diffusion.num_steps), seed=seed).tokens,
+            tokenizer.vocab, model.config.seq_len, LEXICON_ROWS, LEXICON_SHARE)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL) -> EmbeddingGenerator:
@@ -196,7 +192,7 @@ class EmbeddingGenerator(Generator):
         budget checked (:meth:`budget`) before any sampling.
         ``on_batch(start, part)`` is called after each finished batch (streaming: :mod:`ctrlgen.core.contract`).
         ``lexicon``: rounding at each position picks only words of the per-word label leaves' labels
-        (:mod:`.lexicon`; off by default). Reranking by fluency: ``best_of(n, rerank=k, fluency=gen.own_fluency)``."""
+        (:mod:`ctrlgen.core.lexicon`; off by default). Reranking by fluency: ``best_of(n, rerank=k, fluency=gen.own_fluency)``."""
         opts = self.options(n=n, steps=steps, sampler_steps=None if sampler is None else sampler.steps, seed=seed,
                             batch_size=batch_size, guidance_scale=guidance_scale, device=device, dtype=dtype,
                             progress=progress, return_trajectory=return_trajectory)
@@ -248,23 +244,14 @@ class EmbeddingGenerator(Generator):
         return own_log_likelihood(self.model, self.diffusion, tokens, vocab.end_id).tolist()
 
     def label_lexicon(self, leaf: Any) -> dict[str, torch.Tensor]:
-        """``label -> BoolTensor[V]`` for ``leaf``'s labeller (:func:`~.lexicon.build_lexicon`), probed from
-        ``LEXICON_ROWS`` of this model's own unguided samples (seed 0, ``LEXICON_STEPS`` steps), once per loaded
-        model and constraint class."""
-        if type(leaf) not in self._lexicons:
-            if self._probe_words is None:
-                out = self.generate(n=LEXICON_ROWS, steps=min(LEXICON_STEPS, self.diffusion.num_steps), seed=0)
-                self._probe_words = [w for w in (row_words(r, self.tokenizer.vocab) for r in out.tokens.tolist()) if w]
-            self._lexicons[type(leaf)] = build_lexicon(leaf, self._probe_words, self.tokenizer.vocab, LEXICON_SHARE)
-        return self._lexicons[type(leaf)]
+        """``label -> BoolTensor[V]`` for ``leaf``'s labeller, probed from ``LEXICON_ROWS`` of this model's own
+        unguided samples (seed 0, ``LEXICON_STEPS`` steps), once per loaded model and constraint class."""
+        return self.lexicons.lexicon(leaf)
 
     def lexicon_banned(self, prepared: PreparedConstraint | None) -> torch.Tensor:
-        """``BoolTensor[1, L, V]``: what :func:`~.lexicon.label_banned` bans under ``prepared``'s per-word label
-        leaves (nothing without one)."""
-        L, V = self.model.config.seq_len, len(self.tokenizer.vocab)
-        leaves = word_label_leaves(prepared)
-        banned = label_banned(leaves, [self.label_lexicon(leaf) for leaf in leaves], self.tokenizer.vocab, L)
-        return torch.zeros(1, L, V, dtype=torch.bool) if banned is None else banned
+        """``BoolTensor[1, L, V]``: what :func:`~ctrlgen.core.lexicon.label_banned` bans under ``prepared``'s
+        per-word label leaves (nothing without one)."""
+        return self.lexicons.banned(prepared)
 
     def budget(self, opts: Options) -> tuple[float, int]:
         """``(seconds per sample per step, bytes per sample in flight)``, a lower bound for the denoiser alone.

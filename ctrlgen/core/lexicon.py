@@ -4,19 +4,22 @@ label's labeller gave that label.
 For a per-word label constraint (:class:`~ctrlgen.constraints.base.WordLabelled`: ``POS`` with UPOS tags,
 ``SyntaxTree`` with its preterminal PTB tags) the lexicon maps each label to the words seen with it in
 ≥ ``share`` of their uses in some tagged rows — the model's own unguided samples, labelled in context by the
-constraint's own labeller (:meth:`EmbeddingGenerator.label_lexicon`), so no data is read at run time.
-:func:`label_banned` turns the target's labels into a ``banned`` mask for clamping and the final rounding: word
-``j`` (position ``j + 1``, after START) may take only ``lexicon[label_j]`` (any word where the label is unknown or
-has no word), position ``m + 1`` only END and the rest only PAD — the classifier's own START/tags/END/PAD target.
+constraint's own labeller (:class:`LabelLexicons`, one per loaded model), so no data is read at run time.
+:func:`label_banned` turns the target's labels into a ``banned`` mask: word ``j`` (position ``j + 1``, after START)
+may take only ``lexicon[label_j]`` (any word where the label is unknown or has no word), position ``m + 1`` only
+END and the rest only PAD — the classifier's own START/tags/END/PAD target.
 
-Opt-in (``generate(..., lexicon=True)``); with it the gradient guidance only has to pick among words of the
-right label, and the denoiser's own choice among them keeps the text fluent (``recipes/fluent_structure.py``).
+Opt-in (``generate(..., lexicon=True)``) on the backends that read a ``banned`` mask: the embedding backend
+(clamping and the final rounding: the gradient guidance only has to pick among words of the right label,
+``recipes/fluent_structure.py``) and the discrete backend (the mask joins the hard faces' bans, so every draw at a
+labelled position is a word of its label, chosen by the model's own scores; ``recipes/control_long.py``'s
+``discrete-lexicon`` rows).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -93,3 +96,33 @@ def label_banned(leaves: Sequence[WordLabelled], lexicons: Sequence[Lexicon], vo
     allowed[m + 2:] = False
     allowed[m + 2:, vocab.pad_id] = True
     return ~allowed[None]
+
+
+#: ``probe(n, seed) -> LongTensor[n, L]``: ``n`` unguided samples of the model (START first, words, END, PAD)
+Probe = Callable[[int, int], Tensor]
+
+
+class LabelLexicons:
+    """The lexicons of one loaded model: probed once from ``rows`` of its own unguided samples (``probe``), one
+    lexicon per constraint class (its labeller), kept for the model's lifetime."""
+
+    def __init__(self, probe: Probe, vocab: Vocabulary, seq_len: int, rows: int = 128, share: float = 0.1) -> None:
+        self.probe, self.vocab, self.seq_len, self.rows, self.share = probe, vocab, seq_len, rows, share
+        self._words: list[list[str]] | None = None
+        self._lexicons: dict[type, dict[str, Tensor]] = {}
+
+    def lexicon(self, leaf: WordLabelled) -> dict[str, Tensor]:
+        """``label -> BoolTensor[V]`` for ``leaf``'s labeller (:func:`build_lexicon`)."""
+        if type(leaf) not in self._lexicons:
+            if self._words is None:
+                rows = self.probe(self.rows, 0).tolist()
+                self._words = [w for w in (row_words(r, self.vocab) for r in rows) if w]
+            self._lexicons[type(leaf)] = build_lexicon(leaf, self._words, self.vocab, self.share)
+        return self._lexicons[type(leaf)]
+
+    def banned(self, prepared: PreparedConstraint | None) -> Tensor:
+        """``BoolTensor[1, L, V]``: what :func:`label_banned` bans under ``prepared``'s per-word label leaves
+        (nothing without one, or when they ask for different word counts)."""
+        leaves = word_label_leaves(prepared)
+        banned = label_banned(leaves, [self.lexicon(leaf) for leaf in leaves], self.vocab, self.seq_len)
+        return torch.zeros(1, self.seq_len, len(self.vocab), dtype=torch.bool) if banned is None else banned
