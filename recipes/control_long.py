@@ -19,6 +19,9 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``discrete-unguided`` / ``discrete-rerank-unguided``: ``discrete`` / ``discrete-rerank`` at ``guidance_scale=0``
   (hard faces only, no classifier steering: the baseline a token-space classifier is measured against, same run);
 - ``discrete-demote``: the same with ``guidance_demote=True`` (jumps outside the shortlist may only lose rate);
+- ``discrete-lexicon`` / ``discrete-lexicon-rerank4-fluent``: ``discrete`` with ``lexicon=True`` (each labelled
+  position draws only words of its label, :mod:`ctrlgen.core.lexicon`), and the same through ``best_of`` with the
+  fluency trade below;
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
@@ -87,7 +90,8 @@ from ctrlgen.text.tokenizer import split_words
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "discrete-unguided", "discrete", "discrete-demote",
-        "discrete-rerank-unguided", "discrete-rerank", "edit", "edit-rerank4-fluent", "ar-best-of-64")
+        "discrete-lexicon", "discrete-lexicon-rerank4-fluent", "discrete-rerank-unguided", "discrete-rerank", "edit",
+        "edit-rerank4-fluent", "ar-best-of-64")
 FLUENCY_TRADE = 0.2  # check score per unit of draft log-likelihood (recipes/fluency_trade.py chose it on other targets)
 SETS = ("short", "long")
 TASKS = ("pos", "tree", "spans")
@@ -96,7 +100,7 @@ SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
 MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
           "discrete-rerank": "e2e-sedd", "discrete-unguided": "e2e-sedd", "discrete-rerank-unguided": "e2e-sedd",
           "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft", "embedding-rerank4-fluent": "e2e",
-          "edit-rerank4-fluent": "e2e-edit"}
+          "edit-rerank4-fluent": "e2e-edit", "discrete-lexicon": "e2e-sedd", "discrete-lexicon-rerank4-fluent": "e2e-sedd"}
 
 
 class Backend(PerTargetMethod):
@@ -181,6 +185,13 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
             out[name] = Backend(name, load("e2e-sedd"),
                                 lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c,
                                                               guidance_demote=True))
+        elif name == "discrete-lexicon":
+            out[name] = Backend(name, load("e2e-sedd"),
+                                lambda g, n, s, c: g.generate(n=n, steps=steps, seed=s, constraints=c, lexicon=True))
+        elif name == "discrete-lexicon-rerank4-fluent":
+            out[name] = Backend(name, load("e2e-sedd"),
+                                lambda g, n, s, c: g.best_of(n=n, rerank=4, steps=steps, seed=s, constraints=c,
+                                                             lexicon=True, fluency="draft", fluency_trade=FLUENCY_TRADE))
         elif name == "discrete-rerank":
             out[name] = Backend(f"discrete rerank={args.rerank}", load("e2e-sedd"),
                                 lambda g, n, s, c: g.best_of(n=n, rerank=args.rerank, steps=steps, seed=s,
