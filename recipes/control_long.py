@@ -25,9 +25,8 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
-- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent``  (and ``embedding-rerank8-fluent``, 8n drawn): the same
-  backends through ``best_of(n, rerank=4,
-  fluency="draft", fluency_trade=FLUENCY_TRADE)`` — 4n drawn, the n best by check score + 0.2 × per-word
+- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent`` (and ``embedding-rerank8-fluent``: 8n drawn): the same
+  backends through ``best_of(n, rerank=4, fluency="draft", fluency_trade=FLUENCY_TRADE)`` — 4n drawn, the n best by check score + 0.2 × per-word
   log-likelihood under the AR draft LM (not the teacher that scores lm); the embedding draws use the task's
   guidance with ``decay=1`` (strength × (1 − progress)). The trade and the decay were chosen on other targets
   (``recipes/fluency_trade.py``, ``recipes/results/fluency_trade.json``);
