@@ -3,8 +3,9 @@
 
 For each batch size b (``--vs-ar-batches``), ``--vs-ar-n`` samples are drawn in batches of b from the AR draft
 model (``e2e-ar-draft``, KV cache) and then from each diffusion configuration (``--vs-ar-configs``, each
-``MODEL@STEPS`` or ``MODEL@STEPS:THRESHOLD`` — the threshold is the masked sampler's confidence-threshold parallel
-decoding, ``SamplerConfig.threshold``, where ``STEPS`` is a ceiling). Every row: CPU seconds of the process (one
+``MODEL@STEPS``, ``MODEL@STEPS:THRESHOLD`` or ``MODEL@STEPS:THRESHOLD:cache`` — the threshold is the masked
+sampler's confidence-threshold parallel decoding, ``SamplerConfig.threshold``, where ``STEPS`` is a ceiling;
+``cache`` its block cache, ``SamplerConfig.cache``). Every row: CPU seconds of the process (one
 thread; robust to other jobs on a shared machine), samples/s, its ratio to the AR row of the same batch size, bigram
 precision and teacher lm-score over all its samples (the same texts the time was spent on), and for masked rows the
 forwards per batch and the row-forwards per sample actually run. The target reads "samples/s ≥ 0.5× AR at equal
@@ -25,16 +26,19 @@ from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
 from ctrlgen.models.pretrained import load_pretrained
 
-DEFAULT_CONFIGS = "e2e@50,e2e@25,e2e-sedd@64,e2e-masked@48,e2e-masked@48:0.7,e2e-masked@32:0.7,e2e-masked@24:0.7"
+DEFAULT_CONFIGS = ("e2e@50,e2e@25,e2e-sedd@64,e2e-masked@48,e2e-masked@32,e2e-masked@48:0.7,e2e-masked@32:0.7,"
+                   "e2e-masked@48:0.7:cache,e2e-masked@32:0.7:cache,e2e-masked@24:0.7:cache")
 
 
-def parse_config(spec: str) -> tuple[str, int, float | None]:
-    """``"e2e-masked@48:0.7"`` → ``("e2e-masked", 48, 0.7)``; ``"e2e@50"`` → ``("e2e", 50, None)``."""
+def parse_config(spec: str) -> tuple[str, int, float | None, bool]:
+    """``"e2e-masked@48:0.7:cache"`` → ``("e2e-masked", 48, 0.7, True)``; ``"e2e@50"`` → ``("e2e", 50, None,
+    False)``; ``"e2e-masked@48::cache"``: the block cache without a threshold."""
     name, _, rest = spec.partition("@")
-    steps, _, threshold = rest.partition(":")
-    if not name or not steps.isdigit():
-        raise SystemExit(f"--vs-ar-configs: {spec!r} is not MODEL@STEPS[:THRESHOLD]")
-    return name, int(steps), float(threshold) if threshold else None
+    steps, _, rest = rest.partition(":")
+    threshold, _, cache = rest.partition(":")
+    if not name or not steps.isdigit() or cache not in ("", "cache"):
+        raise SystemExit(f"--vs-ar-configs: {spec!r} is not MODEL@STEPS[:THRESHOLD[:cache]]")
+    return name, int(steps), float(threshold) if threshold else None, cache == "cache"
 
 
 def _draws(n: int, b: int, draw: Callable[[int, int], tuple[list[str], dict[str, Any]]]) -> tuple[float, list[str], list[dict[str, Any]]]:
@@ -54,7 +58,7 @@ def bench_vs_ar(quality: Callable[[list[str]], dict[str, float]], batches: Seque
     ar, tok, _ = load_pretrained(resolve_model_path("e2e-ar-draft"), ARLM)
     ar.eval()
     specs = [parse_config(s) for s in configs.split(",") if s]
-    gens = {name: ctrlgen.load(name) for name in dict.fromkeys(name for name, _, _ in specs)}
+    gens = {name: ctrlgen.load(name) for name in dict.fromkeys(name for name, *_ in specs)}
     for gen in gens.values():
         gen.generate(n=1, steps=4, seed=0)  # warm-up (lazy loads)
     rows = []
@@ -64,11 +68,11 @@ def bench_vs_ar(quality: Callable[[list[str]], dict[str, float]], batches: Seque
         base = {"backend": "e2e-ar-draft", "kind": "vs-ar", "batch": b, "n": n, "steps": None, "threshold": None,
                 "cpu_s": round(t, 3), "samples_per_s": round(n / t, 2), "ratio_to_ar": 1.0, **quality(texts)}
         rows.append(base)
-        for name, steps, threshold in specs:
+        for name, steps, threshold, cache in specs:
             gen = gens[name]
-            kw = {"sampler": SamplerConfig(threshold=threshold)} if gen.backend == "masked" else {}
-            if threshold is not None and gen.backend != "masked":
-                raise SystemExit(f"--vs-ar-configs: a threshold needs a masked model, not {name} ({gen.backend})")
+            kw = {"sampler": SamplerConfig(threshold=threshold, cache=cache)} if gen.backend == "masked" else {}
+            if (threshold is not None or cache) and gen.backend != "masked":
+                raise SystemExit(f"--vs-ar-configs: a threshold or cache needs a masked model, not {name} ({gen.backend})")
 
             def draw(size: int, seed: int) -> tuple[list[str], dict[str, Any]]:
                 out = gen.generate(n=size, steps=steps, seed=seed, batch_size=size, **kw)
@@ -76,7 +80,7 @@ def bench_vs_ar(quality: Callable[[list[str]], dict[str, float]], batches: Seque
 
             t, texts, reports = _draws(n, b, draw)
             row = {"backend": name, "kind": "vs-ar", "batch": b, "n": n, "steps": steps, "threshold": threshold,
-                   "cpu_s": round(t, 3), "samples_per_s": round(n / t, 2),
+                   "cache": cache, "cpu_s": round(t, 3), "samples_per_s": round(n / t, 2),
                    "ratio_to_ar": round(n / t / base["samples_per_s"], 3), **quality(texts)}
             row["at_ar_bigram"] = row["bigram"] >= base["bigram"]
             if gen.backend == "masked":

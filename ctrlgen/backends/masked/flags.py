@@ -1,5 +1,5 @@
-"""The masked backend's command-line flags: ``--remasking``, ``--block-length``, ``--cfg-scale``, ``--threshold``
-and ``--token-temperature`` (``--temperature`` is the embedding backend's noise scale, and a flag belongs to one
+"""The masked backend's command-line flags: ``--remasking``, ``--block-length``, ``--cfg-scale``, ``--threshold``,
+``--block-cache`` and ``--token-temperature`` (``--temperature`` is the embedding backend's noise scale, and a flag belongs to one
 backend); the shared ``--guidance-scale`` is the logit-guidance scale γ of soft constraints.
 
 Torch-free at import time (``ctrlgen --help`` lists these flags): the sampler config is resolved when a command runs.
@@ -31,6 +31,9 @@ class MaskedFlags:
         parser.add_argument("--threshold", type=_probability, default=None, metavar="P",
                             help="also reveal every position whose drawn token has probability >= P at each step "
                                  "(Fast-dLLM parallel decoding; --steps becomes a ceiling; default: off)")
+        parser.add_argument("--block-cache", action="store_true", default=None,
+                            help="Fast-dLLM's block cache: one full forward per block, then the block's positions "
+                                 "only (an approximation; no --cfg-scale, no soft constraints)")
         parser.add_argument("--token-temperature", type=nonnegative_float, default=None, metavar="T",
                             help="temperature of the token draws (default 1; 0 = greedy)")
 
@@ -38,7 +41,8 @@ class MaskedFlags:
         """``sampler`` (a ``SamplerConfig`` with the given fields; its steps are the call's) and ``guidance_scale``
         when given."""
         given = {"remasking": args.remasking, "block_length": args.block_length, "cfg_scale": args.cfg_scale,
-                 "temperature": args.token_temperature, "threshold": getattr(args, "threshold", None)}
+                 "temperature": args.token_temperature, "threshold": getattr(args, "threshold", None),
+                 "cache": getattr(args, "block_cache", None)}
         scale = getattr(args, "guidance_scale", None)
         return {"sampler": resolve(CONFIG)(**{k: v for k, v in given.items() if v is not None}),
                 **({} if scale is None else {"guidance_scale": scale})}

@@ -111,5 +111,16 @@ class MaskedLLaDA(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """ids: LongTensor[B, L] (L ≤ seq_len is not enforced: RoPE extends) → logits: Tensor[B, L, V]."""
-        logits = self.llada(ids)
+        return self._no_mask(self.llada(ids))
+
+    def prefill(self, ids: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """``(forward(ids), cache)`` for :meth:`block_logits` (:meth:`LLaDAModel.prefill`)."""
+        logits, cache = self.llada.prefill(ids)
+        return self._no_mask(logits), cache
+
+    def block_logits(self, ids: Tensor, start: int, cache: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """The logits of one block of positions against a cache (:meth:`LLaDAModel.block_logits`)."""
+        return self._no_mask(self.llada.block_logits(ids, start, cache))
+
+    def _no_mask(self, logits: Tensor) -> Tensor:
         return logits.index_fill(-1, torch.tensor([self.mask_id], device=logits.device), float("-inf"))

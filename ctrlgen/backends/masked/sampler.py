@@ -35,6 +35,14 @@ so this changes no row's logits beyond float rounding). Without a guide hook the
 hook sees the whole batch as before. ``threshold=None`` (the default) runs the fixed schedule bit for bit as
 before; ``report["forwards"]`` on the generator's output counts the forwards a call ran.
 
+**Block cache** (``SamplerConfig.cache``; Fast-dLLM §3.2, "DualCache"): at a block's first step one full forward
+also keeps every layer's keys and values (``model.prefill``); the block's later steps run the network on the
+block's positions only, attending to those cached keys / values for every other position
+(``model.block_logits``). The candidates are the block's positions, so only their logits are needed. The prefix
+and suffix keys are stale within the block (they attended to the block as it was at its first step): an
+approximation, measured rather than assumed (``recipes/speed_vs_ar.py``). Off by default; it needs a model with
+``prefill`` / ``block_logits`` (the LLaDA architecture), and no CFG or guide hook (both read the whole canvas).
+
 The config is a frozen dataclass; everything that changes during a call lives in that call.
 """
 
@@ -126,6 +134,8 @@ class SamplerConfig:
     temperature: float = 1.0  # Gumbel temperature of the token draws; 0 = greedy (same texts for every seed)
     threshold: float | None = None  # reveal every candidate with p(drawn token) >= this too; steps = a ceiling
     #                                 (module doc); None = the fixed schedule
+    cache: bool = False  # Fast-dLLM's block cache: one full forward per block, then the block's positions only
+    #                      (an approximation: module doc); needs a model with prefill / block_logits, no CFG, no guide
 
     def __post_init__(self) -> None:
         if self.remasking not in REMASKING:
@@ -144,6 +154,8 @@ class SamplerConfig:
                 raise SamplingError(f"{name} must be a finite number >= 0, got {v!r}",
                                     f"pass e.g. {name}={'0.0 (off)' if name == 'cfg_scale' else '1.0, or 0 for greedy'}")
 
+        if not isinstance(self.cache, bool):
+            raise SamplingError(f"cache must be True or False, got {self.cache!r}", "cache=True for the block cache")
         t = self.threshold
         if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1):
             raise SamplingError(f"threshold must be a probability in (0, 1] or None, got {t!r}",
@@ -198,6 +210,12 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
     ban = torch.zeros(1, *x.shape[1:], model.vocab_size, dtype=torch.bool, device=x.device) if banned is None \
         else banned.to(x.device, copy=True)
     ban[..., mask_id] = True
+    if config.cache and (use_cfg or guide is not None or not hasattr(model, "block_logits")):
+        why = "classifier-free guidance reads the whole canvas" if use_cfg else \
+            "a guide hook reads the whole canvas" if guide is not None else \
+            f"{type(model).__name__} has no prefill / block_logits"
+        raise SamplingError(f"the block cache cannot serve this call: {why}",
+                            "pass SamplerConfig(cache=False), or drop cfg_scale / soft constraints")
     step = _Step(model, REMASKING.get(config.remasking), config.cfg_scale if use_cfg else 0.0, guide,
                  config.temperature, config.threshold, generator)
     traj: list[Tensor] = []
@@ -207,9 +225,13 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
         in_block = (pos >= b * width) & (pos < (b + 1) * width)  # BoolTensor[L]
         per_block = block_steps[b]
         k_steps = tokens_per_step((x == mask_id) & in_block, per_block)  # [B, per_block]
+        if config.cache:
+            step.model = _BlockCache(model, b * width, (b + 1) * width)
         for i in range(per_block):
             cand = (x == mask_id) & in_block  # the positions this step can reveal
             if config.threshold is None:
+                if config.cache:
+                    step.model.rows = torch.arange(x.shape[0], device=x.device)
                 x = step(x, cand, given, ban, k_steps[:, i])
                 row_forwards += x.shape[0]
             else:  # only the rows with something left in the block; none left: the block is done
@@ -218,10 +240,14 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
                     bar.update(per_block - i)
                     break
                 if guide is not None or bool(live.all()):  # a guide reads the whole batch
+                    if config.cache:
+                        step.model.rows = torch.arange(x.shape[0], device=x.device)
                     x = step(x, cand, given, ban, k_steps[:, i].clamp(min=1))
                     row_forwards += x.shape[0]
                 else:
                     rows = live.nonzero().squeeze(1)
+                    if config.cache:
+                        step.model.rows = rows
                     x = x.clone()
                     x[rows] = step(x[rows], cand[rows], given[rows], ban if ban.shape[0] == 1 else ban[rows],
                                    k_steps[rows, i].clamp(min=1))
@@ -232,6 +258,33 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
             bar.update()
     bar.close()
     return SampleOutput(tokens=x, trajectory=traj, forwards=forwards, row_forwards=row_forwards)
+
+
+class _BlockCache:
+    """``model`` seen through the block cache for the block ``[start, end)`` (module doc): called like the model on
+    ``ids: LongTensor[b, L]`` — the batch rows ``rows`` — it prefills at its first call and computes the block's
+    positions only after that; the logits outside the block are −∞ (no candidate is there)."""
+
+    def __init__(self, model: MaskPredictor, start: int, end: int) -> None:
+        self.model, self.start, self.end = model, start, end
+        self.mask_id, self.vocab_size = model.mask_id, model.vocab_size
+        self.rows: Tensor | None = None  # the batch rows of the next call's ids (set by the sampler)
+        self.cache: list[tuple[Tensor, Tensor]] | None = None
+        self.cached_rows: Tensor | None = None
+
+    def __call__(self, ids: Tensor) -> Tensor:
+        assert self.rows is not None
+        if self.cache is None:
+            logits, self.cache = self.model.prefill(ids)  # type: ignore[attr-defined]
+            self.cached_rows = self.rows
+            return logits
+        assert self.cached_rows is not None
+        at = torch.searchsorted(self.cached_rows, self.rows)  # later rows ⊆ the rows of the prefill
+        kv = self.cache if at.numel() == self.cached_rows.numel() else [(k[at], v[at]) for k, v in self.cache]
+        block = self.model.block_logits(ids[:, self.start:self.end], self.start, kv)  # type: ignore[attr-defined]
+        out = block.new_full((*ids.shape, block.shape[-1]), float("-inf"))
+        out[:, self.start:self.end] = block
+        return out
 
 
 class _Step:

@@ -98,6 +98,15 @@ class LLaDABlock(nn.Module):
 
     def forward(self, x: Tensor, sin: Tensor, cos: Tensor, bias: Tensor | None) -> Tensor:
         """x: Tensor[B, L, D]; sin/cos: Tensor[L, hd] float32; bias: additive Tensor[B, 1, 1, L] or None."""
+        return self.forward_kv(x, sin, cos, bias)[0]
+
+    def forward_kv(self, x: Tensor, sin: Tensor, cos: Tensor, bias: Tensor | None,
+                   cached: tuple[Tensor, Tensor] | None = None, start: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x_out, k, v)``: the block on ``x: Tensor[B, l, D]`` (positions ``start … start + l − 1``; ``sin`` /
+        ``cos``: Tensor[l, hd] for them) and its rotated keys / values ``Tensor[B, H_kv, l, hd]``. With ``cached``
+        (the keys / values of all L positions from an earlier pass), the queries of the ``l`` positions attend to
+        those, with the ``l`` positions' own entries replaced by the fresh ones (the block cache of
+        :meth:`LLaDAModel.block_logits`)."""
         c = self.c
         b, length, _ = x.shape
         h = self.attn_norm(x)
@@ -105,10 +114,14 @@ class LLaDABlock(nn.Module):
         k = self.k_proj(h).view(b, length, c.n_kv_heads, c.head_dim).transpose(1, 2)
         v = self.v_proj(h).view(b, length, c.n_kv_heads, c.head_dim).transpose(1, 2)
         q, k = self._rotate(q, sin, cos), self._rotate(k, sin, cos)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, enable_gqa=c.n_kv_heads != c.n_heads)
+        keys, values = k, v
+        if cached is not None:
+            keys, values = cached[0].clone(), cached[1].clone()
+            keys[:, :, start:start + length], values[:, :, start:start + length] = k, v
+        att = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias, enable_gqa=c.n_kv_heads != c.n_heads)
         x = x + self.attn_out(att.transpose(1, 2).reshape(b, length, c.d_model))
         h = self.ff_norm(x)
-        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
+        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h)), k, v
 
 
 class _Body(nn.Module):
@@ -146,9 +159,7 @@ class LLaDAModel(nn.Module):
         """ids: LongTensor[B, L]; attention_mask: Tensor[B, L] (1 = real token, 0 = padding no position may
         attend to) or None -> logits: Tensor[B, L, vocab_size] in the model dtype."""
         c, t = self.config, self.model.transformer
-        x = t.wte(ids)
-        if c.input_emb_norm:
-            x = x * c.d_model ** 0.5
+        x = self._embed(ids)
         sin, cos = rope_tables(ids.shape[1], c.head_dim, c.rope_theta, x.device)
         bias = None
         if attention_mask is not None and not bool(attention_mask.bool().all()):
@@ -156,6 +167,43 @@ class LLaDAModel(nn.Module):
             bias = torch.zeros(keep.shape, dtype=x.dtype, device=x.device).masked_fill(~keep, torch.finfo(x.dtype).min)
         for block in t.blocks:
             x = block(x, sin, cos, bias)
+        return self._head(x)
+
+    def prefill(self, ids: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """``(logits, cache)``: :meth:`forward` on ``ids: LongTensor[B, L]`` (no padding mask), and every layer's
+        rotated keys / values ``Tensor[B, H_kv, L, hd]`` for :meth:`block_logits`."""
+        c, t = self.config, self.model.transformer
+        x = self._embed(ids)
+        sin, cos = rope_tables(ids.shape[1], c.head_dim, c.rope_theta, x.device)
+        cache = []
+        for block in t.blocks:
+            x, k, v = block.forward_kv(x, sin, cos, None)
+            cache.append((k, v))
+        return self._head(x), cache
+
+    def block_logits(self, ids: Tensor, start: int, cache: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """The logits of positions ``start … start + l − 1`` only, ``ids: LongTensor[B, l]`` being their tokens
+        now: each layer's queries there attend to the cached keys / values of every other position (from
+        :meth:`prefill`) and to their own fresh ones — Fast-dLLM's block cache (arXiv:2505.22618, "DualCache").
+        Exact (= ``forward(full)[:, start:start + l]``) while the block holds the tokens it held at the prefill;
+        once they change, the other positions' keys / values from the second layer on are stale (they attended to
+        the old block) — the approximation a sampler bounds by a fresh prefill at each block's start.
+        ``Tensor[B, l, vocab_size]``."""
+        c, t = self.config, self.model.transformer
+        x = self._embed(ids)
+        sin, cos = rope_tables(start + ids.shape[1], c.head_dim, c.rope_theta, x.device)
+        sin, cos = sin[start:], cos[start:]
+        for block, kv in zip(t.blocks, cache, strict=True):
+            x = block.forward_kv(x, sin, cos, None, kv, start)[0]
+        return self._head(x)
+
+    def _embed(self, ids: Tensor) -> Tensor:
+        c, t = self.config, self.model.transformer
+        x = t.wte(ids)
+        return x * c.d_model ** 0.5 if c.input_emb_norm else x
+
+    def _head(self, x: Tensor) -> Tensor:
+        c, t = self.config, self.model.transformer
         x = t.ln_f(x)
         logits = F.linear(x, t.wte.weight) if c.weight_tying else t.ff_out(x)
         if c.scale_logits:
