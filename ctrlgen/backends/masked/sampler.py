@@ -215,7 +215,8 @@ def sample(model: MaskPredictor, x: Tensor, config: SamplerConfig, steps: int, *
             "a guide hook reads the whole canvas" if guide is not None else \
             f"{type(model).__name__} has no prefill / block_logits"
         raise SamplingError(f"the block cache cannot serve this call: {why}",
-                            "pass SamplerConfig(cache=False), or drop cfg_scale / soft constraints")
+                            "turn the cache off (SamplerConfig(cache=False); no --block-cache), or drop cfg_scale / "
+                            "soft constraints")
     step = _Step(model, REMASKING.get(config.remasking), config.cfg_scale if use_cfg else 0.0, guide,
                  config.temperature, config.threshold, generator)
     traj: list[Tensor] = []
