@@ -168,7 +168,7 @@ class DiscreteGenerator(Generator):
         prepared = self.prepare(constraints)
         fixed, values, banned = self.conditioning(prepared)
         if lexicon:
-            banned = banned | self.lexicons.banned(prepared)
+            banned = banned | self.lexicons.banned(prepared).to(banned.device)
         guidance = None
         if prepared is not None and prepared.soft_terms:  # scale 0: the model's scores untouched, bit for bit
             mask_id = self.tokenizer.vocab.mask_id if self.diffusion.graph.absorbing else None
