@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     results: dict[str, Any] = {}
     for task in args.tasks.split(","):
         targets = pick_targets(task, data, 3, 3, 0, oracles)
-        score = lambda t, x, task=task: TASKS.get(task).score([t], [[x]], oracles)[METRIC[task]] / 100
+        def score(t: Any, x: str, task: str = task) -> float:
+            return TASKS.get(task).score([t], [[x]], oracles)[METRIC[task]] / 100
+
         free = [gen.generate(n=args.n, steps=200, seed=k).texts for k in range(len(targets))]
         flat = [x for xs in free for x in xs]
         rows = [{"setting": "no-control", "way": "first", "pool": args.n, "bigram": oracles.bigrams.precision(flat),

@@ -64,7 +64,7 @@ def bench_vs_ar(quality: Callable[[list[str]], dict[str, float]], batches: Seque
     rows = []
     for b in batches:
         g = torch.Generator().manual_seed(0)
-        t, texts, _ = _draws(n, b, lambda size, seed: (tok.decode_batch(ar.sample(size, g)), {}))
+        t, texts, _ = _draws(n, b, lambda size, seed, g=g: (tok.decode_batch(ar.sample(size, g)), {}))
         base = {"backend": "e2e-ar-draft", "kind": "vs-ar", "batch": b, "n": n, "steps": None, "threshold": None,
                 "cpu_s": round(t, 3), "samples_per_s": round(n / t, 2), "ratio_to_ar": 1.0, **quality(texts)}
         rows.append(base)
@@ -74,7 +74,8 @@ def bench_vs_ar(quality: Callable[[list[str]], dict[str, float]], batches: Seque
             if (threshold is not None or cache) and gen.backend != "masked":
                 raise SystemExit(f"--vs-ar-configs: a threshold or cache needs a masked model, not {name} ({gen.backend})")
 
-            def draw(size: int, seed: int) -> tuple[list[str], dict[str, Any]]:
+            def draw(size: int, seed: int, gen: Any = gen, steps: int = steps,
+                     kw: dict[str, Any] = kw) -> tuple[list[str], dict[str, Any]]:
                 out = gen.generate(n=size, steps=steps, seed=seed, batch_size=size, **kw)
                 return out.texts, out.report
 
