@@ -15,6 +15,9 @@ that *raise* the check score:
    pass's log-prob of their first new word plus ``fluency_weight · fluency`` of the result, when a fluency
    function is given) are scored by one parallel fill pass over their new words and returned.
 
+With a ``budget`` (an expensive check: a parse per text), only the ``budget`` likeliest word-writing proposals (by
+that first-word log-prob) and every deletion are check-scored, instead of all ~``2 · width · n``.
+
 A proposal's log-prob is the generator's log-prob of the words it writes, *not* the tagger's log-prob of its
 forced tags: the tags are chosen by the check, as a hard face chooses them, and on a fluent text the tagger puts
 almost no mass on any edit (REPLACE on a content word costs ~10 nats there, an insertion less), which would make
@@ -61,9 +64,11 @@ def _ok(prop: _Prop, allowed: list[list[bool]], caps: list[int], n: int, limit: 
 def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool], tag_lp: Tensor,
             policy: tuple[list[list[bool]], list[int]], rank: RankFn, current: float, t: float, width: int, keep: int,
             phrases: Phrases, limit: int, target: int | None, device: torch.device,
-            fluency: RankFn | None = None, fluency_weight: float = 0.0) -> list[EditCandidate]:
+            fluency: RankFn | None = None, fluency_weight: float = 0.0,
+            budget: int | None = None) -> list[EditCandidate]:
     """Proposals for one text ``row`` (word ids) whose check score is ``current``; ``tag_lp: Tensor[n + 1, 4]`` are
-    the tagger's log-probs over its slots (with the policy applied), ``policy = (allowed, caps)``."""
+    the tagger's log-probs over its slots (with the policy applied), ``policy = (allowed, caps)``; ``budget``: at
+    most this many word-writing proposals are check-scored (module doc)."""
     n, (allowed, caps) = len(row), policy
     seqs: list[tuple[Edit, int]] = [(Edit.REPLACE, k) for k in range(1, n + 1) if allowed[k][Edit.REPLACE]]
     seqs += [(Edit.INSERT, k) for k in range(n + 1) if allowed[k][Edit.INSERT] and n + 1 <= limit]
@@ -100,6 +105,10 @@ def explore(edit_generator: SpanGenerator, row: list[int], flags: Sequence[bool]
                 add(_single(n, k, Edit.DELETE, (), extra), 0.0)
     if not props:
         return []
+    if budget is not None:  # the likeliest writing proposals and every deletion (quick 0: nothing written)
+        writes = sorted((ids for ids, (prop, _) in props.items() if any(prop[1])), key=lambda ids: -props[ids][1])
+        drop = set(writes[budget:])
+        props = {ids: v for ids, v in props.items() if ids not in drop}
     texts = list(props)
     gains = rank([list(ids) for ids in texts])
     better = [i for i, g in enumerate(gains) if float(g) > current]

@@ -104,6 +104,8 @@ class EditSampler:
     explore: bool = True  # check-guided proposals for texts whose rank is below 1 (needs a rank function)
     explore_width: int = 20  # likeliest words tried at each word and gap by a proposal
     explore_keep: int = 16  # proposals that raise the check score kept per text and step (the likeliest)
+    explore_budget: int | None = None  # word-writing proposals check-scored per text and step at most (the likeliest
+    #                                    first); None = all; the generator sets SPANS_EXPLORE_BUDGET for parser checks
 
     def __post_init__(self) -> None:
         _positive_int("max_steps", self.max_steps, "pass an int such as max_steps=12")
@@ -124,6 +126,8 @@ class EditSampler:
                 raise SamplingError(f"{name} must be a finite number, got {v!r}", "e.g. rank_weight=30.0, fluency_weight=10.0")
         for name in ("explore_width", "explore_keep"):
             _positive_int(name, getattr(self, name), "e.g. explore_width=20, explore_keep=16")
+        if self.explore_budget is not None:
+            _positive_int("explore_budget", self.explore_budget, "e.g. explore_budget=64, or None for every proposal")
 
     def timesteps(self, t_schedule: int | Sequence[float]) -> list[float]:
         """The ``max_steps`` step indices fed to the models (see the module docstring)."""
@@ -215,7 +219,7 @@ class EditSampler:
                 if current < 1.0:  # type: ignore[operator]
                     out[h] += explore_text(edit_generator, rows[h], flags[h], tag_lp[h, :len(rows[h]) + 1], policies[h],
                                            local, current, t, self.explore_width, self.explore_keep, phrases, limit,
-                                           target, device, fluency, self.fluency_weight)
+                                           target, device, fluency, self.fluency_weight, self.explore_budget)
         which = [h for h, c in enumerate(explore or ()) if c is not None]
         if propose is not None and rank is not None and which:
             extra = propose([rows[h] for h in which], [flags[h] for h in which], [policies[h] for h in which], float(t))
