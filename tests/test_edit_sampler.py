@@ -233,3 +233,37 @@ def test_bad_arguments_raise_sampling_error():
         EditSampler(decoding="beam", beam=(1, 2)).sample(tagger, gen, [[A]], 3, rank=lambda rows: None)
     assert EditSampler(max_steps=5).timesteps(3) == [3.0, 2.0, 1.0, 1.0, 1.0]
     assert EditSampler(max_steps=3).timesteps([4, 2]) == [4.0, 2.0, 2.0]
+
+
+def test_explore_budget_scores_only_the_likeliest_writing_proposals_and_every_deletion():
+    """``explore_budget``: an expensive check (a parse per text) scores at most the budget's likeliest word-writing
+    proposals, plus every deletion; without it, every proposal. A bad budget is refused."""
+    from ctrlgen.backends.edit.explore import explore
+
+    fill = {W1: 1.0, W2: 0.5, A: -1.0, B: -2.0}
+    gen = RuleGenerator(1, fill)
+    row = [A, B, C, D, A]
+    n = len(row)
+    allowed = [[True] * len(Edit) for _ in range(n + 1)]
+    allowed[0][Edit.REPLACE] = allowed[0][Edit.DELETE] = False  # slot 0 only inserts
+    seen: list[list[int]] = []
+
+    def rank(rows):
+        seen.extend(rows)
+        return [0.5 + 0.01 * (W1 in r) for r in rows]
+
+    def run(budget):
+        seen.clear()
+        out = explore(gen, row, [False] * n, torch.zeros(n + 1, len(Edit)), (allowed, [0] * (n + 1)), rank, 0.5, 1.0,
+                      4, 8, (), L, None, torch.device("cpu"), budget=budget)
+        return out, list(seen)
+
+    _, every = run(None)
+    deletions = [r for r in every if len(r) < n and all(w in row for w in r)]
+    out, some = run(5)
+    writes = [r for r in some if r not in deletions]
+    assert len(writes) == 5 and len(every) > len(some) and all(d in some for d in deletions)
+    assert all(W1 in r for r in writes)  # the likeliest word (log-prob first) is written first
+    assert out and all(W1 in c.ids for c in out)  # only proposals that raise the score come back
+    with pytest.raises(SamplingError, match="explore_budget"):
+        EditSampler(explore_budget=0)
