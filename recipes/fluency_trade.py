@@ -32,10 +32,7 @@ from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.core.rerank import fluency_scores
 from ctrlgen.evaluation.bench import data_dir, machine
 from ctrlgen.evaluation.tasks import TASKS
-from ctrlgen.oracles.bundle import Oracles
-from ctrlgen.oracles.fluency import BigramReference
-from ctrlgen.text.e2e import read_e2e_csv
-from fluent_structure import METRIC, SETTINGS, draw, pick_targets  # recipes/ is on sys.path when run as a script
+from fluent_structure import METRIC, SETTINGS, draw, pick_targets, structure_oracles  # recipes/ is on sys.path when run as a script
 
 
 def keep(check: Sequence[float], fluency: Sequence[float], texts: Sequence[str], n: int, way: str) -> list[int]:
@@ -68,11 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     data = data_dir(args.data) / "e2e"
-    gen = ctrlgen.load("e2e")
-    oracles = Oracles()
-    oracles.require(["tagger", "parser"])
-    oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
-    assert oracles.teacher is not None
+    gen, oracles = ctrlgen.load("e2e"), structure_oracles(data)
+    assert oracles.teacher is not None and oracles.bigrams is not None
     ways = ["first", "check", *(f"trade={w}" for w in args.trades.split(","))]
     head = {"recipe": "recipes/fluency_trade.py", "command": " ".join(["python recipes/fluency_trade.py",
             *(sys.argv[1:] if argv is None else argv)]), "machine": machine(), "model": "e2e", "steps": 200,

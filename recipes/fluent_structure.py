@@ -54,6 +54,14 @@ SETTINGS: dict[str, tuple[dict[str, Any], bool]] = {
 }
 
 
+def structure_oracles(data: Path) -> Oracles:
+    """The tagger, parser, teacher and the bigram table of ``data / "train.csv"`` that these recipes score with."""
+    oracles = Oracles()
+    oracles.require(["tagger", "parser"])
+    oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
+    return oracles
+
+
 def pick_targets(task: str, data: Path, short: int, long: int, seed: int, oracles: Oracles) -> list[Any]:
     """``short`` targets of ≤ 15 words and ``long`` of ≥ 20 (that fit 46 words), drawn from 120 references."""
     pool = (pos_targets(data / "valid.csv", n=120, seed=seed, tag=oracles.tag) if task == "pos"
@@ -144,10 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     data = data_dir(args.data) / "e2e"
-    gen = ctrlgen.load("e2e")
-    oracles = Oracles()
-    oracles.require(["tagger", "parser"])
-    oracles.bigrams = BigramReference(e.ref for e in read_e2e_csv(data / "train.csv", parse_mrs=False))
+    gen, oracles = ctrlgen.load("e2e"), structure_oracles(data)
     refs = list(dict.fromkeys(e.ref for e in read_e2e_csv(data / "valid.csv")))
     line = {tuple(split_words(r)): k for k, r in enumerate(refs)}
     results: dict[str, Any] = {}

@@ -14,8 +14,9 @@ from edit_support import tiny_edit_generator
 from ctrlgen.backends.edit.generator import DiffusERGenerator
 from ctrlgen.backends.edit.joint import words_of
 from ctrlgen.backends.edit.ops import slot_policy
-from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
+from ctrlgen.backends.edit.pattern import PatternProposer
 from ctrlgen.constraints.base import Constraint, WordLabelled
+from ctrlgen.core.lexicon import build_lexicon
 from ctrlgen.errors import SamplingError
 from ctrlgen.text.tokenizer import Tokenizer, split_words
 
@@ -68,7 +69,7 @@ def test_stand_in_is_word_labelled():
 
 
 def test_lexicon_keeps_the_labels_words_carry(tok):
-    rows = [ids_of(tok, "The Mill is a pub near the river ."), ids_of(tok, "Blue Door serves 5 dishes .")]
+    rows = [split_words("The Mill is a pub near the river ."), split_words("Blue Door serves 5 dishes .")]
     lex = build_lexicon(Shapes(["CAP"]), rows, tok.vocab)
     words = {label: {tok.vocab.word(i) for i in torch.nonzero(m).flatten().tolist()} for label, m in lex.items()}
     assert words["CAP"] == {"The", "Mill", "Blue", "Door"} and words["NUM"] == {"5"} and words["DOT"] == {"."}
@@ -78,7 +79,7 @@ def test_lexicon_keeps_the_labels_words_carry(tok):
 @pytest.mark.parametrize("text", ["The Mill is a pub .", "pub pub", "The Mill is near Blue Door and serves a pub ."])
 def test_proposals_meet_a_context_free_pattern(gen, tok, text):
     target = Shapes(["CAP", "CAP", "LOW", "LOW", "NUM", "DOT"])
-    rows = [ids_of(tok, t) for t in tok_texts()]
+    rows = [split_words(t) for t in tok_texts()]
     proposer = PatternProposer([target], [build_lexicon(target, rows, tok.vocab)], gen.model.generator, tok.vocab,
                                torch.device("cpu"), width=3)
     row = ids_of(tok, text)
@@ -99,7 +100,7 @@ def tok_texts() -> list[str]:
 
 def test_no_proposal_for_a_match_or_against_protection(gen, tok):
     target = Shapes(["CAP", "LOW", "DOT"])
-    lex = build_lexicon(target, [ids_of(tok, t) for t in tok_texts()], tok.vocab)
+    lex = build_lexicon(target, [split_words(t) for t in tok_texts()], tok.vocab)
     proposer = PatternProposer([target], [lex], gen.model.generator, tok.vocab, torch.device("cpu"))
     done, off = ids_of(tok, "The pub ."), ids_of(tok, "The Mill .")
     free, held = [False] * 4, [False, False, True, False]  # word 2 ("Mill") protected: it must not be replaced
@@ -109,7 +110,7 @@ def test_no_proposal_for_a_match_or_against_protection(gen, tok):
 
 def test_draft_mask_and_masked_ar_drafts(gen, tok):
     target = Shapes(["CAP", "LOW", "NUM", "DOT"])
-    lex = build_lexicon(target, [ids_of(tok, t) for t in tok_texts()], tok.vocab)
+    lex = build_lexicon(target, [split_words(t) for t in tok_texts()], tok.vocab)
     proposer = PatternProposer([target], [lex], gen.model.generator, tok.vocab, torch.device("cpu"))
     mask = proposer.draft_mask(SEQ_LEN)
     assert mask.shape == (SEQ_LEN, len(tok)) and mask[5].tolist() == [i == tok.vocab.end_id for i in range(len(tok))]
@@ -148,7 +149,7 @@ def test_a_labeller_that_miscounts_is_a_clear_error(gen, tok):
     from ctrlgen.constraints.base import ConstraintError
 
     with pytest.raises(ConstraintError, match="sentence 0 has 2 words but 3 labels"):
-        build_lexicon(Split(["CAP"]), [ids_of(tok, "The Mill")], tok.vocab)
+        build_lexicon(Split(["CAP"]), [split_words("The Mill")], tok.vocab)
 
 
 def test_sampler_takes_propose_candidates_without_local_explore(gen, tok):
@@ -156,7 +157,7 @@ def test_sampler_takes_propose_candidates_without_local_explore(gen, tok):
     from ctrlgen.backends.edit.sampler import EditSampler
 
     target = Shapes(["CAP", "LOW", "LOW", "DOT"])
-    lex = build_lexicon(target, [ids_of(tok, t) for t in tok_texts()], tok.vocab)
+    lex = build_lexicon(target, [split_words(t) for t in tok_texts()], tok.vocab)
     proposer = PatternProposer([target], [lex], gen.model.generator, tok.vocab, torch.device("cpu"))
 
     def rank(rows):
@@ -168,3 +169,50 @@ def test_sampler_takes_propose_candidates_without_local_explore(gen, tok):
     assert [shape(tok.vocab.word(i)) for i in out.ids[0]] == list(target.labels)
     plain = sampler.sample(gen.model.tagger, gen.model.generator, [start], 2, rank=rank)
     assert [shape(tok.vocab.word(i)) for i in plain.ids[0]] != list(target.labels)  # no hook, no proposals
+
+
+def test_a_spans_target_gets_the_explore_budget_and_nothing_else_does(gen):
+    """A ``SyntaxSpans`` check is a parse per proposal: its local edits are check-scored 48 at most per text and
+    step; other constraints keep every proposal (their search is unchanged)."""
+    from ctrlgen import Contains, SyntaxSpans
+    from ctrlgen.backends.edit.guides import SPANS_EXPLORE_BUDGET, explore_budget
+
+    spans = SyntaxSpans(((0, 2, "NP"),))
+    assert explore_budget(gen.prepare(spans)) == SPANS_EXPLORE_BUDGET == 48
+    assert explore_budget(gen.prepare(spans & Contains("pub"))) == 48
+    assert explore_budget(gen.prepare(Contains("pub"))) is None
+    assert explore_budget(gen.prepare(Shapes(["CAP"]))) is None and explore_budget(None) is None
+
+
+def test_generate_hands_the_spans_budget_to_the_sampler(gen, monkeypatch):
+    """The generator passes :func:`explore_budget` on to the revision loop (a stand-in spans check: no parser)."""
+    from dataclasses import dataclass
+
+    from ctrlgen import Contains, SyntaxSpans
+    from ctrlgen.backends.edit.sampler import EditSampler
+
+    @dataclass(frozen=True, repr=False)
+    class CheapSpans(SyntaxSpans):
+        def judge(self, texts):
+            return [False] * len(texts), [0.5] * len(texts)
+
+        def score(self, texts):
+            return [0.5] * len(texts)
+
+        def satisfied(self, texts):
+            return [False] * len(texts)
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def sample(self, *args, **kwargs):
+        seen.append(self.explore_budget)
+        raise Stop
+
+    monkeypatch.setattr(EditSampler, "sample", sample)
+    for constraint, budget in ((CheapSpans(((0, 1, "NP"),)), 48), (Contains("pub"), None)):
+        with pytest.raises(Stop):
+            gen.generate(n=1, steps=2, seed=0, constraints=constraint)
+        assert seen[-1] == budget

@@ -2,61 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 import torch
+from label_support import ParityLabels, parity
 
 from ctrlgen.backends.embedding.fluency import fluent_order, own_log_likelihood
 from ctrlgen.backends.embedding.generator import EmbeddingGenerator
 from ctrlgen.core.lexicon import build_lexicon, label_banned
-from ctrlgen.constraints.base import Constraint
-from ctrlgen.registry import CHECK, SOFT_EMBEDDING
 from ctrlgen.text.vocab import SPECIALS
-
-
-def _parity(word: str) -> str:
-    return "ODD" if len(word) % 2 else "EVEN"
-
-
-class _Labels(Constraint):
-    """A per-word label constraint (WordLabelled) whose labeller is the parity of a word's length."""
-
-    faces = frozenset({SOFT_EMBEDDING, CHECK})
-
-    def __init__(self, labels: Sequence[str]) -> None:
-        self.labels = tuple(labels)
-
-    @property
-    def word_labels(self) -> tuple[str, ...]:
-        return self.labels
-
-    @staticmethod
-    def label_words(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        return [[_parity(w) for w in s] for s in sentences]
-
-    def soft(self, tokenizer, seq_len, backend):
-        return lambda x, t: x.sum((1, 2)) * 0.0
-
-    def score(self, texts):
-        out = []
-        for t in texts:
-            got = [_parity(w) for w in t.split()]
-            out.append(sum(a == b for a, b in zip(got, self.labels, strict=False)) / len(self.labels))
-        return out
-
-    def judge(self, texts):
-        s = self.score(texts)
-        return [v == 1.0 for v in s], s
-
-    def __repr__(self) -> str:
-        return f"_Labels({self.labels})"
 
 
 def test_build_lexicon_keeps_labels_above_share(tokenizer):
     vocab = tokenizer.vocab
     w = next(x for x in vocab.words[len(SPECIALS):] if len(x) % 2)
-    lex = build_lexicon(_Labels(["ODD"]), [[w], [w]], vocab, share=0.1)
+    lex = build_lexicon(ParityLabels(["ODD"]), [[w], [w]], vocab, share=0.1)
     assert set(lex) == {"ODD"} and lex["ODD"].nonzero().flatten().tolist() == [vocab.id(w)]
 
 
@@ -65,13 +24,13 @@ def test_label_banned_allows_lexicon_words_then_end_then_pad(tokenizer):
     V = len(vocab)
     odd = torch.zeros(V, dtype=torch.bool)
     odd[[7, 9]] = True
-    banned = label_banned([_Labels(["ODD", "NOUN", "ODD"])], [{"ODD": odd}], vocab, L)[0]
+    banned = label_banned([ParityLabels(["ODD", "NOUN", "ODD"])], [{"ODD": odd}], vocab, L)[0]
     allowed = ~banned
     assert allowed[1].nonzero().flatten().tolist() == [7, 9] == allowed[3].nonzero().flatten().tolist()
     assert not allowed[2, :len(SPECIALS)].any() and allowed[2, len(SPECIALS):].all()  # unknown label: any word
     assert allowed[4].nonzero().flatten().tolist() == [vocab.end_id]
     assert (allowed[5:].nonzero()[:, 1] == vocab.pad_id).all() and int(allowed[5:].sum()) == L - 5
-    assert label_banned([_Labels(["ODD"]), _Labels(["ODD", "ODD"])], [{}, {}], vocab, L) is None
+    assert label_banned([ParityLabels(["ODD"]), ParityLabels(["ODD", "ODD"])], [{}, {}], vocab, L) is None
 
 
 def test_fluent_order_passes_first_then_distinct_then_fluency():
@@ -99,12 +58,12 @@ def test_own_log_likelihood_is_deterministic_and_word_sensitive(tiny_model, toke
 def test_generate_with_lexicon_projects_every_word(tiny_model, tokenizer, diffusion):
     gen = EmbeddingGenerator(tiny_model, tokenizer, diffusion)
     labels = ["ODD", "EVEN", "EVEN", "ODD", "ODD"]
-    out = gen.generate(n=6, steps=10, seed=1, constraints=_Labels(labels), lexicon=True)
+    out = gen.generate(n=6, steps=10, seed=1, constraints=ParityLabels(labels), lexicon=True)
     vocab = tokenizer.vocab
     for row in out.tokens.tolist():
         assert row[len(labels) + 1] == vocab.end_id and set(row[len(labels) + 2:]) == {vocab.pad_id}
-        assert [_parity(vocab.word(i)) for i in row[1:len(labels) + 1]] == labels
-    free = gen.generate(n=6, steps=10, seed=1, constraints=_Labels(labels))
+        assert [parity(vocab.word(i)) for i in row[1:len(labels) + 1]] == labels
+    free = gen.generate(n=6, steps=10, seed=1, constraints=ParityLabels(labels))
     assert not torch.equal(free.tokens, out.tokens)  # off by default
 
 

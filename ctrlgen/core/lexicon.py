@@ -50,14 +50,24 @@ def row_words(row: Sequence[int], vocab: Vocabulary) -> list[str]:
     return out
 
 
+def labelled(leaf: WordLabelled, sentences: list[list[str]]) -> list[list[str]]:
+    """``leaf.label_words(sentences)``, checked: one label list per sentence, one label per word."""
+    out = [list(x) for x in leaf.label_words(sentences)]
+    bad = [k for k, (w, x) in enumerate(zip(sentences, out)) if len(w) != len(x)]
+    if len(out) != len(sentences) or bad:
+        k = bad[0] if bad else None
+        raise ConstraintError(f"{leaf!r}.label_words returned {len(out)} label lists for {len(sentences)} sentences"
+                              + (f"; sentence {k} has {len(sentences[k])} words but {len(out[k])} labels" if bad else ""),
+                              "label_words must label the given words as they are: one label per word, no re-tokenising")
+    return out
+
+
 def build_lexicon(leaf: WordLabelled, rows: Sequence[Sequence[str]], vocab: Vocabulary,
                   share: float = 0.1) -> dict[str, Tensor]:
     """``label -> BoolTensor[V]``: the words ``leaf.label_words`` gave that label in ≥ ``share`` of their uses in
-    ``rows`` (word lists); specials never enter."""
-    labels = [list(x) for x in leaf.label_words([list(r) for r in rows])]
-    if len(labels) != len(rows) or any(len(a) != len(b) for a, b in zip(rows, labels, strict=True)):
-        raise ConstraintError(f"{type(leaf).__name__}.label_words did not return one label per word",
-                              "label_words must label the given words as they are")
+    ``rows`` (word lists; :func:`labelled` checks the labeller); specials ([UNK]) never enter."""
+    rows = [list(r) for r in rows]
+    labels = labelled(leaf, rows)
     counts: defaultdict[int, Counter[str]] = defaultdict(Counter)
     for row, tags in zip(rows, labels, strict=True):
         for word, tag in zip(row, tags, strict=True):

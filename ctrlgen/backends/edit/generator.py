@@ -55,7 +55,7 @@ from typing import Any, Literal
 import torch
 
 from ctrlgen.backends.edit.choose import DIVERSITY, check_diversity, choose
-from ctrlgen.backends.edit.guides import EditGuides, leaf_scale, local_leaves
+from ctrlgen.backends.edit.guides import EditGuides, explore_budget, leaf_scale, local_leaves
 from ctrlgen.backends.edit.joint import EditModel, EditTrainingConfig
 from ctrlgen.backends.edit.models import encode_batch
 from ctrlgen.backends.edit.placing import start_rows
@@ -69,7 +69,6 @@ from ctrlgen.backends.edit.start import (
 )
 from ctrlgen.constraints.composition import ConstraintLike, PreparedConstraint, prepare
 from ctrlgen.constraints.infill import Infill
-from ctrlgen.constraints.syntax import SyntaxSpans
 from ctrlgen.core.contract import Generator, OnBatch, merge_batches
 from ctrlgen.core.mbr import order_by_mbr
 from ctrlgen.core.options import Options
@@ -85,9 +84,6 @@ DRAFT_LEAVES = 4  # drafts per sample: DRAFTS × min(DRAFT_LEAVES, checked leave
 DRAFT_TOP_P = 0.9  # nucleus of drafts written under a label lexicon (see .guides; recipes/sweep_edit_pattern.py)
 DEFAULT_SAMPLER = EditSampler(decoding="beam", beam=(3, 3))  # 2D beam; see recipes/results/bench_edit.json
 PROBE_BATCH = 8  # rows in the forward that budget() times
-#: explore_budget for a SyntaxSpans leaf (a parse per proposal, ~1,200 proposals per 28-word text and step without
-#: it: 20 minutes for 6 targets); recipes/control_long.py --rows edit --tasks spans measures it
-SPANS_EXPLORE_BUDGET = 48
 DRAFT_DIR = "draft"  # save_pretrained writes the AR draft LM here, inside the checkpoint
 
 
@@ -210,9 +206,8 @@ class DiffusERGenerator(EditGuides, Generator):
         propose, local_rank = self.proposer(steer), self._local_rank(steer)
         if propose is not None and not local_leaves(steer):  # type: ignore[arg-type]
             sampler = replace(sampler, explore=False)  # label patterns are all there is to explore
-        if sampler.explore_budget is None and steer is not None \
-                and any(isinstance(c, SyntaxSpans) for c in local_leaves(steer)):
-            sampler = replace(sampler, explore_budget=SPANS_EXPLORE_BUDGET)  # a parse per proposal: the likeliest
+        if sampler.explore_budget is None:  # a parse per proposal (spans): the likeliest proposals only
+            sampler = replace(sampler, explore_budget=explore_budget(steer))
         protected = sorted(set(fixed) | set(protect))
         if isinstance(t_start, bool) or not isinstance(t_start, int | float) or not 1 <= t_start < float("inf"):
             raise SamplingError(f"t_start must be a finite number >= 1, got {t_start!r}",

@@ -20,11 +20,13 @@ import torch
 from ctrlgen.backends.edit.joint import words_of
 from ctrlgen.backends.edit.models import encode_batch
 from ctrlgen.backends.edit.ops import device_of
-from ctrlgen.backends.edit.pattern import PatternProposer, build_lexicon
+from ctrlgen.backends.edit.pattern import PatternProposer
 from ctrlgen.backends.edit.start import probe_phrases
 from ctrlgen.backends.edit.types import Phrases
 from ctrlgen.constraints.base import WordLabelled
 from ctrlgen.constraints.composition import PreparedConstraint
+from ctrlgen.constraints.syntax import SyntaxSpans
+from ctrlgen.core.lexicon import build_lexicon
 from ctrlgen.errors import CheckpointError
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
@@ -32,6 +34,9 @@ from ctrlgen.models.pretrained import load_pretrained
 from ctrlgen.registry import CHECK
 
 LEXICON_SHARE, DRAFT_FLUENCY = 0.3, 0.3
+#: explore_budget for a SyntaxSpans leaf (a parse per proposal: ~1,200 proposals per 28-word text and step without
+#: it made one 6-target cell run past 20 minutes); recipes/control_long.py --rows edit --tasks spans measures it
+SPANS_EXPLORE_BUDGET = 48
 
 
 def leaf_scale(prepared: PreparedConstraint | None) -> float:
@@ -44,6 +49,14 @@ def leaf_scale(prepared: PreparedConstraint | None) -> float:
         return 1.0
     weights = [t.weight for t in prepared.terms if CHECK in t.constraint.faces and t.weight > 0]
     return sum(weights) / min(weights) if weights else 1.0
+
+
+def explore_budget(prepared: PreparedConstraint | None) -> int | None:
+    """``EditSampler.explore_budget`` for ``prepared``: :data:`SPANS_EXPLORE_BUDGET` when a ``SyntaxSpans`` leaf is
+    a local leaf (its check is a parse per proposal), else ``None`` (every proposal is check-scored)."""
+    if prepared is None or not any(isinstance(c, SyntaxSpans) for c in local_leaves(prepared)):
+        return None
+    return SPANS_EXPLORE_BUDGET
 
 
 def local_leaves(prepared: PreparedConstraint) -> list:  # type: ignore[type-arg]
@@ -190,6 +203,8 @@ class EditGuides:
             return None
         for c in leaves:
             if type(c) not in self._lexicons:
-                self._lexicons[type(c)] = build_lexicon(c, self._probes(), self.tokenizer.vocab, LEXICON_SHARE)
+                vocab = self.tokenizer.vocab
+                words = [[vocab.word(i) for i in r] for r in self._probes()]
+                self._lexicons[type(c)] = build_lexicon(c, words, vocab, LEXICON_SHARE)
         return PatternProposer(leaves, [self._lexicons[type(c)] for c in leaves], self.model.generator,
                                self.tokenizer.vocab, device_of(self.model.tagger))

@@ -24,7 +24,6 @@ its occurrences. Words no draft used are never proposed; a label no draft word g
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import torch
@@ -34,46 +33,16 @@ from ctrlgen.backends.edit.edits import Edit, EditScript, align, apply_edits, ed
 from ctrlgen.backends.edit.models import MASK_ID
 from ctrlgen.backends.edit.ops import carry, fill_sequential
 from ctrlgen.backends.edit.types import EditCandidate, SpanGenerator
-from ctrlgen.constraints.base import ConstraintError, WordLabelled
-from ctrlgen.text.vocab import SPECIALS, Vocabulary
+from ctrlgen.constraints.base import WordLabelled
+from ctrlgen.core.lexicon import labelled
+from ctrlgen.text.vocab import Vocabulary
 
 Policy = tuple[list[list[bool]], list[int]]  # (allowed[k][tag], span cap per slot; 0 = none), see slot_policy
 
 
-def labelled(leaf: WordLabelled, sentences: list[list[str]]) -> list[list[str]]:
-    """``leaf.label_words(sentences)``, checked: one label list per sentence, one label per word."""
-    out = [list(x) for x in leaf.label_words(sentences)]
-    bad = [k for k, (w, x) in enumerate(zip(sentences, out)) if len(w) != len(x)]
-    if len(out) != len(sentences) or bad:
-        k = bad[0] if bad else None
-        raise ConstraintError(f"{leaf!r}.label_words returned {len(out)} label lists for {len(sentences)} sentences"
-                              + (f"; sentence {k} has {len(sentences[k])} words but {len(out[k])} labels" if bad else ""),
-                              "label_words must label the given words as they are: one label per word, no re-tokenising")
-    return out
-
-
-def build_lexicon(leaf: WordLabelled, rows: Sequence[Sequence[int]], vocab: Vocabulary,
-                  share: float = 0.1) -> dict[str, Tensor]:
-    """``label -> BoolTensor[V]``: the words ``leaf``'s labeller gave that label in ≥ ``share`` of their uses in
-    ``rows`` (word ids, e.g. AR drafts); special ids ([UNK]) never enter."""
-    counts: defaultdict[int, Counter[str]] = defaultdict(Counter)
-    for row, labels in zip(rows, labelled(leaf, [[vocab.word(i) for i in r] for r in rows]), strict=True):
-        for i, label in zip(row, labels, strict=True):
-            counts[int(i)][label] += 1
-    out: dict[str, Tensor] = {}
-    for i, c in counts.items():
-        if i < len(SPECIALS):  # [UNK] is no word to write
-            continue
-        total = sum(c.values())
-        for label, k in c.items():
-            if k >= share * total:
-                out.setdefault(label, torch.zeros(len(vocab), dtype=torch.bool))[i] = True
-    return out
-
-
 class PatternProposer:
     """Proposals toward the labels of ``leaves`` (WordLabelled constraints) for one loaded edit model, each with
-    its lexicon (:func:`build_lexicon`). Called by the sampler as ``proposer(rows, flags, policies, t)`` →
+    its lexicon (:func:`ctrlgen.core.lexicon.build_lexicon`). Called by the sampler as ``proposer(rows, flags, policies, t)`` →
     candidates per row; a beam of ``width`` fills per row."""
 
     def __init__(self, leaves: Sequence[WordLabelled], lexicons: Sequence[dict[str, Tensor]],

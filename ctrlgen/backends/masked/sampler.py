@@ -310,7 +310,7 @@ class _Step:
         pos = torch.arange(x.shape[1], device=x.device)
         reveal = torch.zeros_like(cand).scatter_(1, order, pos[None] < k[:, None])
         if self.threshold is not None:  # and every candidate whose draw is probable enough (Fast-dLLM)
-            p = z.softmax(-1).gather(-1, x0[:, None]).squeeze(1)  # [R]
+            p = conf if self.remask is low_confidence else z.softmax(-1).gather(-1, x0[:, None]).squeeze(1)  # [R]
             sure = torch.zeros_like(cand)
             sure.view(-1)[rows] = p >= self.threshold
             reveal |= sure
