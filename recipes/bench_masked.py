@@ -20,7 +20,8 @@ E2E references never enter the JSON (``write_json(..., references=...)`` scrubs 
 
 ``--models e2e-masked,e2e-masked-bpe`` runs instead the word-level vs BPE comparison of issue 15 ("Measure") and
 writes ``recipes/results/bench_masked_bpe.json`` (``--out`` to change it); discrete (SEDD) models are taken too, each
-at ``--discrete-steps`` analytic steps. For each masked model, at its own
+at ``--discrete-steps`` analytic steps, and embedding (Diffusion-LM) models at ``--embedding-steps`` (e.g.
+``--models e2e,e2e-bpe --out recipes/results/bench_embedding_bpe.json``). For each masked model, at its own
 ``config.json`` block length and ``--wall-steps`` steps, the unconditional row (plus the copy rate: the share of
 samples equal, word for word, to a ``train.csv`` text), infill on the same holes (CFG 0; fixed words kept = the
 template's words in order; exact layout = the ``Infill`` check, every hole with its k words), ``Contains`` and
@@ -50,6 +51,7 @@ from contains_control import PHRASES, run_variant
 
 import ctrlgen
 from ctrlgen.backends.discrete.sampler import SEDDSampler
+from ctrlgen.backends.embedding.sampler import EmbeddingSampler
 from ctrlgen.backends.masked.sampler import REMASKING, SamplerConfig
 from ctrlgen.constraints.base import is_subword
 from ctrlgen.constraints.contains import Contains
@@ -68,11 +70,15 @@ def ints(value: str) -> list[int]:
 
 
 SECTIONS = ["unconditional", "infill", "contains", "semantic", "oov"]  # the rows of --models
+STEPS_ARG = {"masked": "wall_steps", "discrete": "discrete_steps", "embedding": "embedding_steps"}  # --models' steps
 BLOCK: dict[str, int | None] = {"block_length": 16}  # e2e-masked's semi-autoregressive block (--block)
 
 
 def sampler_for(backend: str, steps: int, **kw: Any) -> Any:
-    """The masked sampler (low-confidence remasking, blocks of ``--block``) or SEDD's analytic one."""
+    """The masked sampler (low-confidence remasking, blocks of ``--block``), SEDD's analytic one, or the embedding
+    backend's default sampler (clamping, L2 rounding) at ``steps``."""
+    if backend == "embedding":
+        return EmbeddingSampler(steps=steps)
     return SamplerConfig(steps=steps, **{**BLOCK, **kw}) if backend == "masked" else SEDDSampler(steps=steps)
 
 
@@ -86,6 +92,7 @@ def unconditional(name: str, gen: Any, sampler: Any, n: int, ref: BigramReferenc
     row = {"model": name, "steps": sampler.steps, "n": n, "bigram_precision": ref.precision(out.texts),
            "lm_score": teacher.score(out.texts), "distinct_2": distinct_n(out.texts, 2),
            "well_formed": sum(out.report["well_formed"]) / n, "samples_per_s": n / secs, "seconds": secs,
+           "garbled": sum("\ufffd" in t for t in out.texts) / n,  # a byte-level model's broken UTF-8 (U+FFFD)
            "examples": out.texts[:3]}
     if train_words is not None:
         row["copy_rate"] = sum(" ".join(split_words(t)) in train_words for t in out.texts) / n
@@ -211,13 +218,13 @@ def infill_row(name: str, gen: Any, cases: list, n: int, sampler: Any, ref: Bigr
 
 def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d: Any, ref: BigramReference,
                  teacher: Teacher) -> dict:
-    """Word-level vs BPE models (``--models``) of the masked or the discrete backend: a masked model at its own block
-    length and ``--wall-steps`` steps, a discrete (SEDD) one at ``--discrete-steps`` analytic steps; same seeds and
-    settings otherwise."""
+    """Word-level vs BPE models (``--models``) of the masked, discrete or embedding backend: a masked model at its own
+    block length and ``--wall-steps`` steps, a discrete (SEDD) one at ``--discrete-steps`` analytic steps, an
+    embedding one at ``--embedding-steps``; same seeds and settings otherwise."""
     names = [m for m in args.models.split(",") if m]
     gens = {m: ctrlgen.load(m) for m in names}
-    if bad := [m for m, g in gens.items() if g.backend not in ("masked", "discrete")]:
-        raise SystemExit(f"--models takes masked or discrete models; {bad} are not")
+    if bad := [m for m, g in gens.items() if g.backend not in STEPS_ARG]:
+        raise SystemExit(f"--models takes masked, discrete or embedding models; {bad} are not")
     train_words = {" ".join(split_words(t)) for t in train}
     cases = make_cases(valid, args.cases, list(gens.values()))
     targets = build_targets("semantic", d / "valid.csv", args.fields, 0,
@@ -225,7 +232,7 @@ def side_by_side(args: argparse.Namespace, train: list[str], valid: list[str], d
     models: dict[str, Any] = {}
     for m, g in gens.items():
         backend = g.backend
-        steps = args.wall_steps if backend == "masked" else args.discrete_steps
+        steps = getattr(args, STEPS_ARG[backend])
         if backend == "masked":
             BLOCK["block_length"] = g.defaults.block_length  # the model's measured default (config.json "sampling")
         sampler = sampler_for(backend, steps)
@@ -282,6 +289,8 @@ def main() -> None:
     ap.add_argument("--models", help="comma-separated masked or discrete models: the word-level vs BPE comparison "
                                      "instead")
     ap.add_argument("--discrete-steps", type=int, default=64, help="with --models: a discrete model's sampling steps")
+    ap.add_argument("--embedding-steps", type=int, default=200,
+                    help="with --models: an embedding model's sampling steps (the backend's default)")
     ap.add_argument("--out", help="default recipes/results/bench_masked.json (bench_masked_bpe.json with --models)")
     ap.add_argument("--sections", type=lambda v: v.split(","), default=SECTIONS,
                     help=f"with --models: rows to run, of {','.join(SECTIONS)}; a subset replaces those rows of the "

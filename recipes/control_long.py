@@ -25,7 +25,7 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
-- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent`` (and ``embedding-rerank8-fluent``: 8n drawn): the same
+- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent`` (and ``embedding-rerank8-fluent`` / ``-rerank16-fluent``: 8n / 16n drawn): the same
   backends through ``best_of(n, rerank=4, fluency="draft", fluency_trade=FLUENCY_TRADE)`` — 4n drawn, the n best by check score + 0.2 × per-word
   log-likelihood under the AR draft LM (not the teacher that scores lm); the embedding draws use the task's
   guidance with ``decay=1`` (strength × (1 − progress)). The trade and the decay were chosen on other targets
@@ -89,7 +89,8 @@ from ctrlgen.text.e2e import read_e2e_csv
 from ctrlgen.text.tokenizer import split_words
 
 RESULTS = Path(__file__).parent / "results"
-ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "embedding-rerank8-fluent", "discrete-unguided", "discrete", "discrete-demote",
+ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "embedding-rerank8-fluent", "embedding-rerank16-fluent",
+        "discrete-unguided", "discrete", "discrete-demote",
         "discrete-lexicon", "discrete-lexicon-rerank4-fluent", "discrete-rerank-unguided", "discrete-rerank", "edit",
         "edit-rerank4-fluent", "ar-best-of-64")
 FLUENCY_TRADE = 0.2  # check score per unit of draft log-likelihood (recipes/fluency_trade.py chose it on other targets)
@@ -100,7 +101,7 @@ SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
 MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "discrete-demote": "e2e-sedd",
           "discrete-rerank": "e2e-sedd", "discrete-unguided": "e2e-sedd", "discrete-rerank-unguided": "e2e-sedd",
           "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft", "embedding-rerank4-fluent": "e2e",
-          "embedding-rerank8-fluent": "e2e",
+          "embedding-rerank8-fluent": "e2e", "embedding-rerank16-fluent": "e2e",
           "edit-rerank4-fluent": "e2e-edit", "discrete-lexicon": "e2e-sedd", "discrete-lexicon-rerank4-fluent": "e2e-sedd"}
 
 
@@ -203,7 +204,7 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
             out[name] = Backend(name, load("e2e-edit"),
                                 lambda g, n, s, c: g.best_of(n=n, rerank=4, seed=s, constraints=c, fluency="draft",
                                                              fluency_trade=FLUENCY_TRADE))
-        elif name in ("embedding-rerank4-fluent", "embedding-rerank8-fluent"):
+        elif name in ("embedding-rerank4-fluent", "embedding-rerank8-fluent", "embedding-rerank16-fluent"):
             k = int(name.split("rerank")[1].split("-")[0])
             out[name] = Backend(name, emb, lambda g, n, s, c, k=k: g.best_of(
                 n=n, rerank=k, steps=args.steps, seed=s, constraints=c, fluency="draft", fluency_trade=FLUENCY_TRADE,
@@ -351,8 +352,10 @@ def merge(paths: Sequence[str], out: str) -> None:
     table = markdown(results, rows, sets, tasks)
     print(table)
     merged = {**{k: v for k, v in runs[0].items() if k not in ("command", "wall_s", "partial")},
-              "commands": [r.get("command") for r in runs], "wall_s": [r.get("wall_s") for r in runs],
-              "merged_from": [Path(p).name for p in paths], "rows": rows, "sets": sets, "tasks": tasks,
+              # a run may itself be a merge: its commands, times and sources are carried over one by one
+              "commands": [c for r in runs for c in (r.get("commands") or [r.get("command")])],
+              "wall_s": [w for r in runs for w in (r["wall_s"] if "merged_from" in r else [r.get("wall_s")])],
+              "merged_from": [m for r, p in zip(runs, paths) for m in r.get("merged_from", [Path(p).name])], "rows": rows, "sets": sets, "tasks": tasks,
               "targets": targets, "results": results, "markdown": table,
               "mean_words": {s: {t: statistics.fmean(x["words"] for x in ids) for t, ids in v.items()}
                              for s, v in targets.items()}}

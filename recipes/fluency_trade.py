@@ -2,6 +2,8 @@
 behind ``control_long.py``'s ``*-rerank4-fluent`` rows (``FLUENCY_TRADE = 0.2``, embedding draws with ``decay=1``).
 
     CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/fluency_trade.py --out recipes/results/fluency_trade.json
+    CTRLGEN_DATA=/path/to/data OMP_NUM_THREADS=1 python recipes/fluency_trade.py --backend edit \
+        --out recipes/results/fluency_trade_edit.json
 
 For each task (POS, tree) and each guidance setting, ``--pool`` samples are drawn per target from ``e2e`` (200
 steps, the targets of ``recipes/fluent_structure.py``: 3 short and 3 long ``valid.csv`` references, seed 0 — not the
@@ -14,6 +16,9 @@ texts are scored as ``control_long`` scores a row: mean check, bigram precision 
 lm-score (``e2e-teacher-1``, which no ranking reads), distinct texts per target. A ``no-control`` row (``n``
 unguided samples per target) gives the lm-score the 1.5× target is measured against. The JSON holds numbers and
 target ids only.
+
+``--backend edit`` draws from ``e2e-edit`` instead (its default revision loop: AR drafts revised toward the labels,
+``settings`` do not apply), so the edit backend's trade is chosen on the same tuning targets as the embedding one's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import ctrlgen
 from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.core.rerank import fluency_scores
 from ctrlgen.evaluation.bench import data_dir, machine
+from ctrlgen.evaluation.guided import constraints_for
 from ctrlgen.evaluation.tasks import TASKS
 from fluent_structure import METRIC, SETTINGS, draw, pick_targets, structure_oracles  # recipes/ is on sys.path when run as a script
 
@@ -61,15 +67,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--pools", default="8,16")
     ap.add_argument("-n", type=int, default=4)
     ap.add_argument("--trades", default="0.1,0.2,0.3,0.5")
+    ap.add_argument("--backend", choices=("embedding", "edit"), default="embedding",
+                    help="draw from e2e (guided, --settings) or from e2e-edit (its default revision loop)")
     ap.add_argument("--out", default="recipes/results/fluency_trade.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     data = data_dir(args.data) / "e2e"
-    gen, oracles = ctrlgen.load("e2e"), structure_oracles(data)
+    model = {"embedding": "e2e", "edit": "e2e-edit"}[args.backend]
+    gen, oracles = ctrlgen.load(model), structure_oracles(data)
+    settings = args.settings.split("|") if args.backend == "embedding" else ["default"]
     assert oracles.teacher is not None and oracles.bigrams is not None
     ways = ["first", "check", *(f"trade={w}" for w in args.trades.split(","))]
     head = {"recipe": "recipes/fluency_trade.py", "command": " ".join(["python recipes/fluency_trade.py",
-            *(sys.argv[1:] if argv is None else argv)]), "machine": machine(), "model": "e2e", "steps": 200,
+            *(sys.argv[1:] if argv is None else argv)]), "machine": machine(), "model": model,
+            "steps": 200 if args.backend == "embedding" else gen.spec.default_steps,
             "n": args.n, "pool": args.pool, "teacher": "e2e-teacher-1", "fluency": "draft (e2e-ar-draft)"}
     results: dict[str, Any] = {}
     for task in args.tasks.split(","):
@@ -77,15 +88,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         def score(t: Any, x: str, task: str = task) -> float:
             return TASKS.get(task).score([t], [[x]], oracles)[METRIC[task]] / 100
 
-        free = [gen.generate(n=args.n, steps=200, seed=k).texts for k in range(len(targets))]
+        free = [gen.generate(n=args.n, seed=k, **({"steps": 200} if args.backend == "embedding" else {})).texts
+                for k in range(len(targets))]
         flat = [x for xs in free for x in xs]
         rows = [{"setting": "no-control", "way": "first", "pool": args.n, "bigram": oracles.bigrams.precision(flat),
                  "lm_score": oracles.teacher.score(flat)}]
-        for setting in args.settings.split("|"):
+        for setting in settings:
             pool = []
             t0 = time.process_time()
             for k, t in enumerate(targets):
-                texts = draw(gen, t, task, args.pool, 200, k, SETTINGS[setting][0]).texts
+                texts = (draw(gen, t, task, args.pool, 200, k, SETTINGS[setting][0]).texts if args.backend == "embedding"
+                         else gen.generate(n=args.pool, seed=k, constraints=constraints_for(t)).texts)
                 pool.append((texts, [score(t, x) for x in texts], fluency_scores("draft", texts)))
             cpu = (time.process_time() - t0) / len(targets)
             for p in (int(v) for v in args.pools.split(",")):
