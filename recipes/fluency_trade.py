@@ -17,8 +17,8 @@ lm-score (``e2e-teacher-1``, which no ranking reads), distinct texts per target.
 unguided samples per target) gives the lm-score the 1.5× target is measured against. The JSON holds numbers and
 target ids only.
 
-``--backend edit`` draws from ``e2e-edit`` instead (its default revision loop: AR drafts revised toward the labels,
-``settings`` do not apply), so the edit backend's trade is chosen on the same tuning targets as the embedding one's.
+``--backend edit`` draws from ``e2e-edit`` instead (its default revision loop: AR drafts revised toward the labels;
+``--settings default|fluency=20|…`` sets the loop's ``EditSampler.fluency_weight``, default 10), so the edit backend's trade is chosen on the same tuning targets as the embedding one's.
 """
 
 from __future__ import annotations
@@ -28,17 +28,32 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 import ctrlgen
+from ctrlgen.backends.edit.generator import DEFAULT_SAMPLER
 from ctrlgen.cli.evaluate import write_json_atomic
 from ctrlgen.core.rerank import fluency_scores
 from ctrlgen.evaluation.bench import data_dir, machine
 from ctrlgen.evaluation.guided import constraints_for
 from ctrlgen.evaluation.tasks import TASKS
 from fluent_structure import METRIC, SETTINGS, draw, pick_targets, structure_oracles  # recipes/ is on sys.path when run as a script
+
+
+SETTINGS_DEFAULT = "guided|decay=1"
+
+
+def edit_sampler(setting: str) -> Any:
+    """The edit backend's default sampler, or with ``fluency=W`` its ``fluency_weight`` (draft LM log-prob per word in
+    every candidate's score; default 10) set to W."""
+    if setting == "default":
+        return DEFAULT_SAMPLER
+    if not setting.startswith("fluency="):
+        raise SystemExit(f"--backend edit takes settings 'default' or 'fluency=W', not {setting!r}")
+    return replace(DEFAULT_SAMPLER, fluency_weight=float(setting.split("=")[1]))
 
 
 def keep(check: Sequence[float], fluency: Sequence[float], texts: Sequence[str], n: int, way: str) -> list[int]:
@@ -62,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data")
     ap.add_argument("--tasks", default="pos,tree")
-    ap.add_argument("--settings", default="guided|decay=1", help="|-separated names of fluent_structure.SETTINGS")
+    ap.add_argument("--settings", default=SETTINGS_DEFAULT,
+                    help="|-separated names of fluent_structure.SETTINGS; with --backend edit: default|fluency=W|…")
     ap.add_argument("--pool", type=int, default=16)
     ap.add_argument("--pools", default="8,16")
     ap.add_argument("-n", type=int, default=4)
@@ -75,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = data_dir(args.data) / "e2e"
     model = {"embedding": "e2e", "edit": "e2e-edit"}[args.backend]
     gen, oracles = ctrlgen.load(model), structure_oracles(data)
-    settings = args.settings.split("|") if args.backend == "embedding" else ["default"]
+    settings = args.settings.split("|") if args.backend == "embedding" or args.settings != SETTINGS_DEFAULT \
+        else ["default"]
     assert oracles.teacher is not None and oracles.bigrams is not None
     ways = ["first", "check", *(f"trade={w}" for w in args.trades.split(","))]
     head = {"recipe": "recipes/fluency_trade.py", "command": " ".join(["python recipes/fluency_trade.py",
@@ -98,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             t0 = time.process_time()
             for k, t in enumerate(targets):
                 texts = (draw(gen, t, task, args.pool, 200, k, SETTINGS[setting][0]).texts if args.backend == "embedding"
-                         else gen.generate(n=args.pool, seed=k, constraints=constraints_for(t)).texts)
+                         else gen.generate(n=args.pool, seed=k, constraints=constraints_for(t),
+                                           sampler=edit_sampler(setting)).texts)
                 pool.append((texts, [score(t, x) for x in texts], fluency_scores("draft", texts)))
             cpu = (time.process_time() - t0) / len(targets)
             for p in (int(v) for v in args.pools.split(",")):
