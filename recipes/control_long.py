@@ -6,9 +6,13 @@
 
 Tasks: POS (success = word-level tag match %), tree (labelled-bracket F1 over all words) and spans (span success %),
 scored by the evaluation harness (:mod:`ctrlgen.evaluation.harness`) with the library's oracles (spaCy tagger,
-bundled parser). Sets: ``short`` — the control table's targets (``recipes/control_table.py``: references of
-``valid.csv`` that fit the sequence, drawn with ``--seed``); ``long`` — references of at least ``--min-words`` (20)
-words that still fit every model of the run (:func:`ctrlgen.evaluation.target_builders.long_targets`). The models
+bundled parser). Sets: ``table`` — the control table's targets (``recipes/control_table.py``: references of
+``valid.csv`` that fit the sequence, drawn with ``--seed``; they average 28 words, so they are long too: runs before
+session 14 called this set ``short``, and ``--merge`` renames it); ``short`` — references of at most
+``--max-words-short`` (15) words, leaving out the tuning targets of ``recipes/fluent_structure.py`` /
+``recipes/fluency_trade.py`` (where the trade and the decay were chosen); ``long`` — references of at least
+``--min-words`` (20) words that still fit every model of the run
+(:func:`ctrlgen.evaluation.target_builders.long_targets`). The models
 trained on ``train.csv`` only; ``valid.csv`` is held out.
 
 Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target ``k``):
@@ -78,7 +82,7 @@ from ctrlgen.evaluation.methods import (
     SampleContext,
     spaced_texts,
 )
-from ctrlgen.evaluation.target_builders import LONG_WORDS, long_targets
+from ctrlgen.evaluation.target_builders import LONG_WORDS, SHORT_WORDS, long_targets
 from ctrlgen.evaluation.tasks import TASKS as TASK_SPECS
 from ctrlgen.models.ar_lm import ARLM
 from ctrlgen.models.assets import resolve_model_path
@@ -94,7 +98,8 @@ ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "embedding-rerank
         "discrete-lexicon", "discrete-lexicon-rerank4-fluent", "discrete-rerank-unguided", "discrete-rerank", "edit",
         "edit-rerank4-fluent", "ar-best-of-64")
 FLUENCY_TRADE = 0.2  # check score per unit of draft log-likelihood (recipes/fluency_trade.py chose it on other targets)
-SETS = ("short", "long")
+SETS = ("table", "short", "long")
+LEGACY_SETS = {"short": "table"}  # set names of runs written before session 14 (no "set_names" key) → today's
 TASKS = ("pos", "tree", "spans")
 PARSED = ("tree", "spans")  # the tasks a second parser re-scores
 SUCCESS = {"pos": "pos_match", "tree": "tree_f1", "spans": "span_success"}
@@ -301,7 +306,7 @@ def markdown(results: dict[str, Any], rows: Sequence[str], sets: Sequence[str], 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {','.join(ROWS)} (default all)")
-    ap.add_argument("--sets", default=",".join(SETS), help="short,long (default both)")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"{','.join(SETS)} (default all)")
     ap.add_argument("--tasks", default=",".join(TASKS), help="pos,tree,spans (default all)")
     ap.add_argument("--targets", type=int, default=6, help="targets per task and set (default 6)")
     ap.add_argument("-n", type=int, default=4, help="samples per target (default 4)")
@@ -310,6 +315,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rerank", type=int, default=4, help="discrete-rerank: draw n × this, keep n (default 4)")
     ap.add_argument("--pool", type=int, default=64, help="AR best-of pool (default 64)")
     ap.add_argument("--min-words", type=int, default=LONG_WORDS, help=f"long set: words at least (default {LONG_WORDS})")
+    ap.add_argument("--max-words-short", type=int, default=SHORT_WORDS,
+                    help=f"short set: words at most (default {SHORT_WORDS})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", help="folder holding e2e/{train,valid}.csv (default $CTRLGEN_DATA)")
@@ -329,9 +336,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def untuned(valid: list[Any], data: Path, oracles: Oracles) -> list[Any]:
+    """``valid`` without the references of the POS and tree tuning targets of ``recipes/fluent_structure.py``
+    (``pick_targets``, seed 0), where the trade and the decay were chosen: the short set's source."""
+    from fluent_structure import pick_targets  # recipes/ is on sys.path when run as a script (not when imported)
+
+    tuned = {tuple(t.words) for task in ("pos", "tree") for t in pick_targets(task, data, 3, 3, 0, oracles)}
+    return [e for e in valid if tuple(split_words(e.ref)) not in tuned]
+
+
+def renamed(run: dict[str, Any]) -> dict[str, Any]:
+    """A run written before session 14 with its sets under today's names (:data:`LEGACY_SETS`)."""
+    if run.get("set_names") == 2:
+        return run
+    name = lambda s: LEGACY_SETS.get(s, s)
+    out = {**run, "set_names": 2, "sets": [name(s) for s in run.get("sets", [])]}
+    for key in ("results", "targets", "mean_words", "reference_scores"):
+        if key in run:
+            out[key] = {name(s): v for s, v in run[key].items()}
+    return out
+
+
 def merge(paths: Sequence[str], out: str) -> None:
     """One table from runs over different sets / tasks / rows (their settings must agree)."""
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [renamed(json.loads(Path(p).read_text())) for p in paths]
     same = ("n", "targets_per_task", "embedding_steps", "discrete_steps", "rerank", "ar_pool", "min_words_long",
             "seq_len", "seed")
     for r in runs[1:]:
@@ -394,17 +422,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             "data": "targets from e2e/valid.csv (held out), bigrams from e2e/train.csv", "n": args.n,
             "targets_per_task": args.targets, "embedding_steps": args.steps, "discrete_steps": args.sedd_steps,
             "rerank": args.rerank, "ar_pool": args.pool, "min_words_long": args.min_words, "seq_len": seq_len,
-            "seed": args.seed, "sets": args.sets, "tasks": args.tasks, "rows": args.rows,
+            "seed": args.seed, "sets": args.sets, "set_names": 2, "max_words_short": args.max_words_short, "tasks": args.tasks, "rows": args.rows,
             "parsers": {k: v for k, v in oracles.names.items() if k.startswith("parser")}}
     refs: dict[str, Any] = {}
     texts: dict[str, list[str]] = {}
     results: dict[str, Any] = {}
     target_ids: dict[str, Any] = {}
     seen: list[Any] = []
+    short_source = untuned(valid, data, oracles) if "short" in args.sets else []
     for s in args.sets:
         for task in args.tasks:
-            if s == "short":
+            if s == "table":
                 targets = build_targets(task, data / "valid.csv", args.targets, args.seed, seq_len, oracles)
+            elif s == "short":
+                targets = long_targets(task, short_source, seq_len=seq_len, n=args.targets, seed=args.seed, min_words=1,
+                                       max_words=args.max_words_short, tag=oracles.tag, parse=oracles.parse)
             else:
                 targets = long_targets(task, valid, seq_len=seq_len, n=args.targets, seed=args.seed,
                                        min_words=args.min_words, tag=oracles.tag, parse=oracles.parse)

@@ -4,6 +4,7 @@ one, ``recipes/control_long.py --second-parser`` wiring (stand-in parsers), and 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,8 +153,8 @@ def test_markdown_has_a_second_parser_column_only_when_scored() -> None:
     cl = _control_long()
     c = {"success": 70.0, "bigram_precision": 90.0, "lm_score": 3.0, "distinct_2": 80.0, "self_bleu": 20.0,
          "distinct_samples": 4.0, "n": 4, "seconds_per_target": 1.0, "cpu_seconds_per_target": 1.0}
-    one = cl.markdown({"short": {"tree": {"edit": c}}}, ["edit"], ["short"], ["tree"]).splitlines()
-    two = cl.markdown({"short": {"tree": {"edit": {**c, "success_parser2": 55.5}}}}, ["edit"], ["short"],
+    one = cl.markdown({"table": {"tree": {"edit": c}}}, ["edit"], ["table"], ["tree"]).splitlines()
+    two = cl.markdown({"table": {"tree": {"edit": {**c, "success_parser2": 55.5}}}}, ["edit"], ["table"],
                       ["tree"]).splitlines()
     assert "parser 2" not in one[0] and "success parser 2" in two[0]
     assert two[0].count("|") == one[0].count("|") + 1 == two[1].count("|") == two[2].count("|")
@@ -172,3 +173,26 @@ def test_second_bundled_parser_loads_and_differs_from_the_first() -> None:
     assert second.name == "parser-ptb-sample-2" and second.path.read_bytes() != DEFAULT_PARSER.read_bytes()
     c = agreement(trees, second.parse_uncached(words))
     assert c.f1 == 1.0 and c.matched > 0
+
+
+def test_merge_renames_the_old_short_set_to_table(tmp_path: Path) -> None:
+    cl = _control_long()
+    cell = {"success": 70.0, "bigram_precision": 90.0, "lm_score": 3.0, "distinct_2": 80.0, "self_bleu": 20.0,
+            "distinct_samples": 4.0, "n": 4, "seconds_per_target": 1.0, "cpu_seconds_per_target": 1.0}
+    head = {"n": 4, "targets_per_task": 6, "embedding_steps": 200, "discrete_steps": None, "rerank": 4, "ar_pool": 64,
+            "min_words_long": 20, "seq_len": 48, "seed": 0, "rows": ["edit"]}
+    old = {**head, "sets": ["short", "long"], "results": {"short": {"tree": {"edit": cell}}, "long": {"tree": {"edit": cell}}},
+           "targets": {"short": {"tree": [{"ref": 1, "words": 28}]}, "long": {"tree": [{"ref": 2, "words": 25}]}}}
+    new = {**head, "set_names": 2, "sets": ["short"], "results": {"short": {"tree": {"edit": {**cell, "success": 50.0}}}},
+           "targets": {"short": {"tree": [{"ref": 3, "words": 12}]}}}
+    paths = []
+    for k, run in enumerate((old, new)):
+        paths.append(tmp_path / f"{k}.json")
+        paths[-1].write_text(json.dumps(run))
+    cl.merge([str(p) for p in paths], str(tmp_path / "out.json"))
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert got["sets"] == ["table", "short", "long"] and got["set_names"] == 2
+    assert got["results"]["table"]["tree"]["edit"]["success"] == 70.0  # the old run's "short" is today's "table"
+    assert got["results"]["short"]["tree"]["edit"]["success"] == 50.0  # the new run's short set is kept as it is
+    assert got["targets"]["short"]["tree"][0]["words"] == 12 and got["targets"]["table"]["tree"][0]["words"] == 28
+    assert cl.renamed(new) is new  # a run with today's names is left alone

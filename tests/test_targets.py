@@ -253,3 +253,15 @@ def test_long_targets_refuse_what_they_cannot_build() -> None:
         long_targets("pos", _rows([8, 12]), seq_len=48, tag=lambda s: [["X"] * len(w) for w in s])
     with pytest.raises(ConfigError, match="need a parser"):
         long_targets("tree", _rows(LENGTHS), seq_len=48)
+
+
+@pytest.mark.parametrize("task", ["pos", "tree", "spans"])
+def test_max_words_bounds_the_targets_from_above(task: str) -> None:
+    tag = (lambda sents: [["NOUN"] * len(s) for s in sents]) if task == "pos" else None
+    kw = {"tag": tag, "parse": _right_branching}
+    every = long_targets(task, _rows(LENGTHS), seq_len=48, n=None, min_words=1, **kw)
+    for top in (8, 12, 21, 100):
+        got = long_targets(task, _rows(LENGTHS), seq_len=48, n=None, min_words=1, max_words=top, **kw)
+        assert [t for t in every if len(t.words) <= top] == got  # exactly those that fit both bounds, in order
+    with pytest.raises(DataError, match="no reference has 1 to 3 words"):
+        long_targets(task, _rows(LENGTHS), seq_len=48, min_words=1, max_words=3, **kw)

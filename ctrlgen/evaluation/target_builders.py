@@ -115,6 +115,7 @@ def span_targets(source: Source, parse: Parse, *, n: int | None = None, seed: in
 
 # ------------------------------------------------------------------------------------------ long targets
 LONG_WORDS = 20  # the issue's "long": at least this many words (tags, leaves)
+SHORT_WORDS = 15  # "short": at most this many words (the tuning targets of recipes/fluent_structure.py, too)
 LONG_TASKS = ("pos", "tree", "spans")
 
 
@@ -128,14 +129,17 @@ def examples_between(source: Source, min_words: int, max_words: int) -> list[E2E
 
 def long_targets(task: str, source: Source, *, seq_len: int, n: int | None = None, seed: int = 0,
                  min_words: int = LONG_WORDS, tag: Callable[[list[list[str]]], Sequence[Sequence[str]]] | None = None,
-                 parse: Parse | None = None) -> list[PosTarget] | list[TreeTarget] | list[SpanTarget]:
+                 parse: Parse | None = None, max_words: int | None = None,
+                 ) -> list[PosTarget] | list[TreeTarget] | list[SpanTarget]:
     """``n`` seeded ``task`` targets (``"pos"``, ``"tree"`` or ``"spans"``) from references of ``min_words`` …
-    ``seq_len - 2`` words (``tag`` for POS, default the spaCy oracle; ``parse`` for tree / spans)."""
+    ``min(max_words, seq_len - 2)`` words (``tag`` for POS, default the spaCy oracle; ``parse`` for tree / spans).
+    With ``min_words=1, max_words=SHORT_WORDS`` the same builder gives short targets."""
     if task not in LONG_TASKS:
         raise ConfigError(f"no long targets for the {task!r} task", hint=f"long targets exist for {', '.join(LONG_TASKS)}")
-    rows = examples_between(source, min_words, seq_len - 2)
+    top = seq_len - 2 if max_words is None else min(max_words, seq_len - 2)
+    rows = examples_between(source, min_words, top)
     if not rows:
-        raise DataError(f"no reference has {min_words} to {seq_len - 2} words",
+        raise DataError(f"no reference has {min_words} to {top} words",
                         hint="pass a larger CSV (e.g. valid.csv) or lower min_words")
     if task == "pos":
         return pos_targets(rows, n=n, seed=seed, tag=tag)
