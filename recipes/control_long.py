@@ -29,7 +29,8 @@ Rows (``--rows``; one generator call per target, seed ``--seed + k`` for target 
 - ``discrete-rerank``: ``e2e-sedd`` through ``Generator.best_of(n, rerank=--rerank)`` (check-face reranking: a
   constraint the backend cannot steer by is left out of the draw and only ranks it, so no cell of it is refused);
 - ``edit``: ``e2e-edit`` (AR drafts revised toward the constraint, ranked by its check face);
-- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent`` (and ``embedding-rerank8-fluent`` / ``-rerank16-fluent``: 8n / 16n drawn): the same
+- ``embedding-rerank4-fluent`` / ``edit-rerank4-fluent`` (and ``embedding-rerank8-fluent`` / ``-rerank16-fluent``,
+  ``edit-rerank8-fluent``: 8n / 16n drawn): the same
   backends through ``best_of(n, rerank=4, fluency="draft", fluency_trade=FLUENCY_TRADE)`` — 4n drawn, the n best by check score + 0.2 × per-word
   log-likelihood under the AR draft LM (not the teacher that scores lm); the embedding draws use the task's
   guidance with ``decay=1`` (strength × (1 − progress)). The trade and the decay were chosen on other targets
@@ -96,7 +97,7 @@ RESULTS = Path(__file__).parent / "results"
 ROWS = ("no-control", "embedding", "embedding-rerank4-fluent", "embedding-rerank8-fluent", "embedding-rerank16-fluent",
         "discrete-unguided", "discrete", "discrete-demote",
         "discrete-lexicon", "discrete-lexicon-rerank4-fluent", "discrete-rerank-unguided", "discrete-rerank", "edit",
-        "edit-rerank4-fluent", "ar-best-of-64")
+        "edit-rerank4-fluent", "edit-rerank8-fluent", "ar-best-of-64")
 FLUENCY_TRADE = 0.2  # check score per unit of draft log-likelihood (recipes/fluency_trade.py chose it on other targets)
 SETS = ("table", "short", "long")
 LEGACY_SETS = {"short": "table"}  # set names of runs written before session 14 (no "set_names" key) → today's
@@ -107,7 +108,7 @@ MODELS = {"no-control": "e2e", "embedding": "e2e", "discrete": "e2e-sedd", "disc
           "discrete-rerank": "e2e-sedd", "discrete-unguided": "e2e-sedd", "discrete-rerank-unguided": "e2e-sedd",
           "edit": "e2e-edit", "ar-best-of-64": "e2e-ar-draft", "embedding-rerank4-fluent": "e2e",
           "embedding-rerank8-fluent": "e2e", "embedding-rerank16-fluent": "e2e",
-          "edit-rerank4-fluent": "e2e-edit", "discrete-lexicon": "e2e-sedd", "discrete-lexicon-rerank4-fluent": "e2e-sedd"}
+          "edit-rerank4-fluent": "e2e-edit", "edit-rerank8-fluent": "e2e-edit", "discrete-lexicon": "e2e-sedd", "discrete-lexicon-rerank4-fluent": "e2e-sedd"}
 
 
 class Backend(PerTargetMethod):
@@ -205,10 +206,11 @@ def make_rows(names: Sequence[str], args: argparse.Namespace) -> tuple[Any, dict
                                                              constraints=c))
         elif name == "edit":
             out[name] = Backend(name, load("e2e-edit"), lambda g, n, s, c: g.generate(n=n, seed=s, constraints=c))
-        elif name == "edit-rerank4-fluent":
+        elif name in ("edit-rerank4-fluent", "edit-rerank8-fluent"):
+            k = int(name.split("rerank")[1].split("-")[0])
             out[name] = Backend(name, load("e2e-edit"),
-                                lambda g, n, s, c: g.best_of(n=n, rerank=4, seed=s, constraints=c, fluency="draft",
-                                                             fluency_trade=FLUENCY_TRADE))
+                                lambda g, n, s, c, k=k: g.best_of(n=n, rerank=k, seed=s, constraints=c, fluency="draft",
+                                                                  fluency_trade=FLUENCY_TRADE))
         elif name in ("embedding-rerank4-fluent", "embedding-rerank8-fluent", "embedding-rerank16-fluent"):
             k = int(name.split("rerank")[1].split("-")[0])
             out[name] = Backend(name, emb, lambda g, n, s, c, k=k: g.best_of(
