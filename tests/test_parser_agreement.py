@@ -110,6 +110,8 @@ def test_oracles_view_scores_tree_and_spans_with_the_second_parser() -> None:
 
 # -------------------------------------------------------------------------- control_long wiring
 def _control_long() -> ModuleType:
+    if str(ROOT / "recipes") not in sys.path:  # control_long imports its sibling long_table, as when run as a script
+        sys.path.insert(0, str(ROOT / "recipes"))
     spec = importlib.util.spec_from_file_location("control_long_under_test", ROOT / "recipes" / "control_long.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
@@ -189,10 +191,10 @@ def test_merge_renames_the_old_short_set_to_table(tmp_path: Path) -> None:
     for k, run in enumerate((old, new)):
         paths.append(tmp_path / f"{k}.json")
         paths[-1].write_text(json.dumps(run))
-    cl.merge([str(p) for p in paths], str(tmp_path / "out.json"))
+    cl.merge([str(p) for p in paths], str(tmp_path / "out.json"), cl.ROWS)
     got = json.loads((tmp_path / "out.json").read_text())
     assert got["sets"] == ["table", "short", "long"] and got["set_names"] == 2
     assert got["results"]["table"]["tree"]["edit"]["success"] == 70.0  # the old run's "short" is today's "table"
     assert got["results"]["short"]["tree"]["edit"]["success"] == 50.0  # the new run's short set is kept as it is
     assert got["targets"]["short"]["tree"][0]["words"] == 12 and got["targets"]["table"]["tree"][0]["words"] == 28
-    assert cl.renamed(new) is new  # a run with today's names is left alone
+    assert sys.modules["long_table"].renamed(new) is new  # a run with today's names is left alone
