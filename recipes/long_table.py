@@ -85,12 +85,15 @@ def merge(paths: Sequence[str], out: str, row_order: Sequence[str]) -> None:
             raise SystemExit(f"cannot merge runs with different {bad}")
     results: dict[str, Any] = {}
     targets: dict[str, Any] = {}
+    refs: dict[str, Any] = {}  # both parsers' scores of the targets' own references, by set and task
     for r in runs:
         for s, tasks in r["results"].items():
             for t, rows in tasks.items():
                 results.setdefault(s, {}).setdefault(t, {}).update(rows)
         for s, tasks in r["targets"].items():
             targets.setdefault(s, {}).update(tasks)
+        for s, tasks in r.get("reference_scores", {}).items():
+            refs.setdefault(s, {}).update(tasks)
     order = lambda xs, allowed: [x for x in allowed if x in xs]
     rows = order({x for r in runs for x in r["rows"]}, row_order)
     sets, tasks = order(results, SETS), order({t for v in results.values() for t in v}, TASKS)
@@ -101,7 +104,7 @@ def merge(paths: Sequence[str], out: str, row_order: Sequence[str]) -> None:
               "commands": [c for r in runs for c in (r.get("commands") or [r.get("command")])],
               "wall_s": [w for r in runs for w in (r["wall_s"] if "merged_from" in r else [r.get("wall_s")])],
               "merged_from": [m for r, p in zip(runs, paths) for m in r.get("merged_from", [Path(p).name])],
-              "rows": rows, "sets": sets, "tasks": tasks, "targets": targets, "results": results, "markdown": table,
+              "rows": rows, "sets": sets, "tasks": tasks, "targets": targets, "reference_scores": refs, "results": results, "markdown": table,
               "mean_words": {s: {t: statistics.fmean(x["words"] for x in ids) for t, ids in v.items()}
                              for s, v in targets.items()}}
     print(f"wrote {write_json_atomic(out, merged)}")
