@@ -65,3 +65,39 @@ def test_alignment_matches_the_decoded_text_on_any_subwords(bpe, data):
     assert all(1 <= w.start < w.stop <= len(ids) + 1 for w in words)
     for prev, w in pairwise(words):
         assert prev.start <= w.start and prev.stop <= w.stop and w.start >= prev.stop - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_text_intact_is_exactly_valid_utf8(bpe, data):
+    """``text_intact`` holds iff the subwords' bytes are valid UTF-8 (else the decoded text has a U+FFFD the model
+    made), and ``build_output`` reports such a sample as not well formed while the token shape alone is fine."""
+    import torch
+
+    from ctrlgen.core.output import build_output
+    from ctrlgen.oracles.fluency import well_formed
+
+    ordinary = [i for i, t in enumerate(bpe.vocab.words) if t not in SPECIALS]
+    table = byte_of_char()
+    high = [i for i in ordinary if any(table[c] >= 0x80 for c in bpe.vocab.words[i])]
+    ids = data.draw(st.lists(st.sampled_from(high) | st.sampled_from(ordinary), min_size=1, max_size=10))
+    seq = [bpe.vocab.start_id, *ids, bpe.vocab.end_id]
+    raw = bytes(table[c] for i in ids for c in bpe.vocab.words[i])
+    try:
+        raw.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert bpe.text_intact(seq) == valid
+    if not valid:
+        assert "\ufffd" in bpe.decode(seq)
+    out = build_output(torch.tensor([seq]), bpe, None)
+    assert bool(well_formed(torch.tensor([seq]), bpe.vocab)[0])  # the shape is fine either way
+    assert out.report["well_formed"] == [bpe.text_intact(seq)]
+
+
+def test_text_intact_on_the_fixed_cases(bpe):
+    assert not bpe.text_intact(_ids(bpe, b"\xf0", b"\x9f", b"\x98"))  # three bytes of a four-byte character
+    assert not bpe.text_intact(_ids(bpe, b"\x9f", b"\x98", b" the"))
+    assert bpe.text_intact(_ids(bpe, b"Ca", b"f\xc3", b"\xa9"))  # é split over two subwords is whole
+    assert bpe.text_intact([bpe.vocab.start_id, bpe.vocab.end_id])  # the empty text

@@ -1,6 +1,8 @@
 """What every backend returns: :class:`GenerationOutput`, built by the one report builder :func:`build_output`.
 
-The report (``out.report``) has, per sample: ``well_formed`` (START … END then only PAD), and with constraints
+The report (``out.report``) has, per sample: ``well_formed`` (START … END then only PAD, and the text decodes
+without loss: on a byte-level tokenizer a fragment of a character, which decodes to U+FFFD, makes a sample not
+well formed — :meth:`~ctrlgen.text.base.BaseTokenizer.text_intact`), and with constraints
 ``constraints`` (per checkable leaf: ``satisfied`` and ``scores`` lists) and ``satisfied`` (every leaf holds:
 True / False, or None — unknown — when a leaf has no check face; those leaves are listed in ``unchecked``);
 plus call entries (``seconds``, ``steps``, ``seed`` and backend extras such as ``edits`` or ``mbr``). The
@@ -34,7 +36,10 @@ def build_output(ids: torch.Tensor, tokenizer: Any, prepared: PreparedConstraint
     (``report`` adds entries such as seconds, steps, seed). Shared by every backend's generator."""
     unk_words = prepared.hard.unk_words if prepared is not None and prepared.hard is not None else None
     texts = tokenizer.decode_batch(ids, unk_words)  # words fixed with allow_unk come back as written
-    rep: dict[str, Any] = {"well_formed": well_formed(ids, tokenizer.vocab).tolist(), **report}
+    check = getattr(tokenizer, "text_intact", None)  # word-level spellings (the edit backend's) lose nothing
+    intact = [True] * len(ids) if check is None else [check(row) for row in ids.tolist()]
+    shape_ok = well_formed(ids, tokenizer.vocab).tolist()
+    rep: dict[str, Any] = {"well_formed": [a and b for a, b in zip(shape_ok, intact, strict=True)], **report}
     if prepared is not None:
         rep.update(check_entries(prepared, texts))
     return GenerationOutput(texts=texts, tokens=ids, report=rep, trajectory=trajectory)

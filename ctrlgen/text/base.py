@@ -96,6 +96,11 @@ class BaseTokenizer(ABC):
     def train(cls, texts: Iterable[str], **options: Any) -> BaseTokenizer:
         """Build a tokenizer from a corpus."""
 
+    def text_intact(self, ids: Sequence[int] | torch.Tensor) -> bool:
+        """Whether the text of ``ids`` decodes without loss. Always for a vocabulary of whole words; a byte-level
+        tokenizer overrides it (a model can write a fragment of a character, which decodes to U+FFFD)."""
+        return True
+
     def content(self, ids: Sequence[int] | torch.Tensor) -> list[tuple[int, int]]:
         """``(position, id)`` of the tokens a text is made of: those before the first END, PAD and START
         dropped."""

@@ -136,6 +136,22 @@ class BPETokenizer(BaseTokenizer):
         out.append(self._hf.decoder.decode(run) if run else "")
         return "".join(out)
 
+    def text_intact(self, ids: Sequence[int] | torch.Tensor) -> bool:
+        """Whether the content tokens of ``ids`` are whole UTF-8 characters: each run of byte tokens between
+        specials (as :meth:`detokenize` decodes them) is valid UTF-8, so the text has no U+FFFD the model made."""
+        table, run = byte_of_char(), bytearray()
+        for _, i in [*self.content(ids), (-1, self.vocab.pad_id)]:  # a PAD sentinel ends the last run
+            word = self.vocab.word(i)
+            if word in SPECIALS:
+                try:
+                    run.decode("utf-8")
+                except UnicodeDecodeError:
+                    return False
+                run = bytearray()
+            else:
+                run.extend(table[c] for c in word)
+        return True
+
     def decode(self, ids: Sequence[int] | torch.Tensor, unk_words: Mapping[int, str] | None = None) -> str:
         """Text of the tokens between START and the first END. ``unk_words`` (position → word) replaces an
         ``[UNK]`` there, which the model may write although encoding never does; the word gets a space
